@@ -1,0 +1,105 @@
+"""The Typer application: global options, the consoles, and the one error handler.
+
+Commands live one module each and know nothing of error handling: :func:`_reported`
+wraps every command, turns a :class:`ServiceAmbitionsError` into one red line and its
+exit code, and Ctrl-C into exit 130. Anything else is a bug and keeps its traceback
+(without local variables, so no secret is printed).
+
+Exit codes: 0 success; 1 unexpected error; 2 usage error; 3 input; 4 configuration or
+credentials; 5 provider; 9 finished, but some lines or services were quarantined;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import ServiceAmbitionsError
+from . import run as run_module
+from . import schema as schema_module
+from . import validate as validate_module
+from .state import AppState
+
+__all__ = ["app", "main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="service-ambitions",
+    help=(
+        "Turn a JSONL of business services into service evolutions: per maturity plateau, "
+        "the features each customer type gets, their maturity scores, and the catalogue "
+        "items each feature relies on.\n\n"
+        "Try it with no API key:\n\n"
+        "    service-ambitions run examples/services.jsonl -o evolutions.jsonl --model offline"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"service-ambitions {version('service-ambitions')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML settings file (default: config/app.yaml when it exists).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    ctx.obj = AppState(config=config, out=Console(), err=Console(stderr=True))
+
+
+def _reported(command: Callable[P, R]) -> Callable[P, R]:
+    """Run ``command`` with user errors turned into one line and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        err = Console(stderr=True)
+        try:
+            return command(*args, **kwargs)
+        except ServiceAmbitionsError as exc:
+            err.print(f"[bold red]error:[/] {escape(exc.user_message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]: output holds every service finished before Ctrl-C")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+app.command("run", no_args_is_help=True)(_reported(run_module.run))
+app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
+app.command("schema")(_reported(schema_module.schema))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="service-ambitions")

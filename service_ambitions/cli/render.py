@@ -1,0 +1,122 @@
+"""Rich renderings of runs: the live progress display, the summary, the dry-run plan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from ..events import Event, EventSink, Tally
+    from ..generation import InputScan, Prepared
+
+__all__ = ["progress_display", "render_plan", "render_summary"]
+
+
+@contextmanager
+def progress_display(console: Console, tally: Tally, *, total: int | None, enabled: bool) -> Iterator[EventSink]:
+    """Yield the event sink of a run: it counts every event and, on a terminal, animates.
+
+    Nothing is drawn when ``enabled`` is false or the console is not a terminal, so logs
+    and pipes get no control codes.
+    """
+    live = enabled and console.is_terminal
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]services"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not live,
+    )
+    task = progress.add_task("services", total=total, detail="")
+
+    def observe(event: Event) -> None:
+        tally(event)
+        if live:
+            failed = f", [red]{tally.failed} failed[/]" if tally.failed else ""
+            tokens = sum(tally.input_tokens.values()) + sum(tally.output_tokens.values())
+            progress.update(
+                task,
+                completed=tally.completed + tally.failed,
+                detail=f"{tally.total_calls} calls, {tokens:,} tokens{failed}",
+            )
+
+    with progress:
+        yield observe
+
+
+def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Path, quarantine: Path | None) -> None:
+    """The end-of-run table: services, then calls and tokens per stage."""
+    services = Table(title="Run summary", show_header=False, title_justify="left")
+    services.add_column(style="bold")
+    services.add_column(justify="right")
+    services.add_row("services completed", f"{tally.completed:,}")
+    services.add_row("services failed", f"{tally.failed:,}")
+    services.add_row("input lines quarantined", f"{tally.quarantined_lines:,}")
+    services.add_row("features", f"{tally.features:,}")
+    services.add_row("invented catalogue ids dropped", f"{tally.dropped_items:,}")
+    services.add_row("elapsed", f"{elapsed:.1f} s")
+    console.print(services)
+
+    calls = Table(title="LLM calls", title_justify="left")
+    for column in ("stage", "model", "calls", "requests", "input tokens", "output tokens"):
+        calls.add_column(column, justify="left" if column in ("stage", "model") else "right")
+    for stage, count in tally.calls.items():
+        calls.add_row(
+            stage.value,
+            tally.models.get(stage, "-"),
+            f"{count:,}",
+            f"{tally.requests[stage]:,}",
+            f"{tally.input_tokens[stage]:,}",
+            f"{tally.output_tokens[stage]:,}",
+        )
+    calls.add_row(
+        "total",
+        "",
+        f"{tally.total_calls:,}",
+        f"{sum(tally.requests.values()):,}",
+        f"{sum(tally.input_tokens.values()):,}",
+        f"{sum(tally.output_tokens.values()):,}",
+        style="bold",
+    )
+    console.print(calls)
+    console.print(f"output: {escape(str(output))}", highlight=False)
+    if quarantine is not None:
+        console.print(f"quarantine: {escape(str(quarantine))}", highlight=False)
+    if any(model == "offline" for model in tally.models.values()):
+        console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
+
+
+def render_plan(console: Console, prepared: Prepared, scan: InputScan, input_path: Path) -> None:
+    """What a run would do: services, calls per stage and models, with no call made."""
+    table = Table(title=f"Plan for {escape(str(input_path))} (dry run: no LLM call made)", title_justify="left")
+    for column in ("stage", "model", "calls per service", "calls"):
+        table.add_column(column, justify="left" if column in ("stage", "model") else "right")
+    total = 0
+    for stage, per_service in prepared.calls_per_service.items():
+        calls = per_service * scan.services
+        total += calls
+        table.add_row(stage.value, prepared.settings.model_for(stage), str(per_service), f"{calls:,}")
+    table.add_row("total", "", str(sum(prepared.calls_per_service.values())), f"{total:,}", style="bold")
+    console.print(f"services: {scan.services:,}   rejected lines: {len(scan.rejected):,}", highlight=False)
+    reference = prepared.reference
+    console.print(
+        f"plateaus: {len(reference.plateaus)}   roles: {len(reference.roles)}   "
+        f"catalogues: {', '.join(c.field for c in reference.catalogues)}",
+        highlight=False,
+    )
+    console.print(table)
+    for rejected in scan.rejected[:10]:
+        console.print(f"  line {rejected.line}: {escape(rejected.reason)}", style="yellow", highlight=False)
+    if len(scan.rejected) > 10:
+        console.print(f"  … and {len(scan.rejected) - 10} more", style="yellow")

@@ -1,0 +1,152 @@
+"""``service-ambitions run``: generate evolutions for every service of a JSONL file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .state import AppState
+
+__all__ = ["EXIT_QUARANTINED", "run"]
+
+EXIT_QUARANTINED = 9
+"""The run finished, but some input lines or services went to the quarantine file."""
+
+_MODELS = "Models"
+_RUN = "Run"
+
+
+def run(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="JSONL file with one service per line.", show_default=False)
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the evolutions (JSONL).", show_default=False)
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model for every stage: 'provider:model' (e.g. openai:gpt-4o-mini) or 'offline'.",
+            rich_help_panel=_MODELS,
+        ),
+    ] = None,
+    descriptions_model: Annotated[
+        str | None, typer.Option(help="Model for the descriptions stage only.", rich_help_panel=_MODELS)
+    ] = None,
+    features_model: Annotated[
+        str | None, typer.Option(help="Model for the features stage only.", rich_help_panel=_MODELS)
+    ] = None,
+    mapping_model: Annotated[
+        str | None, typer.Option(help="Model for the mapping stage only.", rich_help_panel=_MODELS)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed sent to the model.", rich_help_panel=_MODELS)] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Services processed at once.", rich_help_panel=_RUN)
+    ] = None,
+    max_in_flight: Annotated[
+        int | None, typer.Option(min=1, help="LLM calls in flight at once, all services.", rich_help_panel=_RUN)
+    ] = None,
+    max_services: Annotated[
+        int | None, typer.Option(min=1, help="Process only the first N services.", rich_help_panel=_RUN)
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Fail a service whose mapping names catalogue ids that do not exist.",
+            show_default=False,
+            rich_help_panel=_RUN,
+        ),
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where rejected lines and failed services go. [default: OUTPUT with .quarantine.jsonl]",
+            show_default=False,
+            rich_help_panel=_RUN,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything and print the plan; call no model.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Generate service evolutions for every service in INPUT.
+
+    Every service gets plateau descriptions, features per plateau and role, and
+    catalogue mappings; each finished service is written to OUTPUT as one line, in
+    input order. Bad input lines and failed services go to the quarantine file.
+
+    [bold]Examples[/]
+
+        service-ambitions run examples/services.jsonl -o evolutions.jsonl --model offline
+
+        OPENAI_API_KEY=... service-ambitions run services.jsonl -o out.jsonl --model openai:gpt-4o-mini
+
+        service-ambitions run services.jsonl -o out.jsonl --mapping-model openai:gpt-4o-mini --dry-run
+    """
+    import asyncio
+    import time
+
+    from ..events import Tally
+    from ..generation import generate, prepare, scan_input
+    from .render import progress_display, render_plan, render_summary
+
+    state: AppState = ctx.obj
+    stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
+    settings = state.settings(
+        model=model,
+        models={stage: name for stage, name in stage_models.items() if name} or None,
+        seed=seed,
+        concurrency=concurrency,
+        max_in_flight=max_in_flight,
+        strict=strict,
+    )
+    prepared = prepare(settings)
+    if dry_run:
+        render_plan(state.out, prepared, scan_input(input_path, max_services=max_services), input_path)
+        return
+
+    quarantine_path = quarantine or output.with_name(f"{output.stem}.quarantine.jsonl")
+    tally = Tally()
+    started = time.perf_counter()
+    total = _count_lines(input_path, max_services) if state.err.is_terminal and not quiet else None
+    with progress_display(state.err, tally, total=total, enabled=not quiet) as observe:
+        asyncio.run(
+            generate(
+                prepared,
+                input_path,
+                output,
+                quarantine_path,
+                max_services=max_services,
+                on_event=observe,
+            )
+        )
+    quarantined = tally.failed + tally.quarantined_lines
+    render_summary(
+        state.out,
+        tally,
+        elapsed=time.perf_counter() - started,
+        output=output,
+        quarantine=quarantine_path if quarantined else None,
+    )
+    if quarantined:
+        state.err.print(
+            f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "
+            f"were rejected; see {quarantine_path}",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+def _count_lines(path: Path, limit: int | None) -> int | None:
+    """Non-blank lines of ``path``: the progress bar's total (an upper bound of services)."""
+    try:
+        with path.open("rb") as handle:
+            count = sum(1 for line in handle if line.strip())
+    except OSError:
+        return None
+    return min(count, limit) if limit else count

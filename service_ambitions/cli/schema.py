@@ -1,0 +1,26 @@
+"""``service-ambitions schema``: print the JSON Schema of an output record."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["schema"]
+
+
+def schema() -> None:
+    """Print the JSON Schema of one output line (a ServiceEvolution).
+
+    The schema is versioned (meta.schema_version); validate output files against it
+    with any JSON Schema tool.
+
+    [bold]Example[/]
+
+        service-ambitions schema > service-evolution.schema.json
+    """
+    import json
+
+    from ..models import SCHEMA_VERSION, ServiceEvolution
+
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **ServiceEvolution.model_json_schema()}
+    document["title"] = f"ServiceEvolution {SCHEMA_VERSION}"
+    typer.echo(json.dumps(document, indent=2))

@@ -1,0 +1,29 @@
+"""What every command gets from the application callback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["AppState"]
+
+
+@dataclass(frozen=True)
+class AppState:
+    """The ``--config`` file and the two consoles: results on ``out``, everything else on ``err``."""
+
+    config: Path | None
+    out: Console
+    err: Console
+
+    def settings(self, **flags: Any) -> Settings:
+        """Settings from every source, with the flags the user gave (None = not given) on top."""
+        from ..config import load_settings
+
+        return load_settings(self.config, **flags)

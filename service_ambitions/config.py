@@ -1,0 +1,195 @@
+"""Settings: every knob of a run, from defaults, a YAML file, ``.env``, ``SA_*`` variables and flags.
+
+Precedence, lowest first: field defaults < ``config/app.yaml`` (or ``--config FILE``) <
+``.env`` < ``SA_*`` environment variables < command-line flags. Nested values merge across
+sources (``SA_FEATURES_PER_ROLE__MAX=6`` changes only ``max``).
+
+Provider credentials are not settings: pydantic-ai reads them from the provider's own
+variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``…), so they never pass through here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+from .models import Stage
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "FeatureCount",
+    "ReferenceFiles",
+    "Settings",
+    "StageModelOverrides",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_PATH = Path("config/app.yaml")
+"""Read when present and no ``--config`` is given; relative to the working directory."""
+
+
+class StageModelOverrides(BaseModel):
+    """Models for single stages; an unset stage uses ``model``."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    descriptions: str | None = None
+    """Model for the plateau descriptions call."""
+    features: str | None = None
+    """Model for the feature generation calls."""
+    mapping: str | None = None
+    """Model for the catalogue mapping calls."""
+
+
+class FeatureCount(BaseModel):
+    """How many features each role gets at each plateau."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    min: int = Field(default=2, ge=1)
+    """Fewest features per role and plateau."""
+    max: int = Field(default=4, ge=1)
+    """Most features per role and plateau."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FeatureCount:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class ReferenceFiles(BaseModel):
+    """Where plateaus, roles and catalogues come from; unset means the packaged defaults."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    plateaus: Path | None = None
+    """JSON list of plateaus."""
+    roles: Path | None = None
+    """JSON list of roles (customer types)."""
+    catalogues: list[Path] | None = None
+    """Catalogue JSON files; each is a bare list of items or {field, label, facets, items}."""
+
+
+class Settings(BaseSettings):
+    """All settings of a run. Field names match their ``SA_`` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        # .env files commonly hold other tools' variables; unknown YAML keys are
+        # still reported, by load_settings.
+        extra="ignore",
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+    model: str = "openai:gpt-4o-mini"
+    """Model for every stage: a pydantic-ai 'provider:model' name, or 'offline' for the built-in synthetic model."""
+    models: StageModelOverrides = Field(default_factory=StageModelOverrides)
+    """Per-stage model overrides."""
+    concurrency: int = Field(default=4, ge=1, le=256)
+    """Services processed at the same time."""
+    max_in_flight: int = Field(default=8, ge=1, le=512)
+    """LLM calls in flight at once, across all services."""
+    features_per_role: FeatureCount = Field(default_factory=FeatureCount)
+    """Number of features per role and plateau."""
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Sampling temperature sent to the model; unset leaves the provider's default."""
+    seed: int = 0
+    """Seed sent to models that accept one; makes the offline model's output reproducible."""
+    output_retries: int = Field(default=2, ge=0, le=10)
+    """Extra attempts when the model's answer fails validation."""
+    strict: bool = False
+    """Fail a service when the model names catalogue ids that do not exist (default: drop and count them)."""
+    reference: ReferenceFiles = Field(default_factory=ReferenceFiles)
+    """Reference data files."""
+    prompts_dir: Path | None = None
+    """Directory of prompt templates overriding the packaged ones by file name."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """First source wins: flags, environment, .env, YAML file, then defaults."""
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            YamlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    def model_for(self, stage: Stage) -> str:
+        """The model name that answers ``stage``."""
+        override: str | None = getattr(self.models, stage.value)
+        return override or self.model
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings of one invocation.
+
+    Args:
+        config: YAML file given with ``--config``; it must exist. Without it,
+            ``config/app.yaml`` is read if present.
+        overrides: values from command-line flags; None means "flag not given".
+
+    Raises:
+        ConfigError: the YAML file is missing, unreadable or holds an unknown or invalid setting.
+    """
+    if config is not None and not config.is_file():
+        raise ConfigError(f"config file {config} does not exist")
+    path = config or DEFAULT_CONFIG_PATH
+    _check_yaml_keys(path)
+    runtime = type(
+        "RuntimeSettings",
+        (Settings,),
+        {"model_config": {**Settings.model_config, "yaml_file": str(path)}},
+    )
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        settings: Settings = runtime(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"invalid setting {where}: {first['msg']}", hint=f"check {path}, SA_* variables and flags"
+        ) from exc
+    return settings
+
+
+def _check_yaml_keys(path: Path) -> None:
+    """Report top-level keys the YAML file has but Settings does not, so typos are not ignored."""
+    if not path.is_file():
+        return
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    unknown = sorted(set(map(str, data)) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting {', '.join(unknown)}",
+            hint=f"known settings: {', '.join(Settings.model_fields)}",
+        )

@@ -1,0 +1,124 @@
+"""Domain exceptions: every failure a user can meet, with the context to act on it.
+
+The hierarchy::
+
+    ServiceAmbitionsError                 exit_code 1   base; carries service_id / stage / model
+    ├── InputError                        exit_code 3   unreadable input file or line
+    ├── ConfigError                       exit_code 4   bad setting, reference data, prompt or credentials
+    ├── ProviderError                     exit_code 5   the model provider failed after its retries
+    │   └── OutputInvalid                 exit_code 5   the answer still broke the schema after output retries
+    └── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
+
+Only ``service_ambitions.cli`` catches the base class; it prints ``user_message`` on one line
+and exits with ``exit_code``. Everything below the gateway is translated into these classes
+once, with ``raise ... from exc``, so no caller needs to know pydantic-ai's exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "MappingError",
+    "OutputInvalid",
+    "ProviderError",
+    "ServiceAmbitionsError",
+]
+
+
+class ServiceAmbitionsError(Exception):
+    """Base of every error the tool reports to a user.
+
+    Context travels as keyword arguments so that messages, quarantine records and run
+    events can say which service, stage and model were involved.
+    """
+
+    exit_code: ClassVar[int] = 1
+    default_hint: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service_id: str | None = None,
+        stage: str | None = None,
+        model: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.service_id = service_id
+        self.stage = stage
+        self.model = model
+        self.hint = hint if hint is not None else self.default_hint
+
+    def bind(self, *, service_id: str) -> ServiceAmbitionsError:
+        """Attach the service the error happened for, where the raiser could not know it."""
+        if self.service_id is None:
+            self.service_id = service_id
+        return self
+
+    @property
+    def user_message(self) -> str:
+        """One line for the terminal: where it happened, what happened, what to do."""
+        where = ", ".join(
+            f"{label} {value}"
+            for label, value in (
+                ("service", self.service_id),
+                ("stage", self.stage),
+                ("model", self.model),
+            )
+            if value
+        )
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class InputError(ServiceAmbitionsError):
+    """The input file cannot be read, or a line of it is not a valid service."""
+
+    exit_code = 3
+
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None, **context: str | None
+    ) -> None:
+        location = f"{path}:{line}: " if path and line else f"{path}: " if path else ""
+        super().__init__(f"{location}{message}", **context)
+        self.path = path
+        self.line = line
+
+
+class ConfigError(ServiceAmbitionsError):
+    """A setting, reference file, prompt template or credential is missing or invalid."""
+
+    exit_code = 4
+
+
+class ProviderError(ServiceAmbitionsError):
+    """The model provider could not give an answer, even after retries."""
+
+    exit_code = 5
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        **context: str | None,
+    ) -> None:
+        super().__init__(message, **context)
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class OutputInvalid(ProviderError):
+    """The model's answer still failed validation after every output retry."""
+
+
+class MappingError(ServiceAmbitionsError):
+    """In strict mode, the model named catalogue items that the catalogue does not hold."""
+
+    exit_code = 5

@@ -1,0 +1,127 @@
+"""Typed events: everything a run does, as it happens.
+
+The pipeline emits them to an observer; the CLI's progress display and summary read
+them, and run records will store them one JSON line each. They carry no prompt text
+and no secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .models import Stage
+
+__all__ = [
+    "CallFinished",
+    "Event",
+    "EventSink",
+    "LineQuarantined",
+    "ServiceCompleted",
+    "ServiceFailed",
+    "ServiceStarted",
+    "Tally",
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceStarted(_Event):
+    """Work on a service began."""
+
+    type: Literal["service_started"] = "service_started"
+    service_id: str
+
+
+class ServiceCompleted(_Event):
+    """A service's evolution was written to the output."""
+
+    type: Literal["service_completed"] = "service_completed"
+    service_id: str
+    features: int
+    dropped_items: int
+
+
+class ServiceFailed(_Event):
+    """A service could not be completed; it went to the quarantine file."""
+
+    type: Literal["service_failed"] = "service_failed"
+    service_id: str
+    stage: Stage | None
+    reason: str
+
+
+class LineQuarantined(_Event):
+    """An input line was not a usable service."""
+
+    type: Literal["line_quarantined"] = "line_quarantined"
+    line: int
+    reason: str
+
+
+class CallFinished(_Event):
+    """An LLM call returned a validated answer."""
+
+    type: Literal["call_finished"] = "call_finished"
+    stage: Stage
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+
+
+Event = Annotated[
+    ServiceStarted | ServiceCompleted | ServiceFailed | LineQuarantined | CallFinished,
+    Field(discriminator="type"),
+]
+
+EventSink = Callable[[Event], None]
+"""Receives every event; must return quickly (it runs on the event loop)."""
+
+
+class Tally:
+    """Counts a run's events: the numbers behind the progress display and the summary."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.completed = 0
+        self.failed = 0
+        self.quarantined_lines = 0
+        self.features = 0
+        self.dropped_items = 0
+        self.calls: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        self.requests: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        self.input_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        self.output_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        self.models: dict[Stage, str] = {}
+        self.failures: list[ServiceFailed] = []
+
+    def __call__(self, event: Event) -> None:
+        """Count one event."""
+        match event:
+            case ServiceStarted():
+                self.started += 1
+            case ServiceCompleted():
+                self.completed += 1
+                self.features += event.features
+                self.dropped_items += event.dropped_items
+            case ServiceFailed():
+                self.failed += 1
+                self.failures.append(event)
+            case LineQuarantined():
+                self.quarantined_lines += 1
+            case CallFinished():
+                self.calls[event.stage] += 1
+                self.requests[event.stage] += event.requests
+                self.input_tokens[event.stage] += event.input_tokens
+                self.output_tokens[event.stage] += event.output_tokens
+                self.models[event.stage] = event.model
+
+    @property
+    def total_calls(self) -> int:
+        """Calls answered so far, all stages."""
+        return sum(self.calls.values())

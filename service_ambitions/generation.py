@@ -1,0 +1,250 @@
+"""Generation jobs: prepare everything a run needs, plan it, and run it.
+
+:func:`prepare` does every check that needs no LLM call — reference data, prompts,
+models and their credentials — so that ``run``, ``run --dry-run`` and ``validate`` fail
+the same way, before anything is spent. :func:`generate` is the one library call behind
+``service-ambitions run``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from pydantic_ai import ModelSettings
+from pydantic_ai.models import Model
+
+from .config import Settings
+from .errors import InputError, ServiceAmbitionsError
+from .events import EventSink
+from .jsonl import Accepted, JsonlWriter, Rejected, read_services
+from .llm.gateway import Gateway
+from .llm.resolve import is_offline, resolve_model
+from .models import Meta, ReferenceHashes, Stage, StageModels
+from .pipeline import Pipeline, RecordSink, count_calls
+from .prompting import PromptSet, load_prompts
+from .reference import ReferenceData, load_reference
+from .stages import StageBook
+
+__all__ = [
+    "Check",
+    "InputScan",
+    "Prepared",
+    "generate",
+    "new_run_id",
+    "prepare",
+    "run_checks",
+    "scan_input",
+]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Settings, reference data, prompts and models of a run, all checked."""
+
+    settings: Settings
+    reference: ReferenceData
+    prompts: PromptSet
+    models: dict[Stage, Model]
+    book: StageBook
+
+    @property
+    def synthetic(self) -> bool:
+        """True when any stage is answered by the offline model."""
+        return any(is_offline(self.settings.model_for(stage)) for stage in Stage)
+
+    @property
+    def calls_per_service(self) -> dict[Stage, int]:
+        """LLM calls one service needs, per stage."""
+        return count_calls(len(self.reference.plateaus), len(self.reference.catalogues))
+
+    def model_settings(self) -> ModelSettings:
+        """What every call sends besides the prompt."""
+        settings = ModelSettings(seed=self.settings.seed)
+        if self.settings.temperature is not None:
+            settings["temperature"] = self.settings.temperature
+        return settings
+
+
+def prepare(settings: Settings, *, model_factory: Callable[[str], Model] = resolve_model) -> Prepared:
+    """Load and check everything a run needs before it spends anything.
+
+    Args:
+        settings: the run's settings.
+        model_factory: turns a model name into a model; tests pass fakes here.
+
+    Raises:
+        ConfigError: reference data, prompts, a model name or its credentials are unusable.
+    """
+    files = settings.reference
+    reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
+    prompts = load_prompts(settings.prompts_dir)
+    names = {stage: settings.model_for(stage) for stage in Stage}
+    resolved = {name: model_factory(name) for name in sorted(set(names.values()))}
+    models = {stage: resolved[name] for stage, name in names.items()}
+    book = StageBook(reference, prompts, settings.features_per_role)
+    return Prepared(settings, reference, prompts, models, book)
+
+
+@dataclass
+class InputScan:
+    """What an input file holds, read without calling any model."""
+
+    services: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def scan_input(path: Path, *, max_services: int | None = None) -> InputScan:
+    """Read the whole input once: valid services (up to ``max_services``) and rejected lines.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
+    scan = InputScan()
+    for entry in read_services(path):
+        if isinstance(entry, Rejected):
+            scan.rejected.append(entry)
+        elif max_services is None or scan.services < max_services:
+            scan.services += 1
+    return scan
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one pre-flight check."""
+
+    name: str
+    detail: str
+    error: ServiceAmbitionsError | None = None
+
+
+def run_checks(
+    settings: Settings, input_path: Path, *, model_factory: Callable[[str], Model] = resolve_model
+) -> list[Check]:
+    """Check input, reference data, prompts, models and credentials, each on its own.
+
+    Unlike :func:`prepare`, a failure does not stop the later checks, so one
+    ``validate`` shows every problem at once. No model is called.
+    """
+    checks: list[Check] = []
+
+    def attempt(name: str, action: Callable[[], str]) -> None:
+        try:
+            checks.append(Check(name, action()))
+        except ServiceAmbitionsError as exc:
+            checks.append(Check(name, exc.user_message, exc))
+
+    def reference() -> str:
+        files = settings.reference
+        data = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
+        sizes = ", ".join(f"{c.field} ({len(c.items)} items)" for c in data.catalogues)
+        return f"{len(data.plateaus)} plateaus, {len(data.roles)} roles, catalogues: {sizes}"
+
+    def prompts() -> str:
+        loaded = load_prompts(settings.prompts_dir)
+        custom = sorted(
+            name
+            for name, path in loaded.sources.items()
+            if settings.prompts_dir and path.parent == settings.prompts_dir
+        )
+        return f"{len(loaded.templates)} templates" + (
+            f" ({', '.join(custom)} from {settings.prompts_dir})" if custom else ""
+        )
+
+    def models() -> str:
+        names = sorted({settings.model_for(stage) for stage in Stage})
+        for name in names:
+            model_factory(name)
+        return ", ".join(names) + " (credentials present; no call made)"
+
+    def services() -> str:
+        scan = scan_input(input_path)
+        if scan.rejected:
+            first = scan.rejected[0]
+            raise InputError(
+                f"{len(scan.rejected)} of {scan.services + len(scan.rejected)} lines rejected; first: {first.reason}",
+                path=str(input_path),
+                line=first.line,
+            )
+        return f"{scan.services} services"
+
+    attempt("reference data", reference)
+    attempt("prompts", prompts)
+    attempt("models", models)
+    attempt("input", services)
+    return checks
+
+
+def new_run_id(clock: Callable[[], datetime]) -> str:
+    """A sortable, unique run id: UTC timestamp plus a random suffix."""
+    return f"{clock().strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def generate(
+    prepared: Prepared,
+    input_path: Path,
+    output_path: Path,
+    quarantine_path: Path,
+    *,
+    run_id: str | None = None,
+    max_services: int | None = None,
+    on_event: EventSink | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+) -> str:
+    """Run every stage for every service of ``input_path`` and write ``output_path``.
+
+    The output file is created even when no service succeeds; the quarantine file only
+    when something is quarantined. Returns the run id written into every record.
+
+    Raises:
+        InputError: the input file cannot be read.
+    """
+    settings = prepared.settings
+    run_id = run_id or new_run_id(clock)
+    gateway = Gateway(
+        prepared.models,
+        max_in_flight=settings.max_in_flight,
+        model_settings=prepared.model_settings(),
+        output_retries=settings.output_retries,
+    )
+    stage_models = StageModels(**{stage.value: gateway.model_name(stage) for stage in Stage})
+    hashes = prepared.reference.hashes
+    reference = ReferenceHashes(
+        plateaus=hashes["plateaus"],
+        roles=hashes["roles"],
+        catalogues={c.field: hashes[f"catalogue:{c.field}"] for c in prepared.reference.catalogues},
+        prompts=prepared.prompts.sha256,
+    )
+    generator = f"service-ambitions {version('service-ambitions')}"
+
+    def meta(dropped: int) -> Meta:
+        return Meta(
+            run_id=run_id,
+            created=clock(),
+            generator=generator,
+            models=stage_models,
+            seed=settings.seed,
+            synthetic=prepared.synthetic,
+            reference=reference,
+            dropped_items=dropped,
+        )
+
+    entries: Iterable[Accepted | Rejected] = read_services(input_path)
+    pipeline = Pipeline(prepared.book, gateway, meta=meta, strict=settings.strict, on_event=on_event)
+    with JsonlWriter(output_path) as output, JsonlWriter(quarantine_path) as quarantine:
+        output.open()
+        await pipeline.run(
+            entries,
+            RecordSink(output.write, quarantine.write),
+            concurrency=settings.concurrency,
+            max_services=max_services,
+        )
+    return run_id

@@ -1,0 +1,1 @@
+"""LLM access: model resolution, the offline model and the gateway every call goes through."""

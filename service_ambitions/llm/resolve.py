@@ -1,0 +1,67 @@
+"""Model names to pydantic-ai models: ``offline`` or any ``provider:model`` pydantic-ai knows.
+
+Resolution happens before any work starts, so a missing key or an unknown provider is one
+clear line at the start of a run instead of a failure on the first call.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic_ai.exceptions import UserError
+from pydantic_ai.models import Model, infer_model
+
+from ..errors import ConfigError
+from .offline import OFFLINE_MODEL_NAME, offline_model
+
+__all__ = ["is_offline", "resolve_model"]
+
+_KEY_VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]+)`")
+
+
+def is_offline(name: str) -> bool:
+    """True for the built-in synthetic model."""
+    return name == OFFLINE_MODEL_NAME
+
+
+def resolve_model(name: str) -> Model:
+    """The model called ``name``.
+
+    ``openai:NAME`` uses the Chat Completions API, which OpenAI-compatible servers
+    (vLLM, LiteLLM, LM Studio, llama.cpp…) speak; ``openai-responses:NAME`` selects the
+    Responses API. Base URLs and keys come from the provider's usual environment
+    variables (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``…).
+
+    Raises:
+        ConfigError: the name is unknown, its provider package is missing, or its
+            credentials are not set.
+    """
+    if is_offline(name):
+        return offline_model()
+    provider, separator, model_name = name.partition(":")
+    if not separator or not provider or not model_name:
+        raise ConfigError(
+            f"model {name!r} is not a 'provider:model' name",
+            hint="for example openai:gpt-4o-mini, anthropic:claude-haiku-4-5, or offline",
+        )
+    if provider == "openai":
+        name = f"openai-chat:{model_name}"
+    try:
+        return infer_model(name)
+    except UserError as exc:
+        raise _explain(name, str(exc)) from exc
+    except ImportError as exc:
+        raise ConfigError(
+            f"model {name!r} needs the {provider!r} provider package, which is not installed",
+            hint=f"install it with: uv sync --extra {provider}  (or pip install 'pydantic-ai-slim[{provider}]')",
+        ) from exc
+
+
+def _explain(name: str, message: str) -> ConfigError:
+    variable = _KEY_VARIABLE.search(message)
+    if message.startswith("Set the") and variable:
+        return ConfigError(
+            f"{variable.group(1)} is not set, and model {name!r} needs it",
+            hint=f"export {variable.group(1)}=..., or try --model offline",
+        )
+    return ConfigError(f"cannot use model {name!r}: {message.splitlines()[0]}", hint="or try --model offline")

@@ -1,0 +1,253 @@
+"""The pipeline: what to compute for each service, how concurrently, and in what order to write it.
+
+For one service: ``descriptions`` (one call), then ``features`` plateau by plateau (each
+call sees the features of earlier plateaus), and ``mapping`` per plateau and catalogue.
+Mapping of plateau N starts as soon as its features exist, so it runs while plateau N+1's
+features are generated.
+
+Across services: up to ``concurrency`` services run at once, and the gateway caps the
+LLM calls in flight. Records are written in input order, each as soon as it and every
+service before it are done; at most a bounded window of services is held in memory, so
+memory does not grow with the input. A service that fails is quarantined with its stage
+and reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from .errors import MappingError, ServiceAmbitionsError
+from .events import CallFinished, EventSink, LineQuarantined, ServiceCompleted, ServiceFailed, ServiceStarted
+from .jsonl import Accepted, QuarantineRecord, Rejected
+from .llm.gateway import Gateway, LLMRequest
+from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
+from .reference import Catalogue, Plateau
+from .stages import FeatureIds, MappingResult, StageBook
+
+__all__ = ["MetaFactory", "Pipeline", "RecordSink", "count_calls"]
+
+MetaFactory = Callable[[int], Meta]
+"""Builds a record's ``meta`` given the number of catalogue ids dropped for it."""
+
+
+class RecordSink:
+    """Where finished work goes; the CLI passes JSONL writers, tests may pass lists."""
+
+    def __init__(
+        self,
+        write_record: Callable[[ServiceEvolution], None],
+        write_quarantine: Callable[[QuarantineRecord], None],
+    ) -> None:
+        self.write_record = write_record
+        self.write_quarantine = write_quarantine
+
+
+def count_calls(reference_plateaus: int, catalogues: int) -> dict[Stage, int]:
+    """LLM calls one service needs, per stage."""
+    return {
+        Stage.DESCRIPTIONS: 1,
+        Stage.FEATURES: reference_plateaus,
+        Stage.MAPPING: reference_plateaus * catalogues,
+    }
+
+
+@dataclass
+class _Outcome:
+    line: int
+    service: Service
+    evolution: ServiceEvolution | None = None
+    error: ServiceAmbitionsError | None = None
+    dropped: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    """Turns services into evolutions through the gateway."""
+
+    def __init__(
+        self,
+        book: StageBook,
+        gateway: Gateway,
+        *,
+        meta: MetaFactory,
+        strict: bool = False,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self._book = book
+        self._gateway = gateway
+        self._meta = meta
+        self._strict = strict
+        self._emit: EventSink = on_event or (lambda event: None)
+
+    async def run(
+        self,
+        entries: Iterable[Accepted | Rejected],
+        sink: RecordSink,
+        *,
+        concurrency: int,
+        max_services: int | None = None,
+    ) -> None:
+        """Process every entry, writing records in input order as they complete.
+
+        Rejected lines go straight to quarantine (in order, with the records around them).
+        """
+        slots = asyncio.Semaphore(concurrency)
+        # The window bounds how far ahead of the oldest unfinished service we read.
+        window: asyncio.Queue[asyncio.Task[_Outcome] | Rejected | None] = asyncio.Queue(maxsize=concurrency * 2)
+
+        async def produce(group: asyncio.TaskGroup) -> None:
+            started = 0
+            for entry in entries:
+                if isinstance(entry, Accepted):
+                    if max_services is not None and started >= max_services:
+                        break
+                    started += 1
+                    await window.put(group.create_task(self._guarded(entry, slots)))
+                else:
+                    await window.put(entry)
+            await window.put(None)
+
+        async def consume() -> None:
+            while (item := await window.get()) is not None:
+                if isinstance(item, Rejected):
+                    self._reject(item, sink)
+                else:
+                    self._finish(await item, sink)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(produce(group))
+            group.create_task(consume())
+
+    async def _guarded(self, entry: Accepted, slots: asyncio.Semaphore) -> _Outcome:
+        """One service, with its failures captured rather than cancelling the run."""
+        async with slots:
+            self._emit(ServiceStarted(service_id=entry.service.service_id))
+            outcome = _Outcome(entry.line, entry.service)
+            try:
+                outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
+            except ServiceAmbitionsError as exc:
+                outcome.error = exc.bind(service_id=entry.service.service_id)
+            return outcome
+
+    def _reject(self, entry: Rejected, sink: RecordSink) -> None:
+        sink.write_quarantine(QuarantineRecord(kind="input", line=entry.line, reason=entry.reason, raw=entry.raw))
+        self._emit(LineQuarantined(line=entry.line, reason=entry.reason))
+
+    def _finish(self, outcome: _Outcome, sink: RecordSink) -> None:
+        service_id = outcome.service.service_id
+        if outcome.evolution is not None:
+            sink.write_record(outcome.evolution)
+            features = sum(len(p.features) for p in outcome.evolution.plateaus)
+            self._emit(ServiceCompleted(service_id=service_id, features=features, dropped_items=len(outcome.dropped)))
+            return
+        error = outcome.error
+        assert error is not None
+        stage = Stage(error.stage) if error.stage else None
+        sink.write_quarantine(
+            QuarantineRecord(
+                kind="service",
+                line=outcome.line,
+                reason=error.message,
+                service_id=service_id,
+                stage=stage,
+                raw=outcome.service.model_dump_json(),
+            )
+        )
+        self._emit(ServiceFailed(service_id=service_id, stage=stage, reason=error.message))
+
+    async def evolve(self, service: Service, *, dropped: list[str] | None = None) -> ServiceEvolution:
+        """All stages for one service.
+
+        Args:
+            service: the service to evolve.
+            dropped: receives the catalogue ids the model invented (and that were removed).
+
+        Raises:
+            ServiceAmbitionsError: a stage failed; the error names the stage.
+        """
+        dropped = [] if dropped is None else dropped
+        book = self._book
+        descriptions = book.read_descriptions(await self._ask(book.descriptions_request(service)))
+        ids = FeatureIds(service.service_id)
+        earlier: list[tuple[Plateau, Feature]] = []
+        per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult]]]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                for plateau in book.reference.plateaus:
+                    request = book.features_request(service, plateau, descriptions[plateau.id], earlier)
+                    features = book.read_features(await self._ask(request), plateau, ids)
+                    earlier += [(plateau, feature) for feature in features]
+                    mappings = [
+                        group.create_task(self._map(service, plateau, catalogue, features))
+                        for catalogue in book.reference.catalogues
+                    ]
+                    per_plateau.append((plateau, features, mappings))
+        except ExceptionGroup as group_error:
+            first = _first_domain_error(group_error)
+            if first is None:
+                raise
+            raise first from group_error
+
+        plateaus: list[PlateauResult] = []
+        for plateau, features, mappings in per_plateau:
+            results = [task.result() for task in mappings]
+            for result in results:
+                dropped += result.dropped
+            plateaus.append(
+                PlateauResult(
+                    plateau=plateau.level,
+                    plateau_id=plateau.id,
+                    plateau_name=plateau.name,
+                    service_description=descriptions[plateau.id],
+                    features=[_with_mappings(feature, book.reference.catalogues, results) for feature in features],
+                )
+            )
+        return ServiceEvolution(meta=self._meta(len(dropped)), service=service, plateaus=plateaus)
+
+    async def _map(
+        self, service: Service, plateau: Plateau, catalogue: Catalogue, features: Sequence[Feature]
+    ) -> MappingResult:
+        output = await self._ask(self._book.mapping_request(service, plateau, catalogue, features))
+        result = self._book.read_mapping(output, catalogue, features)
+        if result.dropped and self._strict:
+            unknown = ", ".join(sorted(set(result.dropped)))
+            raise MappingError(
+                f"the model named ids that are not in catalogue {catalogue.field!r}: {unknown}",
+                stage=Stage.MAPPING,
+                hint="run without --strict to drop them instead",
+            )
+        return result
+
+    async def _ask(self, request: LLMRequest[BaseModel]) -> BaseModel:
+        answer = await self._gateway.ask(request)
+        usage = answer.usage
+        self._emit(
+            CallFinished(
+                stage=request.stage,
+                model=answer.model,
+                requests=usage.requests,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
+        )
+        return answer.output
+
+
+def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: Sequence[MappingResult]) -> Feature:
+    mappings = {
+        catalogue.field: result.items.get(feature.feature_id, [])
+        for catalogue, result in zip(catalogues, results, strict=True)
+    }
+    return feature.model_copy(update={"mappings": mappings})
+
+
+def _first_domain_error(group: BaseExceptionGroup[BaseException]) -> ServiceAmbitionsError | None:
+    """The error to report for a failed service: the first of ours, if any."""
+    for error in group.exceptions:
+        found = _first_domain_error(error) if isinstance(error, BaseExceptionGroup) else error
+        if isinstance(found, ServiceAmbitionsError):
+            return found
+    return None

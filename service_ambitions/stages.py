@@ -1,0 +1,249 @@
+"""The three stages of a service: their output types, their requests, and reading their answers.
+
+Output types are built at run time from the reference data, so the JSON Schema the model
+sees names the actual plateaus and roles and holds the catalogue's facet model; a
+missing plateau, a role without features or a facet of the wrong type is a validation
+error that pydantic-ai sends back to the model as an output retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from base64 import b32encode
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .config import FeatureCount
+from .llm.gateway import LLMRequest
+from .models import Feature, FeatureScore, MappedItem, Service, Stage
+from .prompting import (
+    PromptSet,
+    render_catalogue_items,
+    render_facets,
+    render_plateaus,
+    render_roles,
+    render_service,
+)
+from .reference import Catalogue, Plateau, ReferenceData, Role
+
+__all__ = ["FeatureDraft", "FeatureIds", "MappingResult", "StageBook"]
+
+
+class FeatureDraft(BaseModel):
+    """One feature as the model proposes it."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    name: str = Field(min_length=1, max_length=120)
+    """A short name a customer would recognise, a few words long."""
+    description: str = Field(min_length=1)
+    """One or two sentences on what the customer can do and why it matters."""
+    score: FeatureScore
+    """The feature's maturity on the CMMI scale."""
+
+
+class FeatureIds:
+    """Deterministic, service-scoped feature ids.
+
+    An id is a short hash of the service, plateau, role and feature name, so the same
+    inputs always give the same id. Two features of one service that hash alike (the same
+    name twice, or a true collision) are told apart by hashing again with a counter, in
+    the order the features were produced, which is itself deterministic.
+    """
+
+    def __init__(self, service_id: str) -> None:
+        self._service_id = service_id
+        self._taken: set[str] = set()
+
+    def next(self, plateau_level: int, role_id: str, name: str) -> str:
+        """The id of the next feature; never one already given in this service."""
+        basis = f"{self._service_id}\0{plateau_level}\0{role_id}\0{' '.join(name.lower().split())}"
+        attempt = 0
+        while True:
+            salted = basis if attempt == 0 else f"{basis}\0{attempt}"
+            digest = hashlib.sha256(salted.encode()).digest()
+            candidate = b32encode(digest[:5]).decode().lower()
+            if candidate not in self._taken:
+                self._taken.add(candidate)
+                return candidate
+            attempt += 1
+
+
+@dataclass
+class MappingResult:
+    """The items each feature relies on in one catalogue, and the ids that were dropped."""
+
+    items: dict[str, list[MappedItem]]
+    dropped: list[str] = field(default_factory=list)
+
+
+class StageBook:
+    """Builds each stage's request and reads its answer, for one reference set and prompt set."""
+
+    def __init__(self, reference: ReferenceData, prompts: PromptSet, feature_count: FeatureCount) -> None:
+        self.reference = reference
+        self._prompts = prompts
+        self._feature_count = feature_count
+        self._instructions = prompts.render("context")
+        self._roles_text = render_roles(reference.roles)
+        self._plateaus_text = render_plateaus(reference.plateaus)
+        self._descriptions_type = _descriptions_model(reference.plateaus)
+        self._features_type = _features_model(reference.roles, feature_count)
+        self._mapping_types = {c.field: _mapping_model(c) for c in reference.catalogues}
+        self._catalogue_texts = {c.field: (render_catalogue_items(c), render_facets(c)) for c in reference.catalogues}
+
+    # -- descriptions -------------------------------------------------------------------
+
+    def descriptions_request(self, service: Service) -> LLMRequest[BaseModel]:
+        """One call: the service described at every plateau."""
+        prompt = self._prompts.render("descriptions", service=render_service(service), plateaus=self._plateaus_text)
+        return LLMRequest(Stage.DESCRIPTIONS, self._instructions, prompt, self._descriptions_type)
+
+    def read_descriptions(self, output: BaseModel) -> dict[str, str]:
+        """Plateau id → description of the service at that plateau."""
+        return {plateau.id: getattr(output, _field_name(i)) for i, plateau in enumerate(self.reference.plateaus)}
+
+    # -- features -----------------------------------------------------------------------
+
+    def features_request(
+        self, service: Service, plateau: Plateau, description: str, earlier: Sequence[tuple[Plateau, Feature]]
+    ) -> LLMRequest[BaseModel]:
+        """One call per plateau; it sees the features of earlier plateaus so the progression builds."""
+        prompt = self._prompts.render(
+            "features",
+            service=render_service(service),
+            roles=self._roles_text,
+            plateau_level=plateau.level,
+            plateau_name=plateau.name,
+            plateau_description=plateau.describe(),
+            service_description=description,
+            earlier_features=self._earlier_text(earlier),
+            min_features=self._feature_count.min,
+            max_features=self._feature_count.max,
+        )
+        return LLMRequest(Stage.FEATURES, self._instructions, prompt, self._features_type)
+
+    def _earlier_text(self, earlier: Sequence[tuple[Plateau, Feature]]) -> str:
+        if not earlier:
+            return "None: this is the first plateau."
+        roles = {role.role_id: role.name for role in self.reference.roles}
+        return "\n".join(
+            f"- Plateau {plateau.level}, {roles.get(feature.customer_type, feature.customer_type)}: "
+            f"{feature.name}: {feature.description}"
+            for plateau, feature in earlier
+        )
+
+    def read_features(self, output: BaseModel, plateau: Plateau, ids: FeatureIds) -> list[Feature]:
+        """The answer's features, in role order, with their ids."""
+        features: list[Feature] = []
+        for i, role in enumerate(self.reference.roles):
+            drafts: list[FeatureDraft] = getattr(output, _field_name(i))
+            features += [
+                Feature(
+                    feature_id=ids.next(plateau.level, role.role_id, draft.name),
+                    name=draft.name,
+                    description=draft.description,
+                    score=draft.score,
+                    customer_type=role.role_id,
+                )
+                for draft in drafts
+            ]
+        return features
+
+    # -- mapping ------------------------------------------------------------------------
+
+    def mapping_request(
+        self, service: Service, plateau: Plateau, catalogue: Catalogue, features: Sequence[Feature]
+    ) -> LLMRequest[BaseModel]:
+        """One call per plateau and catalogue: which items each feature relies on."""
+        items_text, facets_text = self._catalogue_texts[catalogue.field]
+        prompt = self._prompts.render(
+            "mapping",
+            service_name=service.name,
+            plateau_level=plateau.level,
+            plateau_name=plateau.name,
+            catalogue_label=catalogue.label,
+            catalogue_description=catalogue.description,
+            catalogue_items=items_text,
+            facets=facets_text,
+            features="\n".join(f"- `{f.feature_id}` {f.name}: {f.description}" for f in features),
+        )
+        return LLMRequest(Stage.MAPPING, self._instructions, prompt, self._mapping_types[catalogue.field])
+
+    def read_mapping(self, output: BaseModel, catalogue: Catalogue, features: Iterable[Feature]) -> MappingResult:
+        """Keep the items that exist in the catalogue; count the ones the model invented."""
+        wanted = {feature.feature_id for feature in features}
+        result = MappingResult(items={feature_id: [] for feature_id in wanted})
+        for entry in getattr(output, "mappings", []):
+            if entry.feature_id not in wanted:
+                continue
+            chosen = result.items[entry.feature_id]
+            for pick in entry.items:
+                if pick.item not in catalogue.item_ids:
+                    result.dropped.append(pick.item)
+                elif all(existing.item != pick.item for existing in chosen):
+                    facets = getattr(pick, "facets", None)
+                    chosen.append(MappedItem(item=pick.item, facets=facets.model_dump(mode="json") if facets else None))
+        return result
+
+
+def _field_name(index: int) -> str:
+    # Plateau and role ids may hold dashes; fields get safe names and keep the id as alias.
+    return f"f{index}"
+
+
+def _descriptions_model(plateaus: Sequence[Plateau]) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        _field_name(i): (
+            str,
+            Field(
+                alias=plateau.id,
+                min_length=1,
+                description=f"Plateau {plateau.level}, {plateau.name} (one paragraph): how the service looks there.",
+            ),
+        )
+        for i, plateau in enumerate(plateaus)
+    }
+    return create_model("PlateauDescriptions", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _features_model(roles: Sequence[Role], count: FeatureCount) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        _field_name(i): (
+            list[FeatureDraft],
+            Field(
+                alias=role.role_id,
+                min_length=count.min,
+                max_length=count.max,
+                description=f"Features for {role.name} ({count.min} to {count.max}).",
+            ),
+        )
+        for i, role in enumerate(roles)
+    }
+    return create_model("PlateauFeatures", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _mapping_model(catalogue: Catalogue) -> type[BaseModel]:
+    prefix = "".join(part.title() for part in catalogue.field.split("_"))
+    item_fields: dict[str, Any] = {
+        "item": (str, Field(description=f"The id of a {catalogue.label} catalogue item, exactly as in the table."))
+    }
+    facet_model = catalogue.facet_model
+    if facet_model is not None:
+        required = any(facet.required for facet in catalogue.facets)
+        item_fields["facets"] = (facet_model if required else facet_model | None, ... if required else None)
+    item_model = create_model(f"{prefix}Item", __config__=ConfigDict(extra="forbid"), **item_fields)
+    feature_model = create_model(
+        f"{prefix}FeatureMapping",
+        __config__=ConfigDict(extra="forbid"),
+        feature_id=(str, Field(description="The feature's id, exactly as listed.")),
+        items=(list[item_model], Field(description="Catalogue items the feature relies on; may be empty.")),
+    )
+    return create_model(
+        f"{prefix}Mapping",
+        __config__=ConfigDict(extra="forbid"),
+        mappings=(list[feature_model], Field(description="One entry per feature.")),
+    )
