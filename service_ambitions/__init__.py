@@ -1,1 +1,92 @@
-"""x."""
+"""service-ambitions: turn business services into service evolutions with structured LLM output.
+
+The library API is re-exported here and imported lazily, so that the command-line tool
+starts fast; ``service_ambitions.cli`` is a thin layer over these names.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Settings, load_settings
+    from .errors import (
+        ConfigError,
+        InputError,
+        MappingError,
+        OutputInvalid,
+        ProviderError,
+        ServiceAmbitionsError,
+    )
+    from .generation import Prepared, generate, prepare, run_checks, scan_input
+    from .llm.gateway import Gateway, LLMAnswer, LLMRequest
+    from .llm.offline import offline_model
+    from .llm.resolve import resolve_model
+    from .models import SCHEMA_VERSION, Service, ServiceEvolution, Stage
+    from .prompting import load_prompts
+    from .reference import load_reference
+
+__version__ = version("service-ambitions")
+
+_EXPORTS = {
+    "Settings": "config",
+    "load_settings": "config",
+    "ConfigError": "errors",
+    "InputError": "errors",
+    "MappingError": "errors",
+    "OutputInvalid": "errors",
+    "ProviderError": "errors",
+    "ServiceAmbitionsError": "errors",
+    "Prepared": "generation",
+    "generate": "generation",
+    "prepare": "generation",
+    "run_checks": "generation",
+    "scan_input": "generation",
+    "Gateway": "llm.gateway",
+    "LLMAnswer": "llm.gateway",
+    "LLMRequest": "llm.gateway",
+    "offline_model": "llm.offline",
+    "resolve_model": "llm.resolve",
+    "SCHEMA_VERSION": "models",
+    "Service": "models",
+    "ServiceEvolution": "models",
+    "Stage": "models",
+    "load_prompts": "prompting",
+    "load_reference": "reference",
+}
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConfigError",
+    "Gateway",
+    "InputError",
+    "LLMAnswer",
+    "LLMRequest",
+    "MappingError",
+    "OutputInvalid",
+    "Prepared",
+    "ProviderError",
+    "Service",
+    "ServiceAmbitionsError",
+    "ServiceEvolution",
+    "Settings",
+    "Stage",
+    "__version__",
+    "generate",
+    "load_prompts",
+    "load_reference",
+    "load_settings",
+    "offline_model",
+    "prepare",
+    "resolve_model",
+    "run_checks",
+    "scan_input",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,12 @@ The hierarchy::
     ├── InputError                        exit_code 3   unreadable input file or line
     ├── ConfigError                       exit_code 4   bad setting, reference data, prompt or credentials
     ├── ProviderError                     exit_code 5   the model provider failed after its retries
+    │   ├── ProviderRefused               exit_code 5   bad key, unknown model or no quota: stops the whole run
     │   └── OutputInvalid                 exit_code 5   the answer still broke the schema after output retries
     └── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
+
+An error for one service quarantines that service and the run goes on, unless the
+class sets ``aborts_run`` (every later call would fail the same way).
 
 Only ``service_ambitions.cli`` catches the base class; it prints ``user_message`` on one line
 and exits with ``exit_code``. Everything below the gateway is translated into these classes
@@ -24,6 +28,7 @@ __all__ = [
     "MappingError",
     "OutputInvalid",
     "ProviderError",
+    "ProviderRefused",
     "ServiceAmbitionsError",
 ]
 
@@ -36,6 +41,7 @@ class ServiceAmbitionsError(Exception):
     """
 
     exit_code: ClassVar[int] = 1
+    aborts_run: ClassVar[bool] = False
     default_hint: ClassVar[str] = ""
 
     def __init__(
@@ -112,6 +118,12 @@ class ProviderError(ServiceAmbitionsError):
         super().__init__(message, **context)
         self.status_code = status_code
         self.retry_after = retry_after
+
+
+class ProviderRefused(ProviderError):
+    """The provider refuses every call (credentials, model name or quota): the run stops."""
+
+    aborts_run = True
 
 
 class OutputInvalid(ProviderError):

@@ -93,6 +93,10 @@ class Pipeline:
         """Process every entry, writing records in input order as they complete.
 
         Rejected lines go straight to quarantine (in order, with the records around them).
+
+        Raises:
+            ServiceAmbitionsError: an error that stops the whole run (``aborts_run``);
+                records finished before it are already written.
         """
         slots = asyncio.Semaphore(concurrency)
         # The window bounds how far ahead of the oldest unfinished service we read.
@@ -117,9 +121,15 @@ class Pipeline:
                 else:
                     self._finish(await item, sink)
 
-        async with asyncio.TaskGroup() as group:
-            group.create_task(produce(group))
-            group.create_task(consume())
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(produce(group))
+                group.create_task(consume())
+        except ExceptionGroup as group_error:
+            first = _first_domain_error(group_error)
+            if first is None:
+                raise
+            raise first from group_error
 
     async def _guarded(self, entry: Accepted, slots: asyncio.Semaphore) -> _Outcome:
         """One service, with its failures captured rather than cancelling the run."""
@@ -129,7 +139,10 @@ class Pipeline:
             try:
                 outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
             except ServiceAmbitionsError as exc:
-                outcome.error = exc.bind(service_id=entry.service.service_id)
+                exc.bind(service_id=entry.service.service_id)
+                if exc.aborts_run:
+                    raise
+                outcome.error = exc
             return outcome
 
     def _reject(self, entry: Rejected, sink: RecordSink) -> None:

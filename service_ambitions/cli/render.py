@@ -90,9 +90,9 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
         style="bold",
     )
     console.print(calls)
-    console.print(f"output: {escape(str(output))}", highlight=False)
+    console.print(f"output: {escape(str(output))}", highlight=False, soft_wrap=True)
     if quarantine is not None:
-        console.print(f"quarantine: {escape(str(quarantine))}", highlight=False)
+        console.print(f"quarantine: {escape(str(quarantine))}", highlight=False, soft_wrap=True)
     if any(model == "offline" for model in tally.models.values()):
         console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
 
@@ -117,6 +117,8 @@ def render_plan(console: Console, prepared: Prepared, scan: InputScan, input_pat
     )
     console.print(table)
     for rejected in scan.rejected[:10]:
-        console.print(f"  line {rejected.line}: {escape(rejected.reason)}", style="yellow", highlight=False)
+        console.print(
+            f"  line {rejected.line}: {escape(rejected.reason)}", style="yellow", highlight=False, soft_wrap=True
+        )
     if len(scan.rejected) > 10:
         console.print(f"  … and {len(scan.rejected) - 10} more", style="yellow")

@@ -138,6 +138,7 @@ def run(
             f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "
             f"were rejected; see {quarantine_path}",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(EXIT_QUARANTINED)
 

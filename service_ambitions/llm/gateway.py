@@ -15,12 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic_ai import Agent, ModelSettings
-from pydantic_ai.exceptions import AgentRunError, ModelAPIError, ModelHTTPError, UnexpectedModelBehavior
+from pydantic_ai.exceptions import (
+    AgentRunError,
+    ModelAPIError,
+    ModelAuthenticationError,
+    ModelHTTPError,
+    ModelNotFoundError,
+    ModelQuotaExceededError,
+    UnexpectedModelBehavior,
+)
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from ..errors import OutputInvalid, ProviderError
+from ..errors import OutputInvalid, ProviderError, ProviderRefused
 from ..models import Stage
 
 __all__ = ["Gateway", "LLMAnswer", "LLMRequest"]
@@ -80,6 +88,7 @@ class Gateway:
 
         Raises:
             OutputInvalid: the model's answer still failed validation after the output retries.
+            ProviderRefused: the provider rejected the key or the model, or the quota is spent.
             ProviderError: the provider refused or failed the request.
         """
         agent = self._agent(request.stage, request.output_type)
@@ -98,6 +107,15 @@ class Gateway:
                     f"the model's answer did not match the schema: {reason}",
                     stage=request.stage,
                     model=model,
+                ) from exc
+            except (ModelAuthenticationError, ModelNotFoundError, ModelQuotaExceededError) as exc:
+                status = exc.status_code if isinstance(exc, ModelHTTPError) else None
+                raise ProviderRefused(
+                    _provider_message(exc, status),
+                    status_code=status,
+                    stage=request.stage,
+                    model=model,
+                    hint="check the API key, the model name and the account's quota",
                 ) from exc
             except ModelAPIError as exc:
                 status = exc.status_code if isinstance(exc, ModelHTTPError) else None

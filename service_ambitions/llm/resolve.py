@@ -17,6 +17,7 @@ from .offline import OFFLINE_MODEL_NAME, offline_model
 __all__ = ["is_offline", "resolve_model"]
 
 _KEY_VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]+)`")
+_OPTIONAL_GROUP = re.compile(r"`([\w-]+)` optional group")
 
 
 def is_offline(name: str) -> bool:
@@ -51,9 +52,11 @@ def resolve_model(name: str) -> Model:
     except UserError as exc:
         raise _explain(name, str(exc)) from exc
     except ImportError as exc:
+        group = _OPTIONAL_GROUP.search(str(exc))
+        extra = group.group(1) if group else provider
         raise ConfigError(
             f"model {name!r} needs the {provider!r} provider package, which is not installed",
-            hint=f"install it with: uv sync --extra {provider}  (or pip install 'pydantic-ai-slim[{provider}]')",
+            hint=f"install it with: uv pip install 'pydantic-ai-slim[{extra}]'",
         ) from exc
 
 

@@ -1,0 +1,51 @@
+"""Shared fixtures: an isolated working directory and environment, and an unreachable network."""
+
+from __future__ import annotations
+
+# respx patches httpx/httpcore; pydantic-ai and openai speak httpx2. Aliasing must happen
+# before anything imports httpx (pydantic_ai does), hence first, and respx's own plugin
+# is disabled in pyproject.toml and re-enabled here, after the alias.
+import httpx2
+
+httpx2.alias_httpx()
+pytest_plugins = ["respx.plugin"]
+
+import json  # noqa: E402
+import os  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pydantic_ai.models  # noqa: E402
+import pytest  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+_PROVIDER_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL", "LOGFIRE_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test runs in its own directory, with no SA_* or provider variables and no real model calls."""
+    for name in list(os.environ):
+        if name.startswith("SA_") or name in _PROVIDER_VARIABLES:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", False)
+    return
+
+
+@pytest.fixture
+def services_file(tmp_path: Path) -> Path:
+    """Three small, valid services."""
+    path = tmp_path / "services.jsonl"
+    rows = [
+        {"service_id": f"svc-{i}", "name": f"Service {i}", "description": f"Handles student {topic} requests."}
+        for i, topic in enumerate(("enrolment", "timetable", "library"), start=1)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    """Every line of a JSONL file, parsed."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

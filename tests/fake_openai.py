@@ -1,0 +1,92 @@
+"""A fake OpenAI chat-completions endpoint for respx: real wire format, answers built from the request.
+
+It reads the output tool's JSON Schema from the request body and answers with arguments
+that satisfy it: descriptions per plateau, features per role, and mappings that use the
+catalogue ids in the prompt (plus, if asked, one id that does not exist).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+BASE_URL = "https://llm.test/v1"
+COMPLETIONS = f"{BASE_URL}/chat/completions"
+
+_ROW = re.compile(r"^\| ([^|\s]+) \| ", re.MULTILINE)
+_FEATURE = re.compile(r"^- `([^`]+)` ", re.MULTILINE)
+
+
+@dataclass
+class FakeOpenAI:
+    """Answers chat-completions requests and remembers them."""
+
+    invent_id: str | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[httpx.Headers] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.requests.append(body)
+        self.headers.append(request.headers)
+        tool = body["tools"][0]["function"]
+        prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        arguments = self._arguments(tool["parameters"], prompt)
+        return httpx.Response(200, json=completion(tool["name"], arguments, body["model"]))
+
+    def _arguments(self, schema: dict[str, Any], prompt: str) -> dict[str, Any]:
+        properties: dict[str, Any] = schema["properties"]
+        if "mappings" in properties:
+            return {"mappings": [self._mapping(feature_id, prompt) for feature_id in _FEATURE.findall(prompt)]}
+        first = next(iter(properties.values()))
+        if first.get("type") == "array":
+            return {role: [_feature(role, n) for n in range(first.get("minItems", 1))] for role in properties}
+        return {plateau: f"The service at the {plateau} plateau." for plateau in properties}
+
+    def _mapping(self, feature_id: str, prompt: str) -> dict[str, Any]:
+        ids = [row for row in _ROW.findall(prompt) if row not in {"id", "---"}]
+        items = [{"item": ids[0]}] + ([{"item": self.invent_id}] if self.invent_id else [])
+        if "APP-" in ids[0]:
+            for item in items:
+                item["facets"] = {"contribution": "core", "integration_notes": "reads the student record"}
+        return {"feature_id": feature_id, "items": items}
+
+
+def _feature(role: str, n: int) -> dict[str, Any]:
+    return {
+        "name": f"{role} feature {n}",
+        "description": f"Lets {role} do thing {n}.",
+        "score": {"level": 2, "label": "Managed", "justification": "Works the same way every time."},
+    }
+
+
+def completion(tool_name: str, arguments: dict[str, Any], model: str = "gpt-4o-mini") -> dict[str, Any]:
+    """An OpenAI chat.completion body whose only choice calls ``tool_name``."""
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": tool_name, "arguments": json.dumps(arguments)},
+                        }
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+    }

@@ -1,0 +1,74 @@
+"""Provider failures seen through the CLI: one service's failure is quarantined, a refused key stops the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pydantic_ai.models
+import pytest
+import respx
+from typer.testing import CliRunner
+
+from service_ambitions.cli.app import app
+
+from .conftest import read_jsonl
+from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-refused")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+
+
+def test_rejected_request_quarantines_that_service_only(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    fake = FakeOpenAI()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "(svc-2)" in request.content.decode():
+            return httpx.Response(400, json={"error": {"message": "context too long", "type": "invalid_request_error"}})
+        return fake(request)
+
+    respx_mock.post(COMPLETIONS).mock(side_effect=answer)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini"])
+
+    assert result.exit_code == 9, result.output
+    assert [r["service"]["service_id"] for r in read_jsonl(out)] == ["svc-1", "svc-3"]  # type: ignore[index]
+    failure = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]
+    assert failure["service_id"] == "svc-2"
+    assert failure["stage"] == "descriptions"
+    assert "HTTP 400" in str(failure["reason"])
+
+
+def test_refused_key_stops_the_run_with_one_line(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    route = respx_mock.post(COMPLETIONS).mock(
+        return_value=httpx.Response(
+            401, json={"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+        )
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--concurrency", "1"]
+    )
+
+    assert result.exit_code == 5
+    assert route.call_count == 1  # no second service was tried
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert message.startswith(
+        "error: service svc-1, stage descriptions, model openai:gpt-4o-mini: provider answered HTTP 401"
+    )
+    assert "check the API key" in message
+    assert "sk-test-refused" not in result.output
+    assert out.read_text() == ""
+    assert json.loads(route.calls.last.request.content)["model"] == "gpt-4o-mini"

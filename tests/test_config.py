@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service_ambitions.config import load_settings
+from service_ambitions.errors import ConfigError
+from service_ambitions.models import Stage
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.model == "openai:gpt-4o-mini"
+    assert settings.features_per_role.min == 2
+    assert settings.model_for(Stage.MAPPING) == "openai:gpt-4o-mini"
+
+
+def test_precedence_yaml_then_dotenv_then_environment_then_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "app.yaml").write_text(
+        "model: offline\nconcurrency: 2\nseed: 1\ntemperature: 0.3\nfeatures_per_role: {min: 1, max: 9}\n"
+    )
+    (tmp_path / ".env").write_text("SA_CONCURRENCY=3\nSA_SEED=2\nUNRELATED=1\nSA_FEATURES_PER_ROLE__MAX=5\n")
+    monkeypatch.setenv("SA_SEED", "3")
+    monkeypatch.setenv("SA_MODELS__MAPPING", "openai:gpt-4.1-mini")
+
+    settings = load_settings(temperature=0.9, concurrency=None)
+
+    assert settings.model == "offline"  # yaml
+    assert settings.concurrency == 3  # .env over yaml
+    assert settings.seed == 3  # environment over .env
+    assert settings.temperature == 0.9  # flag over everything
+    assert (settings.features_per_role.min, settings.features_per_role.max) == (1, 5)  # nested values merge
+    assert settings.model_for(Stage.MAPPING) == "openai:gpt-4.1-mini"
+    assert settings.model_for(Stage.FEATURES) == "offline"
+
+
+def test_explicit_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text("models:\n  features: offline\n")
+    assert load_settings(path).model_for(Stage.FEATURES) == "offline"
+
+
+def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_unknown_yaml_key_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text("modle: offline\n")
+    with pytest.raises(ConfigError, match="unknown setting modle"):
+        load_settings(path)
+
+
+def test_invalid_value_names_the_setting(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text("features_per_role: {min: 5, max: 2}\n")
+    with pytest.raises(ConfigError, match="features_per_role") as caught:
+        load_settings(path)
+    assert "min (5) is greater than max (2)" in caught.value.user_message
+
+
+@pytest.mark.parametrize("text", ["- a list\n", "model: [unclosed\n"])
+def test_unreadable_yaml(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=str(path)):
+        load_settings(path)
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "config" / "app.example.yaml"
+    settings = load_settings(example)
+    assert settings.concurrency >= 1

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service_ambitions.errors import InputError
+from service_ambitions.jsonl import Accepted, JsonlWriter, QuarantineRecord, Rejected, read_services
+
+
+def test_reads_lines_in_order_and_rejects_what_is_not_a_service(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    good = json.dumps({"service_id": "a", "name": "A", "description": "x", "colour": "teal"})
+    path.write_bytes(
+        b"\xef\xbb\xbf" + good.encode() + b"\r\n"  # BOM and CRLF, as some editors write
+        b"\n"
+        b"\xff\xfe broken\n" + json.dumps({"service_id": "b", "name": "", "description": "x"}).encode() + b"\n"
+    )
+    entries = list(read_services(path))
+
+    assert isinstance(entries[0], Accepted)
+    assert entries[0].service.model_extra == {"colour": "teal"}
+    assert [(type(e).__name__, e.line) for e in entries] == [("Accepted", 1), ("Rejected", 3), ("Rejected", 4)]
+    assert isinstance(entries[1], Rejected)
+    assert entries[1].reason.startswith("not UTF-8")
+    assert isinstance(entries[2], Rejected)
+    assert "name: String should have at least 1 character" in entries[2].reason
+
+
+def test_missing_file_fails_when_called(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read input"):
+        read_services(tmp_path / "missing.jsonl")
+
+
+def test_writer_opens_lazily_and_writes_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "q.jsonl"
+    with JsonlWriter(path) as writer:
+        assert not path.exists()
+        writer.write(QuarantineRecord(kind="input", line=3, reason="bad"))
+        assert path.read_text() == '{"kind":"input","line":3,"reason":"bad"}\n'  # flushed, nulls left out
+    assert writer.count == 1
