@@ -89,7 +89,7 @@ def _reported(command: Callable[P, R]) -> Callable[P, R]:
             err.print(f"[bold red]error:[/] {escape(exc.user_message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]: output holds every service finished before Ctrl-C")
+            err.print("[yellow]interrupted[/] by Ctrl-C: every line already written to the output is complete")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

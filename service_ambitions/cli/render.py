@@ -70,7 +70,9 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
 
     calls = Table(title="LLM calls", title_justify="left")
     for column in ("stage", "model", "calls", "requests", "input tokens", "output tokens"):
-        calls.add_column(column, justify="left" if column in ("stage", "model") else "right")
+        textual = column in ("stage", "model")
+        # Fold rather than truncate: a model name cut to "openai:gpt-…" says nothing.
+        calls.add_column(column, justify="left" if textual else "right", overflow="fold", no_wrap=not textual)
     for stage, count in tally.calls.items():
         calls.add_row(
             stage.value,

@@ -9,12 +9,13 @@ Caching, budgets and the usage ledger hook in here too, and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic_ai import Agent, ModelSettings
+import pydantic_ai
+from pydantic import ValidationError
+from pydantic_ai import Agent, ConcurrencyLimiter, ModelSettings
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
@@ -26,6 +27,7 @@ from pydantic_ai.exceptions import (
 )
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
+from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.usage import RunUsage
 
 from ..errors import OutputInvalid, ProviderError, ProviderRefused
@@ -59,9 +61,9 @@ class LLMAnswer(Generic[OutputT]):
 
 
 class Gateway:
-    """Runs LLM calls for every stage, at most ``max_in_flight`` at a time.
+    """Runs LLM calls for every stage, with at most ``max_in_flight`` model requests at a time.
 
-    Create it inside the running event loop: its semaphore belongs to that loop.
+    Create it inside the running event loop that will use it.
     """
 
     def __init__(
@@ -72,12 +74,17 @@ class Gateway:
         model_settings: ModelSettings | None = None,
         output_retries: int = 2,
     ) -> None:
-        self._models = dict(models)
+        # Our progress display owns the terminal; pydantic-ai's first-run banner would
+        # land in the middle of it (it shows for editable installs, as in a checkout).
+        pydantic_ai.BANNER_ENABLED = False
+        # pydantic-ai's limiter wraps the model, so the cap counts requests to the provider
+        # (output retries included) and not the agent's own work before and after them.
+        limiter = ConcurrencyLimiter(max_running=max_in_flight, name="llm-calls")
+        self._models = {stage: ConcurrencyLimitedModel(model, limiter) for stage, model in models.items()}
         self._model_settings = model_settings
         self._output_retries = output_retries
         self._agents: dict[tuple[Stage, type[Any]], Agent[None, Any]] = {}
         self._names = {stage: _display_name(model) for stage, model in models.items()}
-        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""
@@ -93,37 +100,36 @@ class Gateway:
         """
         agent = self._agent(request.stage, request.output_type)
         model = self._names[request.stage]
-        async with self._in_flight:
-            try:
-                result = await agent.run(
-                    request.prompt,
-                    instructions=request.instructions,
-                    message_history=list(request.history) or None,
-                    infer_name=False,
-                )
-            except UnexpectedModelBehavior as exc:
-                reason = str(exc.__cause__ or exc).splitlines()[0]
-                raise OutputInvalid(
-                    f"the model's answer did not match the schema: {reason}",
-                    stage=request.stage,
-                    model=model,
-                ) from exc
-            except (ModelAuthenticationError, ModelNotFoundError, ModelQuotaExceededError) as exc:
-                status = exc.status_code if isinstance(exc, ModelHTTPError) else None
-                raise ProviderRefused(
-                    _provider_message(exc, status),
-                    status_code=status,
-                    stage=request.stage,
-                    model=model,
-                    hint="check the API key, the model name and the account's quota",
-                ) from exc
-            except ModelAPIError as exc:
-                status = exc.status_code if isinstance(exc, ModelHTTPError) else None
-                raise ProviderError(
-                    _provider_message(exc, status), status_code=status, stage=request.stage, model=model
-                ) from exc
-            except AgentRunError as exc:
-                raise ProviderError(str(exc), stage=request.stage, model=model) from exc
+        try:
+            result = await agent.run(
+                request.prompt,
+                instructions=request.instructions,
+                message_history=list(request.history) or None,
+                infer_name=False,
+            )
+        except UnexpectedModelBehavior as exc:
+            reason = _validation_reason(exc)
+            raise OutputInvalid(
+                f"the model's answer did not match the schema: {reason}",
+                stage=request.stage,
+                model=model,
+            ) from exc
+        except (ModelAuthenticationError, ModelNotFoundError, ModelQuotaExceededError) as exc:
+            status = exc.status_code if isinstance(exc, ModelHTTPError) else None
+            raise ProviderRefused(
+                _provider_message(exc, status),
+                status_code=status,
+                stage=request.stage,
+                model=model,
+                hint="check the API key, the model name and the account's quota",
+            ) from exc
+        except ModelAPIError as exc:
+            status = exc.status_code if isinstance(exc, ModelHTTPError) else None
+            raise ProviderError(
+                _provider_message(exc, status), status_code=status, stage=request.stage, model=model
+            ) from exc
+        except AgentRunError as exc:
+            raise ProviderError(str(exc), stage=request.stage, model=model) from exc
         return LLMAnswer(result.output, model, result.usage, result.new_messages())
 
     def _agent(self, stage: Stage, output_type: type[OutputT]) -> Agent[None, OutputT]:
@@ -149,3 +155,14 @@ def _display_name(model: Model) -> str:
 def _provider_message(exc: ModelAPIError, status: int | None) -> str:
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"provider answered HTTP {status}: {first_line}" if status else f"provider failed: {first_line}"
+
+
+def _validation_reason(exc: UnexpectedModelBehavior) -> str:
+    """The first validation problem, as 'where: what', or pydantic-ai's own message."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError) and cause.errors():
+        first = cause.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "answer"
+        more = f" (and {cause.error_count() - 1} more)" if cause.error_count() > 1 else ""
+        return f"{where}: {first['msg']}{more}"
+    return str(exc).splitlines()[0]

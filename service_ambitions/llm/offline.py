@@ -136,8 +136,8 @@ class _Facts:
     keywords: list[str]
     plateau_level: int
     plateau_name: str
-    catalogue: list[tuple[str, str]] = field(default_factory=list)
-    """(id, searchable text) of every catalogue row shown."""
+    catalogue: list[tuple[str, str, frozenset[str]]] = field(default_factory=list)
+    """(id, text, words) of every catalogue row shown."""
     features: list[tuple[str, str]] = field(default_factory=list)
     """(feature id, text) of every feature bullet shown."""
 
@@ -155,7 +155,7 @@ class _Facts:
             plateau_level=min(int(plateau.group(1)), 5) if plateau else 1,
             plateau_name=plateau.group(2).strip() if plateau else "current",
             catalogue=[
-                (m.group(1), f"{m.group(2)} {m.group(3)}")
+                (m.group(1), m.group(2), frozenset(_words(f"{m.group(2)} {m.group(3)}")))
                 for m in _CATALOGUE_ROW.finditer(prompt)
                 if m.group(1) not in {"id", "---"}
             ],
@@ -187,7 +187,7 @@ class _Context:
     level: int = 1
     plateau_name: str = ""
     feature: tuple[str, str] | None = None
-    item: tuple[str, str] | None = None
+    item: tuple[str, str, frozenset[str]] | None = None
     taken_names: set[str] = field(default_factory=set)
 
 
@@ -262,13 +262,13 @@ class _Writer:
         child = _Context(role, context.level, context.plateau_name, taken_names=set())
         return [self._value(items, name, child) for _ in range(count)]
 
-    def _relevant_items(self, context: _Context, low: int, high: int) -> list[tuple[str, str]]:
+    def _relevant_items(self, context: _Context, low: int, high: int) -> list[tuple[str, str, frozenset[str]]]:
         if not self._facts.catalogue:
             return []
         topic = set(_words(context.feature[1] if context.feature else " ".join(self._facts.keywords)))
         ranked = sorted(
             self._facts.catalogue,
-            key=lambda row: (-len(topic & set(_words(row[1]))), self._rng.random()),
+            key=lambda row: (-len(topic & row[2]), self._rng.random()),
         )
         return ranked[: min(max(low, self._rng.choice((1, 2))), high)]
 
