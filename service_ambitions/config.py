@@ -22,6 +22,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from .cache import CacheMode, Eviction, default_cache_dir
 from .errors import ConfigError
 from .models import Stage
 
@@ -118,6 +119,18 @@ class Settings(BaseSettings):
     """Reference data files."""
     prompts_dir: Path | None = None
     """Directory of prompt templates overriding the packaged ones by file name."""
+    cache_dir: Path | None = None
+    """Where answers and transcripts are cached (default: the platform's user cache directory)."""
+    cache_mode: CacheMode = CacheMode.READ
+    """read: use hits, fill misses; refresh: recompute and overwrite; readonly: use hits, never write; off."""
+    cache_size_limit: int | None = Field(default=None, ge=1)
+    """Cache size in bytes at which entries are evicted; only applies with an eviction policy."""
+    cache_eviction: Eviction = "none"
+    """Eviction policy once cache_size_limit is reached; 'none' (the default) never drops an answer."""
+
+    def cache_directory(self) -> Path:
+        """The cache directory in use: the setting, or the platform's user cache directory."""
+        return self.cache_dir or default_cache_dir()
 
     @classmethod
     def settings_customise_sources(

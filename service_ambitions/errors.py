@@ -8,7 +8,8 @@ The hierarchy::
     ├── ProviderError                     exit_code 5   the model provider failed after its retries
     │   ├── ProviderRefused               exit_code 5   bad key, unknown model or no quota: stops the whole run
     │   └── OutputInvalid                 exit_code 5   the answer still broke the schema after output retries
-    └── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
+    ├── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
+    └── CacheUnavailable                  exit_code 7   the cache directory or database cannot be opened
 
 An error for one service quarantines that service and the run goes on, unless the
 class sets ``aborts_run`` (every later call would fail the same way).
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "CacheUnavailable",
     "ConfigError",
     "InputError",
     "MappingError",
@@ -134,3 +136,10 @@ class MappingError(ServiceAmbitionsError):
     """In strict mode, the model named catalogue items that the catalogue does not hold."""
 
     exit_code = 5
+
+
+class CacheUnavailable(ServiceAmbitionsError):
+    """The cache directory cannot be created, or its database cannot be opened."""
+
+    exit_code = 7
+    default_hint = "check --cache-dir / SA_CACHE_DIR, or run with --cache-mode off"

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .models import Stage
 
 __all__ = [
+    "CacheEntryRejected",
     "CallFinished",
     "Event",
     "EventSink",
@@ -64,18 +65,30 @@ class LineQuarantined(_Event):
 
 
 class CallFinished(_Event):
-    """An LLM call returned a validated answer."""
+    """An LLM call returned a validated answer, from the model or from the cache."""
 
     type: Literal["call_finished"] = "call_finished"
     stage: Stage
     model: str
+    cached: bool = False
+    """True for a cache hit; the usage is then that of the original call, not spent again."""
     requests: int
     input_tokens: int
     output_tokens: int
 
 
+class CacheEntryRejected(_Event):
+    """A cache entry could not be used (corrupt, or no longer valid); the call was made instead."""
+
+    type: Literal["cache_entry_rejected"] = "cache_entry_rejected"
+    stage: Stage
+    key: str
+    """The first characters of the entry's key."""
+    reason: str
+
+
 Event = Annotated[
-    ServiceStarted | ServiceCompleted | ServiceFailed | LineQuarantined | CallFinished,
+    ServiceStarted | ServiceCompleted | ServiceFailed | LineQuarantined | CallFinished | CacheEntryRejected,
     Field(discriminator="type"),
 ]
 
@@ -97,8 +110,10 @@ class Tally:
         self.requests: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.input_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.output_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        self.cached: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.models: dict[Stage, str] = {}
         self.failures: list[ServiceFailed] = []
+        self.rejected_entries: list[CacheEntryRejected] = []
 
     def __call__(self, event: Event) -> None:
         """Count one event."""
@@ -114,14 +129,25 @@ class Tally:
                 self.failures.append(event)
             case LineQuarantined():
                 self.quarantined_lines += 1
+            case CallFinished(cached=True):
+                self.calls[event.stage] += 1
+                self.cached[event.stage] += 1
+                self.models[event.stage] = event.model
             case CallFinished():
                 self.calls[event.stage] += 1
                 self.requests[event.stage] += event.requests
                 self.input_tokens[event.stage] += event.input_tokens
                 self.output_tokens[event.stage] += event.output_tokens
                 self.models[event.stage] = event.model
+            case CacheEntryRejected():
+                self.rejected_entries.append(event)
 
     @property
     def total_calls(self) -> int:
         """Calls answered so far, all stages."""
         return sum(self.calls.values())
+
+    @property
+    def total_cached(self) -> int:
+        """Calls answered from the cache so far, all stages."""
+        return sum(self.cached.values())

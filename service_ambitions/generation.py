@@ -8,8 +8,10 @@ the same way, before anything is spent. :func:`generate` is the one library call
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -18,8 +20,9 @@ from pathlib import Path
 from pydantic_ai import ModelSettings
 from pydantic_ai.models import Model
 
+from .cache import CacheMode, ResultCache
 from .config import Settings
-from .errors import InputError, ServiceAmbitionsError
+from .errors import CacheUnavailable, InputError, ServiceAmbitionsError
 from .events import EventSink
 from .jsonl import Accepted, JsonlWriter, Rejected, read_services
 from .llm.gateway import Gateway
@@ -36,6 +39,7 @@ __all__ = [
     "Prepared",
     "generate",
     "new_run_id",
+    "open_cache",
     "prepare",
     "run_checks",
     "scan_input",
@@ -209,12 +213,48 @@ async def generate(
     """
     settings = prepared.settings
     run_id = run_id or new_run_id(clock)
-    gateway = Gateway(
-        prepared.models,
-        max_in_flight=settings.max_in_flight,
-        model_settings=prepared.model_settings(),
-        output_retries=settings.output_retries,
-    )
+    with ExitStack() as stack:
+        cache = None
+        if settings.cache_mode is not CacheMode.OFF:
+            cache = stack.enter_context(open_cache(settings))
+        gateway = Gateway(
+            prepared.models,
+            max_in_flight=settings.max_in_flight,
+            model_settings=prepared.model_settings(),
+            output_retries=settings.output_retries,
+            cache=cache,
+            cache_mode=settings.cache_mode,
+            on_event=on_event,
+        )
+        await _run(prepared, gateway, input_path, output_path, quarantine_path, run_id, max_services, on_event, clock)
+    return run_id
+
+
+def open_cache(settings: Settings) -> ResultCache:
+    """The result cache the settings point at.
+
+    Raises:
+        CacheUnavailable: the directory cannot be created or the database opened.
+    """
+    directory = settings.cache_directory()
+    try:
+        return ResultCache(directory, size_limit=settings.cache_size_limit, eviction=settings.cache_eviction)
+    except (OSError, sqlite3.Error) as exc:
+        raise CacheUnavailable(f"cannot open the cache in {directory}: {exc}") from exc
+
+
+async def _run(
+    prepared: Prepared,
+    gateway: Gateway,
+    input_path: Path,
+    output_path: Path,
+    quarantine_path: Path,
+    run_id: str,
+    max_services: int | None,
+    on_event: EventSink | None,
+    clock: Callable[[], datetime],
+) -> None:
+    settings = prepared.settings
     stage_models = StageModels(**{stage.value: gateway.model_name(stage) for stage in Stage})
     hashes = prepared.reference.hashes
     reference = ReferenceHashes(
@@ -247,4 +287,3 @@ async def generate(
             concurrency=settings.concurrency,
             max_services=max_services,
         )
-    return run_id

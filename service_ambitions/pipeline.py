@@ -241,6 +241,7 @@ class Pipeline:
             CallFinished(
                 stage=request.stage,
                 model=answer.model,
+                cached=answer.cached,
                 requests=usage.requests,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,

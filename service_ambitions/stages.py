@@ -141,13 +141,15 @@ class StageBook:
         features: list[Feature] = []
         for i, role in enumerate(self.reference.roles):
             drafts: list[FeatureDraft] = getattr(output, _field_name(i))
+            # Every value was validated with the answer; constructing skips a second pass.
             features += [
-                Feature(
+                Feature.model_construct(
                     feature_id=ids.next(plateau.level, role.role_id, draft.name),
                     name=draft.name,
                     description=draft.description,
                     score=draft.score,
                     customer_type=role.role_id,
+                    mappings={},
                 )
                 for draft in drafts
             ]
@@ -175,18 +177,22 @@ class StageBook:
 
     def read_mapping(self, output: BaseModel, catalogue: Catalogue, features: Iterable[Feature]) -> MappingResult:
         """Keep the items that exist in the catalogue; count the ones the model invented."""
-        wanted = {feature.feature_id for feature in features}
-        result = MappingResult(items={feature_id: [] for feature_id in wanted})
+        known = catalogue.item_ids
+        has_facets = bool(catalogue.facets)
+        result = MappingResult(items={feature.feature_id: [] for feature in features})
         for entry in getattr(output, "mappings", []):
-            if entry.feature_id not in wanted:
+            chosen = result.items.get(entry.feature_id)
+            if chosen is None:
                 continue
-            chosen = result.items[entry.feature_id]
             for pick in entry.items:
-                if pick.item not in catalogue.item_ids:
+                if pick.item not in known:
                     result.dropped.append(pick.item)
                 elif all(existing.item != pick.item for existing in chosen):
-                    facets = getattr(pick, "facets", None)
-                    chosen.append(MappedItem(item=pick.item, facets=facets.model_dump(mode="json") if facets else None))
+                    facets = pick.facets if has_facets else None
+                    # Validated with the answer (facets against the catalogue's facet model).
+                    chosen.append(
+                        MappedItem.model_construct(item=pick.item, facets=facets.model_dump() if facets else None)
+                    )
         return result
 
 

@@ -25,10 +25,11 @@ _PROVIDER_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY",
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test runs in its own directory, with no SA_* or provider variables and no real model calls."""
+    """Every test runs in its own directory and cache, with no other SA_* or provider variables and no model calls."""
     for name in list(os.environ):
         if name.startswith("SA_") or name in _PROVIDER_VARIABLES:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("SA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", False)
     return

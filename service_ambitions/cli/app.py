@@ -6,8 +6,8 @@ exit code, and Ctrl-C into exit 130. Anything else is a bug and keeps its traceb
 (without local variables, so no secret is printed).
 
 Exit codes: 0 success; 1 unexpected error; 2 usage error; 3 input; 4 configuration or
-credentials; 5 provider; 9 finished, but some lines or services were quarantined;
-130 interrupted.
+credentials; 5 provider; 7 cache; 9 finished, but some lines or services were
+quarantined; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ..errors import ServiceAmbitionsError
 from . import run as run_module
 from . import schema as schema_module
 from . import validate as validate_module
+from .cache import cache_app
 from .state import AppState
 
 __all__ = ["app", "main"]
@@ -98,6 +99,10 @@ def _reported(command: Callable[P, R]) -> Callable[P, R]:
 app.command("run", no_args_is_help=True)(_reported(run_module.run))
 app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
 app.command("schema")(_reported(schema_module.schema))
+for _command in cache_app.registered_commands:
+    assert _command.callback is not None
+    _command.callback = _reported(_command.callback)
+app.add_typer(cache_app, name="cache")
 
 
 def main() -> None:

@@ -13,10 +13,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from ..cache import CacheStats, ValidationReport
     from ..events import Event, EventSink, Tally
     from ..generation import InputScan, Prepared
 
-__all__ = ["progress_display", "render_plan", "render_summary"]
+__all__ = [
+    "progress_display",
+    "render_cache_stats",
+    "render_cache_validation",
+    "render_plan",
+    "render_purge",
+    "render_summary",
+]
 
 
 @contextmanager
@@ -48,7 +56,7 @@ def progress_display(console: Console, tally: Tally, *, total: int | None, enabl
             progress.update(
                 task,
                 completed=tally.completed + tally.failed,
-                detail=f"{tally.total_calls} calls, {tokens:,} tokens{failed}",
+                detail=f"{tally.total_calls} calls ({tally.total_cached} cached), {tokens:,} tokens{failed}",
             )
 
     with progress:
@@ -69,7 +77,7 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
     console.print(services)
 
     calls = Table(title="LLM calls", title_justify="left")
-    for column in ("stage", "model", "calls", "requests", "input tokens", "output tokens"):
+    for column in ("stage", "model", "calls", "cached", "requests", "input tokens", "output tokens"):
         textual = column in ("stage", "model")
         # Fold rather than truncate: a model name cut to "openai:gpt-…" says nothing.
         calls.add_column(column, justify="left" if textual else "right", overflow="fold", no_wrap=not textual)
@@ -78,6 +86,7 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
             stage.value,
             tally.models.get(stage, "-"),
             f"{count:,}",
+            f"{tally.cached[stage]:,}",
             f"{tally.requests[stage]:,}",
             f"{tally.input_tokens[stage]:,}",
             f"{tally.output_tokens[stage]:,}",
@@ -86,6 +95,7 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
         "total",
         "",
         f"{tally.total_calls:,}",
+        f"{tally.total_cached:,}",
         f"{sum(tally.requests.values()):,}",
         f"{sum(tally.input_tokens.values()):,}",
         f"{sum(tally.output_tokens.values()):,}",
@@ -95,6 +105,13 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
     console.print(f"output: {escape(str(output))}", highlight=False, soft_wrap=True)
     if quarantine is not None:
         console.print(f"quarantine: {escape(str(quarantine))}", highlight=False, soft_wrap=True)
+    for rejected in tally.rejected_entries:
+        console.print(
+            f"[yellow]cache:[/] {rejected.stage.value} entry {rejected.key}… was unusable ({escape(rejected.reason)}) "
+            "and was recomputed",
+            highlight=False,
+            soft_wrap=True,
+        )
     if any(model == "offline" for model in tally.models.values()):
         console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
 
@@ -124,3 +141,72 @@ def render_plan(console: Console, prepared: Prepared, scan: InputScan, input_pat
         )
     if len(scan.rejected) > 10:
         console.print(f"  … and {len(scan.rejected) - 10} more", style="yellow")
+
+
+def render_cache_stats(console: Console, stats: CacheStats) -> None:
+    """Entries by stage and model, then totals."""
+    table = Table(title=f"Cache {escape(str(stats.directory))}", title_justify="left")
+    table.add_column("stage")
+    table.add_column("model", overflow="fold")
+    table.add_column("entries", justify="right")
+    for (stage, model), count in stats.by_stage_model.items():
+        table.add_row(stage, model, f"{count:,}")
+    table.add_row("total", "", f"{stats.entries:,}", style="bold")
+    console.print(table)
+    console.print(f"transcripts: {stats.transcripts:,}   size on disk: {_size(stats.bytes_on_disk)}", highlight=False)
+    if stats.oldest and stats.newest:
+        console.print(
+            f"oldest: {stats.oldest:%Y-%m-%d %H:%M} UTC   newest: {stats.newest:%Y-%m-%d %H:%M} UTC", highlight=False
+        )
+    if stats.unreadable:
+        console.print(
+            f"[yellow]{stats.unreadable} unreadable entries[/]: run `service-ambitions cache validate --fix`",
+            highlight=False,
+        )
+
+
+def render_cache_validation(console: Console, report: ValidationReport, *, fixed: bool) -> None:
+    """Counts by kind, the first problems, and what --fix removed or would remove."""
+    table = Table(title="Cache check", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("good entries", f"{report.good:,}")
+    table.add_row("transcripts", f"{report.transcripts:,}")
+    table.add_row("corrupt", f"{report.count('corrupt'):,}")
+    table.add_row("schema-invalid", f"{report.count('schema-invalid'):,}")
+    table.add_row("orphan transcripts", f"{report.count('orphan-transcript'):,}")
+    console.print(table)
+    for problem in report.problems[:20]:
+        where = problem.key[:18] + "…" if problem.key else f"row {problem.rowid}"
+        console.print(f"  {problem.kind}: {escape(where)} {escape(problem.reason)}", highlight=False, soft_wrap=True)
+    if len(report.problems) > 20:
+        console.print(f"  … and {len(report.problems) - 20} more")
+    if fixed:
+        console.print(f"removed {report.removed:,} rows", highlight=False)
+    elif report.problems:
+        console.print("run `service-ambitions cache validate --fix` to remove them")
+    else:
+        console.print("[green]the cache is clean[/]")
+
+
+def render_purge(console: Console, removed: dict[tuple[str, str], int]) -> None:
+    """What a purge removed, by stage and model."""
+    if not removed:
+        console.print("nothing matched: no entry removed")
+        return
+    table = Table(title="Removed", title_justify="left")
+    table.add_column("stage")
+    table.add_column("model", overflow="fold")
+    table.add_column("entries", justify="right")
+    for (stage, model), count in sorted(removed.items()):
+        table.add_row(stage, model, f"{count:,}")
+    table.add_row("total", "", f"{sum(removed.values()):,}", style="bold")
+    console.print(table)
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count} B"

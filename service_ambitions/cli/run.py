@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..cache import CacheMode
 from .state import AppState
 
 __all__ = ["EXIT_QUARANTINED", "run"]
@@ -16,6 +17,7 @@ EXIT_QUARANTINED = 9
 
 _MODELS = "Models"
 _RUN = "Run"
+_CACHE = "Cache"
 
 
 def run(
@@ -61,6 +63,22 @@ def run(
             rich_help_panel=_RUN,
         ),
     ] = None,
+    cache_mode: Annotated[
+        CacheMode | None,
+        typer.Option(
+            help="read: use and fill the cache; refresh: recompute and overwrite; readonly: never write; off.",
+            show_default=False,
+            rich_help_panel=_CACHE,
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Cache directory. [default: the platform's user cache directory]",
+            show_default=False,
+            rich_help_panel=_CACHE,
+        ),
+    ] = None,
     quarantine: Annotated[
         Path | None,
         typer.Option(
@@ -79,6 +97,7 @@ def run(
     Every service gets plateau descriptions, features per plateau and role, and
     catalogue mappings; each finished service is written to OUTPUT as one line, in
     input order. Bad input lines and failed services go to the quarantine file.
+    Every answer is cached: re-running with unchanged inputs calls no model.
 
     [bold]Examples[/]
 
@@ -87,6 +106,8 @@ def run(
         OPENAI_API_KEY=... service-ambitions run services.jsonl -o out.jsonl --model openai:gpt-4o-mini
 
         service-ambitions run services.jsonl -o out.jsonl --mapping-model openai:gpt-4o-mini --dry-run
+
+        service-ambitions run services.jsonl -o out.jsonl --model offline --cache-mode refresh
     """
     import asyncio
     import time
@@ -104,6 +125,8 @@ def run(
         concurrency=concurrency,
         max_in_flight=max_in_flight,
         strict=strict,
+        cache_mode=cache_mode,
+        cache_dir=cache_dir,
     )
     prepared = prepare(settings)
     if dry_run:

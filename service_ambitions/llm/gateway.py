@@ -2,19 +2,21 @@
 
 A call goes in as an :class:`LLMRequest` (stage, instructions, prompt, message history,
 output type) and comes back as an :class:`LLMAnswer` (validated output, usage, transcript).
-The gateway holds the run-wide cap on calls in flight and translates pydantic-ai's
-exceptions into ours, so nothing above it knows which library or provider answered.
-Caching, budgets and the usage ledger hook in here too, and nowhere else.
+Every call goes: cache lookup → run-wide cap on requests in flight → pydantic-ai agent →
+cache store. Exceptions are translated into ours here, so nothing above the gateway knows
+whether an answer came from the cache, a provider or the offline model.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import pydantic_ai
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_ai import Agent, ConcurrencyLimiter, ModelSettings
 from pydantic_ai.exceptions import (
     AgentRunError,
@@ -25,12 +27,14 @@ from pydantic_ai.exceptions import (
     ModelQuotaExceededError,
     UnexpectedModelBehavior,
 )
-from pydantic_ai.messages import ModelMessage
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.usage import RunUsage
 
+from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
 from ..errors import OutputInvalid, ProviderError, ProviderRefused
+from ..events import CacheEntryRejected, EventSink
 from ..models import Stage
 
 __all__ = ["Gateway", "LLMAnswer", "LLMRequest"]
@@ -57,7 +61,26 @@ class LLMAnswer(Generic[OutputT]):
     model: str
     usage: RunUsage
     messages: Sequence[ModelMessage] = field(repr=False)
-    """The new messages of this call (request and responses, including failed attempts)."""
+    """The new messages of this call (request and responses, including failed attempts); empty when cached."""
+    cached: bool = False
+    """True when the answer came from the cache; ``usage`` is then what the original call used."""
+
+
+# Settings that change how a request travels, not what the model answers: not part of the key.
+_TRANSPORT_SETTINGS = frozenset({"timeout", "request_timeout", "first_event_timeout", "max_retries", "extra_headers"})
+# Message fields that differ between two identical conversations: not part of the key.
+_VOLATILE_FIELDS = frozenset(
+    {"timestamp", "run_id", "conversation_id", "provider_response_id", "provider_details", "tool_call_id"}
+)
+
+
+@dataclass(frozen=True)
+class _OutputType:
+    adapter: TypeAdapter[Any]
+    schema: dict[str, Any]
+    sha256: str
+    scopes: dict[Stage, str] = field(default_factory=dict)
+    """Per stage, the part of the cache key shared by all calls (see ``key_scope``)."""
 
 
 class Gateway:
@@ -73,6 +96,9 @@ class Gateway:
         max_in_flight: int,
         model_settings: ModelSettings | None = None,
         output_retries: int = 2,
+        cache: ResultCache | None = None,
+        cache_mode: CacheMode = CacheMode.READ,
+        on_event: EventSink | None = None,
     ) -> None:
         # Our progress display owns the terminal; pydantic-ai's first-run banner would
         # land in the middle of it (it shows for editable installs, as in a checkout).
@@ -85,19 +111,109 @@ class Gateway:
         self._output_retries = output_retries
         self._agents: dict[tuple[Stage, type[Any]], Agent[None, Any]] = {}
         self._names = {stage: _display_name(model) for stage, model in models.items()}
+        self._endpoints = {stage: model.base_url for stage, model in models.items()}
+        self._cache = cache if cache_mode is not CacheMode.OFF else None
+        self._mode = cache_mode
+        self._emit: EventSink = on_event or (lambda event: None)
+        self._key_settings = {k: v for k, v in (model_settings or {}).items() if k not in _TRANSPORT_SETTINGS}
+        self._outputs: dict[type[Any], _OutputType] = {}
+        self._rejected: set[str] = set()
 
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""
         return self._names[stage]
 
     async def ask(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
-        """Get a validated answer to ``request``.
+        """Get a validated answer to ``request``, from the cache when it holds one.
 
         Raises:
             OutputInvalid: the model's answer still failed validation after the output retries.
             ProviderRefused: the provider rejected the key or the model, or the quota is spent.
             ProviderError: the provider refused or failed the request.
         """
+        key = self._key(request) if self._cache is not None else None
+        if key is not None and self._mode in (CacheMode.READ, CacheMode.READONLY):
+            hit = self._cached(key, request)
+            if hit is not None:
+                return hit
+        answer = await self._call(request)
+        if key is not None and self._mode in (CacheMode.READ, CacheMode.REFRESH):
+            await asyncio.to_thread(self._store, key, request, answer)
+        return answer
+
+    def _key(self, request: LLMRequest[Any]) -> str:
+        output = self._output(request.output_type)
+        scope = output.scopes.get(request.stage)
+        if scope is None:
+            scope = output.scopes[request.stage] = key_scope(
+                stage=request.stage,
+                model=self._names[request.stage],
+                endpoint=self._endpoints[request.stage],
+                settings=self._key_settings,
+                output_schema=output.schema,
+            )
+        history = ModelMessagesTypeAdapter.dump_python(list(request.history), mode="json") if request.history else ()
+        return cache_key(
+            scope=scope,
+            instructions=request.instructions,
+            prompt=request.prompt,
+            history=_without_volatile(history),
+        )
+
+    def _output(self, output_type: type[Any]) -> _OutputType:
+        # Adapters and schemas cost milliseconds to build; a run has a handful of output types.
+        if output_type not in self._outputs:
+            adapter: TypeAdapter[Any] = TypeAdapter(output_type)
+            schema = adapter.json_schema()
+            digest = hashlib.sha256(canonical_json(schema)).hexdigest()
+            self._outputs[output_type] = _OutputType(adapter, schema, digest)
+        return self._outputs[output_type]
+
+    def _cached(self, key: str, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT] | None:
+        assert self._cache is not None
+        found = self._cache.lookup(key)
+        if found is None:
+            return None
+        if isinstance(found, CachedAnswer):
+            try:
+                output = self._output(request.output_type).adapter.validate_json(found.output_json)
+            except ValidationError as exc:
+                found = f"output no longer valid: {str(exc).splitlines()[0]}"
+            else:
+                usage = RunUsage(**found.entry.usage.model_dump())
+                return LLMAnswer(output, found.entry.model, usage, (), cached=True)
+        if key not in self._rejected:
+            # Reported once; the fresh answer then replaces the entry (except in readonly mode).
+            self._rejected.add(key)
+            self._emit(CacheEntryRejected(stage=request.stage, key=key[:16], reason=found))
+        return None
+
+    def _store(self, key: str, request: LLMRequest[Any], answer: LLMAnswer[Any]) -> None:
+        assert self._cache is not None
+        output_type = self._output(request.output_type)
+        usage = answer.usage
+        entry = CacheEntry(
+            stage=request.stage,
+            model=answer.model,
+            created=self._cache.now(),
+            schema_sha256=output_type.sha256,
+            usage=CachedUsage(
+                requests=usage.requests,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+            ),
+        )
+        self._cache.store(
+            key,
+            entry,
+            output_json=output_type.adapter.dump_json(answer.output, by_alias=True),
+            transcript=ModelMessagesTypeAdapter.dump_json(list(answer.messages)),
+            output_schema=output_type.schema,
+        )
+
+    async def _call(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
         agent = self._agent(request.stage, request.output_type)
         model = self._names[request.stage]
         try:
@@ -166,3 +282,12 @@ def _validation_reason(exc: UnexpectedModelBehavior) -> str:
         more = f" (and {cause.error_count() - 1} more)" if cause.error_count() > 1 else ""
         return f"{where}: {first['msg']}{more}"
     return str(exc).splitlines()[0]
+
+
+def _without_volatile(value: Any) -> Any:
+    """The message history without ids and timestamps that differ between equal conversations."""
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in _VOLATILE_FIELDS}
+    if isinstance(value, list):
+        return [_without_volatile(item) for item in value]
+    return value

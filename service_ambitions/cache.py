@@ -1,0 +1,515 @@
+"""The result cache: every validated LLM answer and its transcript, on diskcache.
+
+Only the gateway stores and reads answers; the ``cache`` commands inspect and clean the
+store. Three kinds of rows share one diskcache directory:
+
+- ``r:<key>``: an answer — the validated output, usage, model and time, as JSON behind a
+  SHA-256 checksum of the payload;
+- ``t:<key>``: the transcript of the call that produced it (pydantic-ai messages JSON);
+- ``s:<sha256>``: an output JSON Schema, stored once, so ``cache validate`` can check
+  outputs without the run's reference data.
+
+Nothing is ever pickled: diskcache 5.6.3 unpickles rows by default (CVE-2025-69872), and
+even its ``JSONDisk`` unpickles rows planted with a pickle mode, so :class:`SafeDisk`
+stores and returns bytes only and refuses every pickled key or value. A row that fails
+its checksum, is not ours, or does not parse is a miss, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from diskcache import Cache, Disk
+from diskcache.core import MODE_PICKLE, UNKNOWN
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .models import Stage
+
+__all__ = [
+    "CACHE_FORMAT",
+    "CacheEntry",
+    "CacheMode",
+    "CachedAnswer",
+    "CachedUsage",
+    "Eviction",
+    "ResultCache",
+    "RowProblem",
+    "SafeDisk",
+    "cache_key",
+    "canonical_json",
+    "default_cache_dir",
+    "key_scope",
+]
+
+CACHE_FORMAT = 1
+"""Part of every key: bump it when the entry layout changes, and old entries become misses."""
+
+Eviction = Literal["none", "least-recently-stored", "least-recently-used", "least-frequently-used"]
+
+_RESULT, _TRANSCRIPT, _SCHEMA = "r:", "t:", "s:"
+_MAGIC = b"sa-cache-1\n"
+
+
+class CacheMode(StrEnum):
+    """How a run uses the cache."""
+
+    READ = "read"
+    """Use hits, fill misses (the default)."""
+    REFRESH = "refresh"
+    """Ignore hits, call the model, overwrite the entry."""
+    READONLY = "readonly"
+    """Use hits, never write; a miss calls the model."""
+    OFF = "off"
+    """Neither read nor write."""
+
+
+class UnsafeRow(ValueError):
+    """A row holds a pickled key or value, which this cache never writes nor reads."""
+
+
+class SafeDisk(Disk):  # type: ignore[misc]  # diskcache is untyped
+    """A diskcache ``Disk`` for ``str`` keys and ``bytes`` values that never unpickles."""
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        """Refuse any key but a string, so no key is ever pickled."""
+        if type(key) is not str:
+            raise TypeError(f"cache keys must be str, not {type(key).__name__}")
+        result: tuple[Any, bool] = super().put(key)
+        return result
+
+    def get(self, key: Any, raw: bool) -> Any:
+        """Refuse rows whose key was pickled."""
+        if not raw:
+            raise UnsafeRow("refusing a pickled cache key")
+        return super().get(key, raw)
+
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[int, int, str | None, Any]:
+        """Refuse any value but bytes, so no value is ever pickled."""
+        if type(value) is not bytes:
+            raise TypeError(f"cache values must be bytes, not {type(value).__name__}")
+        result: tuple[int, int, str | None, Any] = super().store(value, read, key)
+        return result
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        """Refuse rows stored as pickles."""
+        if mode == MODE_PICKLE:
+            raise UnsafeRow("refusing a pickled cache value")
+        return super().fetch(mode, filename, value, read)
+
+
+class CachedUsage(BaseModel):
+    """What the original call consumed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+class CacheEntry(BaseModel):
+    """What is known about a stored answer besides the output itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal[1] = 1
+    stage: Stage
+    model: str
+    created: datetime
+    schema_sha256: str
+    usage: CachedUsage
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """An entry and its output, as JSON bytes for the reader to validate against its type."""
+
+    entry: CacheEntry
+    output_json: bytes
+
+
+def canonical_json(value: Any) -> bytes:
+    """JSON with sorted keys and no spaces: equal data, equal bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def _sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def key_scope(
+    *,
+    stage: str,
+    model: str,
+    endpoint: str | None,
+    settings: Mapping[str, Any],
+    output_schema: Mapping[str, Any],
+) -> str:
+    """The part of a key that a stage's calls share: computed once per stage and output type.
+
+    ``endpoint`` (the provider's base URL) keeps answers of a local server and of the real
+    provider apart when both use one model name. Dict order never matters (canonical JSON).
+    """
+    parts = {
+        "format": CACHE_FORMAT,
+        "stage": stage,
+        "model": model,
+        "endpoint": endpoint,
+        "settings": settings,
+        "schema": _sha256(canonical_json(output_schema)),
+    }
+    return _sha256(canonical_json(parts))
+
+
+def cache_key(*, scope: str, instructions: str, prompt: str, history: Any = ()) -> str:
+    """The key of an answer: a hash over everything that determines it.
+
+    ``scope`` comes from :func:`key_scope`; the rest is what differs from call to call.
+    Changing any part changes the key.
+    """
+    history_digest = _sha256(canonical_json(history)) if history else ""
+    material = f"{scope}\0{_sha256(instructions)}\0{_sha256(prompt)}\0{history_digest}"
+    return _sha256(material)
+
+
+def _seal(payload: bytes) -> bytes:
+    """Checksum, then the compressed payload."""
+    return _MAGIC + _sha256(payload).encode() + b"\n" + zlib.compress(payload, 6)
+
+
+def _unseal(blob: Any) -> bytes:
+    """The payload of a sealed blob; ValueError when it is not one or its checksum fails."""
+    if type(blob) is not bytes or not blob.startswith(_MAGIC):
+        raise ValueError("not an entry written by service-ambitions")
+    digest, _, compressed = blob[len(_MAGIC) :].partition(b"\n")
+    try:
+        payload = zlib.decompress(compressed)
+    except zlib.error as exc:
+        raise ValueError("compressed payload is damaged") from exc
+    if _sha256(payload).encode() != digest:
+        raise ValueError("checksum mismatch")
+    return payload
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that ``validate`` found wrong."""
+
+    key: str | None
+    """The row's key; None when the key itself could not be decoded safely."""
+    kind: Literal["corrupt", "schema-invalid", "orphan-transcript"]
+    reason: str
+    rowid: int
+
+
+@dataclass
+class ValidationReport:
+    """What ``cache validate`` found (and, with ``fix``, removed)."""
+
+    good: int = 0
+    transcripts: int = 0
+    schemas: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    removed: int = 0
+
+    def count(self, kind: str) -> int:
+        """How many problems of ``kind`` were found."""
+        return sum(1 for problem in self.problems if problem.kind == kind)
+
+
+@dataclass
+class CacheStats:
+    """What the cache holds."""
+
+    directory: Path
+    entries: int
+    transcripts: int
+    bytes_on_disk: int
+    by_stage_model: dict[tuple[str, str], int]
+    oldest: datetime | None
+    newest: datetime | None
+    unreadable: int
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ResultCache:
+    """The answers and transcripts in one directory.
+
+    The directory is created owner-only (0700): answers can hold business information.
+    Nothing is evicted unless an eviction policy is chosen; diskcache's own default
+    would silently drop entries past 1 GiB.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        size_limit: int | None = None,
+        eviction: Eviction = "none",
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.directory = directory
+        self._clock = clock
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings: dict[str, Any] = {"eviction_policy": eviction, "statistics": False}
+        if size_limit is not None:
+            settings["size_limit"] = size_limit
+        self._cache = Cache(str(directory), disk=SafeDisk, timeout=60, **settings)
+        self._known_schemas: set[str] = set()
+
+    def close(self) -> None:
+        """Release the database."""
+        self._cache.close()
+
+    def __enter__(self) -> ResultCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the gateway's side ---------------------------------------------------------------
+
+    def lookup(self, key: str) -> CachedAnswer | str | None:
+        """The answer under ``key``; None on a miss; a reason string for an unusable row.
+
+        The checksum is verified here; the output's validation is the reader's, which
+        knows its type.
+        """
+        try:
+            blob = self._cache.get(_RESULT + key)
+        except (UnsafeRow, OSError, sqlite3.DatabaseError) as exc:
+            return f"unreadable: {exc}"
+        if blob is None:
+            return None
+        try:
+            header, _, output_json = _unseal(blob).partition(b"\n")
+            return CachedAnswer(CacheEntry.model_validate_json(header), output_json)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return f"corrupt: entry {'.'.join(map(str, first['loc'])) or 'header'}: {first['msg']}"
+        except ValueError as exc:
+            return f"corrupt: {exc}"
+
+    def store(
+        self,
+        key: str,
+        entry: CacheEntry,
+        *,
+        output_json: bytes,
+        transcript: bytes,
+        output_schema: Mapping[str, Any],
+    ) -> None:
+        """Write an answer, its transcript, and (once) its output schema, in one transaction."""
+        with self._cache.transact():
+            if entry.schema_sha256 not in self._known_schemas:
+                self._cache.add(_SCHEMA + entry.schema_sha256, _seal(canonical_json(output_schema)))
+                self._known_schemas.add(entry.schema_sha256)
+            self._cache.set(_TRANSCRIPT + key, _seal(transcript))
+            self._cache.set(_RESULT + key, _seal(entry.model_dump_json().encode() + b"\n" + output_json))
+
+    def transcript(self, key: str) -> list[Any] | None:
+        """The messages of the call that produced the entry under ``key``."""
+        blob = self._cache.get(_TRANSCRIPT + key)
+        if blob is None:
+            return None
+        messages: list[Any] = json.loads(_unseal(blob))
+        return messages
+
+    def now(self) -> datetime:
+        """The cache's clock, for entries' ``created``."""
+        return self._clock()
+
+    # -- the commands' side ---------------------------------------------------------------
+
+    def _rows(self) -> Iterator[tuple[int, Any, bool]]:
+        """(rowid, key, raw) of every row, read straight from SQLite.
+
+        diskcache's own iteration decodes keys through the Disk and would stop at the first
+        pickled key; here such rows are reported instead.
+        """
+        connection = sqlite3.connect(f"file:{self.directory / 'cache.db'}?mode=ro", uri=True)
+        try:
+            yield from connection.execute("SELECT rowid, key, raw FROM Cache ORDER BY rowid")
+        finally:
+            connection.close()
+
+    def _entries(self) -> Iterator[tuple[str, CachedAnswer | str]]:
+        for _, key, raw in self._rows():
+            if raw and isinstance(key, str) and key.startswith(_RESULT):
+                yield key[len(_RESULT) :], self.lookup(key[len(_RESULT) :]) or "vanished"
+
+    def stats(self) -> CacheStats:
+        """Entries by stage and model, size on disk, oldest and newest."""
+        by_stage_model: dict[tuple[str, str], int] = {}
+        created: list[datetime] = []
+        unreadable = transcripts = 0
+        for _, key, raw in self._rows():
+            if raw and isinstance(key, str) and key.startswith(_TRANSCRIPT):
+                transcripts += 1
+        for _, answer in self._entries():
+            if isinstance(answer, str):
+                unreadable += 1
+                continue
+            entry = answer.entry
+            pair = (entry.stage.value, entry.model)
+            by_stage_model[pair] = by_stage_model.get(pair, 0) + 1
+            created.append(entry.created)
+        return CacheStats(
+            directory=self.directory,
+            entries=sum(by_stage_model.values()),
+            transcripts=transcripts,
+            bytes_on_disk=int(self._cache.volume()),
+            by_stage_model=dict(sorted(by_stage_model.items())),
+            oldest=min(created, default=None),
+            newest=max(created, default=None),
+            unreadable=unreadable,
+        )
+
+    def validate(self, *, fix: bool = False) -> ValidationReport:
+        """Check every row: checksum, entry layout, output against its schema, orphans.
+
+        With ``fix``, remove every row found wrong.
+        """
+        report = ValidationReport()
+        results: set[str] = set()
+        transcripts: dict[str, int] = {}
+        validators: dict[str, Any] = {}
+        for rowid, key, raw in self._rows():
+            problem: RowProblem | None
+            if not raw or not isinstance(key, str):
+                problem = RowProblem(None, "corrupt", "pickled or binary key", rowid)
+            elif key.startswith(_RESULT):
+                results.add(key[len(_RESULT) :])
+                problem = self._check_result(key, rowid, validators)
+                report.good += problem is None
+            elif key.startswith(_TRANSCRIPT):
+                transcripts[key[len(_TRANSCRIPT) :]] = rowid
+                problem = self._check_blob(key, rowid)
+                report.transcripts += problem is None
+            elif key.startswith(_SCHEMA):
+                problem = self._check_blob(key, rowid)
+                report.schemas += problem is None
+            else:
+                problem = RowProblem(key, "corrupt", "not a key this tool writes", rowid)
+            if problem is not None:
+                report.problems.append(problem)
+        for key, rowid in transcripts.items():
+            if key not in results:
+                report.problems.append(RowProblem(_TRANSCRIPT + key, "orphan-transcript", "no answer for it", rowid))
+                report.transcripts -= 1
+        if fix:
+            report.removed = self._remove(report.problems)
+        return report
+
+    def _check_result(self, key: str, rowid: int, validators: dict[str, Any]) -> RowProblem | None:
+        import jsonschema
+
+        answer = self.lookup(key[len(_RESULT) :])
+        if not isinstance(answer, CachedAnswer):
+            return RowProblem(key, "corrupt", answer or "vanished", rowid)
+        try:
+            output = json.loads(answer.output_json)
+        except ValueError as exc:
+            return RowProblem(key, "corrupt", f"output is not JSON: {exc}", rowid)
+        digest = answer.entry.schema_sha256
+        if digest not in validators:
+            schema = self._schema(digest)
+            validators[digest] = jsonschema.Draft202012Validator(schema) if schema is not None else None
+        if validators[digest] is None:
+            return RowProblem(key, "schema-invalid", "its output schema is missing", rowid)
+        error = jsonschema.exceptions.best_match(validators[digest].iter_errors(output))
+        if error is not None:
+            where = "/".join(str(part) for part in error.absolute_path) or "output"
+            return RowProblem(key, "schema-invalid", f"{where}: {error.message}", rowid)
+        return None
+
+    def _check_blob(self, key: str, rowid: int) -> RowProblem | None:
+        try:
+            _unseal(self._cache.get(key))
+        except (UnsafeRow, ValueError, OSError) as exc:
+            return RowProblem(key, "corrupt", str(exc), rowid)
+        return None
+
+    def _schema(self, digest: str) -> dict[str, Any] | None:
+        try:
+            schema: dict[str, Any] = json.loads(_unseal(self._cache.get(_SCHEMA + digest)))
+        except (UnsafeRow, ValueError, OSError):
+            return None
+        return schema
+
+    def _remove(self, problems: list[RowProblem]) -> int:
+        removed = 0
+        for problem in problems:
+            if problem.key is not None:
+                removed += bool(self._cache.delete(problem.key))
+                if problem.key.startswith(_RESULT):
+                    # A transcript is only kept for the answer it explains.
+                    self._cache.delete(_TRANSCRIPT + problem.key[len(_RESULT) :])
+        unsafe = [problem.rowid for problem in problems if problem.key is None]
+        if unsafe:
+            # Rows whose key cannot be decoded safely cannot go through diskcache's API;
+            # delete them by row id, then let diskcache recount its size and count.
+            with self._cache.transact():
+                for rowid in unsafe:
+                    self._cache._sql("DELETE FROM Cache WHERE rowid = ?", (rowid,))
+            self._cache.check(fix=True)
+            removed += len(unsafe)
+        return removed
+
+    def purge(
+        self,
+        *,
+        stage: str | None = None,
+        model: str | None = None,
+        older_than: timedelta | None = None,
+    ) -> dict[tuple[str, str], int]:
+        """Remove the answers (and their transcripts) that match every filter given.
+
+        With no filter, everything goes. Returns the count removed per (stage, model).
+        """
+        removed: dict[tuple[str, str], int] = {}
+        if stage is None and model is None and older_than is None:
+            for _, answer in self._entries():
+                pair = (
+                    (answer.entry.stage.value, answer.entry.model) if isinstance(answer, CachedAnswer) else ("?", "?")
+                )
+                removed[pair] = removed.get(pair, 0) + 1
+            self._cache.clear()
+            return removed
+        cutoff = self._clock() - older_than if older_than is not None else None
+        for key, answer in self._entries():
+            if not isinstance(answer, CachedAnswer):
+                continue
+            entry = answer.entry
+            if stage is not None and entry.stage != stage:
+                continue
+            if model is not None and entry.model != model:
+                continue
+            if cutoff is not None and entry.created >= cutoff:
+                continue
+            self._cache.delete(_RESULT + key)
+            self._cache.delete(_TRANSCRIPT + key)
+            pair = (entry.stage.value, entry.model)
+            removed[pair] = removed.get(pair, 0) + 1
+        return removed
+
+
+def default_cache_dir() -> Path:
+    """The platform's user cache directory for this tool."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("service-ambitions", appauthor=False))

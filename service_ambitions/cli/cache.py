@@ -1,0 +1,190 @@
+"""``service-ambitions cache``: inspect, check and clean the result cache."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .state import AppState
+
+if TYPE_CHECKING:
+    from ..cache import ResultCache
+
+__all__ = ["cache_app", "parse_age"]
+
+cache_app = typer.Typer(
+    help="Inspect, check and clean the result cache.",
+    no_args_is_help=True,
+)
+
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Cache directory. [default: SA_CACHE_DIR or the platform's user cache directory]",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
+_AGE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """'90m', '12h', '7d', '2w' as a duration."""
+    match = _AGE.match(text.strip().lower())
+    if not match:
+        raise typer.BadParameter("use a number and a unit: 30m, 12h, 7d or 2w")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _open(state: AppState, cache_dir: Path | None) -> ResultCache:
+    from ..generation import open_cache
+
+    return open_cache(state.settings(cache_dir=cache_dir))
+
+
+@cache_app.command("stats")
+def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = False) -> None:
+    """Show what the cache holds: entries by stage and model, size, oldest and newest.
+
+    [bold]Examples[/]
+
+        service-ambitions cache stats
+
+        service-ambitions cache stats --json --cache-dir ./.sa-cache
+    """
+    from ..cli.render import render_cache_stats
+
+    state: AppState = ctx.obj
+    with _open(state, cache_dir) as cache:
+        report = cache.stats()
+    if as_json:
+        _print_json(
+            {
+                "directory": str(report.directory),
+                "entries": report.entries,
+                "transcripts": report.transcripts,
+                "bytes_on_disk": report.bytes_on_disk,
+                "unreadable": report.unreadable,
+                "oldest": report.oldest.isoformat() if report.oldest else None,
+                "newest": report.newest.isoformat() if report.newest else None,
+                "by_stage_model": [
+                    {"stage": stage, "model": model, "entries": count}
+                    for (stage, model), count in report.by_stage_model.items()
+                ],
+            }
+        )
+        return
+    render_cache_stats(state.out, report)
+
+
+@cache_app.command("validate")
+def validate(
+    ctx: typer.Context,
+    fix: Annotated[bool, typer.Option("--fix", help="Remove every entry found wrong.")] = False,
+    cache_dir: CacheDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check every entry: checksum, layout, output against its schema, orphan transcripts.
+
+    Exits 7 when problems remain (after --fix, none do).
+
+    [bold]Examples[/]
+
+        service-ambitions cache validate
+
+        service-ambitions cache validate --fix
+    """
+    from ..cli.render import render_cache_validation
+
+    state: AppState = ctx.obj
+    with _open(state, cache_dir) as cache:
+        report = cache.validate(fix=fix)
+    if as_json:
+        _print_json(
+            {
+                "good": report.good,
+                "corrupt": report.count("corrupt"),
+                "schema_invalid": report.count("schema-invalid"),
+                "orphan_transcripts": report.count("orphan-transcript"),
+                "removed": report.removed,
+                "problems": [
+                    {"key": p.key, "kind": p.kind, "reason": p.reason, "rowid": p.rowid} for p in report.problems
+                ],
+            }
+        )
+    else:
+        render_cache_validation(state.out, report, fixed=fix)
+    if report.problems and not fix:
+        raise typer.Exit(7)
+
+
+@cache_app.command("purge")
+def purge(
+    ctx: typer.Context,
+    all_entries: Annotated[bool, typer.Option("--all", help="Remove every entry.")] = False,
+    stage: Annotated[
+        str | None, typer.Option(help="Only entries of this stage (descriptions, features, mapping).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Only entries answered by this model, e.g. offline.")] = None,
+    older_than: Annotated[
+        str | None, typer.Option(help="Only entries older than this: 30m, 12h, 7d, 2w.", show_default=False)
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    cache_dir: CacheDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Remove cached answers (and their transcripts): all, or those matching every filter.
+
+    [bold]Examples[/]
+
+        service-ambitions cache purge --stage mapping --yes
+
+        service-ambitions cache purge --model offline --older-than 7d
+
+        service-ambitions cache purge --all
+    """
+    from ..cli.render import render_purge
+    from ..models import Stage
+
+    state: AppState = ctx.obj
+    if not all_entries and stage is None and model is None and older_than is None:
+        raise typer.BadParameter("say what to remove: --all, or --stage / --model / --older-than")
+    if stage is not None and stage not in {s.value for s in Stage}:
+        raise typer.BadParameter(f"unknown stage {stage!r}; use one of {', '.join(s.value for s in Stage)}")
+    age = parse_age(older_than) if older_than else None
+    with _open(state, cache_dir) as cache:
+        what = "every entry" if all_entries else _describe(stage, model, older_than)
+        if not yes and not typer.confirm(f"Remove {what} from {cache.directory}?", err=True):
+            raise typer.Exit(1)
+        removed = cache.purge(stage=stage, model=model, older_than=age)
+    if as_json:
+        _print_json(
+            {
+                "removed": sum(removed.values()),
+                "by_stage_model": [{"stage": s, "model": m, "entries": n} for (s, m), n in removed.items()],
+            }
+        )
+        return
+    render_purge(state.out, removed)
+
+
+def _describe(stage: str | None, model: str | None, older_than: str | None) -> str:
+    filters = [
+        f"stage {stage}" if stage else None,
+        f"model {model}" if model else None,
+        f"older than {older_than}" if older_than else None,
+    ]
+    return "the entries with " + " and ".join(part for part in filters if part)
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    import json
+
+    typer.echo(json.dumps(document, indent=2))
