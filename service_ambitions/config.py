@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "FeatureCount",
     "ReferenceFiles",
+    "RetrySettings",
     "Settings",
     "StageModelOverrides",
     "load_settings",
@@ -67,6 +68,19 @@ class FeatureCount(BaseModel):
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
+
+
+class RetrySettings(BaseModel):
+    """How hard to try each HTTP request to a provider."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    attempts: int = Field(default=5, ge=1, le=20)
+    """Attempts per request, the first included (429, 408, 409, 5xx and dropped connections are retried)."""
+    max_wait_s: float = Field(default=60.0, gt=0)
+    """Longest single wait in seconds; a server asking for longer (Retry-After) is not retried early."""
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    """Seconds one HTTP attempt may take."""
 
 
 class ReferenceFiles(BaseModel):
@@ -111,6 +125,8 @@ class Settings(BaseSettings):
     """Sampling temperature sent to the model; unset leaves the provider's default."""
     seed: int = 0
     """Seed sent to models that accept one; makes the offline model's output reproducible."""
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    """HTTP retries and timeouts."""
     output_retries: int = Field(default=2, ge=0, le=10)
     """Extra attempts when the model's answer fails validation."""
     strict: bool = False

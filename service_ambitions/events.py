@@ -20,6 +20,7 @@ __all__ = [
     "Event",
     "EventSink",
     "LineQuarantined",
+    "RetryScheduled",
     "ServiceCompleted",
     "ServiceFailed",
     "ServiceStarted",
@@ -77,6 +78,17 @@ class CallFinished(_Event):
     output_tokens: int
 
 
+class RetryScheduled(_Event):
+    """A provider request failed in a way worth retrying; it is sent again after ``wait_s``."""
+
+    type: Literal["retry_scheduled"] = "retry_scheduled"
+    stage: Stage
+    model: str
+    wait_s: float
+    reason: str
+    """What failed: ``HTTP 429``, ``HTTP 503``, ``ConnectError``…"""
+
+
 class CacheEntryRejected(_Event):
     """A cache entry could not be used (corrupt, or no longer valid); the call was made instead."""
 
@@ -88,7 +100,13 @@ class CacheEntryRejected(_Event):
 
 
 Event = Annotated[
-    ServiceStarted | ServiceCompleted | ServiceFailed | LineQuarantined | CallFinished | CacheEntryRejected,
+    ServiceStarted
+    | ServiceCompleted
+    | ServiceFailed
+    | LineQuarantined
+    | CallFinished
+    | CacheEntryRejected
+    | RetryScheduled,
     Field(discriminator="type"),
 ]
 
@@ -114,6 +132,8 @@ class Tally:
         self.models: dict[Stage, str] = {}
         self.failures: list[ServiceFailed] = []
         self.rejected_entries: list[CacheEntryRejected] = []
+        self.retries: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        self.retry_wait_s = 0.0
 
     def __call__(self, event: Event) -> None:
         """Count one event."""
@@ -141,6 +161,9 @@ class Tally:
                 self.models[event.stage] = event.model
             case CacheEntryRejected():
                 self.rejected_entries.append(event)
+            case RetryScheduled():
+                self.retries[event.stage] += 1
+                self.retry_wait_s += event.wait_s
 
     @property
     def total_calls(self) -> int:

@@ -8,6 +8,7 @@ the same way, before anything is spent. :func:`generate` is the one library call
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from .events import EventSink
 from .jsonl import Accepted, JsonlWriter, Rejected, read_services
 from .llm.gateway import Gateway
 from .llm.resolve import is_offline, resolve_model
+from .llm.transport import RetryPolicy, retrying_client
 from .models import Meta, ReferenceHashes, Stage, StageModels
 from .pipeline import Pipeline, RecordSink, count_calls
 from .prompting import PromptSet, load_prompts
@@ -41,6 +43,7 @@ __all__ = [
     "new_run_id",
     "open_cache",
     "prepare",
+    "retry_policy",
     "run_checks",
     "scan_input",
 ]
@@ -67,19 +70,30 @@ class Prepared:
         return count_calls(len(self.reference.plateaus), len(self.reference.catalogues))
 
     def model_settings(self) -> ModelSettings:
-        """What every call sends besides the prompt."""
-        settings = ModelSettings(seed=self.settings.seed)
+        """What every call sends besides the prompt.
+
+        The SDK's own retries are off: the HTTP transport retries (``llm/transport.py``),
+        and the two would multiply.
+        """
+        settings = ModelSettings(seed=self.settings.seed, max_retries=0, timeout=self.settings.retry.request_timeout_s)
         if self.settings.temperature is not None:
             settings["temperature"] = self.settings.temperature
         return settings
 
 
-def prepare(settings: Settings, *, model_factory: Callable[[str], Model] = resolve_model) -> Prepared:
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The HTTP retry policy the settings describe."""
+    retry = settings.retry
+    return RetryPolicy(attempts=retry.attempts, max_wait=retry.max_wait_s, request_timeout=retry.request_timeout_s)
+
+
+def prepare(settings: Settings, *, model_factory: Callable[[str], Model] | None = None) -> Prepared:
     """Load and check everything a run needs before it spends anything.
 
     Args:
         settings: the run's settings.
-        model_factory: turns a model name into a model; tests pass fakes here.
+        model_factory: turns a model name into a model; tests pass fakes here. The
+            default resolves names with one retrying HTTP client for every provider.
 
     Raises:
         ConfigError: reference data, prompts, a model name or its credentials are unusable.
@@ -88,6 +102,8 @@ def prepare(settings: Settings, *, model_factory: Callable[[str], Model] = resol
     reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
     prompts = load_prompts(settings.prompts_dir)
     names = {stage: settings.model_for(stage) for stage in Stage}
+    if model_factory is None:
+        model_factory = functools.partial(resolve_model, http_client=retrying_client(retry_policy(settings)))
     resolved = {name: model_factory(name) for name in sorted(set(names.values()))}
     models = {stage: resolved[name] for stage, name in names.items()}
     book = StageBook(reference, prompts, settings.features_per_role)

@@ -72,3 +72,43 @@ def test_refused_key_stops_the_run_with_one_line(
     assert "sk-test-refused" not in result.output
     assert out.read_text() == ""
     assert json.loads(route.calls.last.request.content)["model"] == "gpt-4o-mini"
+
+
+def test_rate_limits_are_retried_after_the_wait_the_server_asks(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    fake = FakeOpenAI()
+    limited = {"left": 2}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if limited["left"]:
+            limited["left"] -= 1
+            return httpx.Response(429, headers={"retry-after-ms": "5"}, json={"error": {"message": "slow down"}})
+        return fake(request)
+
+    route = respx_mock.post(COMPLETIONS).mock(side_effect=answer)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini"])
+
+    assert result.exit_code == 0, result.output
+    assert route.call_count == 63 + 2
+    assert len(read_jsonl(out)) == 3
+    retries = next(line for line in result.stdout.splitlines() if "provider retries" in line)
+    assert "2 (waited 0.0 s)" in retries
+
+
+def test_a_long_retry_after_is_not_retried_early_and_the_sdk_does_not_retry(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    route = respx_mock.post(COMPLETIONS).mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "3600"}, json={"error": {"message": "quota window"}})
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--max-services", "1"]
+    )
+
+    assert result.exit_code == 9
+    assert route.call_count == 1  # neither the transport nor the OpenAI SDK retried
+    failure = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]
+    assert "HTTP 429" in str(failure["reason"])

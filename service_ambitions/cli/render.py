@@ -73,6 +73,7 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
     services.add_row("input lines quarantined", f"{tally.quarantined_lines:,}")
     services.add_row("features", f"{tally.features:,}")
     services.add_row("invented catalogue ids dropped", f"{tally.dropped_items:,}")
+    services.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
     services.add_row("elapsed", f"{elapsed:.1f} s")
     console.print(services)
 

@@ -34,8 +34,9 @@ from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
 from ..errors import OutputInvalid, ProviderError, ProviderRefused
-from ..events import CacheEntryRejected, EventSink
+from ..events import CacheEntryRejected, EventSink, RetryScheduled
 from ..models import Stage
+from .transport import retry_observer
 
 __all__ = ["Gateway", "LLMAnswer", "LLMRequest"]
 
@@ -216,6 +217,12 @@ class Gateway:
     async def _call(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
         agent = self._agent(request.stage, request.output_type)
         model = self._names[request.stage]
+
+        def on_retry(wait_s: float, reason: str) -> None:
+            self._emit(RetryScheduled(stage=request.stage, model=model, wait_s=wait_s, reason=reason))
+
+        # The transport reports retries to whichever call is waiting: this task's context.
+        retry_observer.set(on_retry)
         try:
             result = await agent.run(
                 request.prompt,
