@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     """Reference data files."""
     prompts_dir: Path | None = None
     """Directory of prompt templates overriding the packaged ones by file name."""
+    runs_dir: Path | None = None
+    """Where each run's manifest and events are kept (default: the platform's user state directory)."""
     cache_dir: Path | None = None
     """Where answers and transcripts are cached (default: the platform's user cache directory)."""
     cache_mode: CacheMode = CacheMode.READ
@@ -143,6 +145,14 @@ class Settings(BaseSettings):
     """Cache size in bytes at which entries are evicted; only applies with an eviction policy."""
     cache_eviction: Eviction = "none"
     """Eviction policy once cache_size_limit is reached; 'none' (the default) never drops an answer."""
+
+    def runs_directory(self) -> Path:
+        """Where run records go: the setting, or the platform's user state directory."""
+        if self.runs_dir is not None:
+            return self.runs_dir
+        from platformdirs import user_state_dir
+
+        return Path(user_state_dir("service-ambitions", appauthor=False)) / "runs"
 
     def cache_directory(self) -> Path:
         """The cache directory in use: the setting, or the platform's user cache directory."""

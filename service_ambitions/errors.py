@@ -9,7 +9,8 @@ The hierarchy::
     │   ├── ProviderRefused               exit_code 5   bad key, unknown model or no quota: stops the whole run
     │   └── OutputInvalid                 exit_code 5   the answer still broke the schema after output retries
     ├── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
-    └── CacheUnavailable                  exit_code 7   the cache directory or database cannot be opened
+    ├── CacheUnavailable                  exit_code 7   the cache directory or database cannot be opened
+    └── ResumeMismatch                    exit_code 8   nothing to resume, or input/settings changed since
 
 An error for one service quarantines that service and the run goes on, unless the
 class sets ``aborts_run`` (every later call would fail the same way).
@@ -31,6 +32,7 @@ __all__ = [
     "OutputInvalid",
     "ProviderError",
     "ProviderRefused",
+    "ResumeMismatch",
     "ServiceAmbitionsError",
 ]
 
@@ -143,3 +145,9 @@ class CacheUnavailable(ServiceAmbitionsError):
 
     exit_code = 7
     default_hint = "check --cache-dir / SA_CACHE_DIR, or run with --cache-mode off"
+
+
+class ResumeMismatch(ServiceAmbitionsError):
+    """There is no run to resume, or its input or result-affecting settings have changed."""
+
+    exit_code = 8

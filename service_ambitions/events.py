@@ -21,6 +21,8 @@ __all__ = [
     "EventSink",
     "LineQuarantined",
     "RetryScheduled",
+    "RunFinished",
+    "RunStarted",
     "ServiceCompleted",
     "ServiceFailed",
     "ServiceStarted",
@@ -30,6 +32,25 @@ __all__ = [
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunStarted(_Event):
+    """A run began, or a stopped run was resumed."""
+
+    type: Literal["run_started"] = "run_started"
+    run_id: str
+    resumed: bool = False
+    already_done: int = 0
+    """Services found complete in the output when resuming; they are skipped."""
+
+
+class RunFinished(_Event):
+    """A run ended: completed, interrupted or failed."""
+
+    type: Literal["run_finished"] = "run_finished"
+    run_id: str
+    status: str
+    reason: str | None = None
 
 
 class ServiceStarted(_Event):
@@ -73,6 +94,7 @@ class CallFinished(_Event):
     model: str
     cached: bool = False
     """True for a cache hit; the usage is then that of the original call, not spent again."""
+    latency_ms: float = 0.0
     requests: int
     input_tokens: int
     output_tokens: int
@@ -100,7 +122,9 @@ class CacheEntryRejected(_Event):
 
 
 Event = Annotated[
-    ServiceStarted
+    RunStarted
+    | RunFinished
+    | ServiceStarted
     | ServiceCompleted
     | ServiceFailed
     | LineQuarantined

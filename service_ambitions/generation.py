@@ -8,10 +8,13 @@ the same way, before anything is spent. :func:`generate` is the one library call
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import hashlib
+import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,8 +26,8 @@ from pydantic_ai.models import Model
 
 from .cache import CacheMode, ResultCache
 from .config import Settings
-from .errors import CacheUnavailable, InputError, ServiceAmbitionsError
-from .events import EventSink
+from .errors import CacheUnavailable, InputError, ResumeMismatch, ServiceAmbitionsError
+from .events import Event, EventSink, RunFinished, RunStarted, Tally
 from .jsonl import Accepted, JsonlWriter, Rejected, read_services
 from .llm.gateway import Gateway
 from .llm.resolve import is_offline, resolve_model
@@ -33,12 +36,14 @@ from .models import Meta, ReferenceHashes, Stage, StageModels
 from .pipeline import Pipeline, RecordSink, count_calls
 from .prompting import PromptSet, load_prompts
 from .reference import ReferenceData, load_reference
+from .runs import Manifest, RunCounts, RunRecorder, RunStatus, file_sha256, find_run, recover_output, recover_quarantine
 from .stages import StageBook
 
 __all__ = [
     "Check",
     "InputScan",
     "Prepared",
+    "RunResult",
     "generate",
     "new_run_id",
     "open_cache",
@@ -68,6 +73,21 @@ class Prepared:
     def calls_per_service(self) -> dict[Stage, int]:
         """LLM calls one service needs, per stage."""
         return count_calls(len(self.reference.plateaus), len(self.reference.catalogues))
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of everything that affects results: a resumed run must match it."""
+        settings = self.settings
+        material = {
+            "models": {stage.value: settings.model_for(stage) for stage in Stage},
+            "seed": settings.seed,
+            "temperature": settings.temperature,
+            "features_per_role": settings.features_per_role.model_dump(),
+            "strict": settings.strict,
+            "reference": self.reference.hashes,
+            "prompts": self.prompts.sha256,
+        }
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
     def model_settings(self) -> ModelSettings:
         """What every call sends besides the prompt.
@@ -208,42 +228,178 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended and where its record is."""
+
+    run_id: str
+    directory: Path
+    already_done: int
+    """Services skipped because a resumed run found them in the output."""
+
+
 async def generate(
     prepared: Prepared,
     input_path: Path,
     output_path: Path,
     quarantine_path: Path,
     *,
-    run_id: str | None = None,
+    resume: bool = False,
+    resume_run_id: str | None = None,
+    force: bool = False,
     max_services: int | None = None,
     on_event: EventSink | None = None,
     clock: Callable[[], datetime] = _utc_now,
-) -> str:
+) -> RunResult:
     """Run every stage for every service of ``input_path`` and write ``output_path``.
 
     The output file is created even when no service succeeds; the quarantine file only
-    when something is quarantined. Returns the run id written into every record.
+    when something is quarantined. Every run is recorded (manifest and events) under
+    the runs directory. With ``resume``, the run that wrote ``output_path`` (or
+    ``resume_run_id``) continues: services already in the output are skipped and the
+    rest appended.
 
     Raises:
         InputError: the input file cannot be read.
+        ResumeMismatch: nothing to resume, or the input or result-affecting settings
+            changed since (unless ``force``).
     """
     settings = prepared.settings
-    run_id = run_id or new_run_id(clock)
+    # Hashing the input and reading back a long output take a while: off the event loop.
+    directory, manifest, done, seen_lines = await asyncio.to_thread(
+        _open_run, prepared, input_path, output_path, quarantine_path, resume, resume_run_id, force, clock
+    )
+    tally = Tally()
     with ExitStack() as stack:
-        cache = None
-        if settings.cache_mode is not CacheMode.OFF:
-            cache = stack.enter_context(open_cache(settings))
-        gateway = Gateway(
-            prepared.models,
-            max_in_flight=settings.max_in_flight,
-            model_settings=prepared.model_settings(),
-            output_retries=settings.output_retries,
-            cache=cache,
-            cache_mode=settings.cache_mode,
-            on_event=on_event,
+        recorder = stack.enter_context(RunRecorder(directory, manifest, clock=clock))
+
+        def emit(event: Event) -> None:
+            tally(event)
+            recorder(event)
+            if on_event is not None:
+                on_event(event)
+
+        emit(RunStarted(run_id=manifest.run_id, resumed=resume, already_done=len(done)))
+        status, reason = RunStatus.FAILED, None
+        try:
+            cache = None
+            if settings.cache_mode is not CacheMode.OFF:
+                cache = stack.enter_context(open_cache(settings))
+            gateway = Gateway(
+                prepared.models,
+                max_in_flight=settings.max_in_flight,
+                model_settings=prepared.model_settings(),
+                output_retries=settings.output_retries,
+                cache=cache,
+                cache_mode=settings.cache_mode,
+                on_event=emit,
+            )
+            entries = _remaining(input_path, done, seen_lines)
+            outputs = _Outputs(output_path, quarantine_path, append=resume)
+            await _run(prepared, gateway, entries, outputs, manifest.run_id, max_services, emit, clock)
+            status = RunStatus.COMPLETED
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            status, reason = RunStatus.INTERRUPTED, "interrupted"
+            raise
+        except ServiceAmbitionsError as exc:
+            reason = exc.user_message
+            raise
+        finally:
+            emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
+            recorder.finish(status, _counts(tally), reason)
+    return RunResult(manifest.run_id, directory, len(done))
+
+
+def _open_run(
+    prepared: Prepared,
+    input_path: Path,
+    output_path: Path,
+    quarantine_path: Path,
+    resume: bool,
+    resume_run_id: str | None,
+    force: bool,
+    clock: Callable[[], datetime],
+) -> tuple[Path, Manifest, set[str], set[int]]:
+    """The run's directory and manifest, and what a resumed run already has."""
+    runs_dir = prepared.settings.runs_directory()
+    input_sha = _input_sha256(input_path)
+    if resume:
+        directory, manifest = find_run(runs_dir, run_id=resume_run_id, output=output_path)
+        _check_resumable(manifest, input_sha, prepared.fingerprint, force=force)
+        manifest = manifest.model_copy(
+            update={
+                "status": RunStatus.RUNNING,
+                "resumed": manifest.resumed + 1,
+                "input_sha256": input_sha,
+                "fingerprint": prepared.fingerprint,
+                "stop_reason": None,
+            }
         )
-        await _run(prepared, gateway, input_path, output_path, quarantine_path, run_id, max_services, on_event, clock)
-    return run_id
+        return directory, manifest, recover_output(output_path), recover_quarantine(quarantine_path)
+    run_id = new_run_id(clock)
+    manifest = Manifest(
+        run_id=run_id,
+        tool_version=version("service-ambitions"),
+        status=RunStatus.RUNNING,
+        started=clock(),
+        updated=clock(),
+        input_path=str(input_path.resolve()),
+        input_sha256=input_sha,
+        output_path=str(output_path.resolve()),
+        quarantine_path=str(quarantine_path.resolve()),
+        fingerprint=prepared.fingerprint,
+        settings=prepared.settings.model_dump(mode="json"),
+    )
+    return runs_dir / run_id, manifest, set(), set()
+
+
+def _input_sha256(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise InputError(f"cannot read input: {exc.strerror}", path=str(path)) from exc
+
+
+def _check_resumable(manifest: Manifest, input_sha: str, fingerprint: str, *, force: bool) -> None:
+    changed = []
+    if manifest.input_sha256 != input_sha:
+        changed.append("the input file changed")
+    if manifest.fingerprint != fingerprint:
+        changed.append("models, settings, reference data or prompts that affect results changed")
+    if changed and not force:
+        raise ResumeMismatch(
+            f"cannot resume run {manifest.run_id}: {' and '.join(changed)}",
+            hint="use --force to resume anyway, or run without --resume to start again",
+        )
+
+
+def _remaining(input_path: Path, done: set[str], seen_lines: set[int]) -> Iterator[Accepted | Rejected]:
+    """The input, less what a resumed run already wrote or quarantined."""
+    for entry in read_services(input_path):
+        if isinstance(entry, Accepted) and entry.service.service_id in done:
+            continue
+        if isinstance(entry, Rejected) and entry.line in seen_lines:
+            continue
+        yield entry
+
+
+def _counts(tally: Tally) -> RunCounts:
+    return RunCounts(
+        services_completed=tally.completed,
+        services_failed=tally.failed,
+        lines_quarantined=tally.quarantined_lines,
+        calls=tally.total_calls,
+        cached_calls=tally.total_cached,
+        input_tokens=sum(tally.input_tokens.values()),
+        output_tokens=sum(tally.output_tokens.values()),
+    )
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    output: Path
+    quarantine: Path
+    append: bool
 
 
 def open_cache(settings: Settings) -> ResultCache:
@@ -262,12 +418,11 @@ def open_cache(settings: Settings) -> ResultCache:
 async def _run(
     prepared: Prepared,
     gateway: Gateway,
-    input_path: Path,
-    output_path: Path,
-    quarantine_path: Path,
+    entries: Iterable[Accepted | Rejected],
+    outputs: _Outputs,
     run_id: str,
     max_services: int | None,
-    on_event: EventSink | None,
+    on_event: EventSink,
     clock: Callable[[], datetime],
 ) -> None:
     settings = prepared.settings
@@ -293,9 +448,11 @@ async def _run(
             dropped_items=dropped,
         )
 
-    entries: Iterable[Accepted | Rejected] = read_services(input_path)
     pipeline = Pipeline(prepared.book, gateway, meta=meta, strict=settings.strict, on_event=on_event)
-    with JsonlWriter(output_path) as output, JsonlWriter(quarantine_path) as quarantine:
+    with (
+        JsonlWriter(outputs.output, append=outputs.append, durable=True) as output,
+        JsonlWriter(outputs.quarantine, append=outputs.append, durable=True) as quarantine,
+    ):
         output.open()
         await pipeline.run(
             entries,

@@ -9,6 +9,7 @@ whole and flushed one at a time, so an interrupted run leaves only complete line
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,18 +114,21 @@ class JsonlWriter:
     """Writes models as JSON lines, each complete and flushed; opens the file on first write.
 
     Opening lazily means a quarantine file only appears when something is quarantined.
+    ``durable`` also fsyncs every line; ``append`` continues an existing file.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, append: bool = False, durable: bool = False) -> None:
         self.path = path
         self.count = 0
+        self._mode = "a" if append else "w"
+        self._durable = durable
         self._handle: IO[str] | None = None
 
     def open(self) -> None:
-        """Create (truncate) the file now, for outputs that must exist even when empty."""
+        """Create (or, in append mode, open) the file now, for outputs that must exist even when empty."""
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("w", encoding="utf-8")
+            self._handle = self.path.open(self._mode, encoding="utf-8")
 
     def write(self, record: ServiceEvolution | QuarantineRecord) -> None:
         """Append one record as one line."""
@@ -132,6 +136,9 @@ class JsonlWriter:
         assert self._handle is not None
         self._handle.write(record.model_dump_json(exclude_none=isinstance(record, QuarantineRecord)) + "\n")
         self._handle.flush()
+        if self._durable:
+            # On disk before the next service is reported done: a crash loses no finished work.
+            os.fsync(self._handle.fileno())
         self.count += 1
 
     def close(self) -> None:

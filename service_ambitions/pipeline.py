@@ -15,6 +15,7 @@ and reason, and the run goes on.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -235,6 +236,7 @@ class Pipeline:
         return result
 
     async def _ask(self, request: LLMRequest[BaseModel]) -> BaseModel:
+        started = time.perf_counter()
         answer = await self._gateway.ask(request)
         usage = answer.usage
         self._emit(
@@ -242,6 +244,7 @@ class Pipeline:
                 stage=request.stage,
                 model=answer.model,
                 cached=answer.cached,
+                latency_ms=round((time.perf_counter() - started) * 1000, 1),
                 requests=usage.requests,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,

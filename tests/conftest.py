@@ -30,6 +30,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         if name.startswith("SA_") or name in _PROVIDER_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("SA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SA_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", False)
     return

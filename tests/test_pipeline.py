@@ -180,9 +180,11 @@ async def test_generate_writes_files_and_returns_the_run_id(tmp_path: Path) -> N
     source.write_text('{"service_id": "a", "name": "A", "description": "Helps."}\n')
     prepared = prepare(load_settings(model="offline"))
     fixed = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    run_id = await generate(prepared, source, tmp_path / "out.jsonl", tmp_path / "q.jsonl", clock=lambda: fixed)
+    result = await generate(prepared, source, tmp_path / "out.jsonl", tmp_path / "q.jsonl", clock=lambda: fixed)
 
+    run_id = result.run_id
     assert re.fullmatch(r"20260501T120000Z-[0-9a-f]{6}", run_id)
+    assert result.directory == tmp_path / "runs" / run_id
     record = read_jsonl(tmp_path / "out.jsonl")[0]
     assert record["meta"]["run_id"] == run_id  # type: ignore[index]
     assert record["meta"]["created"] == "2026-05-01T12:00:00Z"  # type: ignore[index]

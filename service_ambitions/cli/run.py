@@ -18,6 +18,7 @@ EXIT_QUARANTINED = 9
 _MODELS = "Models"
 _RUN = "Run"
 _CACHE = "Cache"
+_RESUME = "Records and resume"
 
 
 def run(
@@ -87,6 +88,36 @@ def run(
             rich_help_panel=_RUN,
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run that wrote OUTPUT: skip services already in it, append the rest.",
+            rich_help_panel=_RESUME,
+        ),
+    ] = False,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            help="With --resume: the run to continue (default: the latest that wrote OUTPUT).", rich_help_panel=_RESUME
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --resume: continue even though the input or result-affecting settings changed.",
+            rich_help_panel=_RESUME,
+        ),
+    ] = False,
+    runs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where run records go. [default: the platform's user state directory]",
+            show_default=False,
+            rich_help_panel=_RESUME,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and print the plan; call no model.")
     ] = False,
@@ -97,7 +128,8 @@ def run(
     Every service gets plateau descriptions, features per plateau and role, and
     catalogue mappings; each finished service is written to OUTPUT as one line, in
     input order. Bad input lines and failed services go to the quarantine file.
-    Every answer is cached: re-running with unchanged inputs calls no model.
+    Every answer is cached: re-running with unchanged inputs calls no model. After
+    Ctrl-C or a crash, --resume continues where the run stopped.
 
     [bold]Examples[/]
 
@@ -108,12 +140,16 @@ def run(
         service-ambitions run services.jsonl -o out.jsonl --mapping-model openai:gpt-4o-mini --dry-run
 
         service-ambitions run services.jsonl -o out.jsonl --model offline --cache-mode refresh
+
+        service-ambitions run services.jsonl -o out.jsonl --model offline --resume
     """
     import asyncio
+    import contextlib
+    import signal
     import time
 
     from ..events import Tally
-    from ..generation import generate, prepare, scan_input
+    from ..generation import RunResult, generate, prepare, scan_input
     from .render import progress_display, render_plan, render_summary
 
     state: AppState = ctx.obj
@@ -127,6 +163,7 @@ def run(
         strict=strict,
         cache_mode=cache_mode,
         cache_dir=cache_dir,
+        runs_dir=runs_dir,
     )
     prepared = prepare(settings)
     if dry_run:
@@ -138,16 +175,36 @@ def run(
     started = time.perf_counter()
     total = _count_lines(input_path, max_services) if state.err.is_terminal and not quiet else None
     with progress_display(state.err, tally, total=total, enabled=not quiet) as observe:
-        asyncio.run(
-            generate(
+
+        async def main() -> RunResult:
+            # SIGTERM stops the run like Ctrl-C: in-flight calls are cancelled, finished
+            # services are already on disk, and the run is recorded as interrupted.
+            task = asyncio.current_task()
+            assert task is not None
+            with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            return await generate(
                 prepared,
                 input_path,
                 output,
                 quarantine_path,
+                resume=resume,
+                resume_run_id=run_id,
+                force=force,
                 max_services=max_services,
                 on_event=observe,
             )
-        )
+
+        try:
+            result = asyncio.run(main())
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            state.err.print(
+                f"stopped: continue with  service-ambitions run {input_path} -o {output} --resume",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
+            raise KeyboardInterrupt from None
     quarantined = tally.failed + tally.quarantined_lines
     render_summary(
         state.out,
@@ -156,6 +213,9 @@ def run(
         output=output,
         quarantine=quarantine_path if quarantined else None,
     )
+    state.out.print(f"run {result.run_id}: record in {result.directory}", highlight=False, soft_wrap=True, markup=False)
+    if result.already_done:
+        state.out.print(f"resumed: {result.already_done} services were already done and were skipped", highlight=False)
     if quarantined:
         state.err.print(
             f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "

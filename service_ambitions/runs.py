@@ -1,0 +1,242 @@
+"""Run records and the output file: what a run did, and how a run continues after a stop.
+
+Every run gets a directory under the runs directory, named by its id, holding:
+
+- ``manifest.json``: tool version, input path and SHA-256, output paths, a snapshot of
+  the settings (which hold no secrets: keys live in the provider's own variables), the
+  fingerprint of everything that affects results, status and counts. Rewritten
+  atomically (temporary file, then rename) whenever the status changes.
+- ``events.jsonl``: one typed event per line, with its time.
+
+The output is appended one complete line per service, flushed and fsynced, so a crash at
+any point leaves only whole lines, except perhaps a torn last one, which :func:`recover_output`
+drops before a resumed run appends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .errors import ResumeMismatch
+from .events import Event
+
+__all__ = [
+    "Manifest",
+    "RunCounts",
+    "RunRecorder",
+    "RunStatus",
+    "file_sha256",
+    "find_run",
+    "read_events",
+    "read_manifest",
+    "recover_output",
+    "recover_quarantine",
+]
+
+_EVENT = TypeAdapter(Event)
+
+
+class RunStatus(StrEnum):
+    """Where a run stands."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+class RunCounts(BaseModel):
+    """What a run got done."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    services_completed: int = 0
+    services_failed: int = 0
+    lines_quarantined: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Manifest(BaseModel):
+    """The record of one run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    tool_version: str
+    status: RunStatus
+    started: datetime
+    updated: datetime
+    input_path: str
+    input_sha256: str
+    output_path: str
+    quarantine_path: str
+    fingerprint: str
+    """SHA-256 of every setting, model, reference file and prompt that affects results."""
+    settings: dict[str, Any]
+    counts: RunCounts = Field(default_factory=RunCounts)
+    resumed: int = 0
+    """How many times the run was continued with --resume."""
+    stop_reason: str | None = None
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunRecorder:
+    """Writes one run's manifest and events; an event sink for the pipeline."""
+
+    def __init__(self, directory: Path, manifest: Manifest, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self._clock = clock
+        directory.mkdir(parents=True, exist_ok=True)
+        self._events: IO[str] = (directory / "events.jsonl").open("a", encoding="utf-8")
+        self.save()
+
+    def __call__(self, event: Event) -> None:
+        """Append one event, with its time, as a line."""
+        line = {"time": self._clock().isoformat(), **event.model_dump(mode="json")}
+        self._events.write(json.dumps(line) + "\n")
+        self._events.flush()
+
+    def save(self) -> None:
+        """Write the manifest atomically: readers never see half a file."""
+        self.manifest.updated = self._clock()
+        target = self.directory / "manifest.json"
+        temporary = target.with_suffix(".json.tmp")
+        temporary.write_text(self.manifest.model_dump_json(indent=2), encoding="utf-8")
+        os.replace(temporary, target)
+
+    def finish(self, status: RunStatus, counts: RunCounts, reason: str | None = None) -> None:
+        """Record how the run ended."""
+        self.manifest.status = status
+        self.manifest.counts = counts
+        self.manifest.stop_reason = reason
+        self.save()
+
+    def close(self) -> None:
+        """Flush events to disk."""
+        self._events.flush()
+        os.fsync(self._events.fileno())
+        self._events.close()
+
+    def __enter__(self) -> RunRecorder:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def read_manifest(directory: Path) -> Manifest | None:
+    """The manifest in ``directory``, or None if there is none or it is unreadable."""
+    try:
+        return Manifest.model_validate_json((directory / "manifest.json").read_bytes())
+    except (OSError, ValidationError):
+        return None
+
+
+def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path, Manifest]:
+    """The run to resume: ``run_id``, or the latest run that wrote ``output``.
+
+    Raises:
+        ResumeMismatch: there is no such run.
+    """
+    if run_id is not None:
+        manifest = read_manifest(runs_dir / run_id)
+        if manifest is None:
+            raise ResumeMismatch(f"no run {run_id!r} in {runs_dir}", hint="run without --resume to start a new run")
+        return runs_dir / run_id, manifest
+    target = str(output.resolve())
+    candidates = [
+        (directory, manifest)
+        for directory in (runs_dir.iterdir() if runs_dir.is_dir() else [])
+        if (manifest := read_manifest(directory)) is not None and manifest.output_path == target
+    ]
+    if not candidates:
+        raise ResumeMismatch(f"no earlier run wrote {output}", hint="run without --resume to start, or give the run id")
+    return max(candidates, key=lambda pair: pair[1].started)
+
+
+def recover_output(path: Path) -> set[str]:
+    """The service ids already written to ``path``, after dropping a torn last line.
+
+    A run stopped mid-write (``kill -9``, power loss) can leave a last line without its
+    newline or with half its JSON; it is cut off so the resumed run appends whole lines.
+    """
+    done: set[str] = set()
+    if not path.exists():
+        return done
+    good_until = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                record = json.loads(line)
+                done.add(record["service"]["service_id"])
+            except (ValueError, KeyError, TypeError):
+                break
+            good_until += len(line)
+    if good_until != path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(good_until)
+    return done
+
+
+def recover_quarantine(path: Path) -> set[int]:
+    """Input line numbers already quarantined in ``path`` (a torn last line is dropped)."""
+    lines: set[int] = set()
+    if not path.exists():
+        return lines
+    good_until = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            if record.get("kind") == "input":
+                lines.add(int(record["line"]))
+            good_until += len(line)
+    if good_until != path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(good_until)
+    return lines
+
+
+def read_events(directory: Path) -> list[Event]:
+    """Every event a run recorded (for reports and tests)."""
+    events: list[Event] = []
+    with (directory / "events.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            data = json.loads(line)
+            data.pop("time", None)
+            events.append(_EVENT.validate_python(data))
+    return events

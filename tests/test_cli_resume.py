@@ -1,0 +1,184 @@
+"""Run records, resume, and nothing lost: SIGINT and SIGKILL mid-run, then --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pydantic_ai.models
+import pytest
+import respx
+from typer.testing import CliRunner
+
+from service_ambitions.cli.app import app
+from service_ambitions.runs import read_events, read_manifest
+
+from .conftest import EXAMPLES, read_jsonl
+from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+
+runner = CliRunner()
+OFFLINE = ["--model", "offline"]
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, ["run", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def only_run(runs: Path) -> Path:
+    (directory,) = list(runs.iterdir())
+    return directory
+
+
+def test_a_run_leaves_a_manifest_and_events_without_secrets(
+    respx_mock: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, services_file: Path
+) -> None:
+    secret = "sk-test-never-write-me-0123456789"
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+    respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI())
+    out = tmp_path / "out.jsonl"
+    run(str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini")
+
+    directory = only_run(tmp_path / "runs")
+    manifest = read_manifest(directory)
+    assert manifest is not None
+    assert manifest.status == "completed"
+    assert manifest.counts.services_completed == 3
+    assert manifest.counts.calls == 63
+    assert manifest.output_path == str(out.resolve())
+    assert len(manifest.input_sha256) == 64
+    assert manifest.settings["model"] == "openai:gpt-4o-mini"
+    kinds = [event.type for event in read_events(directory)]
+    assert kinds[0] == "run_started"
+    assert kinds[-1] == "run_finished"
+    assert kinds.count("call_finished") == 63
+    assert kinds.count("service_completed") == 3
+    everything = [
+        path for root in (tmp_path / "runs", tmp_path / "cache") for path in root.rglob("*") if path.is_file()
+    ]
+    for path in [*everything, out]:
+        assert secret.encode() not in path.read_bytes(), path
+
+
+def test_resume_appends_only_what_is_missing(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    source = str(EXAMPLES / "services.jsonl")
+    run(source, "-o", str(out), *OFFLINE, "--max-services", "3")
+    first = [r["service"]["service_id"] for r in read_jsonl(out)]  # type: ignore[index]
+
+    summary = run(source, "-o", str(out), *OFFLINE, "--resume")
+
+    ids = [r["service"]["service_id"] for r in read_jsonl(out)]  # type: ignore[index]
+    expected = [json.loads(line)["service_id"] for line in (EXAMPLES / "services.jsonl").read_text().splitlines()]
+    assert ids == expected
+    assert ids[:3] == first
+    assert "3 services were already done" in summary
+    manifest = read_manifest(only_run(tmp_path / "runs"))
+    assert manifest is not None
+    assert manifest.resumed == 1
+    assert {r["meta"]["run_id"] for r in read_jsonl(out)} == {manifest.run_id}  # type: ignore[index]
+
+
+def test_resume_drops_a_torn_last_line(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    source = str(EXAMPLES / "services.jsonl")
+    run(source, "-o", str(out), *OFFLINE)
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:4]) + lines[4][: len(lines[4]) // 2])  # as a crash mid-write leaves it
+
+    run(source, "-o", str(out), *OFFLINE, "--resume")
+
+    records = read_jsonl(out)
+    assert len(records) == 8
+    assert len({r["service"]["service_id"] for r in records}) == 8  # type: ignore[index]
+
+
+def test_resume_refuses_when_input_or_settings_changed(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text((EXAMPLES / "services.jsonl").read_text())
+    out = tmp_path / "out.jsonl"
+    run(str(source), "-o", str(out), *OFFLINE, "--max-services", "2")
+
+    changed_settings = runner.invoke(app, ["run", str(source), "-o", str(out), *OFFLINE, "--seed", "9", "--resume"])
+    assert changed_settings.exit_code == 8
+    assert "settings, reference data or prompts that affect results changed" in changed_settings.stderr
+    assert "--force" in changed_settings.stderr
+
+    source.write_text(source.read_text() + json.dumps({"service_id": "new", "name": "N", "description": "d"}) + "\n")
+    changed_input = runner.invoke(app, ["run", str(source), "-o", str(out), *OFFLINE, "--resume"])
+    assert changed_input.exit_code == 8
+    assert "the input file changed" in changed_input.stderr
+
+    forced = runner.invoke(app, ["run", str(source), "-o", str(out), *OFFLINE, "--resume", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert len(read_jsonl(out)) == 9
+
+
+def test_nothing_to_resume(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(EXAMPLES / "services.jsonl"), "-o", "fresh.jsonl", *OFFLINE, "--resume"])
+    assert result.exit_code == 8
+    assert "no earlier run wrote fresh.jsonl" in result.stderr
+
+
+def start(tmp_path: Path, source: Path, out: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SA_CACHE_DIR": str(tmp_path / "cache"), "SA_RUNS_DIR": str(tmp_path / "runs")}
+    command = [sys.executable, "-m", "service_ambitions", "run", str(source), "-o", str(out), *OFFLINE, "-q"]
+    return subprocess.Popen([*command, "--concurrency", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"the run never wrote {count} lines")
+
+
+@pytest.fixture
+def many_services(tmp_path: Path) -> Path:
+    rows = [json.loads(line) for line in (EXAMPLES / "services.jsonl").read_text().splitlines()]
+    source = tmp_path / "many.jsonl"
+    source.write_text(
+        "".join(json.dumps({**rows[i % 8], "service_id": f"svc-{i:03d}"}) + "\n" for i in range(14)), encoding="utf-8"
+    )
+    return source
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_stopped_mid_run_then_resumed_every_service_exactly_once(
+    tmp_path: Path, many_services: Path, stop: signal.Signals
+) -> None:
+    out = tmp_path / "out.jsonl"
+    process = start(tmp_path, many_services, out)
+    wait_for_lines(out, 2, process)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+
+    if stop == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 130, stderr
+        assert b"--resume" in stderr
+        manifest = read_manifest(only_run(tmp_path / "runs"))
+        assert manifest is not None
+        assert manifest.status == "interrupted"
+    for line in out.read_bytes().splitlines()[:-1]:
+        json.loads(line)  # every complete line is whole JSON
+
+    resumed = runner.invoke(
+        app,
+        ["run", str(many_services), "-o", str(out), *OFFLINE, "--resume"],
+        env={"SA_CACHE_DIR": str(tmp_path / "cache"), "SA_RUNS_DIR": str(tmp_path / "runs")},
+    )
+    assert resumed.exit_code == 0, resumed.output
+    ids = [r["service"]["service_id"] for r in read_jsonl(out)]  # type: ignore[index]
+    assert ids == [f"svc-{i:03d}" for i in range(14)]

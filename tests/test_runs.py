@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from service_ambitions.errors import ResumeMismatch
+from service_ambitions.events import ServiceStarted
+from service_ambitions.runs import (
+    Manifest,
+    RunCounts,
+    RunRecorder,
+    RunStatus,
+    find_run,
+    read_events,
+    read_manifest,
+    recover_output,
+    recover_quarantine,
+)
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def manifest(run_id: str, output: Path, started: datetime = NOW) -> Manifest:
+    return Manifest(
+        run_id=run_id,
+        tool_version="0",
+        status=RunStatus.RUNNING,
+        started=started,
+        updated=started,
+        input_path="in.jsonl",
+        input_sha256="a",
+        output_path=str(output.resolve()),
+        quarantine_path="q.jsonl",
+        fingerprint="f",
+        settings={},
+    )
+
+
+def record(service_id: str) -> bytes:
+    return json.dumps({"service": {"service_id": service_id}}).encode() + b"\n"
+
+
+def test_torn_last_line_is_dropped_and_complete_ones_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(record("a") + record("b") + b'{"service": {"serv')
+    assert recover_output(out) == {"a", "b"}
+    assert out.read_bytes() == record("a") + record("b")
+    assert recover_output(tmp_path / "missing.jsonl") == set()
+
+
+def test_quarantine_recovery_keeps_input_lines(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"kind":"input","line":4,"reason":"x"}\n{"kind":"service","line":7,"reason":"y"}\n{"kind"')
+    assert recover_quarantine(path) == {4}
+    assert path.read_text().count("\n") == 2
+
+
+def test_recorder_writes_events_and_an_atomic_manifest(tmp_path: Path) -> None:
+    directory = tmp_path / "runs" / "r1"
+    with RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
+        recorder(ServiceStarted(service_id="s1"))
+        recorder.finish(RunStatus.COMPLETED, RunCounts(services_completed=1))
+    saved = read_manifest(directory)
+    assert saved is not None
+    assert (saved.status, saved.counts.services_completed) == (RunStatus.COMPLETED, 1)
+    assert not list(directory.glob("*.tmp"))
+    assert read_events(directory) == [ServiceStarted(service_id="s1")]
+    assert json.loads((directory / "events.jsonl").read_text())["time"] == NOW.isoformat()
+
+
+def test_find_run_by_id_or_latest_for_the_output(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    out = tmp_path / "o.jsonl"
+    for run_id, day in (("old", 1), ("new", 2)):
+        RunRecorder(runs / run_id, manifest(run_id, out, datetime(2026, 3, day, tzinfo=UTC))).close()
+    RunRecorder(runs / "other", manifest("other", tmp_path / "x.jsonl")).close()
+    assert find_run(runs, run_id=None, output=out)[1].run_id == "new"
+    assert find_run(runs, run_id="old", output=out)[1].run_id == "old"
+    with pytest.raises(ResumeMismatch, match="no run 'nope'"):
+        find_run(runs, run_id="nope", output=out)
+    with pytest.raises(ResumeMismatch, match="no earlier run wrote"):
+        find_run(runs, run_id=None, output=tmp_path / "never.jsonl")
