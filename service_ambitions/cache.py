@@ -129,6 +129,8 @@ class CacheEntry(BaseModel):
     created: datetime
     schema_sha256: str
     usage: CachedUsage
+    cost_usd: str | None = None
+    """What the call cost in USD, as a decimal string; None when unknown."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``…), so they never pass thr
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,12 @@ class Settings(BaseSettings):
     """Sampling temperature sent to the model; unset leaves the provider's default."""
     seed: int = 0
     """Seed sent to models that accept one; makes the offline model's output reproducible."""
+    max_output_tokens: int = Field(default=4096, ge=64)
+    """Longest answer a call may return, in tokens; also what a budget reserves for each answer."""
+    max_cost: Decimal | None = Field(default=None, gt=0)
+    """Budget in USD: no call starts that could take spending past it."""
+    allow_unknown_prices: bool = False
+    """With max_cost: run even with models genai-prices has no price for (their calls count as $0)."""
     retry: RetrySettings = Field(default_factory=RetrySettings)
     """HTTP retries and timeouts."""
     output_retries: int = Field(default=2, ge=0, le=10)

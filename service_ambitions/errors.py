@@ -9,6 +9,7 @@ The hierarchy::
     │   ├── ProviderRefused               exit_code 5   bad key, unknown model or no quota: stops the whole run
     │   └── OutputInvalid                 exit_code 5   the answer still broke the schema after output retries
     ├── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
+    ├── BudgetExceeded                    exit_code 6   the next call could take spending past --max-cost
     ├── CacheUnavailable                  exit_code 7   the cache directory or database cannot be opened
     └── ResumeMismatch                    exit_code 8   nothing to resume, or input/settings changed since
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "BudgetExceeded",
     "CacheUnavailable",
     "ConfigError",
     "InputError",
@@ -151,3 +153,9 @@ class ResumeMismatch(ServiceAmbitionsError):
     """There is no run to resume, or its input or result-affecting settings have changed."""
 
     exit_code = 8
+
+
+class BudgetExceeded(ServiceAmbitionsError):
+    """The next call could take the run's spending past its budget."""
+
+    exit_code = 6

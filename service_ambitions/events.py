@@ -8,6 +8,7 @@ and no secrets.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "ServiceCompleted",
+    "ServiceDeferred",
     "ServiceFailed",
     "ServiceStarted",
     "Tally",
@@ -78,6 +80,14 @@ class ServiceFailed(_Event):
     reason: str
 
 
+class ServiceDeferred(_Event):
+    """A service was left unfinished because the budget ran out; a resumed run will do it."""
+
+    type: Literal["service_deferred"] = "service_deferred"
+    service_id: str
+    reason: str
+
+
 class LineQuarantined(_Event):
     """An input line was not a usable service."""
 
@@ -95,6 +105,8 @@ class CallFinished(_Event):
     cached: bool = False
     """True for a cache hit; the usage is then that of the original call, not spent again."""
     latency_ms: float = 0.0
+    cost_usd: str | None = None
+    """What the call cost (for a cache hit: what it cost originally); None when unknown."""
     requests: int
     input_tokens: int
     output_tokens: int
@@ -127,6 +139,7 @@ Event = Annotated[
     | ServiceStarted
     | ServiceCompleted
     | ServiceFailed
+    | ServiceDeferred
     | LineQuarantined
     | CallFinished
     | CacheEntryRejected
@@ -158,6 +171,9 @@ class Tally:
         self.rejected_entries: list[CacheEntryRejected] = []
         self.retries: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.retry_wait_s = 0.0
+        self.deferred = 0
+        self.cost = Decimal(0)
+        self.unpriced_calls = 0
 
     def __call__(self, event: Event) -> None:
         """Count one event."""
@@ -179,12 +195,18 @@ class Tally:
                 self.models[event.stage] = event.model
             case CallFinished():
                 self.calls[event.stage] += 1
+                if event.cost_usd is None:
+                    self.unpriced_calls += 1
+                else:
+                    self.cost += Decimal(event.cost_usd)
                 self.requests[event.stage] += event.requests
                 self.input_tokens[event.stage] += event.input_tokens
                 self.output_tokens[event.stage] += event.output_tokens
                 self.models[event.stage] = event.model
             case CacheEntryRejected():
                 self.rejected_entries.append(event)
+            case ServiceDeferred():
+                self.deferred += 1
             case RetryScheduled():
                 self.retries[event.stage] += 1
                 self.retry_wait_s += event.wait_s

@@ -26,9 +26,10 @@ from pydantic_ai.models import Model
 
 from .cache import CacheMode, ResultCache
 from .config import Settings
-from .errors import CacheUnavailable, InputError, ResumeMismatch, ServiceAmbitionsError
+from .errors import CacheUnavailable, ConfigError, InputError, ResumeMismatch, ServiceAmbitionsError
 from .events import Event, EventSink, RunFinished, RunStarted, Tally
 from .jsonl import Accepted, JsonlWriter, Rejected, read_services
+from .llm.budget import Budget, call_price
 from .llm.gateway import Gateway
 from .llm.resolve import is_offline, resolve_model
 from .llm.transport import RetryPolicy, retrying_client
@@ -84,6 +85,7 @@ class Prepared:
             "temperature": settings.temperature,
             "features_per_role": settings.features_per_role.model_dump(),
             "strict": settings.strict,
+            "max_output_tokens": settings.max_output_tokens,
             "reference": self.reference.hashes,
             "prompts": self.prompts.sha256,
         }
@@ -95,7 +97,12 @@ class Prepared:
         The SDK's own retries are off: the HTTP transport retries (``llm/transport.py``),
         and the two would multiply.
         """
-        settings = ModelSettings(seed=self.settings.seed, max_retries=0, timeout=self.settings.retry.request_timeout_s)
+        settings = ModelSettings(
+            seed=self.settings.seed,
+            max_tokens=self.settings.max_output_tokens,
+            max_retries=0,
+            timeout=self.settings.retry.request_timeout_s,
+        )
         if self.settings.temperature is not None:
             settings["temperature"] = self.settings.temperature
         return settings
@@ -126,6 +133,13 @@ def prepare(settings: Settings, *, model_factory: Callable[[str], Model] | None 
         model_factory = functools.partial(resolve_model, http_client=retrying_client(retry_policy(settings)))
     resolved = {name: model_factory(name) for name in sorted(set(names.values()))}
     models = {stage: resolved[name] for stage, name in names.items()}
+    if settings.max_cost is not None and not settings.allow_unknown_prices:
+        unpriced = sorted({name for stage, name in names.items() if call_price(models[stage], 1000, 1000) is None})
+        if unpriced:
+            raise ConfigError(
+                f"no price is known for {', '.join(unpriced)}, so --max-cost cannot be enforced",
+                hint="use a model genai-prices knows, or add --allow-unknown-prices (their calls then count as $0)",
+            )
     book = StageBook(reference, prompts, settings.features_per_role)
     return Prepared(settings, reference, prompts, models, book)
 
@@ -236,6 +250,9 @@ class RunResult:
     directory: Path
     already_done: int
     """Services skipped because a resumed run found them in the output."""
+    status: RunStatus
+    budget_stop: str | None = None
+    """Why the budget stopped the run, when it did."""
 
 
 async def generate(
@@ -285,6 +302,7 @@ async def generate(
             cache = None
             if settings.cache_mode is not CacheMode.OFF:
                 cache = stack.enter_context(open_cache(settings))
+            budget = Budget(settings.max_cost) if settings.max_cost is not None else None
             gateway = Gateway(
                 prepared.models,
                 max_in_flight=settings.max_in_flight,
@@ -293,11 +311,14 @@ async def generate(
                 cache=cache,
                 cache_mode=settings.cache_mode,
                 on_event=emit,
+                budget=budget,
             )
             entries = _remaining(input_path, done, seen_lines)
             outputs = _Outputs(output_path, quarantine_path, append=resume)
-            await _run(prepared, gateway, entries, outputs, manifest.run_id, max_services, emit, clock)
+            pipeline = await _run(prepared, gateway, entries, outputs, manifest.run_id, max_services, emit, clock)
             status = RunStatus.COMPLETED
+            if pipeline.budget_stop is not None:
+                status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
         except (asyncio.CancelledError, KeyboardInterrupt):
             status, reason = RunStatus.INTERRUPTED, "interrupted"
             raise
@@ -307,7 +328,8 @@ async def generate(
         finally:
             emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
             recorder.finish(status, _counts(tally), reason)
-    return RunResult(manifest.run_id, directory, len(done))
+    budget_reason = reason if status is RunStatus.BUDGET_STOPPED else None
+    return RunResult(manifest.run_id, directory, len(done), status, budget_reason)
 
 
 def _open_run(
@@ -392,6 +414,9 @@ def _counts(tally: Tally) -> RunCounts:
         cached_calls=tally.total_cached,
         input_tokens=sum(tally.input_tokens.values()),
         output_tokens=sum(tally.output_tokens.values()),
+        services_deferred=tally.deferred,
+        cost_usd=str(tally.cost),
+        unpriced_calls=tally.unpriced_calls,
     )
 
 
@@ -424,7 +449,7 @@ async def _run(
     max_services: int | None,
     on_event: EventSink,
     clock: Callable[[], datetime],
-) -> None:
+) -> Pipeline:
     settings = prepared.settings
     stage_models = StageModels(**{stage.value: gateway.model_name(stage) for stage in Stage})
     hashes = prepared.reference.hashes
@@ -460,3 +485,4 @@ async def _run(
             concurrency=settings.concurrency,
             max_services=max_services,
         )
+    return pipeline

@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from .errors import MappingError, ServiceAmbitionsError
-from .events import CallFinished, EventSink, LineQuarantined, ServiceCompleted, ServiceFailed, ServiceStarted
+from .errors import BudgetExceeded, MappingError, ServiceAmbitionsError
+from .events import (
+    CallFinished,
+    EventSink,
+    LineQuarantined,
+    ServiceCompleted,
+    ServiceDeferred,
+    ServiceFailed,
+    ServiceStarted,
+)
 from .jsonl import Accepted, QuarantineRecord, Rejected
 from .llm.gateway import Gateway, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
@@ -62,6 +70,7 @@ class _Outcome:
     service: Service
     evolution: ServiceEvolution | None = None
     error: ServiceAmbitionsError | None = None
+    deferred: BudgetExceeded | None = None
     dropped: list[str] = field(default_factory=list)
 
 
@@ -82,6 +91,8 @@ class Pipeline:
         self._meta = meta
         self._strict = strict
         self._emit: EventSink = on_event or (lambda event: None)
+        self.budget_stop: BudgetExceeded | None = None
+        """Set when the budget ran out: no new service starts, and unfinished ones are deferred."""
 
     async def run(
         self,
@@ -107,7 +118,7 @@ class Pipeline:
             started = 0
             for entry in entries:
                 if isinstance(entry, Accepted):
-                    if max_services is not None and started >= max_services:
+                    if self.budget_stop is not None or (max_services is not None and started >= max_services):
                         break
                     started += 1
                     await window.put(group.create_task(self._guarded(entry, slots)))
@@ -139,6 +150,10 @@ class Pipeline:
             outcome = _Outcome(entry.line, entry.service)
             try:
                 outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
+            except BudgetExceeded as exc:
+                # Not the service's fault: it stays undone (neither written nor quarantined),
+                # for a resumed run with more budget; calls it finished are cached.
+                self.budget_stop = outcome.deferred = exc
             except ServiceAmbitionsError as exc:
                 exc.bind(service_id=entry.service.service_id)
                 if exc.aborts_run:
@@ -152,6 +167,9 @@ class Pipeline:
 
     def _finish(self, outcome: _Outcome, sink: RecordSink) -> None:
         service_id = outcome.service.service_id
+        if outcome.deferred is not None:
+            self._emit(ServiceDeferred(service_id=service_id, reason=outcome.deferred.message))
+            return
         if outcome.evolution is not None:
             sink.write_record(outcome.evolution)
             features = sum(len(p.features) for p in outcome.evolution.plateaus)
@@ -187,12 +205,18 @@ class Pipeline:
         descriptions = book.read_descriptions(await self._ask(book.descriptions_request(service)))
         ids = FeatureIds(service.service_id)
         earlier: list[tuple[Plateau, Feature]] = []
-        per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult]]]] = []
+        per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | BudgetExceeded]]]] = []
+        budget_stop: BudgetExceeded | None = None
         try:
             async with asyncio.TaskGroup() as group:
                 for plateau in book.reference.plateaus:
                     request = book.features_request(service, plateau, descriptions[plateau.id], earlier)
-                    features = book.read_features(await self._ask(request), plateau, ids)
+                    try:
+                        features = book.read_features(await self._ask(request), plateau, ids)
+                    except BudgetExceeded as exc:
+                        # Let the mapping calls in flight finish (and be cached) before stopping.
+                        budget_stop = exc
+                        break
                     earlier += [(plateau, feature) for feature in features]
                     mappings = [
                         group.create_task(self._map(service, plateau, catalogue, features))
@@ -204,10 +228,14 @@ class Pipeline:
             if first is None:
                 raise
             raise first from group_error
+        stops = (task.result() for _, _, tasks in per_plateau for task in tasks)
+        budget_stop = budget_stop or next((stop for stop in stops if isinstance(stop, BudgetExceeded)), None)
+        if budget_stop is not None:
+            raise budget_stop
 
         plateaus: list[PlateauResult] = []
         for plateau, features, mappings in per_plateau:
-            results = [task.result() for task in mappings]
+            results = [result for task in mappings if isinstance(result := task.result(), MappingResult)]
             for result in results:
                 dropped += result.dropped
             plateaus.append(
@@ -223,8 +251,12 @@ class Pipeline:
 
     async def _map(
         self, service: Service, plateau: Plateau, catalogue: Catalogue, features: Sequence[Feature]
-    ) -> MappingResult:
-        output = await self._ask(self._book.mapping_request(service, plateau, catalogue, features))
+    ) -> MappingResult | BudgetExceeded:
+        """One mapping call; a budget stop is returned, not raised, so sibling calls finish."""
+        try:
+            output = await self._ask(self._book.mapping_request(service, plateau, catalogue, features))
+        except BudgetExceeded as exc:
+            return exc
         result = self._book.read_mapping(output, catalogue, features)
         if result.dropped and self._strict:
             unknown = ", ".join(sorted(set(result.dropped)))
@@ -245,6 +277,7 @@ class Pipeline:
                 model=answer.model,
                 cached=answer.cached,
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                cost_usd=None if answer.cost is None else str(answer.cost),
                 requests=usage.requests,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,

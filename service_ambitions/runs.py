@@ -52,6 +52,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     INTERRUPTED = "interrupted"
+    BUDGET_STOPPED = "budget_stopped"
     FAILED = "failed"
 
 
@@ -67,6 +68,9 @@ class RunCounts(BaseModel):
     cached_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    services_deferred: int = 0
+    cost_usd: str = "0"
+    unpriced_calls: int = 0
 
 
 class Manifest(BaseModel):

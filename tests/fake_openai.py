@@ -26,6 +26,9 @@ class FakeOpenAI:
     """Answers chat-completions requests and remembers them."""
 
     invent_id: str | None = None
+    usage: tuple[int, int] | int = (100, 20)
+    """Prompt and completion tokens reported for every answer; a bare int is the completion
+    tokens, with prompt tokens counted like a tokenizer would (about 4 characters each)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[httpx.Headers] = field(default_factory=list)
 
@@ -36,7 +39,10 @@ class FakeOpenAI:
         tool = body["tools"][0]["function"]
         prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
         arguments = self._arguments(tool["parameters"], prompt)
-        return httpx.Response(200, json=completion(tool["name"], arguments, body["model"]))
+        usage = self.usage
+        if isinstance(usage, int):
+            usage = (len(json.dumps(body["messages"]) + json.dumps(body["tools"])) // 4, usage)
+        return httpx.Response(200, json=completion(tool["name"], arguments, body["model"], usage=usage))
 
     def _arguments(self, schema: dict[str, Any], prompt: str) -> dict[str, Any]:
         properties: dict[str, Any] = schema["properties"]
@@ -64,7 +70,9 @@ def _feature(role: str, n: int) -> dict[str, Any]:
     }
 
 
-def completion(tool_name: str, arguments: dict[str, Any], model: str = "gpt-4o-mini") -> dict[str, Any]:
+def completion(
+    tool_name: str, arguments: dict[str, Any], model: str = "gpt-4o-mini", usage: tuple[int, int] = (100, 20)
+) -> dict[str, Any]:
     """An OpenAI chat.completion body whose only choice calls ``tool_name``."""
     return {
         "id": "chatcmpl-test",
@@ -88,5 +96,5 @@ def completion(tool_name: str, arguments: dict[str, Any], model: str = "gpt-4o-m
                 },
             }
         ],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
     }

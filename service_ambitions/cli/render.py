@@ -73,6 +73,10 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
     services.add_row("input lines quarantined", f"{tally.quarantined_lines:,}")
     services.add_row("features", f"{tally.features:,}")
     services.add_row("invented catalogue ids dropped", f"{tally.dropped_items:,}")
+    unpriced = f" (+{tally.unpriced_calls} calls without a known price)" if tally.unpriced_calls else ""
+    services.add_row("spent", f"${tally.cost:.4f}{unpriced}")
+    if tally.deferred:
+        services.add_row("services left for --resume (budget)", f"{tally.deferred:,}")
     services.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
     services.add_row("elapsed", f"{elapsed:.1f} s")
     console.print(services)

@@ -10,7 +10,10 @@ import typer
 from ..cache import CacheMode
 from .state import AppState
 
-__all__ = ["EXIT_QUARANTINED", "run"]
+__all__ = ["EXIT_BUDGET", "EXIT_QUARANTINED", "run"]
+
+EXIT_BUDGET = 6
+"""The budget stopped the run; what was finished is written."""
 
 EXIT_QUARANTINED = 9
 """The run finished, but some input lines or services went to the quarantine file."""
@@ -54,6 +57,24 @@ def run(
     ] = None,
     max_services: Annotated[
         int | None, typer.Option(min=1, help="Process only the first N services.", rich_help_panel=_RUN)
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Budget in USD: no call starts that could take spending past it; the rest waits for --resume.",
+            show_default=False,
+            rich_help_panel=_RUN,
+        ),
+    ] = None,
+    allow_unknown_prices: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-unknown-prices",
+            help="With --max-cost: run models without a known price (their calls count as $0).",
+            show_default=False,
+            rich_help_panel=_RUN,
+        ),
     ] = None,
     strict: Annotated[
         bool | None,
@@ -147,6 +168,7 @@ def run(
     import contextlib
     import signal
     import time
+    from decimal import Decimal
 
     from ..events import Tally
     from ..generation import RunResult, generate, prepare, scan_input
@@ -164,6 +186,8 @@ def run(
         cache_mode=cache_mode,
         cache_dir=cache_dir,
         runs_dir=runs_dir,
+        max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
+        allow_unknown_prices=allow_unknown_prices,
     )
     prepared = prepare(settings)
     if dry_run:
@@ -216,6 +240,16 @@ def run(
     state.out.print(f"run {result.run_id}: record in {result.directory}", highlight=False, soft_wrap=True, markup=False)
     if result.already_done:
         state.out.print(f"resumed: {result.already_done} services were already done and were skipped", highlight=False)
+    if result.budget_stop is not None:
+        state.err.print(
+            f"budget reached: {result.budget_stop}. {tally.deferred} service(s) left unfinished; "
+            f"continue with a larger --max-cost and --resume",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BUDGET)
     if quarantined:
         state.err.print(
             f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import pydantic_ai
@@ -36,6 +38,7 @@ from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCach
 from ..errors import OutputInvalid, ProviderError, ProviderRefused
 from ..events import CacheEntryRejected, EventSink, RetryScheduled
 from ..models import Stage
+from .budget import Budget, worst_case_cost
 from .transport import retry_observer
 
 __all__ = ["Gateway", "LLMAnswer", "LLMRequest"]
@@ -65,6 +68,8 @@ class LLMAnswer(Generic[OutputT]):
     """The new messages of this call (request and responses, including failed attempts); empty when cached."""
     cached: bool = False
     """True when the answer came from the cache; ``usage`` is then what the original call used."""
+    cost: Decimal | None = None
+    """USD from genai-prices (for a cache hit, what the original call cost); None when unknown."""
 
 
 # Settings that change how a request travels, not what the model answers: not part of the key.
@@ -100,6 +105,7 @@ class Gateway:
         cache: ResultCache | None = None,
         cache_mode: CacheMode = CacheMode.READ,
         on_event: EventSink | None = None,
+        budget: Budget | None = None,
     ) -> None:
         # Our progress display owns the terminal; pydantic-ai's first-run banner would
         # land in the middle of it (it shows for editable installs, as in a checkout).
@@ -119,6 +125,9 @@ class Gateway:
         self._key_settings = {k: v for k, v in (model_settings or {}).items() if k not in _TRANSPORT_SETTINGS}
         self._outputs: dict[type[Any], _OutputType] = {}
         self._rejected: set[str] = set()
+        self._budget = budget
+        self._max_output_tokens = int((model_settings or {}).get("max_tokens") or 4096)
+        self._attempts = 1 + output_retries
 
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""
@@ -182,7 +191,8 @@ class Gateway:
                 found = f"output no longer valid: {str(exc).splitlines()[0]}"
             else:
                 usage = RunUsage(**found.entry.usage.model_dump())
-                return LLMAnswer(output, found.entry.model, usage, (), cached=True)
+                cost = None if found.entry.cost_usd is None else Decimal(found.entry.cost_usd)
+                return LLMAnswer(output, found.entry.model, usage, (), cached=True, cost=cost)
         if key not in self._rejected:
             # Reported once; the fresh answer then replaces the entry (except in readonly mode).
             self._rejected.add(key)
@@ -205,6 +215,7 @@ class Gateway:
                 cache_read_tokens=usage.cache_read_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
             ),
+            cost_usd=None if answer.cost is None else str(answer.cost),
         )
         self._cache.store(
             key,
@@ -215,6 +226,30 @@ class Gateway:
         )
 
     async def _call(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
+        budget = self._budget
+        if budget is None:
+            return await self._run_agent(request)
+        reserved = self._reserve(budget, request)
+        try:
+            answer = await self._run_agent(request)
+        except BaseException:
+            # What a failed call spent is unknown: it keeps its whole reservation.
+            budget.settle(reserved, None)
+            raise
+        budget.settle(reserved, answer.cost)
+        return answer
+
+    def _reserve(self, budget: Budget, request: LLMRequest[Any]) -> Decimal:
+        model = self._models[request.stage].wrapped
+        schema_chars = len(json.dumps(self._output(request.output_type).schema))
+        prompt_chars = len(request.instructions) + len(request.prompt) + schema_chars
+        worst = worst_case_cost(model, prompt_chars, self._max_output_tokens, self._attempts)
+        if worst is None:
+            budget.unpriced_calls += 1
+            worst = Decimal(0)
+        return budget.reserve(worst, stage=request.stage, model=self._names[request.stage])
+
+    async def _run_agent(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
         agent = self._agent(request.stage, request.output_type)
         model = self._names[request.stage]
 
@@ -253,7 +288,8 @@ class Gateway:
             ) from exc
         except AgentRunError as exc:
             raise ProviderError(str(exc), stage=request.stage, model=model) from exc
-        return LLMAnswer(result.output, model, result.usage, result.new_messages())
+        cost = result.usage.cost if self._models[request.stage].wrapped.system != "function" else Decimal(0)
+        return LLMAnswer(result.output, model, result.usage, result.new_messages(), cost=cost)
 
     def _agent(self, stage: Stage, output_type: type[OutputT]) -> Agent[None, OutputT]:
         # One agent per stage and output type: building the output schema costs more

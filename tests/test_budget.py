@@ -1,0 +1,99 @@
+"""Budgets: worst-case reservations, spend never past the limit, unknown prices refused."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pydantic_ai.models
+import pytest
+import respx
+from typer.testing import CliRunner
+
+from service_ambitions.cli.app import app
+from service_ambitions.errors import BudgetExceeded
+from service_ambitions.llm.budget import Budget, call_price, worst_case_cost
+from service_ambitions.llm.offline import offline_model
+from service_ambitions.llm.resolve import resolve_model
+from service_ambitions.models import Stage
+from service_ambitions.runs import read_events, read_manifest
+
+from .conftest import EXAMPLES, read_jsonl
+from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-budget")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+
+
+def test_prices(openai_env: None) -> None:
+    model = resolve_model("openai:gpt-4o-mini")
+    assert call_price(model, 1_000_000, 0) == Decimal("0.15")
+    assert call_price(resolve_model("openai:no-such-model-anywhere"), 10, 10) is None
+    assert call_price(offline_model(), 10**6, 10**6) == Decimal(0)
+    one = worst_case_cost(model, 3000, 1000, attempts=1)
+    three = worst_case_cost(model, 3000, 1000, attempts=3)
+    assert one is not None
+    assert three is not None
+    assert three > 3 * one  # each retry re-sends the earlier answers too
+
+
+def test_reservations_hold_the_line() -> None:
+    budget = Budget(Decimal("1.00"))
+    held = [budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m") for _ in range(3)]
+    with pytest.raises(BudgetExceeded, match=r"budget of \$1.00 would be exceeded"):
+        budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m")
+    assert budget.exhausted
+    budget.settle(held[0], Decimal("0.10"))
+    budget.settle(held[1], None)  # unknown: the reservation counts
+    assert budget.spent == Decimal("0.40")
+    assert budget.reserved == Decimal("0.30")
+
+
+def test_spend_never_passes_the_budget_under_concurrency(
+    openai_env: None, respx_mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    # Answers as long as allowed, so real costs sit close to the reservations.
+    route = respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI(usage=256))
+    out = tmp_path / "out.jsonl"
+    args = ["run", str(EXAMPLES / "services.jsonl"), "-o", str(out), "--model", "openai:gpt-4o-mini"]
+    env = {"SA_MAX_OUTPUT_TOKENS": "256", "SA_OUTPUT_RETRIES": "0"}
+    result = runner.invoke(app, [*args, "--max-cost", "0.05", "--concurrency", "3", "--max-in-flight", "12"], env=env)
+
+    assert result.exit_code == 6, result.output
+    assert "budget reached" in result.stderr
+    assert "--resume" in result.stderr
+    run_dir = next((tmp_path / "runs").iterdir())
+    costs = [Decimal(e.cost_usd) for e in read_events(run_dir) if e.type == "call_finished" and e.cost_usd]
+    assert len(costs) == route.call_count > 0
+    assert sum(costs) <= Decimal("0.05")
+    manifest = read_manifest(run_dir)
+    assert manifest is not None
+    assert manifest.status == "budget_stopped"
+    assert manifest.counts.services_deferred > 0
+    written = read_jsonl(out)
+    assert 0 < len(written) < 8
+    assert not (tmp_path / "out.quarantine.jsonl").exists()  # a budget stop is nobody's failure
+
+    resumed = runner.invoke(app, [*args, "--resume", "--max-cost", "1"], env=env)
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["service"]["service_id"] for r in read_jsonl(out)] == [  # type: ignore[index]
+        json.loads(line)["service_id"] for line in (EXAMPLES / "services.jsonl").read_text().splitlines()
+    ]
+    assert route.call_count == 8 * 21  # across both runs every call was made once: finished ones came from the cache
+
+
+def test_unknown_prices_refuse_a_budget(openai_env: None, services_file: Path) -> None:
+    args = ["run", str(services_file), "-o", "o.jsonl", "--model", "openai:my-local-llm", "--max-cost", "5"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 4
+    assert "no price is known for openai:my-local-llm" in refused.stderr
+    assert "--allow-unknown-prices" in refused.stderr
+    allowed = runner.invoke(app, [*args, "--allow-unknown-prices", "--dry-run"])
+    assert allowed.exit_code == 0, allowed.output
