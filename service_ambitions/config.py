@@ -30,6 +30,7 @@ from .models import Stage
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "FeatureCount",
+    "LimitSettings",
     "ReferenceFiles",
     "RetrySettings",
     "Settings",
@@ -84,6 +85,25 @@ class RetrySettings(BaseModel):
     """Seconds one HTTP attempt may take."""
 
 
+class LimitSettings(BaseModel):
+    """How hard a run may press on providers."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    """Requests per minute across the run (unset: no rate limit; set it to the provider's quota)."""
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    """Estimated tokens per minute across the run (unset: no limit)."""
+    breaker_failures: int = Field(default=5, ge=1)
+    """Consecutive failed calls to one provider that pause it."""
+    breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    """How long a paused provider gets before one probe call tests it."""
+    call_input_tokens: int | None = Field(default=None, ge=1)
+    """Most input tokens one call may use, retries included (unset: no limit)."""
+    call_output_tokens: int | None = Field(default=None, ge=1)
+    """Most output tokens one call may use, retries included (unset: no limit)."""
+
+
 class ReferenceFiles(BaseModel):
     """Where plateaus, roles and catalogues come from; unset means the packaged defaults."""
 
@@ -134,6 +154,8 @@ class Settings(BaseSettings):
     """With max_cost: run even with models genai-prices has no price for (their calls count as $0)."""
     retry: RetrySettings = Field(default_factory=RetrySettings)
     """HTTP retries and timeouts."""
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    """Rate limits, the circuit breaker and per-call token limits."""
     output_retries: int = Field(default=2, ge=0, le=10)
     """Extra attempts when the model's answer fails validation."""
     strict: bool = False

@@ -21,6 +21,7 @@ __all__ = [
     "Event",
     "EventSink",
     "LineQuarantined",
+    "ProviderPaused",
     "RetryScheduled",
     "RunFinished",
     "RunStarted",
@@ -29,6 +30,7 @@ __all__ = [
     "ServiceFailed",
     "ServiceStarted",
     "Tally",
+    "ThrottleChanged",
 ]
 
 
@@ -123,6 +125,22 @@ class RetryScheduled(_Event):
     """What failed: ``HTTP 429``, ``HTTP 503``, ``ConnectError``…"""
 
 
+class ThrottleChanged(_Event):
+    """The cap on requests in flight changed: cut after a rate limit, restored as calls succeed."""
+
+    type: Literal["throttle_changed"] = "throttle_changed"
+    limit: int
+    reason: str
+
+
+class ProviderPaused(_Event):
+    """A provider failed too many calls in a row: new calls to it wait (``paused_s`` 0: resumed)."""
+
+    type: Literal["provider_paused"] = "provider_paused"
+    provider: str
+    paused_s: float
+
+
 class CacheEntryRejected(_Event):
     """A cache entry could not be used (corrupt, or no longer valid); the call was made instead."""
 
@@ -143,7 +161,9 @@ Event = Annotated[
     | LineQuarantined
     | CallFinished
     | CacheEntryRejected
-    | RetryScheduled,
+    | RetryScheduled
+    | ThrottleChanged
+    | ProviderPaused,
     Field(discriminator="type"),
 ]
 
@@ -172,6 +192,9 @@ class Tally:
         self.retries: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.retry_wait_s = 0.0
         self.deferred = 0
+        self.throttled_to: int | None = None
+        self.paused: dict[str, float] = {}
+        """Providers paused now, with the pause length."""
         self.cost = Decimal(0)
         self.unpriced_calls = 0
 
@@ -187,29 +210,43 @@ class Tally:
             case ServiceFailed():
                 self.failed += 1
                 self.failures.append(event)
-            case LineQuarantined():
-                self.quarantined_lines += 1
-            case CallFinished(cached=True):
-                self.calls[event.stage] += 1
-                self.cached[event.stage] += 1
-                self.models[event.stage] = event.model
-            case CallFinished():
-                self.calls[event.stage] += 1
-                if event.cost_usd is None:
-                    self.unpriced_calls += 1
-                else:
-                    self.cost += Decimal(event.cost_usd)
-                self.requests[event.stage] += event.requests
-                self.input_tokens[event.stage] += event.input_tokens
-                self.output_tokens[event.stage] += event.output_tokens
-                self.models[event.stage] = event.model
-            case CacheEntryRejected():
-                self.rejected_entries.append(event)
             case ServiceDeferred():
                 self.deferred += 1
+            case LineQuarantined():
+                self.quarantined_lines += 1
+            case CallFinished():
+                self._count_call(event)
+            case CacheEntryRejected():
+                self.rejected_entries.append(event)
+            case _:
+                self._count_pressure(event)
+
+    def _count_call(self, event: CallFinished) -> None:
+        self.calls[event.stage] += 1
+        self.models[event.stage] = event.model
+        if event.cached:
+            self.cached[event.stage] += 1
+            return
+        if event.cost_usd is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost += Decimal(event.cost_usd)
+        self.requests[event.stage] += event.requests
+        self.input_tokens[event.stage] += event.input_tokens
+        self.output_tokens[event.stage] += event.output_tokens
+
+    def _count_pressure(self, event: Event) -> None:
+        """Retries, throttling and paused providers."""
+        match event:
             case RetryScheduled():
                 self.retries[event.stage] += 1
                 self.retry_wait_s += event.wait_s
+            case ThrottleChanged():
+                self.throttled_to = event.limit
+            case ProviderPaused(paused_s=0):
+                self.paused.pop(event.provider, None)
+            case ProviderPaused():
+                self.paused[event.provider] = event.paused_s
 
     @property
     def total_calls(self) -> int:

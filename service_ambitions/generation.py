@@ -21,16 +21,17 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from pydantic_ai import ModelSettings
+from pydantic_ai import ModelSettings, UsageLimits
 from pydantic_ai.models import Model
 
 from .cache import CacheMode, ResultCache
 from .config import Settings
 from .errors import CacheUnavailable, ConfigError, InputError, ResumeMismatch, ServiceAmbitionsError
-from .events import Event, EventSink, RunFinished, RunStarted, Tally
+from .events import Event, EventSink, ProviderPaused, RunFinished, RunStarted, Tally
 from .jsonl import Accepted, JsonlWriter, Rejected, read_services
 from .llm.budget import Budget, call_price
-from .llm.gateway import Gateway
+from .llm.gateway import Gateway, provider_unwell
+from .llm.limits import CircuitBreaker, RateLimiter
 from .llm.resolve import is_offline, resolve_model
 from .llm.transport import RetryPolicy, retrying_client
 from .models import Meta, ReferenceHashes, Stage, StageModels
@@ -303,6 +304,7 @@ async def generate(
             if settings.cache_mode is not CacheMode.OFF:
                 cache = stack.enter_context(open_cache(settings))
             budget = Budget(settings.max_cost) if settings.max_cost is not None else None
+            limits = settings.limits
             gateway = Gateway(
                 prepared.models,
                 max_in_flight=settings.max_in_flight,
@@ -312,6 +314,20 @@ async def generate(
                 cache_mode=settings.cache_mode,
                 on_event=emit,
                 budget=budget,
+                rate=RateLimiter(
+                    requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute
+                ),
+                breaker=CircuitBreaker(
+                    threshold=limits.breaker_failures,
+                    cooldown_s=limits.breaker_cooldown_s,
+                    is_failure=provider_unwell,
+                    on_change=lambda provider, paused: emit(ProviderPaused(provider=provider, paused_s=paused)),
+                ),
+                usage_limits=UsageLimits(
+                    request_limit=None,
+                    input_tokens_limit=limits.call_input_tokens,
+                    output_tokens_limit=limits.call_output_tokens,
+                ),
             )
             entries = _remaining(input_path, done, seen_lines)
             outputs = _Outputs(output_path, quarantine_path, append=resume)

@@ -112,3 +112,42 @@ def test_a_long_retry_after_is_not_retried_early_and_the_sdk_does_not_retry(
     assert route.call_count == 1  # neither the transport nor the OpenAI SDK retried
     failure = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]
     assert "HTTP 429" in str(failure["reason"])
+
+
+def test_a_failing_provider_is_paused_and_a_rate_limit_slows_the_run(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    from service_ambitions.runs import read_events
+
+    fake = FakeOpenAI()
+    state = {"calls": 0}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        state["calls"] += 1
+        if state["calls"] == 1:
+            return httpx.Response(429, headers={"retry-after-ms": "1"}, json={"error": {"message": "slow down"}})
+        if state["calls"] <= 4:
+            return httpx.Response(503, json={"error": {"message": "overloaded"}})
+        return fake(request)
+
+    respx_mock.post(COMPLETIONS).mock(side_effect=answer)
+    env = {
+        "SA_RETRY__ATTEMPTS": "2",
+        "SA_LIMITS__BREAKER_FAILURES": "1",
+        "SA_LIMITS__BREAKER_COOLDOWN_S": "0.01",
+    }
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--concurrency", "1"], env=env
+    )
+
+    assert result.exit_code == 9, result.output  # the service whose call failed is quarantined
+    events = read_events(next((tmp_path / "runs").iterdir()))
+    throttles = [e for e in events if e.type == "throttle_changed"]
+    assert [t.limit for t in throttles] == [4]  # type: ignore[union-attr]  # 8 in flight halved after the 429
+    pauses = [e.paused_s for e in events if e.type == "provider_paused"]  # type: ignore[union-attr]
+    assert pauses[0] == 0.01
+    assert pauses[-1] == 0  # a probe succeeded and calls resumed
+    # svc-1: 429 then 503 (retries spent); svc-2's probe: 503 twice; svc-3's probe succeeds.
+    assert [r["service"]["service_id"] for r in read_jsonl(out)] == ["svc-3"]  # type: ignore[index]
+    assert pauses == [0.01, 0.01, 0]

@@ -52,6 +52,10 @@ def progress_display(console: Console, tally: Tally, *, total: int | None, enabl
         tally(event)
         if live:
             failed = f", [red]{tally.failed} failed[/]" if tally.failed else ""
+            if tally.throttled_to is not None:
+                failed += f", [yellow]throttled to {tally.throttled_to} in flight[/]"
+            if tally.paused:
+                failed += ", [yellow]paused: " + ", ".join(escape(p) for p in tally.paused) + "[/]"
             tokens = sum(tally.input_tokens.values()) + sum(tally.output_tokens.values())
             progress.update(
                 task,

@@ -10,6 +10,7 @@ whether an answer came from the cache, a provider or the offline model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import pydantic_ai
 from pydantic import TypeAdapter, ValidationError
-from pydantic_ai import Agent, ConcurrencyLimiter, ModelSettings
+from pydantic_ai import Agent, ModelSettings, UsageLimits
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
@@ -27,6 +28,7 @@ from pydantic_ai.exceptions import (
     ModelHTTPError,
     ModelNotFoundError,
     ModelQuotaExceededError,
+    ModelRequestRejectedError,
     UnexpectedModelBehavior,
 )
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
@@ -36,12 +38,13 @@ from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
 from ..errors import OutputInvalid, ProviderError, ProviderRefused
-from ..events import CacheEntryRejected, EventSink, RetryScheduled
+from ..events import CacheEntryRejected, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
 from .budget import Budget, worst_case_cost
+from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .transport import retry_observer
 
-__all__ = ["Gateway", "LLMAnswer", "LLMRequest"]
+__all__ = ["Gateway", "LLMAnswer", "LLMRequest", "provider_unwell"]
 
 OutputT = TypeVar("OutputT")
 
@@ -106,14 +109,20 @@ class Gateway:
         cache_mode: CacheMode = CacheMode.READ,
         on_event: EventSink | None = None,
         budget: Budget | None = None,
+        rate: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+        usage_limits: UsageLimits | None = None,
     ) -> None:
         # Our progress display owns the terminal; pydantic-ai's first-run banner would
         # land in the middle of it (it shows for editable installs, as in a checkout).
         pydantic_ai.BANNER_ENABLED = False
-        # pydantic-ai's limiter wraps the model, so the cap counts requests to the provider
-        # (output retries included) and not the agent's own work before and after them.
-        limiter = ConcurrencyLimiter(max_running=max_in_flight, name="llm-calls")
-        self._models = {stage: ConcurrencyLimitedModel(model, limiter) for stage, model in models.items()}
+        # The limiter wraps the model, so the cap counts requests to the provider (output
+        # retries included) and not the agent's own work before and after them.
+        self.limiter = AdaptiveLimiter(max_in_flight)
+        self._models = {stage: ConcurrencyLimitedModel(model, self.limiter) for stage, model in models.items()}
+        self._rate = rate
+        self._breaker = breaker
+        self._usage_limits = usage_limits
         self._model_settings = model_settings
         self._output_retries = output_retries
         self._agents: dict[tuple[Stage, type[Any]], Agent[None, Any]] = {}
@@ -239,11 +248,16 @@ class Gateway:
         budget.settle(reserved, answer.cost)
         return answer
 
+    def _prompt_chars(self, request: LLMRequest[Any]) -> int:
+        schema_chars = len(json.dumps(self._output(request.output_type).schema))
+        return len(request.instructions) + len(request.prompt) + schema_chars
+
+    def _estimated_tokens(self, request: LLMRequest[Any]) -> int:
+        return self._prompt_chars(request) // 4 + self._max_output_tokens // 4
+
     def _reserve(self, budget: Budget, request: LLMRequest[Any]) -> Decimal:
         model = self._models[request.stage].wrapped
-        schema_chars = len(json.dumps(self._output(request.output_type).schema))
-        prompt_chars = len(request.instructions) + len(request.prompt) + schema_chars
-        worst = worst_case_cost(model, prompt_chars, self._max_output_tokens, self._attempts)
+        worst = worst_case_cost(model, self._prompt_chars(request), self._max_output_tokens, self._attempts)
         if worst is None:
             budget.unpriced_calls += 1
             worst = Decimal(0)
@@ -255,16 +269,25 @@ class Gateway:
 
         def on_retry(wait_s: float, reason: str) -> None:
             self._emit(RetryScheduled(stage=request.stage, model=model, wait_s=wait_s, reason=reason))
+            if reason == "HTTP 429" and self.limiter.slow_down():
+                self._emit(ThrottleChanged(limit=self.limiter.limit, reason="rate limited (HTTP 429)"))
 
         # The transport reports retries to whichever call is waiting: this task's context.
         retry_observer.set(on_retry)
+        wrapped = self._models[request.stage].wrapped
+        provider = f"{wrapped.system}@{wrapped.base_url}"
         try:
-            result = await agent.run(
-                request.prompt,
-                instructions=request.instructions,
-                message_history=list(request.history) or None,
-                infer_name=False,
-            )
+            async with self._breaker.call(provider) if self._breaker else contextlib.nullcontext():
+                if self._rate is not None:
+                    await self._rate.wait(self._estimated_tokens(request))
+                result = await agent.run(
+                    request.prompt,
+                    instructions=request.instructions,
+                    message_history=list(request.history) or None,
+                    usage_limits=self._usage_limits,
+                    infer_name=False,
+                )
+            self.limiter.succeeded()
         except UnexpectedModelBehavior as exc:
             reason = _validation_reason(exc)
             raise OutputInvalid(
@@ -334,3 +357,12 @@ def _without_volatile(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_volatile(item) for item in value]
     return value
+
+
+def provider_unwell(exc: BaseException) -> bool:
+    """Whether a failed call says something about the provider's health (for the circuit breaker).
+
+    Rate limits, server errors, timeouts and dropped connections that outlasted the
+    retries do; a request the provider rejected, or an answer that broke the schema, do not.
+    """
+    return isinstance(exc, ModelAPIError) and not isinstance(exc, ModelRequestRejectedError)
