@@ -89,7 +89,8 @@ class Rejected(Exception):
     pass
 
 
-async def fail(breaker: CircuitBreaker, error: Exception = Unwell()) -> None:
+async def fail(breaker: CircuitBreaker, error: Exception | None = None) -> None:
+    error = error or Unwell()
     with pytest.raises(type(error)):
         async with breaker.call("p"):
             raise error
