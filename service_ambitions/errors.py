@@ -23,7 +23,7 @@ once, with ``raise ... from exc``, so no caller needs to know pydantic-ai's exce
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "BudgetExceeded",
@@ -134,6 +134,11 @@ class ProviderRefused(ProviderError):
 
 class OutputInvalid(ProviderError):
     """The model's answer still failed validation after every output retry."""
+
+    def __init__(self, message: str, *, transcript: list[Any] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.transcript = transcript
+        """The messages of the failed call (pydantic-ai JSON), kept for the quarantine file."""
 
 
 class MappingError(ServiceAmbitionsError):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -53,6 +53,8 @@ class QuarantineRecord(BaseModel):
     service_id: str | None = None
     stage: Stage | None = None
     raw: str | None = None
+    transcript: list[Any] | None = None
+    """For an answer that kept failing validation: the whole exchange with the model."""
 
 
 def read_services(path: Path) -> Iterator[Accepted | Rejected]:

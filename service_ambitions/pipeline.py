@@ -186,6 +186,7 @@ class Pipeline:
                 service_id=service_id,
                 stage=stage,
                 raw=outcome.service.model_dump_json(),
+                transcript=getattr(error, "transcript", None),
             )
         )
         self._emit(ServiceFailed(service_id=service_id, stage=stage, reason=error.message))

@@ -138,6 +138,9 @@ async def test_a_failing_service_is_quarantined_and_the_others_complete() -> Non
     assert "did not match the schema" in failure.reason
     assert failure.raw is not None
     assert '"service_id":"svc-2"' in failure.raw
+    assert failure.transcript is not None
+    kinds = [m["kind"] for m in failure.transcript]
+    assert kinds.count("response") == 3  # the first answer and its 2 output retries, each sent back with the errors
     assert (tally.completed, tally.failed) == (2, 1)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import pydantic_ai
 from pydantic import TypeAdapter, ValidationError
-from pydantic_ai import Agent, ModelSettings, UsageLimits
+from pydantic_ai import Agent, ModelSettings, UsageLimits, capture_run_messages
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
@@ -280,13 +280,14 @@ class Gateway:
             async with self._breaker.call(provider) if self._breaker else contextlib.nullcontext():
                 if self._rate is not None:
                     await self._rate.wait(self._estimated_tokens(request))
-                result = await agent.run(
-                    request.prompt,
-                    instructions=request.instructions,
-                    message_history=list(request.history) or None,
-                    usage_limits=self._usage_limits,
-                    infer_name=False,
-                )
+                with capture_run_messages() as messages:
+                    result = await agent.run(
+                        request.prompt,
+                        instructions=request.instructions,
+                        message_history=list(request.history) or None,
+                        usage_limits=self._usage_limits,
+                        infer_name=False,
+                    )
             self.limiter.succeeded()
         except UnexpectedModelBehavior as exc:
             reason = _validation_reason(exc)
@@ -294,6 +295,7 @@ class Gateway:
                 f"the model's answer did not match the schema: {reason}",
                 stage=request.stage,
                 model=model,
+                transcript=ModelMessagesTypeAdapter.dump_python(messages, mode="json"),
             ) from exc
         except (ModelAuthenticationError, ModelNotFoundError, ModelQuotaExceededError) as exc:
             status = exc.status_code if isinstance(exc, ModelHTTPError) else None
