@@ -43,16 +43,20 @@ DEFAULT_CONFIG_PATH = Path("config/app.yaml")
 
 
 class StageModelOverrides(BaseModel):
-    """Models for single stages; an unset stage uses ``model``."""
+    """Models for single stages; an unset stage uses ``model``.
+
+    A list (or a comma-separated string) names fallbacks: when the first model's provider
+    fails after its retries, the next one answers (pydantic-ai ``FallbackModel``).
+    """
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    descriptions: str | None = None
-    """Model for the plateau descriptions call."""
-    features: str | None = None
-    """Model for the feature generation calls."""
-    mapping: str | None = None
-    """Model for the catalogue mapping calls."""
+    descriptions: str | list[str] | None = None
+    """Model(s) for the plateau descriptions call."""
+    features: str | list[str] | None = None
+    """Model(s) for the feature generation calls."""
+    mapping: str | list[str] | None = None
+    """Model(s) for the catalogue mapping calls."""
 
 
 class FeatureCount(BaseModel):
@@ -205,10 +209,15 @@ class Settings(BaseSettings):
             file_secret_settings,
         )
 
+    def model_chain(self, stage: Stage) -> list[str]:
+        """The models that answer ``stage``: the first, then its fallbacks in order."""
+        chosen: str | list[str] = getattr(self.models, stage.value) or self.model
+        names = chosen.split(",") if isinstance(chosen, str) else chosen
+        return [name.strip() for name in names if name.strip()]
+
     def model_for(self, stage: Stage) -> str:
-        """The model name that answers ``stage``."""
-        override: str | None = getattr(self.models, stage.value)
-        return override or self.model
+        """The model(s) that answer ``stage``, as shown to users: ``a | b`` for a fallback chain."""
+        return " | ".join(self.model_chain(stage))
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydantic_ai import ModelSettings, UsageLimits
 from pydantic_ai.models import Model
+from pydantic_ai.models.fallback import FallbackModel
 
 from .cache import CacheMode, ResultCache
 from .config import Settings
@@ -69,7 +70,7 @@ class Prepared:
     @property
     def synthetic(self) -> bool:
         """True when any stage is answered by the offline model."""
-        return any(is_offline(self.settings.model_for(stage)) for stage in Stage)
+        return any(is_offline(name) for stage in Stage for name in self.settings.model_chain(stage))
 
     @property
     def calls_per_service(self) -> dict[Stage, int]:
@@ -81,7 +82,7 @@ class Prepared:
         """SHA-256 of everything that affects results: a resumed run must match it."""
         settings = self.settings
         material = {
-            "models": {stage.value: settings.model_for(stage) for stage in Stage},
+            "models": {stage.value: settings.model_chain(stage) for stage in Stage},
             "seed": settings.seed,
             "temperature": settings.temperature,
             "features_per_role": settings.features_per_role.model_dump(),
@@ -115,6 +116,11 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(attempts=retry.attempts, max_wait=retry.max_wait_s, request_timeout=retry.request_timeout_s)
 
 
+def _chain_model(models: list[Model]) -> Model:
+    """One model, or a fallback chain that moves on when a provider fails."""
+    return models[0] if len(models) == 1 else FallbackModel(*models)
+
+
 def prepare(settings: Settings, *, model_factory: Callable[[str], Model] | None = None) -> Prepared:
     """Load and check everything a run needs before it spends anything.
 
@@ -129,11 +135,12 @@ def prepare(settings: Settings, *, model_factory: Callable[[str], Model] | None 
     files = settings.reference
     reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
     prompts = load_prompts(settings.prompts_dir)
-    names = {stage: settings.model_for(stage) for stage in Stage}
+    chains = {stage: settings.model_chain(stage) for stage in Stage}
     if model_factory is None:
         model_factory = functools.partial(resolve_model, http_client=retrying_client(retry_policy(settings)))
-    resolved = {name: model_factory(name) for name in sorted(set(names.values()))}
-    models = {stage: resolved[name] for stage, name in names.items()}
+    resolved = {name: model_factory(name) for name in sorted({name for chain in chains.values() for name in chain})}
+    models = {stage: _chain_model([resolved[name] for name in chain]) for stage, chain in chains.items()}
+    names = {stage: settings.model_for(stage) for stage in Stage}
     if settings.max_cost is not None and not settings.allow_unknown_prices:
         unpriced = sorted({name for stage, name in names.items() if call_price(models[stage], 1000, 1000) is None})
         if unpriced:
@@ -211,7 +218,7 @@ def run_checks(
         )
 
     def models() -> str:
-        names = sorted({settings.model_for(stage) for stage in Stage})
+        names = sorted({name for stage in Stage for name in settings.model_chain(stage)})
         for name in names:
             model_factory(name)
         return ", ".join(names) + " (credentials present; no call made)"

@@ -151,3 +151,30 @@ def test_a_failing_provider_is_paused_and_a_rate_limit_slows_the_run(
     # svc-1: 429 then 503 (retries spent); svc-2's probe: 503 twice; svc-3's probe succeeds.
     assert [r["service"]["service_id"] for r in read_jsonl(out)] == ["svc-3"]  # type: ignore[index]
     assert pauses == [0.01, 0.01, 0]
+
+
+def test_a_fallback_model_answers_when_the_first_provider_fails(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    route = respx_mock.post(COMPLETIONS).mock(return_value=httpx.Response(500, json={"error": {"message": "down"}}))
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(services_file),
+            "-o",
+            str(out),
+            "--model",
+            "offline",
+            "--mapping-model",
+            "openai:gpt-4o-mini,offline",
+        ],
+        env={"SA_RETRY__ATTEMPTS": "1", "SA_LIMITS__BREAKER_FAILURES": "1000"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert route.call_count == 3 * 15  # every mapping call tried the first model once, then fell back
+    records = read_jsonl(out)
+    assert records[0]["meta"]["models"]["mapping"] == "openai:gpt-4o-mini | offline"  # type: ignore[index]
+    assert all(f["mappings"] for p in records[0]["plateaus"] for f in p["features"])  # type: ignore[index]

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from genai_prices import Usage, calc_price
 from pydantic_ai.models import Model
+from pydantic_ai.models.fallback import FallbackModel
 
 from ..errors import BudgetExceeded
 from ..models import Stage
@@ -27,7 +28,13 @@ _CHARS_PER_TOKEN = 3
 
 
 def call_price(model: Model, input_tokens: int, output_tokens: int) -> Decimal | None:
-    """What one request with these token counts costs, or None when the price is unknown."""
+    """What one request with these token counts costs, or None when the price is unknown.
+
+    For a fallback chain, the dearest of its models: any of them may answer.
+    """
+    if isinstance(model, FallbackModel):
+        prices = [call_price(member, input_tokens, output_tokens) for member in model.models]
+        return None if None in prices else max(price for price in prices if price is not None)
     if model.system == "function":  # the offline model
         return Decimal(0)
     try:

@@ -34,6 +34,7 @@ from pydantic_ai.exceptions import (
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
+from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
@@ -332,7 +333,10 @@ class Gateway:
 
 
 def _display_name(model: Model) -> str:
-    # FunctionModel-based offline model reports its own name; providers get "provider:model".
+    # The offline model reports its own name; providers get "provider:model"; a fallback
+    # chain lists its models in order.
+    if isinstance(model, FallbackModel):
+        return " | ".join(_display_name(member) for member in model.models)
     return model.model_name if model.system == "function" else f"{model.system}:{model.model_name}"
 
 
