@@ -93,6 +93,7 @@ class Pipeline:
         self._emit: EventSink = on_event or (lambda event: None)
         self.budget_stop: BudgetExceeded | None = None
         """Set when the budget ran out: no new service starts, and unfinished ones are deferred."""
+        self._holding = False
 
     async def run(
         self,
@@ -167,8 +168,13 @@ class Pipeline:
 
     def _finish(self, outcome: _Outcome, sink: RecordSink) -> None:
         service_id = outcome.service.service_id
-        if outcome.deferred is not None:
-            self._emit(ServiceDeferred(service_id=service_id, reason=outcome.deferred.message))
+        if outcome.deferred is not None or self._holding:
+            # After the first service the budget left unfinished, later ones are held back
+            # too, finished or not, so a resumed run appends in input order; their calls
+            # are cached, so redoing them costs nothing.
+            self._holding = True
+            reason = outcome.deferred.message if outcome.deferred else "an earlier service was left unfinished"
+            self._emit(ServiceDeferred(service_id=service_id, reason=reason))
             return
         if outcome.evolution is not None:
             sink.write_record(outcome.evolution)

@@ -48,6 +48,16 @@ def services_file(tmp_path: Path) -> Path:
     return path
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for running the CLI in a child process.
+
+    Bytecode writing is allowed there even where the machine forbids it: otherwise every
+    child compiles pydantic-ai and its dependencies from source again (seconds each).
+    """
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **extra}
+
+
 def read_jsonl(path: Path) -> list[dict[str, object]]:
     """Every line of a JSONL file, parsed."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 
-from .conftest import EXAMPLES, read_jsonl
+from .conftest import EXAMPLES, read_jsonl, subprocess_env
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
@@ -191,7 +190,7 @@ def test_unusable_cache_directory_is_one_line(tmp_path: Path, services_file: Pat
 
 def test_two_processes_share_one_cache(tmp_path: Path) -> None:
     source = EXAMPLES / "services.jsonl"
-    env = {**os.environ, "SA_CACHE_DIR": str(tmp_path / "shared")}
+    env = subprocess_env(SA_CACHE_DIR=str(tmp_path / "shared"))
     command = [sys.executable, "-m", "service_ambitions", "run", str(source), "--model", "offline", "-q"]
     processes = [
         subprocess.Popen(

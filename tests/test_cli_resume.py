@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 from service_ambitions.runs import read_events, read_manifest
 
-from .conftest import EXAMPLES, read_jsonl
+from .conftest import EXAMPLES, read_jsonl, subprocess_env
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
@@ -129,7 +128,7 @@ def test_nothing_to_resume(tmp_path: Path) -> None:
 
 
 def start(tmp_path: Path, source: Path, out: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SA_CACHE_DIR": str(tmp_path / "cache"), "SA_RUNS_DIR": str(tmp_path / "runs")}
+    env = subprocess_env(SA_CACHE_DIR=str(tmp_path / "cache"), SA_RUNS_DIR=str(tmp_path / "runs"))
     command = [sys.executable, "-m", "service_ambitions", "run", str(source), "-o", str(out), *OFFLINE, "-q"]
     return subprocess.Popen([*command, "--concurrency", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
