@@ -90,12 +90,17 @@ class AdaptiveLimiter(AbstractConcurrencyLimiter):
 
 
 class RateLimiter:
-    """Requests and tokens per minute, each optional."""
+    """Requests and tokens per minute, each optional.
+
+    Requests are spaced evenly (a bucket of one, refilled every 60/R seconds) rather than
+    let through in a burst of R: providers count over sliding windows, and a burst at the
+    start would meet 429s a minute later. Tokens use ten-second buckets.
+    """
 
     def __init__(self, *, requests_per_minute: int | None, tokens_per_minute: int | None) -> None:
-        self._requests = AsyncLimiter(requests_per_minute, 60) if requests_per_minute else None
-        self._tokens = AsyncLimiter(tokens_per_minute, 60) if tokens_per_minute else None
-        self._token_capacity = tokens_per_minute or 0
+        self._requests = AsyncLimiter(1, 60 / requests_per_minute) if requests_per_minute else None
+        self._token_capacity = max(1, (tokens_per_minute or 0) // 6)
+        self._tokens = AsyncLimiter(self._token_capacity, 10) if tokens_per_minute else None
 
     async def wait(self, estimated_tokens: int) -> None:
         """Wait until one more request of about ``estimated_tokens`` fits both rates."""

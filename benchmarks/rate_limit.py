@@ -1,0 +1,125 @@
+"""Throughput against a server that enforces R requests per minute (prints figures).
+
+Starts a local OpenAI-compatible server in another process (127.0.0.1 only) that answers
+chat-completions requests and replies 429 with Retry-After to any request beyond R in a
+sliding 60-second window. Then runs services through ``generate`` with
+``limits.requests_per_minute = R`` and reports the sustained throughput against R and the
+share of requests answered 429.
+
+Usage:
+    uv run python benchmarks/rate_limit.py                 # R = 1200/min for about 45 s
+    uv run python benchmarks/rate_limit.py --rpm 600 --services 20
+
+Targets: throughput >= 90 % of R, <= 2 % of requests answered 429.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
+    sys.path.insert(0, str(ROOT))
+    import httpx2
+
+    from tests.fake_openai import FakeOpenAI
+
+    fake = FakeOpenAI()
+    window: collections.deque[float] = collections.deque()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            now = time.monotonic()
+            with lock:
+                while window and now - window[0] >= 60:
+                    window.popleft()
+                limited = len(window) >= rpm
+                if not limited:
+                    window.append(now)
+                counts["limited" if limited else "answered"] += 1
+            if limited:
+                wait = math.ceil(60 - (now - window[0]))
+                data = json.dumps({"error": {"message": "rate limit"}}).encode()
+                self.send_response(429)
+                self.send_header("retry-after", str(wait))
+            else:
+                request = httpx2.Request("POST", "http://x" + self.path, content=body)
+                data = fake(request).content
+                self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+async def run(port: int, rpm: int, services: int) -> float:
+    os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+    os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"
+    from service_ambitions.config import load_settings
+    from service_ambitions.generation import generate, prepare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        source = folder / "services.jsonl"
+        rows = [json.loads(line) for line in (ROOT / "examples" / "services.jsonl").read_text().splitlines()]
+        source.write_text("".join(json.dumps({**rows[i % 8], "service_id": f"s{i}"}) + "\n" for i in range(services)))
+        settings = load_settings(
+            model="openai:gpt-4o-mini",
+            concurrency=8,
+            max_in_flight=16,
+            cache_mode="off",
+            runs_dir=folder / "runs",
+            limits={"requests_per_minute": rpm},
+        )
+        started = time.perf_counter()
+        await generate(prepare(settings), source, folder / "out.jsonl", folder / "q.jsonl")
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rpm", type=int, default=1200)
+    parser.add_argument("--services", type=int, default=43)
+    parser.add_argument("--port", type=int, default=8791)
+    args = parser.parse_args()
+    manager = multiprocessing.Manager()
+    counts = manager.dict({"answered": 0, "limited": 0})
+    server = multiprocessing.Process(target=serve, args=(args.port, args.rpm, counts), daemon=True)
+    server.start()
+    time.sleep(1.5)
+    try:
+        elapsed = asyncio.run(run(args.port, args.rpm, args.services))
+    finally:
+        server.terminate()
+    answered, limited = counts["answered"], counts["limited"]
+    per_minute = answered / elapsed * 60
+    print(
+        f"R={args.rpm}/min  calls={answered}  elapsed={elapsed:.1f}s  throughput={per_minute:.0f}/min "
+        f"({per_minute / args.rpm * 100:.1f}% of R)  429s={limited} "
+        f"({limited / max(1, answered + limited) * 100:.2f}% of requests)"
+    )
+
+
+if __name__ == "__main__":
+    main()
