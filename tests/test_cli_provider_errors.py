@@ -178,3 +178,48 @@ def test_a_fallback_model_answers_when_the_first_provider_fails(
     records = read_jsonl(out)
     assert records[0]["meta"]["models"]["mapping"] == "openai:gpt-4o-mini | offline"  # type: ignore[index]
     assert all(f["mappings"] for p in records[0]["plateaus"] for f in p["features"])  # type: ignore[index]
+
+
+def test_invalid_json_output_is_retried_then_quarantined_with_its_transcript(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    from .fake_openai import completion
+
+    fake = FakeOpenAI()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "(svc-2)" in request.content.decode():
+            broken = completion("final_result", {})
+            broken["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = '{"foundational": "trunc'
+            return httpx.Response(200, json=broken)
+        return fake(request)
+
+    route = respx_mock.post(COMPLETIONS).mock(side_effect=answer)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini"])
+
+    assert result.exit_code == 9, result.output
+    assert [r["service"]["service_id"] for r in read_jsonl(out)] == ["svc-1", "svc-3"]  # type: ignore[index]
+    failure = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]
+    assert (failure["service_id"], failure["stage"]) == ("svc-2", "descriptions")
+    assert "did not match the schema" in str(failure["reason"])
+    transcript = failure["transcript"]
+    assert isinstance(transcript, list)
+    assert sum(1 for message in transcript if message["kind"] == "response") == 3  # 1 answer + 2 output retries
+    assert route.call_count == 2 * 21 + 3
+
+
+def test_a_per_call_token_limit_fails_only_that_call(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI(usage=(100, 50)))
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app,
+        ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--max-services", "1"],
+        env={"SA_LIMITS__CALL_OUTPUT_TOKENS": "40"},
+    )
+
+    assert result.exit_code == 9, result.output
+    failure = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]
+    assert "output_tokens_limit of 40" in str(failure["reason"])
