@@ -15,7 +15,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from ..cache import CacheStats, ValidationReport
     from ..events import Event, EventSink, Tally
-    from ..generation import InputScan, Prepared
+    from ..generation import InputScan, Prepared, RunResult
+    from .state import AppState
 
 __all__ = [
     "progress_display",
@@ -23,6 +24,7 @@ __all__ = [
     "render_cache_validation",
     "render_plan",
     "render_purge",
+    "render_run_end",
     "render_summary",
 ]
 
@@ -112,7 +114,7 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
     )
     console.print(calls)
     console.print(f"output: {escape(str(output))}", highlight=False, soft_wrap=True)
-    if quarantine is not None:
+    if tally.failed or tally.quarantined_lines:
         console.print(f"quarantine: {escape(str(quarantine))}", highlight=False, soft_wrap=True)
     for rejected in tally.rejected_entries:
         console.print(
@@ -219,3 +221,26 @@ def _size(count: int) -> str:
             return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
         count /= 1024  # type: ignore[assignment]
     return f"{count} B"
+
+
+def render_run_end(state: AppState, result: RunResult, tally: Tally, quarantine: Path) -> None:
+    """Where the run's record is, and what is left to do: resume after a budget stop, read the quarantine."""
+    state.out.print(f"run {result.run_id}: record in {result.directory}", highlight=False, soft_wrap=True, markup=False)
+    if result.already_done:
+        state.out.print(f"resumed: {result.already_done} services were already done and were skipped", highlight=False)
+    if result.budget_stop is not None:
+        state.err.print(
+            f"budget reached: {result.budget_stop}. {tally.deferred} service(s) left unfinished; "
+            "continue with a larger --max-cost and --resume",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    if tally.failed or tally.quarantined_lines:
+        state.err.print(
+            f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "
+            f"were rejected; see {escape(str(quarantine))}",
+            highlight=False,
+            soft_wrap=True,
+        )

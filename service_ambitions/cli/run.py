@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..cache import CacheMode
 from .state import AppState
+
+if TYPE_CHECKING:
+    from ..generation import Prepared, RunResult
 
 __all__ = ["EXIT_BUDGET", "EXIT_QUARANTINED", "run"]
 
@@ -164,15 +167,12 @@ def run(
 
         service-ambitions run services.jsonl -o out.jsonl --model offline --resume
     """
-    import asyncio
-    import contextlib
-    import signal
     import time
     from decimal import Decimal
 
     from ..events import Tally
-    from ..generation import RunResult, generate, prepare, scan_input
-    from .render import progress_display, render_plan, render_summary
+    from ..generation import prepare, scan_input
+    from .render import progress_display, render_plan, render_run_end, render_summary
 
     state: AppState = ctx.obj
     stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
@@ -199,15 +199,8 @@ def run(
     started = time.perf_counter()
     total = _count_lines(input_path, max_services) if state.err.is_terminal and not quiet else None
     with progress_display(state.err, tally, total=total, enabled=not quiet) as observe:
-
-        async def main() -> RunResult:
-            # SIGTERM stops the run like Ctrl-C: in-flight calls are cancelled, finished
-            # services are already on disk, and the run is recorded as interrupted.
-            task = asyncio.current_task()
-            assert task is not None
-            with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-            return await generate(
+        try:
+            result = _execute(
                 prepared,
                 input_path,
                 output,
@@ -218,46 +211,45 @@ def run(
                 max_services=max_services,
                 on_event=observe,
             )
-
-        try:
-            result = asyncio.run(main())
-        except (KeyboardInterrupt, asyncio.CancelledError):
+        except KeyboardInterrupt:
             state.err.print(
                 f"stopped: continue with  service-ambitions run {input_path} -o {output} --resume",
                 highlight=False,
                 soft_wrap=True,
                 markup=False,
             )
-            raise KeyboardInterrupt from None
-    quarantined = tally.failed + tally.quarantined_lines
-    render_summary(
-        state.out,
-        tally,
-        elapsed=time.perf_counter() - started,
-        output=output,
-        quarantine=quarantine_path if quarantined else None,
-    )
-    state.out.print(f"run {result.run_id}: record in {result.directory}", highlight=False, soft_wrap=True, markup=False)
-    if result.already_done:
-        state.out.print(f"resumed: {result.already_done} services were already done and were skipped", highlight=False)
+            raise
+    render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=output, quarantine=quarantine_path)
+    render_run_end(state, result, tally, quarantine_path)
     if result.budget_stop is not None:
-        state.err.print(
-            f"budget reached: {result.budget_stop}. {tally.deferred} service(s) left unfinished; "
-            f"continue with a larger --max-cost and --resume",
-            style="yellow",
-            highlight=False,
-            soft_wrap=True,
-            markup=False,
-        )
         raise typer.Exit(EXIT_BUDGET)
-    if quarantined:
-        state.err.print(
-            f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "
-            f"were rejected; see {quarantine_path}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    if tally.failed or tally.quarantined_lines:
         raise typer.Exit(EXIT_QUARANTINED)
+
+
+def _execute(prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
+    """Run ``generate`` on its own event loop; SIGTERM stops it as Ctrl-C does.
+
+    In both cases in-flight calls are cancelled, finished services are already on disk,
+    the run is recorded as interrupted, and KeyboardInterrupt reaches the caller.
+    """
+    import asyncio
+    import contextlib
+    import signal
+
+    from ..generation import generate
+
+    async def main() -> RunResult:
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await generate(prepared, *args, **kwargs)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 def _count_lines(path: Path, limit: int | None) -> int | None:
