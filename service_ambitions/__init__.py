@@ -7,7 +7,6 @@ starts fast; ``service_ambitions.cli`` is a thin layer over these names.
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from .models import SCHEMA_VERSION, Service, ServiceEvolution, Stage
     from .prompting import load_prompts
     from .reference import load_reference
-
-__version__ = version("service-ambitions")
 
 _EXPORTS = {
     "Settings": "config",
@@ -87,6 +84,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("service-ambitions")
     if name in _EXPORTS:
         return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,6 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from diskcache import Cache, Disk
 from diskcache.core import MODE_PICKLE, UNKNOWN
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .cache_mode import CacheMode
 from .models import Stage
 
 __all__ = [
@@ -57,19 +57,6 @@ Eviction = Literal["none", "least-recently-stored", "least-recently-used", "leas
 
 _RESULT, _TRANSCRIPT, _SCHEMA = "r:", "t:", "s:"
 _MAGIC = b"sa-cache-1\n"
-
-
-class CacheMode(StrEnum):
-    """How a run uses the cache."""
-
-    READ = "read"
-    """Use hits, fill misses (the default)."""
-    REFRESH = "refresh"
-    """Ignore hits, call the model, overwrite the entry."""
-    READONLY = "readonly"
-    """Use hits, never write; a miss calls the model."""
-    OFF = "off"
-    """Neither read nor write."""
 
 
 class UnsafeRow(ValueError):

@@ -192,47 +192,35 @@ def recover_output(path: Path) -> set[str]:
     A run stopped mid-write (``kill -9``, power loss) can leave a last line without its
     newline or with half its JSON; it is cut off so the resumed run appends whole lines.
     """
-    done: set[str] = set()
-    if not path.exists():
-        return done
-    good_until = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-                done.add(record["service"]["service_id"])
-            except (ValueError, KeyError, TypeError):
-                break
-            good_until += len(line)
-    if good_until != path.stat().st_size:
-        with path.open("r+b") as handle:
-            handle.truncate(good_until)
-    return done
+    services = (record.get("service") for record in _whole_lines(path))
+    return {service["service_id"] for service in services if isinstance(service, dict) and "service_id" in service}
 
 
 def recover_quarantine(path: Path) -> set[int]:
     """Input line numbers already quarantined in ``path`` (a torn last line is dropped)."""
-    lines: set[int] = set()
+    return {int(record["line"]) for record in _whole_lines(path) if record.get("kind") == "input"}
+
+
+def _whole_lines(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON line of ``path``; the file is cut back to the last of them."""
+    records: list[dict[str, Any]] = []
     if not path.exists():
-        return lines
+        return records
     good_until = 0
     with path.open("rb") as handle:
         for line in handle:
-            if not line.endswith(b"\n"):
-                break
             try:
-                record = json.loads(line)
+                record = json.loads(line) if line.endswith(b"\n") else None
             except ValueError:
+                record = None
+            if not isinstance(record, dict):
                 break
-            if record.get("kind") == "input":
-                lines.add(int(record["line"]))
+            records.append(record)
             good_until += len(line)
     if good_until != path.stat().st_size:
         with path.open("r+b") as handle:
             handle.truncate(good_until)
-    return lines
+    return records
 
 
 def read_events(directory: Path) -> list[Event]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..cache import CacheMode
+from ..cache_mode import CacheMode
 from .state import AppState
 
 if TYPE_CHECKING:
