@@ -28,7 +28,8 @@ def test_council_example_uses_its_plateaus_roles_catalogue_with_facets_and_promp
     features = [f for p in record["plateaus"] for f in p["features"]]  # type: ignore[index]
     assert {f["customer_type"] for f in features} == {"residents", "businesses", "partners"}
     mapped = [m for f in features for m in f["mappings"]["capabilities"]]
-    assert mapped and all(m["item"].startswith("CAP-") for m in mapped)
+    assert mapped
+    assert all(m["item"].startswith("CAP-") for m in mapped)
     assert all(m["facets"]["role"] in {"primary", "secondary"} for m in mapped)
     assert set(record["meta"]["reference"]["catalogues"]) == {"capabilities", "technologies"}  # type: ignore[index]
     council_prompts = (ROOT / "examples" / "prompts" / "context.md").read_text()

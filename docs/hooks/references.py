@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    """Replace the reference markers of a page with the generated references."""
     if "<!-- cli-reference -->" in markdown:
         markdown = markdown.replace("<!-- cli-reference -->", cli_reference())
     if "<!-- settings-reference -->" in markdown:
@@ -23,6 +24,7 @@ def on_page_markdown(markdown: str, **kwargs: Any) -> str:
 
 
 def cli_reference() -> str:
+    """Every command's help, as Markdown, from the Typer app."""
     import typer
     import typer.main
     from typer.cli import get_docs_for_click
@@ -39,6 +41,7 @@ def cli_reference() -> str:
 
 
 def settings_reference() -> str:
+    """A table of every setting: dotted name, environment variable, default, meaning."""
     from service_ambitions.config import Settings
 
     rows = ["| setting | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
