@@ -150,6 +150,7 @@ class Gateway:
             OutputInvalid: the model's answer still failed validation after the output retries.
             ProviderRefused: the provider rejected the key or the model, or the quota is spent.
             ProviderError: the provider refused or failed the request.
+            BudgetExceeded: the call could take the run's spending past its budget; it was not made.
         """
         key = self._key(request) if self._cache is not None else None
         if key is not None and self._mode in (CacheMode.READ, CacheMode.READONLY):
