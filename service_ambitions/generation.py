@@ -368,6 +368,8 @@ def _open_run(
     """The run's directory and manifest, and what a resumed run already has."""
     runs_dir = prepared.settings.runs_directory()
     input_sha = _input_sha256(input_path)
+    if input_path.resolve() in (output_path.resolve(), quarantine_path.resolve()):
+        raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
     if resume:
         directory, manifest = find_run(runs_dir, run_id=resume_run_id, output=output_path)
         _check_resumable(manifest, input_sha, prepared.fingerprint, force=force)
@@ -381,6 +383,8 @@ def _open_run(
             }
         )
         return directory, manifest, recover_output(output_path), recover_quarantine(quarantine_path)
+    # A quarantine file left by an earlier run would be mistaken for this run's.
+    quarantine_path.unlink(missing_ok=True)
     run_id = new_run_id(clock)
     manifest = Manifest(
         run_id=run_id,

@@ -226,3 +226,19 @@ def test_python_dash_m_and_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("service-ambitions ")
+
+
+def test_output_never_overwrites_the_input(tmp_path: Path, services_file: Path) -> None:
+    before = services_file.read_bytes()
+    result = runner.invoke(app, ["run", str(services_file), "-o", str(services_file), "--model", "offline"])
+    assert result.exit_code == 3
+    assert "the output would overwrite the input" in result.stderr
+    assert services_file.read_bytes() == before
+
+
+def test_a_stale_quarantine_file_is_removed_by_a_clean_run(tmp_path: Path, services_file: Path) -> None:
+    stale = tmp_path / "out.quarantine.jsonl"
+    stale.write_text('{"kind":"input","line":9,"reason":"from an earlier run"}\n')
+    result = runner.invoke(app, ["run", str(services_file), "-o", str(tmp_path / "out.jsonl"), "--model", "offline"])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
