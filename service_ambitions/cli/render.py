@@ -52,6 +52,8 @@ def progress_display(console: Console, tally: Tally, *, total: int | None, enabl
 
     def observe(event: Event) -> None:
         tally(event)
+        if live and event.type == "run_started" and event.already_done and total is not None:
+            progress.update(task, total=max(0, total - event.already_done))  # resuming: only what is left
         if live:
             failed = f", [red]{tally.failed} failed[/]" if tally.failed else ""
             if tally.throttled_to is not None:
@@ -62,7 +64,8 @@ def progress_display(console: Console, tally: Tally, *, total: int | None, enabl
             progress.update(
                 task,
                 completed=tally.completed + tally.failed,
-                detail=f"{tally.total_calls} calls ({tally.total_cached} cached), {tokens:,} tokens{failed}",
+                detail=f"{tally.total_calls} calls ({tally.total_cached} cached), {tokens:,} tokens, "
+                f"${tally.cost:.2f}{failed}",
             )
 
     with progress:
