@@ -102,6 +102,7 @@ class CallFinished(_Event):
     """An LLM call returned a validated answer, from the model or from the cache."""
 
     type: Literal["call_finished"] = "call_finished"
+    service_id: str | None = None
     stage: Stage
     model: str
     cached: bool = False

@@ -209,7 +209,7 @@ class Pipeline:
         """
         dropped = [] if dropped is None else dropped
         book = self._book
-        descriptions = book.read_descriptions(await self._ask(book.descriptions_request(service)))
+        descriptions = book.read_descriptions(await self._ask(book.descriptions_request(service), service))
         ids = FeatureIds(service.service_id)
         earlier: list[tuple[Plateau, Feature]] = []
         per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | BudgetExceeded]]]] = []
@@ -219,7 +219,7 @@ class Pipeline:
                 for plateau in book.reference.plateaus:
                     request = book.features_request(service, plateau, descriptions[plateau.id], earlier)
                     try:
-                        features = book.read_features(await self._ask(request), plateau, ids)
+                        features = book.read_features(await self._ask(request, service), plateau, ids)
                     except BudgetExceeded as exc:
                         # Let the mapping calls in flight finish (and be cached) before stopping.
                         budget_stop = exc
@@ -261,7 +261,7 @@ class Pipeline:
     ) -> MappingResult | BudgetExceeded:
         """One mapping call; a budget stop is returned, not raised, so sibling calls finish."""
         try:
-            output = await self._ask(self._book.mapping_request(service, plateau, catalogue, features))
+            output = await self._ask(self._book.mapping_request(service, plateau, catalogue, features), service)
         except BudgetExceeded as exc:
             return exc
         result = self._book.read_mapping(output, catalogue, features)
@@ -274,12 +274,13 @@ class Pipeline:
             )
         return result
 
-    async def _ask(self, request: LLMRequest[BaseModel]) -> BaseModel:
+    async def _ask(self, request: LLMRequest[BaseModel], service: Service) -> BaseModel:
         started = time.perf_counter()
         answer = await self._gateway.ask(request)
         usage = answer.usage
         self._emit(
             CallFinished(
+                service_id=service.service_id,
                 stage=request.stage,
                 model=answer.model,
                 cached=answer.cached,

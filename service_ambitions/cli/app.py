@@ -26,6 +26,7 @@ from . import run as run_module
 from . import schema as schema_module
 from . import validate as validate_module
 from .cache import cache_app
+from .report import report, runs_app
 from .state import AppState
 
 __all__ = ["app", "main"]
@@ -99,10 +100,13 @@ def _reported(command: Callable[P, R]) -> Callable[P, R]:
 app.command("run", no_args_is_help=True)(_reported(run_module.run))
 app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
 app.command("schema")(_reported(schema_module.schema))
-for _command in cache_app.registered_commands:
-    assert _command.callback is not None
-    _command.callback = _reported(_command.callback)
+app.command("report")(_reported(report))
+for _group in (cache_app, runs_app):
+    for _command in _group.registered_commands:
+        assert _command.callback is not None
+        _command.callback = _reported(_command.callback)
 app.add_typer(cache_app, name="cache")
+app.add_typer(runs_app, name="runs")
 
 
 def main() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.box import SIMPLE_HEAD
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from ..cache import CacheStats, ValidationReport
     from ..events import Event, EventSink, Tally
     from ..generation import InputScan, Prepared, RunResult
+    from ..runs import Manifest
+    from ..usage import UsageReport, UsageRow
     from .state import AppState
 
 __all__ = [
@@ -24,7 +28,9 @@ __all__ = [
     "render_cache_validation",
     "render_plan",
     "render_purge",
+    "render_report",
     "render_run_end",
+    "render_runs",
     "render_summary",
 ]
 
@@ -247,3 +253,80 @@ def render_run_end(state: AppState, result: RunResult, tally: Tally, quarantine:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def render_report(console: Console, report: UsageReport, *, failures: bool) -> None:
+    """Totals, then tables by stage, model and (if present) service."""
+    totals = report.totals
+    console.print(
+        f"run {report.run_id} ({report.status}), {report.started:%Y-%m-%d %H:%M} UTC, {report.wall_s:.0f} s; "
+        f"prices: {report.price_data}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    unpriced = f" + {totals.unpriced_calls} unpriced calls" if totals.unpriced_calls else ""
+    console.print(
+        f"spent ${totals.cost_usd:.4f}{unpriced}; the cache saved ${totals.saved_usd:.4f} "
+        f"({totals.cached:,} of {totals.calls:,} calls, {totals.hit_rate:.0%}); "
+        f"{totals.retries} retries waited {report.retry_wait_s:.1f} s; {totals.failures} failed services",
+        highlight=False,
+    )
+    for title, rows in (
+        ("By stage", report.by_stage),
+        ("By model", report.by_model),
+        ("By service", report.by_service),
+    ):
+        if rows:
+            console.print(_usage_table(title, rows))
+    if failures:
+        for failure in report.failures:
+            console.print(
+                f"failed: {failure.service_id} ({failure.stage or '-'}): {failure.reason}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+
+def _usage_table(title: str, rows: list[UsageRow]) -> Table:
+    table = Table(title=title, title_justify="left")
+    columns = ("", "calls", "cached", "requests", "input tokens", "output tokens", "cost", "saved", "retries")
+    for column in columns:
+        # Keys may be long (models, service ids) and fold; numbers never break across lines.
+        table.add_column(column, justify="left" if not column else "right", overflow="fold", no_wrap=bool(column))
+    for row in rows:
+        table.add_row(
+            row.key,
+            f"{row.calls:,}",
+            f"{row.cached:,}",
+            f"{row.requests:,}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            f"${row.cost_usd:.4f}" + ("+?" if row.unpriced_calls else ""),
+            f"${row.saved_usd:.4f}",
+            f"{row.retries:,}",
+        )
+    return table
+
+
+def render_runs(console: Console, manifests: list[Manifest]) -> None:
+    """One row per recorded run."""
+    if not manifests:
+        console.print("no runs recorded yet")
+        return
+    table = Table(title="Runs", title_justify="left", box=SIMPLE_HEAD)
+    for column in ("run", "started UTC", "status", "services", "failed", "cost"):
+        # Run ids are copied into other commands: never cut them. Paths are in `runs show`.
+        table.add_column(column, no_wrap=column != "status", overflow="fold", min_width=23 if column == "run" else None)
+    for manifest in manifests:
+        counts = manifest.counts
+        table.add_row(
+            manifest.run_id,
+            f"{manifest.started:%m-%d %H:%M}",
+            manifest.status,
+            f"{counts.services_completed:,}",
+            f"{counts.services_failed:,}",
+            f"${Decimal(counts.cost_usd):.4f}",
+        )
+    console.print(table)

@@ -1,0 +1,145 @@
+"""``service-ambitions report`` and ``runs``: what runs cost, and their records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .state import AppState
+
+if TYPE_CHECKING:
+    from ..runs import Manifest
+
+__all__ = ["report", "runs_app"]
+
+RunsDir = Annotated[
+    Path | None,
+    typer.Option(help="Where run records are. [default: SA_RUNS_DIR or the user state directory]", show_default=False),
+]
+
+runs_app = typer.Typer(help="List runs, show one, or follow its events.", no_args_is_help=True)
+
+
+def _runs_dir(state: AppState, runs_dir: Path | None) -> Path:
+    return state.settings(runs_dir=runs_dir).runs_directory()
+
+
+def _find(state: AppState, runs_dir: Path | None, run_id: str | None) -> Path:
+    from ..errors import InputError
+    from ..usage import list_runs
+
+    directory = _runs_dir(state, runs_dir)
+    if run_id is None:
+        runs = list_runs(directory)
+        if not runs:
+            raise InputError(f"no run recorded in {directory}", hint="run `service-ambitions run` first")
+        run_id = runs[0].run_id
+    if not (directory / run_id / "manifest.json").is_file():
+        raise InputError(f"no run {run_id!r} in {directory}", hint="see `service-ambitions runs list`")
+    return directory / run_id
+
+
+def report(
+    ctx: typer.Context,
+    run_id: Annotated[str | None, typer.Argument(help="The run to report on. [default: the last run]")] = None,
+    last: Annotated[bool, typer.Option("--last", help="Report on the most recent run (the default).")] = False,
+    by_service: Annotated[bool, typer.Option("--by-service", help="Add a table per service.")] = False,
+    failures: Annotated[bool, typer.Option("--failures", help="List failed services and why.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON document.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Show what a run used and cost: calls, tokens, USD, cache hits and savings, retries.
+
+    Costs come from pydantic-ai's usage and genai-prices' bundled prices; calls without a
+    known price are counted as unpriced, never as $0.
+
+    [bold]Examples[/]
+
+        service-ambitions report
+
+        service-ambitions report 20261122T010203Z-1a2b3c --by-service --failures
+
+        service-ambitions report --json > usage.json
+    """
+    from ..usage import build_report
+    from .render import render_report
+
+    state: AppState = ctx.obj
+    directory = _find(state, runs_dir, None if last else run_id)
+    data = build_report(directory, by_service=by_service)
+    if as_json:
+        typer.echo(data.model_dump_json(indent=2))
+        return
+    render_report(state.out, data, failures=failures)
+
+
+@runs_app.command("list")
+def list_command(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+    """List recorded runs, newest first: id, started, status, services, cost.
+
+    [bold]Example[/]
+
+        service-ambitions runs list
+    """
+    from ..usage import list_runs
+    from .render import render_runs
+
+    state: AppState = ctx.obj
+    render_runs(state.out, list_runs(_runs_dir(state, runs_dir)))
+
+
+@runs_app.command("show")
+def show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="The run.")], runs_dir: RunsDir = None) -> None:
+    """Print a run's manifest: paths, input hash, settings, status and counts.
+
+    [bold]Example[/]
+
+        service-ambitions runs show 20261122T010203Z-1a2b3c
+    """
+    from ..runs import read_manifest
+
+    state: AppState = ctx.obj
+    manifest: Manifest | None = read_manifest(_find(state, runs_dir, run_id))
+    assert manifest is not None
+    typer.echo(manifest.model_dump_json(indent=2))
+
+
+@runs_app.command("tail")
+def tail(
+    ctx: typer.Context,
+    run_id: Annotated[str | None, typer.Argument(help="The run. [default: the last run]")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing events until the run ends.")] = False,
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="Only events of this type, e.g. call_finished.")
+    ] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Print a run's events, one JSON line each; with -f, follow them as the run goes.
+
+    [bold]Examples[/]
+
+        service-ambitions runs tail -f
+
+        service-ambitions runs tail 20261122T010203Z-1a2b3c --type service_failed
+    """
+    import json
+    import time
+
+    state: AppState = ctx.obj
+    events = _find(state, runs_dir, run_id) / "events.jsonl"
+    with events.open(encoding="utf-8") as handle:
+        while True:
+            line = handle.readline()
+            if line.endswith("\n"):
+                event = json.loads(line)
+                if event_type is None or event.get("type") == event_type:
+                    typer.echo(line.rstrip("\n"))
+                if event.get("type") == "run_finished" and follow:
+                    return
+                continue
+            if not follow:
+                return
+            handle.seek(handle.tell() - len(line))  # a line still being written: read it whole later
+            time.sleep(0.2)

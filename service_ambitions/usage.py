@@ -1,0 +1,154 @@
+"""Usage and cost of a run, read back from its events: the data behind ``report``.
+
+Every figure comes from the run's ``events.jsonl``: live calls count their tokens and
+cost; cache hits count what they would have cost ("saved"); a call without a known
+price is counted as unpriced, never as $0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from importlib.metadata import version
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .events import CallFinished, Event, RetryScheduled, ServiceFailed
+from .runs import Manifest, read_events, read_manifest
+
+__all__ = ["UsageReport", "UsageRow", "build_report", "list_runs"]
+
+
+class UsageRow(BaseModel):
+    """Calls, tokens and money for one stage, model or service (or all of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    calls: int = 0
+    cached: int = 0
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    """Spent by live calls."""
+    saved_usd: Decimal = Decimal(0)
+    """What the cache hits would have cost."""
+    unpriced_calls: int = 0
+    retries: int = 0
+    failures: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of calls answered from the cache."""
+        return self.cached / self.calls if self.calls else 0.0
+
+    def add(self, event: CallFinished) -> None:
+        """Count one call."""
+        self.calls += 1
+        cost = Decimal(event.cost_usd) if event.cost_usd is not None else None
+        if event.cached:
+            self.cached += 1
+            self.saved_usd += cost or 0
+            return
+        self.requests += event.requests
+        self.input_tokens += event.input_tokens
+        self.output_tokens += event.output_tokens
+        if cost is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost_usd += cost
+
+
+class FailureRow(BaseModel):
+    """A service that failed, and why."""
+
+    service_id: str
+    stage: str | None
+    reason: str
+
+
+class UsageReport(BaseModel):
+    """Everything ``report`` shows; ``--json`` prints exactly this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    status: str
+    started: datetime
+    updated: datetime
+    wall_s: float
+    input_path: str
+    output_path: str
+    price_data: str = Field(description="genai-prices version whose bundled prices were used.")
+    totals: UsageRow
+    by_stage: list[UsageRow]
+    by_model: list[UsageRow]
+    by_service: list[UsageRow] | None = None
+    retry_wait_s: float = 0.0
+    """Time calls spent waiting to be retried (rate limits, server errors)."""
+    failures: list[FailureRow] = Field(default_factory=list)
+
+
+def build_report(directory: Path, *, by_service: bool = False) -> UsageReport:
+    """The report of the run recorded in ``directory``.
+
+    Raises:
+        FileNotFoundError: there is no run record there.
+    """
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise FileNotFoundError(directory / "manifest.json")
+    return _aggregate(manifest, read_events(directory), by_service=by_service)
+
+
+def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool) -> UsageReport:
+    totals = UsageRow(key="total")
+    stages: dict[str, UsageRow] = {}
+    models: dict[str, UsageRow] = {}
+    services: dict[str, UsageRow] = {}
+    failures: list[FailureRow] = []
+    retry_wait = 0.0
+    for event in events:
+        if isinstance(event, CallFinished):
+            rows = [totals, stages.setdefault(event.stage, UsageRow(key=event.stage))]
+            rows.append(models.setdefault(event.model, UsageRow(key=event.model)))
+            if event.service_id:
+                rows.append(services.setdefault(event.service_id, UsageRow(key=event.service_id)))
+            for row in rows:
+                row.add(event)
+        elif isinstance(event, RetryScheduled):
+            retry_wait += event.wait_s
+            for row in (totals, stages.setdefault(event.stage, UsageRow(key=event.stage))):
+                row.retries += 1
+        elif isinstance(event, ServiceFailed):
+            failures.append(FailureRow(service_id=event.service_id, stage=event.stage, reason=event.reason))
+            totals.failures += 1
+            if event.stage:
+                stages.setdefault(event.stage, UsageRow(key=event.stage)).failures += 1
+    return UsageReport(
+        run_id=manifest.run_id,
+        status=manifest.status,
+        started=manifest.started,
+        updated=manifest.updated,
+        wall_s=(manifest.updated - manifest.started).total_seconds(),
+        input_path=manifest.input_path,
+        output_path=manifest.output_path,
+        price_data=f"genai-prices {version('genai-prices')} (bundled)",
+        totals=totals,
+        by_stage=list(stages.values()),
+        by_model=list(models.values()),
+        by_service=list(services.values()) if by_service else None,
+        retry_wait_s=round(retry_wait, 3),
+        failures=failures,
+    )
+
+
+def list_runs(runs_dir: Path) -> list[Manifest]:
+    """Every recorded run, newest first."""
+    if not runs_dir.is_dir():
+        return []
+    manifests = [manifest for directory in runs_dir.iterdir() if (manifest := read_manifest(directory))]
+    return sorted(manifests, key=lambda manifest: manifest.started, reverse=True)

@@ -1,0 +1,76 @@
+"""`report` and `runs`: usage read back from a run's events."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pydantic_ai.models
+import pytest
+import respx
+from typer.testing import CliRunner
+
+from service_ambitions.cli.app import app
+
+from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def two_runs(respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, services_file: Path) -> respx.Route:
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-report")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+    route = respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI(usage=(1000, 100)))
+    for name in ("first.jsonl", "second.jsonl"):  # the second is answered from the cache
+        result = runner.invoke(app, ["run", str(services_file), "-o", name, "--model", "openai:gpt-4o-mini"])
+        assert result.exit_code == 0, result.output
+    return route
+
+
+def test_report_json_matches_the_provider_usage_and_prices(two_runs: respx.Route) -> None:
+    result = runner.invoke(app, ["report", "--json", "--by-service"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    totals = report["totals"]
+    assert (totals["calls"], totals["cached"], totals["requests"]) == (63, 63, 0)  # the last run: all cached
+    # 63 calls x (1,000 input + 100 output tokens) at gpt-4o-mini's $0.15 / $0.60 per million:
+    assert Decimal(totals["saved_usd"]) == 63 * (Decimal("0.00015") + Decimal("0.00006"))
+    assert Decimal(totals["cost_usd"]) == 0
+    assert {row["key"] for row in report["by_stage"]} == {"descriptions", "features", "mapping"}
+    assert {row["key"] for row in report["by_service"]} == {"svc-1", "svc-2", "svc-3"}
+    assert report["price_data"].startswith("genai-prices ")
+
+
+def test_report_of_a_named_run_and_the_runs_commands(two_runs: respx.Route, tmp_path: Path) -> None:
+    first, second = sorted(path.name for path in (tmp_path / "runs").iterdir())  # ids sort by start time
+    listing = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "200"})
+    assert listing.exit_code == 0
+    assert listing.stdout.index(second) < listing.stdout.index(first)  # newest first
+
+    report = json.loads(runner.invoke(app, ["report", first, "--json"]).stdout)
+    assert report["totals"]["requests"] == 63
+    assert Decimal(report["totals"]["cost_usd"]) == 63 * (Decimal("0.00015") + Decimal("0.00006"))
+    table = runner.invoke(app, ["report", first])
+    assert "spent $0.0132" in table.stdout
+    assert "By model" in table.stdout
+
+    shown = json.loads(runner.invoke(app, ["runs", "show", first]).stdout)
+    assert shown["run_id"] == first
+    assert shown["status"] == "completed"
+
+    tail = runner.invoke(app, ["runs", "tail", first, "--type", "service_completed"])
+    assert [json.loads(line)["service_id"] for line in tail.stdout.splitlines()] == ["svc-1", "svc-2", "svc-3"]
+    followed = runner.invoke(app, ["runs", "tail", first, "-f"])  # a finished run: stops at run_finished
+    assert json.loads(followed.stdout.splitlines()[-1])["type"] == "run_finished"
+
+
+def test_report_without_runs_is_one_line() -> None:
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 3
+    assert "no run recorded" in result.stderr
+    missing = runner.invoke(app, ["runs", "show", "nope"])
+    assert missing.exit_code == 3
+    assert "no run 'nope'" in missing.stderr
