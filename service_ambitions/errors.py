@@ -119,11 +119,14 @@ class ProviderError(ServiceAmbitionsError):
         *,
         status_code: int | None = None,
         retry_after: float | None = None,
+        request_id: str | None = None,
         **context: str | None,
     ) -> None:
         super().__init__(message, **context)
         self.status_code = status_code
         self.retry_after = retry_after
+        self.request_id = request_id
+        """The provider's id for the failed request (``x-request-id``), to quote to its support."""
 
 
 class ProviderRefused(ProviderError):

@@ -80,6 +80,8 @@ class ServiceFailed(_Event):
     service_id: str
     stage: Stage | None
     reason: str
+    request_id: str | None = None
+    """The provider's id of the failed request, when it sent one (``x-request-id``)."""
 
 
 class ServiceDeferred(_Event):
@@ -113,6 +115,8 @@ class CallFinished(_Event):
     requests: int
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 class RetryScheduled(_Event):

@@ -195,7 +195,8 @@ class Pipeline:
                 transcript=getattr(error, "transcript", None),
             )
         )
-        self._emit(ServiceFailed(service_id=service_id, stage=stage, reason=error.message))
+        request_id = getattr(error, "request_id", None)
+        self._emit(ServiceFailed(service_id=service_id, stage=stage, reason=error.message, request_id=request_id))
 
     async def evolve(self, service: Service, *, dropped: list[str] | None = None) -> ServiceEvolution:
         """All stages for one service.
@@ -289,6 +290,8 @@ class Pipeline:
                 requests=usage.requests,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                reasoning_tokens=usage.details.get("reasoning_tokens", 0),
             )
         )
         return answer.output

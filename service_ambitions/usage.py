@@ -32,6 +32,9 @@ class UsageRow(BaseModel):
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    """Input tokens the provider served from its own prompt cache (billed lower)."""
+    reasoning_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     """Spent by live calls."""
     saved_usd: Decimal = Decimal(0)
@@ -56,6 +59,8 @@ class UsageRow(BaseModel):
         self.requests += event.requests
         self.input_tokens += event.input_tokens
         self.output_tokens += event.output_tokens
+        self.cache_read_tokens += event.cache_read_tokens
+        self.reasoning_tokens += event.reasoning_tokens
         if cost is None:
             self.unpriced_calls += 1
         else:
@@ -68,6 +73,7 @@ class FailureRow(BaseModel):
     service_id: str
     stage: str | None
     reason: str
+    request_id: str | None = None
 
 
 class UsageReport(BaseModel):
@@ -124,7 +130,11 @@ def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool)
             for row in (totals, stages.setdefault(event.stage, UsageRow(key=event.stage))):
                 row.retries += 1
         elif isinstance(event, ServiceFailed):
-            failures.append(FailureRow(service_id=event.service_id, stage=event.stage, reason=event.reason))
+            failures.append(
+                FailureRow(
+                    service_id=event.service_id, stage=event.stage, reason=event.reason, request_id=event.request_id
+                )
+            )
             totals.failures += 1
             if event.stage:
                 stages.setdefault(event.stage, UsageRow(key=event.stage)).failures += 1

@@ -33,19 +33,29 @@ def test_rejected_request_quarantines_that_service_only(
 
     def answer(request: httpx.Request) -> httpx.Response:
         if "(svc-2)" in request.content.decode():
-            return httpx.Response(400, json={"error": {"message": "context too long", "type": "invalid_request_error"}})
+            return httpx.Response(
+                400,
+                headers={"x-request-id": "req_0123abc"},
+                json={"error": {"message": "context too long", "type": "invalid_request_error"}},
+            )
         return fake(request)
 
     respx_mock.post(COMPLETIONS).mock(side_effect=answer)
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini"])
+    result = runner.invoke(
+        app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--trace-ids"]
+    )
 
     assert result.exit_code == 9, result.output
+    assert "failed: svc-2 (descriptions): request req_0123abc" in result.stdout
     assert [r["service"]["service_id"] for r in read_jsonl(out)] == ["svc-1", "svc-3"]  # type: ignore[index]
     failure = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]
     assert failure["service_id"] == "svc-2"
     assert failure["stage"] == "descriptions"
     assert "HTTP 400" in str(failure["reason"])
+    report = runner.invoke(app, ["report", "--failures"])
+    assert "failed: svc-2 (descriptions)" in report.stdout
+    assert "[request req_0123abc]" in report.stdout  # the id to quote to the provider
 
 
 def test_refused_key_stops_the_run_with_one_line(

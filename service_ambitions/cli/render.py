@@ -67,11 +67,14 @@ def progress_display(console: Console, tally: Tally, *, total: int | None, enabl
             if tally.paused:
                 failed += ", [yellow]paused: " + ", ".join(escape(p) for p in tally.paused) + "[/]"
             tokens = sum(tally.input_tokens.values()) + sum(tally.output_tokens.values())
+            done = tally.completed + tally.failed
+            planned = progress.tasks[0].total
+            projected = f" (~${tally.cost / done * int(planned):.2f} projected)" if done and planned else ""
             progress.update(
                 task,
-                completed=tally.completed + tally.failed,
+                completed=done,
                 detail=f"{tally.total_calls} calls ({tally.total_cached} cached), {tokens:,} tokens, "
-                f"${tally.cost:.2f}{failed}",
+                f"${tally.cost:.2f}{projected}{failed}",
             )
 
     with progress:
@@ -232,7 +235,9 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
-def render_run_end(state: AppState, result: RunResult, tally: Tally, quarantine: Path) -> None:
+def render_run_end(
+    state: AppState, result: RunResult, tally: Tally, quarantine: Path, *, trace_ids: bool = False
+) -> None:
     """Where the run's record is, and what is left to do: resume after a budget stop, read the quarantine."""
     state.out.print(f"run {result.run_id}: record in {result.directory}", highlight=False, soft_wrap=True, markup=False)
     if result.already_done:
@@ -246,6 +251,13 @@ def render_run_end(state: AppState, result: RunResult, tally: Tally, quarantine:
             soft_wrap=True,
             markup=False,
         )
+    if trace_ids:
+        for failure in tally.failures:
+            state.out.print(
+                f"failed: {failure.service_id} ({failure.stage or '-'}): request {failure.request_id or 'unknown'}",
+                highlight=False,
+                markup=False,
+            )
     if tally.failed or tally.quarantined_lines:
         state.err.print(
             f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "
@@ -281,8 +293,9 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
             console.print(_usage_table(title, rows))
     if failures:
         for failure in report.failures:
+            request = f" [request {failure.request_id}]" if failure.request_id else ""
             console.print(
-                f"failed: {failure.service_id} ({failure.stage or '-'}): {failure.reason}",
+                f"failed: {failure.service_id} ({failure.stage or '-'}): {failure.reason}{request}",
                 highlight=False,
                 markup=False,
                 soft_wrap=True,

@@ -146,6 +146,9 @@ def run(
         bool, typer.Option("--dry-run", help="Check everything and print the plan; call no model.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    trace_ids: Annotated[
+        bool, typer.Option("--trace-ids", help="At the end, list failed services with the provider's request id.")
+    ] = False,
 ) -> None:
     """Generate service evolutions for every service in INPUT.
 
@@ -220,7 +223,7 @@ def run(
             )
             raise
     render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=output, quarantine=quarantine_path)
-    render_run_end(state, result, tally, quarantine_path)
+    render_run_end(state, result, tally, quarantine_path, trace_ids=trace_ids)
     if result.budget_stop is not None:
         raise typer.Exit(EXIT_BUDGET)
     if tally.failed or tally.quarantined_lines:

@@ -304,6 +304,7 @@ class Gateway:
             raise ProviderRefused(
                 _provider_message(exc, status),
                 status_code=status,
+                request_id=_request_id(exc),
                 stage=request.stage,
                 model=model,
                 hint="check the API key, the model name and the account's quota",
@@ -311,7 +312,11 @@ class Gateway:
         except ModelAPIError as exc:
             status = exc.status_code if isinstance(exc, ModelHTTPError) else None
             raise ProviderError(
-                _provider_message(exc, status), status_code=status, stage=request.stage, model=model
+                _provider_message(exc, status),
+                status_code=status,
+                request_id=_request_id(exc),
+                stage=request.stage,
+                model=model,
             ) from exc
         except AgentRunError as exc:
             raise ProviderError(str(exc), stage=request.stage, model=model) from exc
@@ -339,6 +344,14 @@ def _display_name(model: Model) -> str:
     if isinstance(model, FallbackModel):
         return " | ".join(_display_name(member) for member in model.models)
     return model.model_name if model.system == "function" else f"{model.system}:{model.model_name}"
+
+
+def _request_id(exc: ModelAPIError) -> str | None:
+    """The provider's request id, from the response headers providers commonly use."""
+    headers = exc.headers if isinstance(exc, ModelHTTPError) else None
+    if not headers:
+        return None
+    return headers.get("x-request-id") or headers.get("request-id")
 
 
 def _provider_message(exc: ModelAPIError, status: int | None) -> str:
