@@ -95,7 +95,13 @@ async def measure(services: int, latency: float, in_flight: int, small: bool) ->
         reference = write_small_reference(folder) if small else {}
         extra = {"features_per_role": {"min": 1, "max": 1}} if small else {}
         settings = load_settings(
-            model="offline", max_in_flight=in_flight, concurrency=in_flight, reference=reference, **extra
+            model="offline",
+            max_in_flight=in_flight,
+            concurrency=in_flight,
+            reference=reference,
+            cache_mode="off",  # measure the calls, not the cache (benchmarks/cache.py does that)
+            runs_dir=folder / "runs",
+            **extra,
         )
         prepared = prepare(settings, model_factory=lambda name: model)
         source = folder / "services.jsonl"
@@ -137,7 +143,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, help="seconds per call")
     parser.add_argument("--in-flight", type=int, default=5)
     parser.add_argument("--small-reference", action="store_true")
+    parser.add_argument(
+        "--telemetry", action="store_true", help="configure logfire as `run` does (no token: local only)"
+    )
     args = parser.parse_args()
+    if args.telemetry:
+        from service_ambitions.telemetry import configure_telemetry
+
+        configure_telemetry()
     if args.services is not None:
         asyncio.run(measure(args.services, args.latency or 0.0, args.in_flight, args.small_reference))
         return

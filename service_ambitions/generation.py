@@ -41,6 +41,7 @@ from .prompting import PromptSet, load_prompts
 from .reference import ReferenceData, load_reference
 from .runs import Manifest, RunCounts, RunRecorder, RunStatus, file_sha256, find_run, recover_output, recover_quarantine
 from .stages import StageBook
+from .telemetry import tracer
 
 __all__ = [
     "Check",
@@ -338,7 +339,8 @@ async def generate(
             )
             entries = _remaining(input_path, done, seen_lines)
             outputs = _Outputs(output_path, quarantine_path, append=resume)
-            pipeline = await _run(prepared, gateway, entries, outputs, manifest.run_id, max_services, emit, clock)
+            with tracer.start_as_current_span("run", attributes={"run_id": manifest.run_id, "resumed": resume}):
+                pipeline = await _run(prepared, gateway, entries, outputs, manifest.run_id, max_services, emit, clock)
             status = RunStatus.COMPLETED
             if pipeline.budget_stop is not None:
                 status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message

@@ -36,6 +36,7 @@ from .llm.gateway import Gateway, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
 from .stages import FeatureIds, MappingResult, StageBook
+from .telemetry import Metrics, tracer
 
 __all__ = ["MetaFactory", "Pipeline", "RecordSink", "count_calls"]
 
@@ -91,6 +92,7 @@ class Pipeline:
         self._meta = meta
         self._strict = strict
         self._emit: EventSink = on_event or (lambda event: None)
+        self._metrics = Metrics()
         self.budget_stop: BudgetExceeded | None = None
         """Set when the budget ran out: no new service starts, and unfinished ones are deferred."""
         self._holding = False
@@ -146,20 +148,24 @@ class Pipeline:
 
     async def _guarded(self, entry: Accepted, slots: asyncio.Semaphore) -> _Outcome:
         """One service, with its failures captured rather than cancelling the run."""
+        service_id = entry.service.service_id
         async with slots:
-            self._emit(ServiceStarted(service_id=entry.service.service_id))
+            self._emit(ServiceStarted(service_id=service_id))
             outcome = _Outcome(entry.line, entry.service)
-            try:
-                outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
-            except BudgetExceeded as exc:
-                # Not the service's fault: it stays undone (neither written nor quarantined),
-                # for a resumed run with more budget; calls it finished are cached.
-                self.budget_stop = outcome.deferred = exc
-            except ServiceAmbitionsError as exc:
-                exc.bind(service_id=entry.service.service_id)
-                if exc.aborts_run:
-                    raise
-                outcome.error = exc
+            # The span is current while the service runs, so its stages' spans nest under it.
+            with tracer.start_as_current_span("service", attributes={"service_id": service_id}) as span:
+                try:
+                    outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
+                except BudgetExceeded as exc:
+                    # Not the service's fault: it stays undone (neither written nor quarantined),
+                    # for a resumed run with more budget; calls it finished are cached.
+                    self.budget_stop = outcome.deferred = exc
+                except ServiceAmbitionsError as exc:
+                    exc.bind(service_id=service_id)
+                    span.set_attribute("error", exc.message)
+                    if exc.aborts_run:
+                        raise
+                    outcome.error = exc
             return outcome
 
     def _reject(self, entry: Rejected, sink: RecordSink) -> None:
@@ -276,16 +282,34 @@ class Pipeline:
         return result
 
     async def _ask(self, request: LLMRequest[BaseModel], service: Service) -> BaseModel:
+        attributes = {"service_id": service.service_id, "stage": request.stage.value}
+        metrics = self._metrics
         started = time.perf_counter()
-        answer = await self._gateway.ask(request)
+        metrics.in_flight.add(1, attributes)
+        try:
+            with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
+                answer = await self._gateway.ask(request)
+                span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
+        finally:
+            metrics.in_flight.add(-1, attributes)
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
         usage = answer.usage
+        labels = {"stage": request.stage.value, "model": answer.model}
+        metrics.calls.add(1, labels)
+        metrics.latency.record(latency_ms, labels)
+        if answer.cached:
+            metrics.cache_hits.add(1, labels)
+        else:
+            metrics.tokens.add(usage.input_tokens + usage.output_tokens, labels)
+            if answer.cost is not None:
+                metrics.cost.add(float(answer.cost), labels)
         self._emit(
             CallFinished(
                 service_id=service.service_id,
                 stage=request.stage,
                 model=answer.model,
                 cached=answer.cached,
-                latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                latency_ms=latency_ms,
                 cost_usd=None if answer.cost is None else str(answer.cost),
                 requests=usage.requests,
                 input_tokens=usage.input_tokens,

@@ -146,6 +146,13 @@ def run(
         bool, typer.Option("--dry-run", help="Check everything and print the plan; call no model.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    allow_prompt_logging: Annotated[
+        bool,
+        typer.Option(
+            "--allow-prompt-logging",
+            help="Include prompts and answers in telemetry spans (sent to logfire only when LOGFIRE_TOKEN is set).",
+        ),
+    ] = False,
     trace_ids: Annotated[
         bool, typer.Option("--trace-ids", help="At the end, list failed services with the provider's request id.")
     ] = False,
@@ -175,6 +182,7 @@ def run(
 
     from ..events import Tally
     from ..generation import prepare, scan_input
+    from ..telemetry import configure_telemetry
     from .render import progress_display, render_plan, render_run_end, render_summary
 
     state: AppState = ctx.obj
@@ -197,6 +205,7 @@ def run(
         render_plan(state.out, prepared, scan_input(input_path, max_services=max_services), input_path)
         return
 
+    configure_telemetry(allow_prompt_logging=allow_prompt_logging)
     quarantine_path = quarantine or output.with_name(f"{output.stem}.quarantine.jsonl")
     tally = Tally()
     started = time.perf_counter()

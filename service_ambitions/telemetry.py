@@ -1,0 +1,51 @@
+"""Telemetry: OpenTelemetry spans and ``sa_`` metrics, sent with logfire when a token is present.
+
+Library code records through the OpenTelemetry API only (:data:`tracer`, :class:`Metrics`),
+which does nothing until :func:`configure_telemetry` is called — the CLI calls it once.
+Without a logfire token nothing leaves the machine and nothing is printed.
+
+Prompts and answers stay out of spans unless the user opts in (``--allow-prompt-logging``):
+pydantic-ai's instrumentation is told to leave content out, and our own spans carry only
+ids, stage, model, counts and cost — never text and never a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opentelemetry import metrics, trace
+
+__all__ = ["Metrics", "configure_telemetry", "tracer"]
+
+tracer = trace.get_tracer("service_ambitions")
+"""Spans for runs, services and stages; a no-op until telemetry is configured."""
+
+
+@dataclass
+class Metrics:
+    """The run's instruments, all prefixed ``sa_``."""
+
+    _meter: metrics.Meter = field(default_factory=lambda: metrics.get_meter("service_ambitions"))
+
+    def __post_init__(self) -> None:
+        self.calls = self._meter.create_counter("sa_calls", description="LLM calls answered, cached or not")
+        self.cache_hits = self._meter.create_counter("sa_cache_hits", description="Calls answered from the cache")
+        self.tokens = self._meter.create_counter("sa_tokens", description="Tokens used by live calls")
+        self.cost = self._meter.create_counter("sa_cost_usd", unit="USD", description="Spend of live calls")
+        self.in_flight = self._meter.create_up_down_counter("sa_calls_in_flight", description="Calls in progress")
+        self.latency = self._meter.create_histogram(
+            "sa_stage_latency", unit="ms", description="Time from a call's request to its validated answer"
+        )
+
+
+def configure_telemetry(*, allow_prompt_logging: bool = False) -> None:
+    """Send spans and metrics to logfire if a token is configured; otherwise keep them local and silent."""
+    import logfire
+
+    logfire.configure(
+        send_to_logfire="if-token-present",
+        console=False,
+        service_name="service-ambitions",
+        inspect_arguments=False,
+    )
+    logfire.instrument_pydantic_ai(include_content=allow_prompt_logging)

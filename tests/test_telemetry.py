@@ -1,0 +1,53 @@
+"""Telemetry: spans and sa_ metrics carry ids, stage, model and counts, never prompts or keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import logfire
+import pydantic_ai.models
+import pytest
+import respx
+from logfire.testing import CaptureLogfire
+
+from service_ambitions.config import load_settings
+from service_ambitions.generation import generate, prepare
+
+from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+
+SECRET = "sk-test-telemetry-never-in-spans"
+
+
+async def test_spans_and_metrics_without_content_or_keys(
+    capfire: CaptureLogfire, respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, services_file: Path
+) -> None:
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+    respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI())
+    logfire.instrument_pydantic_ai(include_content=False)  # what configure_telemetry does, on capfire's exporter
+
+    prepared = prepare(load_settings(model="openai:gpt-4o-mini"))
+    await generate(prepared, services_file, services_file.with_name("o.jsonl"), services_file.with_name("q.jsonl"))
+
+    spans = capfire.exporter.exported_spans_as_dict()
+    names = [span["name"] for span in spans]
+    assert names.count("service") == 3
+    assert names.count("run") == 1
+    assert names.count("mapping") == 45
+    mapping = next(span for span in spans if span["name"] == "mapping")
+    assert mapping["attributes"]["stage"] == "mapping"
+    assert mapping["attributes"]["model"] == "openai:gpt-4o-mini"
+    assert mapping["attributes"]["cached"] is False
+    assert mapping["attributes"]["service_id"].startswith("svc-")
+    assert any(name.startswith("chat gpt-4o-mini") for name in names)  # pydantic-ai's own spans
+    everything = json.dumps(spans, default=str)
+    assert SECRET not in everything
+    assert "Describe how the service below" not in everything  # prompt text stays out
+    assert "Handles student" not in everything  # so does the service's description
+
+    metrics = {metric["name"]: metric for metric in capfire.get_collected_metrics()}
+    assert {"sa_calls", "sa_tokens", "sa_cost_usd", "sa_calls_in_flight", "sa_stage_latency"} <= set(metrics)
+    calls = sum(point["value"] for point in metrics["sa_calls"]["data"]["data_points"])
+    assert calls == 63
