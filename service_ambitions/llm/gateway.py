@@ -299,24 +299,17 @@ class Gateway:
                 model=model,
                 transcript=ModelMessagesTypeAdapter.dump_python(messages, mode="json"),
             ) from exc
-        except (ModelAuthenticationError, ModelNotFoundError, ModelQuotaExceededError) as exc:
-            status = exc.status_code if isinstance(exc, ModelHTTPError) else None
-            raise ProviderRefused(
-                _provider_message(exc, status),
-                status_code=status,
-                request_id=_request_id(exc),
-                stage=request.stage,
-                model=model,
-                hint="check the API key, the model name and the account's quota",
-            ) from exc
         except ModelAPIError as exc:
+            # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
+            refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
             status = exc.status_code if isinstance(exc, ModelHTTPError) else None
-            raise ProviderError(
+            raise (ProviderRefused if refused else ProviderError)(
                 _provider_message(exc, status),
                 status_code=status,
                 request_id=_request_id(exc),
                 stage=request.stage,
                 model=model,
+                hint="check the API key, the model name and the account's quota" if refused else None,
             ) from exc
         except AgentRunError as exc:
             raise ProviderError(str(exc), stage=request.stage, model=model) from exc
