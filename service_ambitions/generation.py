@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from .llm.limits import CircuitBreaker, RateLimiter
 from .llm.resolve import is_offline, resolve_model
 from .llm.transport import RetryPolicy, retrying_client
 from .models import Meta, ReferenceHashes, Stage, StageModels
-from .pipeline import Pipeline, RecordSink, count_calls
+from .pipeline import Pipeline, Planner, RecordSink, count_calls
 from .prompting import PromptSet, load_prompts
 from .reference import ReferenceData, load_reference
 from .runs import Manifest, RunCounts, RunRecorder, RunStatus, file_sha256, find_run, recover_output, recover_quarantine
@@ -45,9 +46,12 @@ from .telemetry import tracer
 
 __all__ = [
     "Check",
+    "Estimate",
     "InputScan",
     "Prepared",
     "RunResult",
+    "StageEstimate",
+    "estimate",
     "generate",
     "new_run_id",
     "open_cache",
@@ -174,6 +178,72 @@ def scan_input(path: Path, *, max_services: int | None = None) -> InputScan:
         elif max_services is None or scan.services < max_services:
             scan.services += 1
     return scan
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    """One stage of a planned run: calls, cache hits, and a token and cost range for the rest."""
+
+    stage: Stage
+    model: str
+    calls: int
+    cached: int
+    input_tokens: tuple[int, int]
+    output_tokens: tuple[int, int]
+    cost: tuple[Decimal, Decimal] | None
+    """Low and high USD for the calls the cache does not answer; None when the price is unknown."""
+
+
+@dataclass
+class Estimate:
+    """What ``run`` would do and spend, worked out without calling any model."""
+
+    scan: InputScan
+    stages: list[StageEstimate]
+
+
+_TYPICAL_ANSWER_TOKENS = 150
+"""The low end of an answer's length; the high end is ``max_output_tokens``."""
+
+
+def estimate(prepared: Prepared, input_path: Path, *, max_services: int | None = None) -> Estimate:
+    """Plan a run: services, calls per stage, how many the cache answers, tokens and cost for the rest.
+
+    The cache is only read. Input token counts are estimates (about four characters a
+    token); prompts after a cache miss depend on answers not yet known, so their counts
+    are lower bounds, and the high end adds 30 %.
+
+    Raises:
+        InputError: the input file cannot be read.
+    """
+    settings = prepared.settings
+    scan = InputScan()
+    with ExitStack() as stack:
+        cache = stack.enter_context(open_cache(settings)) if settings.cache_mode is not CacheMode.OFF else None
+        gateway = Gateway(
+            prepared.models,
+            max_in_flight=settings.max_in_flight,
+            model_settings=prepared.model_settings(),
+            output_retries=settings.output_retries,
+            cache=cache,
+            cache_mode=CacheMode.READONLY if cache is not None else CacheMode.OFF,
+        )
+        planner = Planner(prepared.book, gateway)
+        for entry in read_services(input_path):
+            if isinstance(entry, Rejected):
+                scan.rejected.append(entry)
+            elif max_services is None or scan.services < max_services:
+                scan.services += 1
+                planner.add(entry.service)
+    stages = []
+    for stage, plan in planner.stages.items():
+        remaining = plan.calls - plan.cached
+        inputs = (plan.input_tokens, plan.input_tokens * 13 // 10)
+        outputs = (remaining * _TYPICAL_ANSWER_TOKENS, remaining * gateway.max_output_tokens)
+        low, high = gateway.price(stage, inputs[0], outputs[0]), gateway.price(stage, inputs[1], outputs[1])
+        cost = (low, high) if low is not None and high is not None else None
+        stages.append(StageEstimate(stage, settings.model_for(stage), plan.calls, plan.cached, inputs, outputs, cost))
+    return Estimate(scan, stages)
 
 
 @dataclass(frozen=True)

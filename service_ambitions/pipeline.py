@@ -38,7 +38,7 @@ from .reference import Catalogue, Plateau
 from .stages import FeatureIds, MappingResult, StageBook
 from .telemetry import Metrics, tracer
 
-__all__ = ["MetaFactory", "Pipeline", "RecordSink", "count_calls"]
+__all__ = ["MetaFactory", "Pipeline", "Planner", "RecordSink", "StagePlan", "count_calls"]
 
 MetaFactory = Callable[[int], Meta]
 """Builds a record's ``meta`` given the number of catalogue ids dropped for it."""
@@ -319,6 +319,57 @@ class Pipeline:
             )
         )
         return answer.output
+
+
+@dataclass
+class StagePlan:
+    """What one stage needs: calls, how many the cache already answers, tokens for the rest."""
+
+    calls: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    """Estimated input tokens of the calls the cache does not answer."""
+
+
+class Planner:
+    """Walks a service's calls through the cache only, to count what a run would spend.
+
+    A stage whose answer is cached lets the walk go on with that answer; after the first
+    miss, later prompts cannot be known exactly, so they are rendered from what is known
+    (their token estimates are then lower bounds).
+    """
+
+    def __init__(self, book: StageBook, gateway: Gateway) -> None:
+        self._book = book
+        self._gateway = gateway
+        self.stages: dict[Stage, StagePlan] = {stage: StagePlan() for stage in Stage}
+
+    def add(self, service: Service) -> None:
+        """Count one service's calls."""
+        book = self._book
+        answer = self._probe(book.descriptions_request(service), known=True)
+        descriptions = book.read_descriptions(answer) if answer is not None else {}
+        ids = FeatureIds(service.service_id)
+        earlier: list[tuple[Plateau, Feature]] = []
+        known = answer is not None
+        for plateau in book.reference.plateaus:
+            request = book.features_request(service, plateau, descriptions.get(plateau.id, ""), earlier)
+            answer = self._probe(request, known=known)
+            features = book.read_features(answer, plateau, ids) if answer is not None else []
+            for catalogue in book.reference.catalogues:
+                self._probe(book.mapping_request(service, plateau, catalogue, features), known=answer is not None)
+            known = answer is not None
+            earlier += [(plateau, feature) for feature in features]
+
+    def _probe(self, request: LLMRequest[BaseModel], *, known: bool) -> BaseModel | None:
+        plan = self.stages[request.stage]
+        plan.calls += 1
+        answer = self._gateway.peek(request) if known else None
+        if answer is None:
+            plan.input_tokens += self._gateway.estimate_input_tokens(request)
+        else:
+            plan.cached += 1
+        return answer
 
 
 def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: Sequence[MappingResult]) -> Feature:

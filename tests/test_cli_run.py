@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
@@ -141,17 +142,23 @@ def test_dry_run_prints_the_plan_and_calls_nothing(
     route = respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI())
     out = tmp_path / "out.jsonl"
     result = runner.invoke(
-        app, ["run", str(EXAMPLES / "services.jsonl"), "-o", str(out), "--model", "openai:gpt-4o-mini", "--dry-run"]
+        app,
+        ["run", str(EXAMPLES / "services.jsonl"), "-o", str(out), "--model", "openai:gpt-4o-mini", "--dry-run"],
+        env={"COLUMNS": "200"},
     )
 
     assert result.exit_code == 0, result.output
     assert route.call_count == 0
     assert not out.exists()
-    lines = result.stdout.splitlines()
     assert "services: 8" in result.stdout
-    assert any(line.split()[:4] == ["│", "descriptions", "│", "openai:gpt-4o-mini"] for line in lines)
-    assert any("mapping" in line and "120" in line for line in lines)  # 8 services x 5 plateaus x 3 catalogues
-    assert any("total" in line and "168" in line for line in lines)
+    rows = {
+        cells[0]: cells for line in result.stdout.splitlines() if (cells := [c.strip() for c in line.split("│")[1:-1]])
+    }
+    assert rows["descriptions"][1] == "openai:gpt-4o-mini"
+    assert rows["mapping"][2] == "120"  # 8 services x 5 plateaus x 3 catalogues
+    assert rows["total"][2] == "168"
+    low, high = (Decimal(part.strip("$")) for part in rows["total"][6].split(" to "))
+    assert 0 < low < high  # a priced model gets a cost range
 
 
 def test_run_through_openai_chat_completions(
@@ -242,3 +249,26 @@ def test_a_stale_quarantine_file_is_removed_by_a_clean_run(tmp_path: Path, servi
     result = runner.invoke(app, ["run", str(services_file), "-o", str(tmp_path / "out.jsonl"), "--model", "offline"])
     assert result.exit_code == 0, result.output
     assert not stale.exists()
+
+
+def test_dry_run_counts_what_the_cache_already_answers(tmp_path: Path) -> None:
+    source = str(EXAMPLES / "services.jsonl")
+    first = runner.invoke(
+        app, ["run", source, "-o", str(tmp_path / "a.jsonl"), "--model", "offline", "--max-services", "2"]
+    )
+    assert first.exit_code == 0, first.output
+
+    plan = runner.invoke(
+        app, ["run", source, "-o", str(tmp_path / "b.jsonl"), "--model", "offline", "--dry-run"], env={"COLUMNS": "200"}
+    )
+
+    assert plan.exit_code == 0, plan.output
+    rows = {
+        cells[0]: cells for line in plan.stdout.splitlines() if (cells := [c.strip() for c in line.split("│")[1:-1]])
+    }
+    assert rows["descriptions"][2:4] == ["8", "2"]  # calls, cached
+    assert rows["features"][2:4] == ["40", "10"]
+    assert rows["mapping"][2:4] == ["120", "30"]
+    assert rows["total"][2:4] == ["168", "42"]
+    assert rows["mapping"][6] == "$0.00 to $0.00"  # the offline model is free
+    assert not (tmp_path / "b.jsonl").exists()

@@ -17,7 +17,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from ..cache import CacheStats, ValidationReport
     from ..events import Event, EventSink, Tally
-    from ..generation import InputScan, Prepared, RunResult
+    from ..generation import Estimate, Prepared, RunResult
     from ..runs import Manifest
     from ..usage import UsageReport, UsageRow
     from .state import AppState
@@ -139,17 +139,36 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
         console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
 
 
-def render_plan(console: Console, prepared: Prepared, scan: InputScan, input_path: Path) -> None:
-    """What a run would do: services, calls per stage and models, with no call made."""
+def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path: Path) -> None:
+    """What a run would do and spend: calls per stage, cache hits, token and cost ranges."""
+    scan = plan.scan
     table = Table(title=f"Plan for {escape(str(input_path))} (dry run: no LLM call made)", title_justify="left")
-    for column in ("stage", "model", "calls per service", "calls"):
-        table.add_column(column, justify="left" if column in ("stage", "model") else "right")
-    total = 0
-    for stage, per_service in prepared.calls_per_service.items():
-        calls = per_service * scan.services
-        total += calls
-        table.add_row(stage.value, prepared.settings.model_for(stage), str(per_service), f"{calls:,}")
-    table.add_row("total", "", str(sum(prepared.calls_per_service.values())), f"{total:,}", style="bold")
+    for column in ("stage", "model", "calls", "cached", "input tokens (est.)", "output tokens (est.)", "cost (est.)"):
+        table.add_column(column, justify="left" if column in ("stage", "model") else "right", overflow="fold")
+    for row in plan.stages:
+        table.add_row(
+            row.stage.value,
+            row.model,
+            f"{row.calls:,}",
+            f"{row.cached:,}",
+            _range(row.input_tokens),
+            _range(row.output_tokens),
+            f"${row.cost[0]:.2f} to ${row.cost[1]:.2f}" if row.cost else "unknown",
+        )
+    costs = [row.cost for row in plan.stages]
+    total_cost = (
+        f"${sum(c[0] for c in costs if c):.2f} to ${sum(c[1] for c in costs if c):.2f}" if all(costs) else "unknown"
+    )
+    table.add_row(
+        "total",
+        "",
+        f"{sum(r.calls for r in plan.stages):,}",
+        f"{sum(r.cached for r in plan.stages):,}",
+        "",
+        "",
+        total_cost,
+        style="bold",
+    )
     console.print(f"services: {scan.services:,}   rejected lines: {len(scan.rejected):,}", highlight=False)
     reference = prepared.reference
     console.print(
@@ -164,6 +183,10 @@ def render_plan(console: Console, prepared: Prepared, scan: InputScan, input_pat
         )
     if len(scan.rejected) > 10:
         console.print(f"  … and {len(scan.rejected) - 10} more", style="yellow")
+
+
+def _range(pair: tuple[int, int]) -> str:
+    return f"{pair[0]:,} to {pair[1]:,}" if pair[0] != pair[1] else f"{pair[0]:,}"
 
 
 def render_cache_stats(console: Console, stats: CacheStats) -> None:

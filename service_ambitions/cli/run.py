@@ -181,7 +181,7 @@ def run(
     from decimal import Decimal
 
     from ..events import Tally
-    from ..generation import prepare, scan_input
+    from ..generation import estimate, prepare
     from ..telemetry import configure_telemetry
     from .render import progress_display, render_plan, render_run_end, render_summary
 
@@ -202,7 +202,7 @@ def run(
     )
     prepared = prepare(settings)
     if dry_run:
-        render_plan(state.out, prepared, scan_input(input_path, max_services=max_services), input_path)
+        render_plan(state.out, prepared, estimate(prepared, input_path, max_services=max_services), input_path)
         return
 
     configure_telemetry(allow_prompt_logging=allow_prompt_logging)

@@ -41,7 +41,7 @@ from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCach
 from ..errors import OutputInvalid, ProviderError, ProviderRefused
 from ..events import CacheEntryRejected, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
-from .budget import Budget, worst_case_cost
+from .budget import Budget, call_price, worst_case_cost
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .transport import retry_observer
 
@@ -161,6 +161,35 @@ class Gateway:
         if key is not None and self._mode in (CacheMode.READ, CacheMode.REFRESH):
             await asyncio.to_thread(self._store, key, request, answer)
         return answer
+
+    def peek(self, request: LLMRequest[OutputT]) -> OutputT | None:
+        """The cached answer to ``request``, if there is a usable one; never calls a model.
+
+        For planning (``run --dry-run``): no event is emitted and nothing is written.
+        """
+        if self._cache is None or self._mode not in (CacheMode.READ, CacheMode.READONLY):
+            return None
+        found = self._cache.lookup(self._key(request))
+        if not isinstance(found, CachedAnswer):
+            return None
+        try:
+            output: OutputT = self._output(request.output_type).adapter.validate_json(found.output_json)
+        except ValidationError:
+            return None
+        return output
+
+    def estimate_input_tokens(self, request: LLMRequest[Any]) -> int:
+        """Roughly the input tokens ``request`` would use (about four characters a token)."""
+        return self._prompt_chars(request) // 4
+
+    def price(self, stage: Stage, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """What ``stage``'s model charges for one request of this size; None when unknown."""
+        return call_price(self._models[stage].wrapped, input_tokens, output_tokens)
+
+    @property
+    def max_output_tokens(self) -> int:
+        """The longest answer a call may return."""
+        return self._max_output_tokens
 
     def _key(self, request: LLMRequest[Any]) -> str:
         output = self._output(request.output_type)
