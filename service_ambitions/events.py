@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .models import Stage
 
 __all__ = [
+    "LEVELS",
     "CacheEntryRejected",
     "CallFinished",
     "Event",
@@ -31,6 +32,7 @@ __all__ = [
     "ServiceStarted",
     "Tally",
     "ThrottleChanged",
+    "event_level",
 ]
 
 
@@ -262,3 +264,24 @@ class Tally:
     def total_cached(self) -> int:
         """Calls answered from the cache so far, all stages."""
         return sum(self.cached.values())
+
+
+_LEVELS = {
+    "service_failed": "error",
+    "retry_scheduled": "warning",
+    "throttle_changed": "warning",
+    "provider_paused": "warning",
+    "cache_entry_rejected": "warning",
+    "line_quarantined": "warning",
+    "service_deferred": "warning",
+}
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def event_level(event_type: str, status: str | None = None) -> str:
+    """How much an event deserves attention: ``info``, ``warning`` or ``error``; calls are ``debug``."""
+    if event_type == "run_finished":
+        return "info" if status in (None, "completed") else "warning"
+    if event_type == "call_finished":
+        return "debug"
+    return _LEVELS.get(event_type, "info")

@@ -7,6 +7,7 @@ price is counted as unpriced, never as $0.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -96,6 +97,8 @@ class UsageReport(BaseModel):
     retry_wait_s: float = 0.0
     """Time calls spent waiting to be retried (rate limits, server errors)."""
     failures: list[FailureRow] = Field(default_factory=list)
+    failures_by_cause: dict[str, int] = Field(default_factory=dict)
+    """Failed services counted by cause: the reason up to its first colon (e.g. "provider answered HTTP 400")."""
 
 
 def build_report(directory: Path, *, by_service: bool = False) -> UsageReport:
@@ -153,6 +156,7 @@ def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool)
         by_service=list(services.values()) if by_service else None,
         retry_wait_s=round(retry_wait, 3),
         failures=failures,
+        failures_by_cause=dict(Counter(failure.reason.split(":")[0] for failure in failures).most_common()),
     )
 
 

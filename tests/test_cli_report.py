@@ -74,3 +74,23 @@ def test_report_without_runs_is_one_line() -> None:
     missing = runner.invoke(app, ["runs", "show", "nope"])
     assert missing.exit_code == 3
     assert "no run 'nope'" in missing.stderr
+
+
+def test_tail_by_level_schema_and_json_logs(tmp_path: Path, services_file: Path) -> None:
+    result = runner.invoke(
+        app, ["run", str(services_file), "-o", str(tmp_path / "o.jsonl"), "--model", "offline", "--json-logs"]
+    )
+    assert result.exit_code == 0, result.output
+    logged = [json.loads(line) for line in result.stderr.splitlines()]
+    assert logged[0]["type"] == "run_started"
+    assert sum(1 for event in logged if event["type"] == "call_finished") == 63
+    assert "\x1b" not in result.stderr
+
+    info = runner.invoke(app, ["runs", "tail", "--level", "info"])
+    kinds = {json.loads(line)["type"] for line in info.stdout.splitlines()}
+    assert "call_finished" not in kinds  # calls are debug
+    assert {"run_started", "service_completed", "run_finished"} <= kinds
+    assert runner.invoke(app, ["runs", "tail", "--level", "loud"]).exit_code == 2
+
+    schema = json.loads(runner.invoke(app, ["report", "--schema"]).stdout)
+    assert {"totals", "by_stage", "failures_by_cause", "price_data"} <= set(schema["properties"])

@@ -315,6 +315,8 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
         if rows:
             console.print(_usage_table(title, rows))
     if failures:
+        for cause, count in report.failures_by_cause.items():
+            console.print(f"{count:>5} x {cause}", highlight=False, markup=False)
         for failure in report.failures:
             request = f" [request {failure.request_id}]" if failure.request_id else ""
             console.print(

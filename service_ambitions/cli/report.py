@@ -48,6 +48,9 @@ def report(
     by_service: Annotated[bool, typer.Option("--by-service", help="Add a table per service.")] = False,
     failures: Annotated[bool, typer.Option("--failures", help="List failed services and why.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON document.")] = False,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print the JSON Schema of --json's document and exit.")
+    ] = False,
     runs_dir: RunsDir = None,
 ) -> None:
     """Show what a run used and cost: calls, tokens, USD, cache hits and savings, retries.
@@ -63,9 +66,14 @@ def report(
 
         service-ambitions report --json > usage.json
     """
-    from ..usage import build_report
+    from ..usage import UsageReport, build_report
     from .render import render_report
 
+    if schema:
+        import json
+
+        typer.echo(json.dumps(UsageReport.model_json_schema(), indent=2))
+        return
     state: AppState = ctx.obj
     directory = _find(state, runs_dir, None if last else run_id)
     data = build_report(directory, by_service=by_service)
@@ -114,6 +122,10 @@ def tail(
     event_type: Annotated[
         str | None, typer.Option("--type", help="Only events of this type, e.g. call_finished.")
     ] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(help="Only events at this level or above: debug (calls), info, warning, error."),
+    ] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """Print a run's events, one JSON line each; with -f, follow them as the run goes.
@@ -123,10 +135,17 @@ def tail(
         service-ambitions runs tail -f
 
         service-ambitions runs tail 20261122T010203Z-1a2b3c --type service_failed
+
+        service-ambitions runs tail --level warning
     """
     import json
     import time
 
+    from ..events import LEVELS, event_level
+
+    if level is not None and level not in LEVELS:
+        raise typer.BadParameter(f"use one of {', '.join(LEVELS)}", param_hint="--level")
+    floor = LEVELS.index(level or "debug")
     state: AppState = ctx.obj
     events = _find(state, runs_dir, run_id) / "events.jsonl"
     with events.open(encoding="utf-8") as handle:
@@ -134,7 +153,9 @@ def tail(
             line = handle.readline()
             if line.endswith("\n"):
                 event = json.loads(line)
-                if event_type is None or event.get("type") == event_type:
+                kind = event.get("type", "")
+                wanted = event_type is None or kind == event_type
+                if wanted and LEVELS.index(event_level(kind, event.get("status"))) >= floor:
                     typer.echo(line.rstrip("\n"))
                 if event.get("type") == "run_finished" and follow:
                     return

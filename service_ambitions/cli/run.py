@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,6 +12,7 @@ from ..cache_mode import CacheMode
 from .state import AppState
 
 if TYPE_CHECKING:
+    from ..events import Event, EventSink
     from ..generation import Prepared, RunResult
 
 __all__ = ["EXIT_BUDGET", "EXIT_QUARANTINED", "run"]
@@ -146,6 +148,9 @@ def run(
         bool, typer.Option("--dry-run", help="Check everything and print the plan; call no model.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="Instead of a progress display, every event as a JSON line on stderr.")
+    ] = False,
     allow_prompt_logging: Annotated[
         bool,
         typer.Option(
@@ -209,8 +214,10 @@ def run(
     quarantine_path = quarantine or output.with_name(f"{output.stem}.quarantine.jsonl")
     tally = Tally()
     started = time.perf_counter()
-    total = _count_lines(input_path, max_services) if state.err.is_terminal and not quiet else None
-    with progress_display(state.err, tally, total=total, enabled=not quiet) as observe:
+    animate = not (quiet or json_logs)
+    total = _count_lines(input_path, max_services) if state.err.is_terminal and animate else None
+    with progress_display(state.err, tally, total=total, enabled=animate) as display:
+        observe = _json_lines(display) if json_logs else display
         try:
             result = _execute(
                 prepared,
@@ -237,6 +244,18 @@ def run(
         raise typer.Exit(EXIT_BUDGET)
     if tally.failed or tally.quarantined_lines:
         raise typer.Exit(EXIT_QUARANTINED)
+
+
+def _json_lines(then: EventSink) -> EventSink:
+    """An event sink that writes each event as one JSON line on stderr, then passes it on."""
+    from datetime import UTC, datetime
+
+    def write(event: Event) -> None:
+        line = {"time": datetime.now(UTC).isoformat(), **event.model_dump(mode="json")}
+        typer.echo(json.dumps(line), err=True)
+        then(event)
+
+    return write
 
 
 def _execute(prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
