@@ -35,7 +35,6 @@ from service_ambitions.config import load_settings
 from service_ambitions.events import Event, ServiceCompleted
 from service_ambitions.generation import generate, prepare
 from service_ambitions.llm.offline import offline_model
-from service_ambitions.pipeline import count_calls
 
 
 def write_services(path: Path, count: int) -> None:
@@ -106,8 +105,9 @@ async def measure(services: int, latency: float, in_flight: int, small: bool) ->
         prepared = prepare(settings, model_factory=lambda name: model)
         source = folder / "services.jsonl"
         write_services(source, services)
-        per_service = prepared.calls_per_service
-        total_calls = sum(per_service.values()) * services
+        plateaus, catalogues = len(prepared.reference.plateaus), len(prepared.reference.catalogues)
+        calls = 1 + plateaus + plateaus * catalogues  # descriptions, features per plateau, mapping per catalogue
+        total_calls = calls * services
         critical = 1 + len(prepared.reference.plateaus) + 1  # descriptions, each plateau's features, last mapping
         samples: list[tuple[int, float]] = []
         done = 0
@@ -125,7 +125,6 @@ async def measure(services: int, latency: float, in_flight: int, small: bool) ->
 
     ideal = max(total_calls * latency / in_flight, critical * latency)
     ratio = f"{wall / ideal:.3f}" if ideal else "n/a"
-    calls = sum(count_calls(len(prepared.reference.plateaus), len(prepared.reference.catalogues)).values())
     print(
         f"N={services:>6} L={latency * 1000:>4.0f}ms C={in_flight:>3} calls={total_calls:>7} ({calls}/service) "
         f"wall={wall:8.2f}s ideal={ideal:8.2f}s ratio={ratio:>6} "

@@ -23,7 +23,7 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from diskcache.core import MODE_PICKLE, UNKNOWN
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .cache_mode import CacheMode
+from .clock import utc_now
 from .models import Stage
 
 __all__ = [
@@ -231,10 +232,6 @@ class CacheStats:
     unreadable: int
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ResultCache:
     """The answers and transcripts in one directory.
 
@@ -249,7 +246,7 @@ class ResultCache:
         *,
         size_limit: int | None = None,
         eviction: Eviction = "none",
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.directory = directory
         self._clock = clock

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
@@ -27,6 +27,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 
 from .cache import CacheMode, ResultCache
+from .clock import utc_now
 from .config import Settings
 from .errors import CacheUnavailable, ConfigError, InputError, ResumeMismatch, ServiceAmbitionsError
 from .events import Event, EventSink, ProviderPaused, RunFinished, RunStarted, Tally
@@ -37,7 +38,7 @@ from .llm.limits import CircuitBreaker, RateLimiter
 from .llm.resolve import is_offline, resolve_model
 from .llm.transport import RetryPolicy, retrying_client
 from .models import Meta, ReferenceHashes, Stage, StageModels
-from .pipeline import Pipeline, Planner, RecordSink, count_calls
+from .pipeline import Pipeline, Planner, RecordSink
 from .prompting import PromptSet, load_prompts
 from .reference import ReferenceData, load_reference
 from .runs import Manifest, RunCounts, RunRecorder, RunStatus, file_sha256, find_run, recover_output, recover_quarantine
@@ -76,11 +77,6 @@ class Prepared:
     def synthetic(self) -> bool:
         """True when any stage is answered by the offline model."""
         return any(is_offline(name) for stage in Stage for name in self.settings.model_chain(stage))
-
-    @property
-    def calls_per_service(self) -> dict[Stage, int]:
-        """LLM calls one service needs, per stage."""
-        return count_calls(len(self.reference.plateaus), len(self.reference.catalogues))
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -317,10 +313,6 @@ def new_run_id(clock: Callable[[], datetime]) -> str:
     return f"{clock().strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class RunResult:
     """How a run ended and where its record is."""
@@ -345,7 +337,7 @@ async def generate(
     force: bool = False,
     max_services: int | None = None,
     on_event: EventSink | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> RunResult:
     """Run every stage for every service of ``input_path`` and write ``output_path``.
 

@@ -38,7 +38,7 @@ from .reference import Catalogue, Plateau
 from .stages import FeatureIds, MappingResult, StageBook
 from .telemetry import Metrics, tracer
 
-__all__ = ["MetaFactory", "Pipeline", "Planner", "RecordSink", "StagePlan", "count_calls"]
+__all__ = ["MetaFactory", "Pipeline", "Planner", "RecordSink", "StagePlan"]
 
 MetaFactory = Callable[[int], Meta]
 """Builds a record's ``meta`` given the number of catalogue ids dropped for it."""
@@ -54,15 +54,6 @@ class RecordSink:
     ) -> None:
         self.write_record = write_record
         self.write_quarantine = write_quarantine
-
-
-def count_calls(reference_plateaus: int, catalogues: int) -> dict[Stage, int]:
-    """LLM calls one service needs, per stage."""
-    return {
-        Stage.DESCRIPTIONS: 1,
-        Stage.FEATURES: reference_plateaus,
-        Stage.MAPPING: reference_plateaus * catalogues,
-    }
 
 
 @dataclass

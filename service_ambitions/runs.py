@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .clock import utc_now
 from .errors import ResumeMismatch
 from .events import Event
 
@@ -105,14 +106,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class RunRecorder:
     """Writes one run's manifest and events; an event sink for the pipeline."""
 
-    def __init__(self, directory: Path, manifest: Manifest, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, directory: Path, manifest: Manifest, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.directory = directory
         self.manifest = manifest
         self._clock = clock

@@ -76,3 +76,13 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "config" / "app.example.yaml"
     settings = load_settings(example)
     assert settings.concurrency >= 1
+
+
+def test_retry_settings_reach_every_call() -> None:
+    from service_ambitions.generation import prepare
+
+    settings = load_settings(model="offline", retry={"request_timeout_s": 42}, max_output_tokens=512)
+    model_settings = prepare(settings).model_settings()
+    assert model_settings["timeout"] == 42
+    assert model_settings["max_tokens"] == 512
+    assert model_settings["max_retries"] == 0  # the SDK's own retries are off: the transport retries

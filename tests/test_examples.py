@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
+from service_ambitions.prompting import load_prompts
 
 from .conftest import EXAMPLES, read_jsonl
 
@@ -32,8 +33,10 @@ def test_council_example_uses_its_plateaus_roles_catalogue_with_facets_and_promp
     assert all(m["item"].startswith("CAP-") for m in mapped)
     assert all(m["facets"]["role"] in {"primary", "secondary"} for m in mapped)
     assert set(record["meta"]["reference"]["catalogues"]) == {"capabilities", "technologies"}  # type: ignore[index]
-    council_prompts = (ROOT / "examples" / "prompts" / "context.md").read_text()
-    assert "city council" in council_prompts
+    assert "city council" in (ROOT / "examples" / "prompts" / "context.md").read_text()
+    # ...and that prompt, not the packaged one, is what the run used:
+    assert record["meta"]["reference"]["prompts"] == load_prompts(ROOT / "examples" / "prompts").sha256  # type: ignore[index]
+    assert record["meta"]["reference"]["prompts"] != load_prompts().sha256  # type: ignore[index]
 
 
 def test_validate_accepts_the_council_example(monkeypatch: pytest.MonkeyPatch) -> None:

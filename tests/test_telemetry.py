@@ -51,3 +51,24 @@ async def test_spans_and_metrics_without_content_or_keys(
     assert {"sa_calls", "sa_tokens", "sa_cost_usd", "sa_calls_in_flight", "sa_stage_latency"} <= set(metrics)
     calls = sum(point["value"] for point in metrics["sa_calls"]["data"]["data_points"])
     assert calls == 63
+
+
+def test_without_a_token_telemetry_is_silent_and_offline(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from service_ambitions.telemetry import configure_telemetry
+
+    attempts: list[object] = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: attempts.append(address))
+    monkeypatch.delenv("LOGFIRE_TOKEN", raising=False)
+    configure_telemetry()
+    with logfire.span("probe"):
+        logfire.info("nothing to see")
+    logfire.force_flush()
+
+    assert attempts == []
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -89,6 +88,8 @@ class _OutputType:
     adapter: TypeAdapter[Any]
     schema: dict[str, Any]
     sha256: str
+    schema_chars: int
+    """Length of the schema as JSON: it travels with every request, so estimates count it."""
     scopes: dict[Stage, str] = field(default_factory=dict)
     """Per stage, the part of the cache key shared by all calls (see ``key_scope``)."""
 
@@ -215,8 +216,8 @@ class Gateway:
         if output_type not in self._outputs:
             adapter: TypeAdapter[Any] = TypeAdapter(output_type)
             schema = adapter.json_schema()
-            digest = hashlib.sha256(canonical_json(schema)).hexdigest()
-            self._outputs[output_type] = _OutputType(adapter, schema, digest)
+            encoded = canonical_json(schema)
+            self._outputs[output_type] = _OutputType(adapter, schema, hashlib.sha256(encoded).hexdigest(), len(encoded))
         return self._outputs[output_type]
 
     def _cached(self, key: str, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT] | None:
@@ -280,8 +281,7 @@ class Gateway:
         return answer
 
     def _prompt_chars(self, request: LLMRequest[Any]) -> int:
-        schema_chars = len(json.dumps(self._output(request.output_type).schema))
-        return len(request.instructions) + len(request.prompt) + schema_chars
+        return len(request.instructions) + len(request.prompt) + self._output(request.output_type).schema_chars
 
     def _estimated_tokens(self, request: LLMRequest[Any]) -> int:
         return self._prompt_chars(request) // 4 + self._max_output_tokens // 4
