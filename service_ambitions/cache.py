@@ -7,7 +7,9 @@ store. Three kinds of rows share one diskcache directory:
   SHA-256 checksum of the payload;
 - ``t:<key>``: the transcript of the call that produced it (pydantic-ai messages JSON);
 - ``s:<sha256>``: an output JSON Schema, stored once, so ``cache validate`` can check
-  outputs without the run's reference data.
+  outputs without the run's reference data;
+- ``i:<stage>/<service_id>[/<plateau>[/<catalogue>]]``: an answer imported by ``migrate
+  cache`` from an older tool's JSON files, used only by ``run --reuse-imported``.
 
 Nothing is ever pickled: diskcache 5.6.3 unpickles rows by default (CVE-2025-69872), and
 even its ``JSONDisk`` unpickles rows planted with a pickle mode, so :class:`SafeDisk`
@@ -56,7 +58,7 @@ CACHE_FORMAT = 1
 
 Eviction = Literal["none", "least-recently-stored", "least-recently-used", "least-frequently-used"]
 
-_RESULT, _TRANSCRIPT, _SCHEMA = "r:", "t:", "s:"
+_RESULT, _TRANSCRIPT, _SCHEMA, _IMPORTED = "r:", "t:", "s:", "i:"
 _MAGIC = b"sa-cache-1\n"
 
 
@@ -210,6 +212,7 @@ class ValidationReport:
     good: int = 0
     transcripts: int = 0
     schemas: int = 0
+    imported: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     removed: int = 0
 
@@ -230,6 +233,8 @@ class CacheStats:
     oldest: datetime | None
     newest: datetime | None
     unreadable: int
+    imported: int = 0
+    """Answers imported by ``migrate cache``."""
 
 
 class ResultCache:
@@ -315,6 +320,20 @@ class ResultCache:
         messages: list[Any] = json.loads(_unseal(blob))
         return messages
 
+    def imported(self, key: str) -> Any | None:
+        """The imported answer under ``key`` (see :meth:`add_imported`); None when there is no usable one."""
+        try:
+            blob = self._cache.get(_IMPORTED + key)
+            return None if blob is None else json.loads(_unseal(blob))
+        except (UnsafeRow, ValueError, OSError, sqlite3.DatabaseError):
+            return None
+
+    def add_imported(self, answers: Mapping[str, Any]) -> None:
+        """Store answers imported from an older tool (keys as in :meth:`imported`), in one transaction."""
+        with self._cache.transact():
+            for key, payload in answers.items():
+                self._cache.set(_IMPORTED + key, _seal(canonical_json(payload)))
+
     def now(self) -> datetime:
         """The cache's clock, for entries' ``created``."""
         return self._clock()
@@ -342,10 +361,12 @@ class ResultCache:
         """Entries by stage and model, size on disk, oldest and newest."""
         by_stage_model: dict[tuple[str, str], int] = {}
         created: list[datetime] = []
-        unreadable = transcripts = 0
+        unreadable = transcripts = imported = 0
         for _, key, raw in self._rows():
             if raw and isinstance(key, str) and key.startswith(_TRANSCRIPT):
                 transcripts += 1
+            elif raw and isinstance(key, str) and key.startswith(_IMPORTED):
+                imported += 1
         for _, answer in self._entries():
             if isinstance(answer, str):
                 unreadable += 1
@@ -363,6 +384,7 @@ class ResultCache:
             oldest=min(created, default=None),
             newest=max(created, default=None),
             unreadable=unreadable,
+            imported=imported,
         )
 
     def validate(self, *, fix: bool = False) -> ValidationReport:
@@ -389,6 +411,9 @@ class ResultCache:
             elif key.startswith(_SCHEMA):
                 problem = self._check_blob(key, rowid)
                 report.schemas += problem is None
+            elif key.startswith(_IMPORTED):
+                problem = self._check_blob(key, rowid)
+                report.imported += problem is None
             else:
                 problem = RowProblem(key, "corrupt", "not a key this tool writes", rowid)
             if problem is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "ReferenceFiles",
     "RetrySettings",
     "Settings",
+    "ShortlistSettings",
     "StageModelOverrides",
     "load_settings",
 ]
@@ -108,6 +109,17 @@ class LimitSettings(BaseModel):
     """Most output tokens one call may use, retries included (unset: no limit)."""
 
 
+class ShortlistSettings(BaseModel):
+    """How big catalogues are cut down before a mapping call."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    threshold: int | None = Field(default=150, ge=1)
+    """Catalogues with more items than this send each mapping call a shortlist, not every item (null: never)."""
+    size: int = Field(default=40, ge=1)
+    """Most items in a shortlist: those most relevant to the plateau's features, ranked by BM25."""
+
+
 class ReferenceFiles(BaseModel):
     """Where plateaus, roles and catalogues come from; unset means the packaged defaults."""
 
@@ -162,6 +174,10 @@ class Settings(BaseSettings):
     """Rate limits, the circuit breaker and per-call token limits."""
     output_retries: int = Field(default=2, ge=0, le=10)
     """Extra attempts when the model's answer fails validation."""
+    shortlist: ShortlistSettings = Field(default_factory=ShortlistSettings)
+    """Shortlists of big catalogues for mapping calls; ids are still checked against the whole catalogue."""
+    reuse_imported: bool = False
+    """Answer a call from an answer imported by 'migrate cache' for the same service, stage and plateau."""
     strict: bool = False
     """Fail a service when the model names catalogue ids that do not exist (default: drop and count them)."""
     reference: ReferenceFiles = Field(default_factory=ReferenceFiles)

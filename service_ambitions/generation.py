@@ -14,7 +14,7 @@ import hashlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,16 +31,17 @@ from .clock import utc_now
 from .config import Settings
 from .errors import CacheUnavailable, ConfigError, InputError, ResumeMismatch, ServiceAmbitionsError
 from .events import Event, EventSink, ProviderPaused, RunFinished, RunStarted, Tally
-from .jsonl import Accepted, JsonlWriter, Rejected, read_services
+from .jsonl import Accepted, JsonlWriter, Rejected, is_stdout, read_services
 from .llm.budget import Budget, call_price
 from .llm.gateway import Gateway, provider_unwell
 from .llm.limits import CircuitBreaker, RateLimiter
 from .llm.resolve import is_offline, resolve_model
 from .llm.transport import RetryPolicy, retrying_client
+from .map_input import load_service_file, read_map_input
 from .models import Meta, ReferenceHashes, Stage, StageModels
 from .pipeline import Pipeline, Planner, RecordSink
 from .prompting import PromptSet, load_prompts
-from .reference import ReferenceData, load_reference
+from .reference import Catalogue, ReferenceData, load_reference
 from .runs import Manifest, RunCounts, RunRecorder, RunStatus, file_sha256, find_run, recover_output, recover_quarantine
 from .stages import StageBook
 from .telemetry import tracer
@@ -57,6 +58,7 @@ __all__ = [
     "new_run_id",
     "open_cache",
     "prepare",
+    "remap",
     "retry_policy",
     "run_checks",
     "scan_input",
@@ -76,7 +78,7 @@ class Prepared:
     @property
     def synthetic(self) -> bool:
         """True when any stage is answered by the offline model."""
-        return any(is_offline(name) for stage in Stage for name in self.settings.model_chain(stage))
+        return any(is_offline(name) for stage in self.models for name in self.settings.model_chain(stage))
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -122,13 +124,20 @@ def _chain_model(models: list[Model]) -> Model:
     return models[0] if len(models) == 1 else FallbackModel(*models)
 
 
-def prepare(settings: Settings, *, model_factory: Callable[[str], Model] | None = None) -> Prepared:
+def prepare(
+    settings: Settings,
+    *,
+    model_factory: Callable[[str], Model] | None = None,
+    stages: Sequence[Stage | str] = tuple(Stage),
+) -> Prepared:
     """Load and check everything a run needs before it spends anything.
 
     Args:
         settings: the run's settings.
         model_factory: turns a model name into a model; tests pass fakes here. The
             default resolves names with one retrying HTTP client for every provider.
+        stages: the stages that will make calls (``map`` only maps); only their models
+            are resolved, so only their credentials are needed.
 
     Raises:
         ConfigError: reference data, prompts, a model name or its credentials are unusable.
@@ -136,12 +145,12 @@ def prepare(settings: Settings, *, model_factory: Callable[[str], Model] | None 
     files = settings.reference
     reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
     prompts = load_prompts(settings.prompts_dir)
-    chains = {stage: settings.model_chain(stage) for stage in Stage}
+    chains = {stage: settings.model_chain(stage) for stage in map(Stage, stages)}
     if model_factory is None:
         model_factory = functools.partial(resolve_model, http_client=retrying_client(retry_policy(settings)))
     resolved = {name: model_factory(name) for name in sorted({name for chain in chains.values() for name in chain})}
     models = {stage: _chain_model([resolved[name] for name in chain]) for stage, chain in chains.items()}
-    names = {stage: settings.model_for(stage) for stage in Stage}
+    names = {stage: settings.model_for(stage) for stage in chains}
     if settings.max_cost is not None and not settings.allow_unknown_prices:
         unpriced = sorted({name for stage, name in names.items() if call_price(models[stage], 1000, 1000) is None})
         if unpriced:
@@ -149,7 +158,7 @@ def prepare(settings: Settings, *, model_factory: Callable[[str], Model] | None 
                 f"no price is known for {', '.join(unpriced)}, so --max-cost cannot be enforced",
                 hint="use a model genai-prices knows, or add --allow-unknown-prices (their calls then count as $0)",
             )
-    book = StageBook(reference, prompts, settings.features_per_role)
+    book = StageBook(reference, prompts, settings.features_per_role, settings.shortlist)
     return Prepared(settings, reference, prompts, models, book)
 
 
@@ -352,14 +361,88 @@ async def generate(
         ResumeMismatch: nothing to resume, or the input or result-affecting settings
             changed since (unless ``force``).
     """
-    settings = prepared.settings
     # Hashing the input and reading back a long output take a while: off the event loop.
     directory, manifest, done, seen_lines = await asyncio.to_thread(
         _open_run, prepared, input_path, output_path, quarantine_path, resume, resume_run_id, force, clock
     )
+    entries = _remaining(input_path, done, seen_lines)
+    job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=resume), max_services, clock)
+    return await _recorded(job, directory, manifest, resumed=resume, already_done=len(done), on_event=on_event)
+
+
+async def remap(
+    prepared: Prepared,
+    input_path: Path,
+    output_path: Path,
+    quarantine_path: Path,
+    *,
+    catalogues: Sequence[str] | None = None,
+    service_file: Path | None = None,
+    service_id: str | None = None,
+    on_event: EventSink | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> RunResult:
+    """Map the features of ``input_path`` again and write current-schema evolutions to ``output_path``.
+
+    The input holds evolution records of any known schema version or features-only
+    records (see ``map_input.py``). Only ``catalogues`` (default: every catalogue of the
+    reference data) are mapped; a record's other mappings are kept. The run goes through
+    the same gateway, cache, limits and run records as :func:`generate`; ``-`` as output
+    path writes to standard output.
+
+    Raises:
+        ConfigError: a catalogue name is not in the reference data.
+        InputError: the input or service file cannot be read, or no line is for ``service_id``.
+    """
+    chosen = _chosen_catalogues(prepared.reference, catalogues)
+    services = load_service_file(service_file) if service_file is not None else None
+    directory, manifest, _, _ = await asyncio.to_thread(
+        _open_run, prepared, input_path, output_path, quarantine_path, False, None, False, clock, "map"
+    )
+    entries = read_map_input(input_path, prepared.reference.plateaus, services=services, service_id=service_id)
+    job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=False), None, clock, remap=chosen)
+    return await _recorded(job, directory, manifest, resumed=False, already_done=0, on_event=on_event)
+
+
+def _chosen_catalogues(reference: ReferenceData, names: Sequence[str] | None) -> tuple[Catalogue, ...]:
+    if not names:
+        return reference.catalogues
+    known = {catalogue.field: catalogue for catalogue in reference.catalogues}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown catalogue {unknown[0]!r}",
+            hint=f"--catalogue takes a catalogue field of the reference data: {', '.join(known)}",
+        )
+    return tuple(known[name] for name in dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one recorded run does: which entries, where to, and (for ``map``) which catalogues."""
+
+    prepared: Prepared
+    entries: Iterable[Accepted | Rejected]
+    outputs: _Outputs
+    max_services: int | None
+    clock: Callable[[], datetime]
+    remap: Sequence[Catalogue] = ()
+
+
+async def _recorded(
+    job: _Job,
+    directory: Path,
+    manifest: Manifest,
+    *,
+    resumed: bool,
+    already_done: int,
+    on_event: EventSink | None,
+) -> RunResult:
+    """Run ``job`` with its manifest and events recorded, whatever way it ends."""
+    settings = job.prepared.settings
     tally = Tally()
     with ExitStack() as stack:
-        recorder = stack.enter_context(RunRecorder(directory, manifest, clock=clock))
+        recorder = stack.enter_context(RunRecorder(directory, manifest, clock=job.clock))
 
         def emit(event: Event) -> None:
             tally(event)
@@ -367,42 +450,20 @@ async def generate(
             if on_event is not None:
                 on_event(event)
 
-        emit(RunStarted(run_id=manifest.run_id, resumed=resume, already_done=len(done)))
+        emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=already_done))
         status, reason = RunStatus.FAILED, None
         try:
             cache = None
             if settings.cache_mode is not CacheMode.OFF:
                 cache = stack.enter_context(open_cache(settings))
-            budget = Budget(settings.max_cost) if settings.max_cost is not None else None
-            limits = settings.limits
-            gateway = Gateway(
-                prepared.models,
-                max_in_flight=settings.max_in_flight,
-                model_settings=prepared.model_settings(),
-                output_retries=settings.output_retries,
-                cache=cache,
-                cache_mode=settings.cache_mode,
-                on_event=emit,
-                budget=budget,
-                rate=RateLimiter(
-                    requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute
-                ),
-                breaker=CircuitBreaker(
-                    threshold=limits.breaker_failures,
-                    cooldown_s=limits.breaker_cooldown_s,
-                    is_failure=provider_unwell,
-                    on_change=lambda provider, paused: emit(ProviderPaused(provider=provider, paused_s=paused)),
-                ),
-                usage_limits=UsageLimits(
-                    request_limit=None,
-                    input_tokens_limit=limits.call_input_tokens,
-                    output_tokens_limit=limits.call_output_tokens,
-                ),
-            )
-            entries = _remaining(input_path, done, seen_lines)
-            outputs = _Outputs(output_path, quarantine_path, append=resume)
-            with tracer.start_as_current_span("run", attributes={"run_id": manifest.run_id, "resumed": resume}):
-                pipeline = await _run(prepared, gateway, entries, outputs, manifest.run_id, max_services, emit, clock)
+            gateway = _run_gateway(job.prepared, cache, emit)
+            attributes: dict[str, str | bool] = {
+                "run_id": manifest.run_id,
+                "resumed": resumed,
+                "command": manifest.command,
+            }
+            with tracer.start_as_current_span("run", attributes=attributes):
+                pipeline = await _run(job, gateway, manifest.run_id, emit)
             status = RunStatus.COMPLETED
             if pipeline.budget_stop is not None:
                 status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
@@ -416,7 +477,36 @@ async def generate(
             emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
             recorder.finish(status, _counts(tally), reason)
     budget_reason = reason if status is RunStatus.BUDGET_STOPPED else None
-    return RunResult(manifest.run_id, directory, len(done), status, budget_reason)
+    return RunResult(manifest.run_id, directory, already_done, status, budget_reason)
+
+
+def _run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) -> Gateway:
+    """The gateway of a real run: the settings' cache mode, budget, rate limits and breaker."""
+    settings = prepared.settings
+    limits = settings.limits
+    return Gateway(
+        prepared.models,
+        max_in_flight=settings.max_in_flight,
+        model_settings=prepared.model_settings(),
+        output_retries=settings.output_retries,
+        cache=cache,
+        cache_mode=settings.cache_mode,
+        on_event=emit,
+        budget=Budget(settings.max_cost) if settings.max_cost is not None else None,
+        rate=RateLimiter(requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute),
+        breaker=CircuitBreaker(
+            threshold=limits.breaker_failures,
+            cooldown_s=limits.breaker_cooldown_s,
+            is_failure=provider_unwell,
+            on_change=lambda provider, paused: emit(ProviderPaused(provider=provider, paused_s=paused)),
+        ),
+        usage_limits=UsageLimits(
+            request_limit=None,
+            input_tokens_limit=limits.call_input_tokens,
+            output_tokens_limit=limits.call_output_tokens,
+        ),
+        reuse_imported=settings.reuse_imported,
+    )
 
 
 def _open_run(
@@ -428,11 +518,12 @@ def _open_run(
     resume_run_id: str | None,
     force: bool,
     clock: Callable[[], datetime],
+    command: str = "run",
 ) -> tuple[Path, Manifest, set[str], set[int]]:
     """The run's directory and manifest, and what a resumed run already has."""
     runs_dir = prepared.settings.runs_directory()
     input_sha = _input_sha256(input_path)
-    if input_path.resolve() in (output_path.resolve(), quarantine_path.resolve()):
+    if input_path.resolve() in (_where(output_path), quarantine_path.resolve()):
         raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
     if resume:
         directory, manifest = find_run(runs_dir, run_id=resume_run_id, output=output_path)
@@ -452,18 +543,24 @@ def _open_run(
     run_id = new_run_id(clock)
     manifest = Manifest(
         run_id=run_id,
+        command=command,
         tool_version=version("service-ambitions"),
         status=RunStatus.RUNNING,
         started=clock(),
         updated=clock(),
         input_path=str(input_path.resolve()),
         input_sha256=input_sha,
-        output_path=str(output_path.resolve()),
+        output_path=str(_where(output_path)),
         quarantine_path=str(quarantine_path.resolve()),
         fingerprint=prepared.fingerprint,
         settings=prepared.settings.model_dump(mode="json"),
     )
     return runs_dir / run_id, manifest, set(), set()
+
+
+def _where(path: Path) -> Path:
+    """The absolute path, or ``-`` for standard output."""
+    return path if is_stdout(path) else path.resolve()
 
 
 def _input_sha256(path: Path) -> str:
@@ -531,18 +628,12 @@ def open_cache(settings: Settings) -> ResultCache:
         raise CacheUnavailable(f"cannot open the cache in {directory}: {exc}") from exc
 
 
-async def _run(
-    prepared: Prepared,
-    gateway: Gateway,
-    entries: Iterable[Accepted | Rejected],
-    outputs: _Outputs,
-    run_id: str,
-    max_services: int | None,
-    on_event: EventSink,
-    clock: Callable[[], datetime],
-) -> Pipeline:
+async def _run(job: _Job, gateway: Gateway, run_id: str, on_event: EventSink) -> Pipeline:
+    prepared, clock, outputs = job.prepared, job.clock, job.outputs
     settings = prepared.settings
-    stage_models = StageModels(**{stage.value: gateway.model_name(stage) for stage in Stage})
+    stage_models = StageModels(
+        **{stage.value: gateway.model_name(stage) if stage in prepared.models else "input" for stage in Stage}
+    )
     hashes = prepared.reference.hashes
     reference = ReferenceHashes(
         plateaus=hashes["plateaus"],
@@ -552,28 +643,33 @@ async def _run(
     )
     generator = f"service-ambitions {version('service-ambitions')}"
 
-    def meta(dropped: int) -> Meta:
+    def meta(dropped: int, original: Meta | None) -> Meta:
+        if original is not None:
+            models = original.models.model_copy(update={"mapping": stage_models.mapping})
+        else:
+            models = stage_models
         return Meta(
             run_id=run_id,
             created=clock(),
             generator=generator,
-            models=stage_models,
+            models=models,
             seed=settings.seed,
-            synthetic=prepared.synthetic,
+            synthetic=prepared.synthetic or (original is not None and original.synthetic),
             reference=reference,
             dropped_items=dropped,
+            legacy=original.legacy if original is not None else None,
         )
 
-    pipeline = Pipeline(prepared.book, gateway, meta=meta, strict=settings.strict, on_event=on_event)
+    pipeline = Pipeline(prepared.book, gateway, meta=meta, strict=settings.strict, on_event=on_event, remap=job.remap)
     with (
         JsonlWriter(outputs.output, append=outputs.append, durable=True) as output,
         JsonlWriter(outputs.quarantine, append=outputs.append, durable=True) as quarantine,
     ):
         output.open()
         await pipeline.run(
-            entries,
+            job.entries,
             RecordSink(output.write, quarantine.write),
             concurrency=settings.concurrency,
-            max_services=max_services,
+            max_services=job.max_services,
         )
     return pipeline

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,20 @@ from typing import IO, Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import InputError
-from .models import Service, ServiceEvolution, Stage
+from .models import Meta, PlateauResult, Service, ServiceEvolution, Stage
 
-__all__ = ["Accepted", "JsonlWriter", "QuarantineRecord", "Rejected", "read_services"]
+__all__ = [
+    "Accepted",
+    "Existing",
+    "JsonObject",
+    "JsonlWriter",
+    "QuarantineRecord",
+    "Rejected",
+    "is_stdout",
+    "open_lines",
+    "read_json_objects",
+    "read_services",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,26 @@ class Accepted:
 
     line: int
     service: Service
+    existing: Existing | None = None
+    """For ``map``: the features to map again."""
+
+
+@dataclass(frozen=True)
+class Existing:
+    """Plateaus whose features ``map`` maps again, and the meta of the record they came from."""
+
+    plateaus: list[PlateauResult]
+    meta: Meta | None
+    """None for a features-only record."""
+
+
+@dataclass(frozen=True)
+class JsonObject:
+    """One line that holds a JSON object."""
+
+    line: int
+    data: dict[str, Any]
+    raw: str
 
 
 @dataclass(frozen=True)
@@ -57,24 +89,32 @@ class QuarantineRecord(BaseModel):
     """For an answer that kept failing validation: the whole exchange with the model."""
 
 
-def read_services(path: Path) -> Iterator[Accepted | Rejected]:
-    """Yield every line of ``path`` as an accepted service or a rejected line, in order.
-
-    The file is opened now, so a missing file fails here rather than at the first read.
-    Blank lines are skipped.
+def open_lines(path: Path) -> IO[bytes]:
+    """Open an input for reading (``-`` is standard input).
 
     Raises:
         InputError: the file cannot be opened.
     """
+    if str(path) == "-":
+        return sys.stdin.buffer
     try:
-        handle = path.open("rb")
+        return path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read input: {exc.strerror}", path=str(path)) from exc
-    return _entries(handle)
 
 
-def _entries(handle: IO[bytes]) -> Iterator[Accepted | Rejected]:
-    first_seen: dict[str, int] = {}
+def read_json_objects(path: Path) -> Iterator[JsonObject | Rejected]:
+    """Yield every non-blank line of ``path`` as a JSON object or a rejected line, in order.
+
+    The file is opened now, so a missing file fails here rather than at the first read.
+
+    Raises:
+        InputError: the file cannot be opened.
+    """
+    return _objects(open_lines(path))
+
+
+def _objects(handle: IO[bytes]) -> Iterator[JsonObject | Rejected]:
     with handle:
         for number, raw_bytes in enumerate(handle, start=1):
             try:
@@ -84,32 +124,64 @@ def _entries(handle: IO[bytes]) -> Iterator[Accepted | Rejected]:
                 continue
             if not raw.strip():
                 continue
-            entry = _parse(number, raw)
-            if isinstance(entry, Accepted):
-                service_id = entry.service.service_id
-                if service_id in first_seen:
-                    entry = Rejected(
-                        number, f"duplicate service_id {service_id!r} (first on line {first_seen[service_id]})", raw
-                    )
-                else:
-                    first_seen[service_id] = number
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                yield Rejected(number, f"not valid JSON: {exc.msg} at column {exc.colno}", raw)
+                continue
+            if not isinstance(data, dict):
+                yield Rejected(number, f"expected a JSON object, got {type(data).__name__}", raw)
+                continue
+            yield JsonObject(number, data, raw)
+
+
+def read_services(path: Path) -> Iterator[Accepted | Rejected]:
+    """Yield every line of ``path`` as an accepted service or a rejected line, in order.
+
+    A repeated ``service_id`` is rejected. Blank lines are skipped.
+
+    Raises:
+        InputError: the file cannot be opened.
+    """
+    return _services(read_json_objects(path))
+
+
+def _services(objects: Iterator[JsonObject | Rejected]) -> Iterator[Accepted | Rejected]:
+    first_seen: dict[str, int] = {}
+    for entry in objects:
+        if isinstance(entry, Rejected):
             yield entry
+            continue
+        parsed = parse_service(entry.line, entry.data, entry.raw)
+        if isinstance(parsed, Accepted):
+            service_id = parsed.service.service_id
+            if service_id in first_seen:
+                parsed = Rejected(
+                    entry.line,
+                    f"duplicate service_id {service_id!r} (first on line {first_seen[service_id]})",
+                    entry.raw,
+                )
+            else:
+                first_seen[service_id] = entry.line
+        yield parsed
 
 
-def _parse(number: int, raw: str) -> Accepted | Rejected:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return Rejected(number, f"not valid JSON: {exc.msg} at column {exc.colno}", raw)
-    if not isinstance(data, dict):
-        return Rejected(number, f"expected a JSON object, got {type(data).__name__}", raw)
+def parse_service(number: int, data: dict[str, Any], raw: str) -> Accepted | Rejected:
+    """One service, or the reason it is not one."""
     try:
         return Accepted(number, Service.model_validate(data))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'service'}: {error['msg']}" for error in exc.errors()
-        )
-        return Rejected(number, f"not a valid service: {problems}", raw)
+        return Rejected(number, f"not a valid service: {describe_errors(exc)}", raw)
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """A validation error as one line: each problem's location and message."""
+    return "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'record'}: {error['msg']}" for error in exc.errors())
+
+
+def is_stdout(path: Path) -> bool:
+    """True for ``-``, the path that means standard output."""
+    return str(path) == "-"
 
 
 class JsonlWriter:
@@ -128,26 +200,30 @@ class JsonlWriter:
 
     def open(self) -> None:
         """Create (or, in append mode, open) the file now, for outputs that must exist even when empty."""
-        if self._handle is None:
+        if self._handle is None and is_stdout(self.path):
+            self._handle = sys.stdout
+        elif self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open(self._mode, encoding="utf-8")
 
-    def write(self, record: ServiceEvolution | QuarantineRecord) -> None:
-        """Append one record as one line."""
+    def write(self, record: ServiceEvolution | QuarantineRecord | str) -> None:
+        """Append one record (or one line already serialised) as one line."""
         self.open()
         assert self._handle is not None
-        self._handle.write(record.model_dump_json(exclude_none=isinstance(record, QuarantineRecord)) + "\n")
+        if not isinstance(record, str):
+            record = record.model_dump_json(exclude_none=isinstance(record, QuarantineRecord))
+        self._handle.write(record + "\n")
         self._handle.flush()
-        if self._durable:
+        if self._durable and self._handle is not sys.stdout:
             # On disk before the next service is reported done: a crash loses no finished work.
             os.fsync(self._handle.fileno())
         self.count += 1
 
     def close(self) -> None:
         """Close the file if it was opened."""
-        if self._handle is not None:
+        if self._handle is not None and self._handle is not sys.stdout:
             self._handle.close()
-            self._handle = None
+        self._handle = None
 
     def __enter__(self) -> JsonlWriter:
         return self

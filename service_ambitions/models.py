@@ -138,7 +138,8 @@ class Feature(BaseModel):
     feature_id: str = Field(min_length=1)
     name: str
     description: str
-    score: FeatureScore
+    score: FeatureScore | None = None
+    """Always set by ``run``; None only for a feature brought to ``map`` without a score."""
     customer_type: str
     mappings: dict[str, list[MappedItem]] = Field(default_factory=dict)
 
@@ -186,12 +187,18 @@ class Meta(BaseModel):
     created: datetime
     generator: str
     models: StageModels
-    seed: int
+    seed: int | None
+    """None only for a migrated record whose original did not say."""
     synthetic: bool
     """True when the offline model wrote the content: it is placeholder text, not advice."""
-    reference: ReferenceHashes
+    reference: ReferenceHashes | None
+    """None only for a migrated record: the older layout did not record them."""
     dropped_items: Annotated[int, Field(ge=0)] = 0
     """Catalogue ids the model named that do not exist in the catalogue; they were removed."""
+    legacy: dict[str, Any] | None = None
+    """For a record ``migrate records`` converted from an older layout: that layout's fields
+    with no place in this one (its schema version, meta fields, role and catalogue item
+    names), kept as they were."""
 
 
 class ServiceEvolution(BaseModel):

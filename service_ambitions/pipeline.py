@@ -31,7 +31,7 @@ from .events import (
     ServiceFailed,
     ServiceStarted,
 )
-from .jsonl import Accepted, QuarantineRecord, Rejected
+from .jsonl import Accepted, Existing, QuarantineRecord, Rejected
 from .llm.gateway import Gateway, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
@@ -40,8 +40,9 @@ from .telemetry import Metrics, tracer
 
 __all__ = ["MetaFactory", "Pipeline", "Planner", "RecordSink", "StagePlan"]
 
-MetaFactory = Callable[[int], Meta]
-"""Builds a record's ``meta`` given the number of catalogue ids dropped for it."""
+MetaFactory = Callable[[int, Meta | None], Meta]
+"""Builds a record's ``meta`` from the number of catalogue ids dropped for it and, for a
+record mapped again, the meta it had (None when it had none)."""
 
 
 class RecordSink:
@@ -77,8 +78,10 @@ class Pipeline:
         meta: MetaFactory,
         strict: bool = False,
         on_event: EventSink | None = None,
+        remap: Sequence[Catalogue] = (),
     ) -> None:
         self._book = book
+        self._remap = remap
         self._gateway = gateway
         self._meta = meta
         self._strict = strict
@@ -146,7 +149,10 @@ class Pipeline:
             # The span is current while the service runs, so its stages' spans nest under it.
             with tracer.start_as_current_span("service", attributes={"service_id": service_id}) as span:
                 try:
-                    outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
+                    if entry.existing is not None:
+                        outcome.evolution = await self.remap(entry.service, entry.existing, dropped=outcome.dropped)
+                    else:
+                        outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
                 except BudgetExceeded as exc:
                     # Not the service's fault: it stays undone (neither written nor quarantined),
                     # for a resumed run with more budget; calls it finished are cached.
@@ -252,7 +258,55 @@ class Pipeline:
                     features=[_with_mappings(feature, book.reference.catalogues, results) for feature in features],
                 )
             )
-        return ServiceEvolution(meta=self._meta(len(dropped)), service=service, plateaus=plateaus)
+        return ServiceEvolution(meta=self._meta(len(dropped), None), service=service, plateaus=plateaus)
+
+    async def remap(self, service: Service, existing: Existing, *, dropped: list[str]) -> ServiceEvolution:
+        """Map existing features again to the pipeline's ``remap`` catalogues; other mappings stay as they are.
+
+        Raises:
+            ServiceAmbitionsError: a mapping call failed.
+        """
+        calls: list[tuple[PlateauResult, list[tuple[Catalogue, asyncio.Task[MappingResult | BudgetExceeded]]]]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                for result in existing.plateaus:
+                    # The prompt needs the plateau's level and name, which the record carries.
+                    plateau = Plateau.model_construct(
+                        id=result.plateau_id, name=result.plateau_name, level=result.plateau, description=""
+                    )
+                    tasks = [
+                        (catalogue, group.create_task(self._map(service, plateau, catalogue, result.features)))
+                        for catalogue in self._remap
+                        if result.features
+                    ]
+                    calls.append((result, tasks))
+        except ExceptionGroup as group_error:
+            first = _first_domain_error(group_error)
+            if first is None:
+                raise
+            raise first from group_error
+        plateaus: list[PlateauResult] = []
+        for result, tasks in calls:
+            answers: dict[str, MappingResult] = {}
+            for catalogue, task in tasks:
+                answer = task.result()
+                if isinstance(answer, BudgetExceeded):
+                    raise answer
+                answers[catalogue.field] = answer
+                dropped += answer.dropped
+            features = [
+                feature.model_copy(
+                    update={
+                        "mappings": {
+                            **feature.mappings,
+                            **{field: answer.items.get(feature.feature_id, []) for field, answer in answers.items()},
+                        }
+                    }
+                )
+                for feature in result.features
+            ]
+            plateaus.append(result.model_copy(update={"features": features}))
+        return ServiceEvolution(meta=self._meta(len(dropped), existing.meta), service=service, plateaus=plateaus)
 
     async def _map(
         self, service: Service, plateau: Plateau, catalogue: Catalogue, features: Sequence[Feature]

@@ -13,7 +13,7 @@ description |`` and features are bullets that start with their id in backticks.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +21,7 @@ from string import Template
 
 from .errors import ConfigError
 from .models import ExistingFeature, JobToBeDone, Service
-from .reference import Catalogue, Plateau, Role
+from .reference import Catalogue, CatalogueItem, Plateau, Role
 
 __all__ = [
     "PLACEHOLDERS",
@@ -154,10 +154,10 @@ def render_roles(roles: Iterable[Role]) -> str:
     return "\n".join(f"- `{role.role_id}` {role.name}: {role.description}" for role in roles)
 
 
-def render_catalogue_items(catalogue: Catalogue) -> str:
-    """The catalogue as a Markdown table: the densest form that models read reliably."""
+def render_catalogue_items(catalogue: Catalogue, items: Sequence[CatalogueItem] | None = None) -> str:
+    """The catalogue (or ``items`` shortlisted from it) as a Markdown table: the densest form models read well."""
     rows = ["| id | name | description |", "| --- | --- | --- |"]
-    rows += [f"| {item.id} | {item.name} | {_cell(item.description)} |" for item in catalogue.items]
+    rows += [f"| {item.id} | {item.name} | {_cell(item.description)} |" for item in items or catalogue.items]
     return "\n".join(rows)
 
 

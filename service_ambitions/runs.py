@@ -80,6 +80,8 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: str
+    command: str = "run"
+    """The command that made the run: ``run`` or ``map``."""
     tool_version: str
     status: RunStatus
     started: datetime

@@ -8,6 +8,7 @@ error that pydantic-ai sends back to the model as an output retry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from base64 import b32encode
 from collections.abc import Iterable, Sequence
@@ -16,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .config import FeatureCount
-from .llm.gateway import LLMRequest
+from .config import FeatureCount, ShortlistSettings
+from .legacy_cache import imported_key
+from .llm.gateway import ImportedLookup, LLMRequest
 from .models import Feature, FeatureScore, MappedItem, Service, Stage
 from .prompting import (
     PromptSet,
@@ -28,6 +30,7 @@ from .prompting import (
     render_service,
 )
 from .reference import Catalogue, Plateau, ReferenceData, Role
+from .shortlist import Shortlister
 
 __all__ = ["FeatureDraft", "FeatureIds", "MappingResult", "StageBook"]
 
@@ -83,7 +86,13 @@ class MappingResult:
 class StageBook:
     """Builds each stage's request and reads its answer, for one reference set and prompt set."""
 
-    def __init__(self, reference: ReferenceData, prompts: PromptSet, feature_count: FeatureCount) -> None:
+    def __init__(
+        self,
+        reference: ReferenceData,
+        prompts: PromptSet,
+        feature_count: FeatureCount,
+        shortlist: ShortlistSettings | None = None,
+    ) -> None:
         self.reference = reference
         self._prompts = prompts
         self._feature_count = feature_count
@@ -94,13 +103,29 @@ class StageBook:
         self._features_type = _features_model(reference.roles, feature_count)
         self._mapping_types = {c.field: _mapping_model(c) for c in reference.catalogues}
         self._catalogue_texts = {c.field: (render_catalogue_items(c), render_facets(c)) for c in reference.catalogues}
+        shortlist = shortlist or ShortlistSettings(threshold=None)
+        self._shortlist_size = shortlist.size
+        self._shortlisters = {
+            c.field: Shortlister(c)
+            for c in reference.catalogues
+            if shortlist.threshold is not None and len(c.items) > shortlist.threshold
+        }
 
     # -- descriptions -------------------------------------------------------------------
 
     def descriptions_request(self, service: Service) -> LLMRequest[BaseModel]:
         """One call: the service described at every plateau."""
         prompt = self._prompts.render("descriptions", service=render_service(service), plateaus=self._plateaus_text)
-        return LLMRequest(Stage.DESCRIPTIONS, self._instructions, prompt, self._descriptions_type)
+        plateaus = self.reference.plateaus
+
+        def convert(imported: dict[str, str]) -> dict[str, str]:
+            missing = [str(p.level) for p in plateaus if str(p.level) not in imported]
+            if missing:
+                raise ValueError(f"no description for plateau {', '.join(missing)}")
+            return {p.id: imported[str(p.level)] for p in plateaus}
+
+        lookup = ImportedLookup(imported_key(Stage.DESCRIPTIONS, service.service_id), convert)
+        return LLMRequest(Stage.DESCRIPTIONS, self._instructions, prompt, self._descriptions_type, imported=lookup)
 
     def read_descriptions(self, output: BaseModel) -> dict[str, str]:
         """Plateau id → description of the service at that plateau."""
@@ -124,7 +149,18 @@ class StageBook:
             min_features=self._feature_count.min,
             max_features=self._feature_count.max,
         )
-        return LLMRequest(Stage.FEATURES, self._instructions, prompt, self._features_type)
+        roles = self.reference.roles
+
+        def convert(imported: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+            # This run's roles, in its order; features as drafts (an imported answer has no ids).
+            missing = [role.role_id for role in roles if role.role_id not in imported]
+            if missing:
+                raise ValueError(f"no features for role {', '.join(missing)}")
+            keep = ("name", "description", "score")
+            return {r.role_id: [{k: f.get(k) for k in keep} for f in imported[r.role_id]] for r in roles}
+
+        lookup = ImportedLookup(imported_key(Stage.FEATURES, service.service_id, plateau.level), convert)
+        return LLMRequest(Stage.FEATURES, self._instructions, prompt, self._features_type, imported=lookup)
 
     def _earlier_text(self, earlier: Sequence[tuple[Plateau, Feature]]) -> str:
         if not earlier:
@@ -160,8 +196,16 @@ class StageBook:
     def mapping_request(
         self, service: Service, plateau: Plateau, catalogue: Catalogue, features: Sequence[Feature]
     ) -> LLMRequest[BaseModel]:
-        """One call per plateau and catalogue: which items each feature relies on."""
+        """One call per plateau and catalogue: which items each feature relies on.
+
+        A big catalogue is cut to the items most relevant to these features (see
+        ``shortlist.py``); the rest of the prompt is the same either way.
+        """
         items_text, facets_text = self._catalogue_texts[catalogue.field]
+        shortlister = self._shortlisters.get(catalogue.field)
+        if shortlister is not None:
+            picked = shortlister.pick([f"{f.name} {f.description}" for f in features], self._shortlist_size)
+            items_text = render_catalogue_items(catalogue, picked)
         prompt = self._prompts.render(
             "mapping",
             service_name=service.name,
@@ -173,7 +217,11 @@ class StageBook:
             facets=facets_text,
             features="\n".join(f"- `{f.feature_id}` {f.name}: {f.description}" for f in features),
         )
-        return LLMRequest(Stage.MAPPING, self._instructions, prompt, self._mapping_types[catalogue.field])
+        key = imported_key(Stage.MAPPING, service.service_id, plateau.level, catalogue.field)
+        lookup = ImportedLookup(key, functools.partial(_imported_mapping, [f.feature_id for f in features], catalogue))
+        return LLMRequest(
+            Stage.MAPPING, self._instructions, prompt, self._mapping_types[catalogue.field], imported=lookup
+        )
 
     def read_mapping(self, output: BaseModel, catalogue: Catalogue, features: Iterable[Feature]) -> MappingResult:
         """Keep the items that exist in the catalogue; count the ones the model invented."""
@@ -194,6 +242,23 @@ class StageBook:
                         MappedItem.model_construct(item=pick.item, facets=facets.model_dump() if facets else None)
                     )
         return result
+
+
+def _imported_mapping(ids: list[str], catalogue: Catalogue, imported: list[dict[str, Any]]) -> dict[str, Any]:
+    """An imported mapping answer, re-keyed to this run's feature ids.
+
+    An older tool gave its features its own ids. When they are not this run's, the answer
+    is matched by position: it lists the features in the order of the features answer it
+    mapped, which is the order this run keeps when it reuses that answer too.
+    """
+    given = [entry["feature_id"] for entry in imported]
+    if not set(given) <= set(ids):
+        if len(given) != len(ids):
+            raise ValueError(f"it maps {len(given)} features with other ids; this call has {len(ids)}")
+        imported = [{**entry, "feature_id": ours} for entry, ours in zip(imported, ids, strict=True)]
+    if not catalogue.facets:
+        imported = [{**entry, "items": [{"item": i["item"]} for i in entry["items"]]} for entry in imported]
+    return {"mappings": imported}
 
 
 def _field_name(index: int) -> str:

@@ -52,7 +52,7 @@ def services(count: int) -> list[Accepted]:
     ]
 
 
-def meta(dropped: int) -> Meta:
+def meta(dropped: int, original: Meta | None = None) -> Meta:
     hashes = ReferenceHashes(plateaus="p", roles="r", catalogues={}, prompts="x")
     models = StageModels(descriptions="m", features="m", mapping="m")
     return Meta(

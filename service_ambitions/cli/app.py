@@ -22,10 +22,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import ServiceAmbitionsError
+from . import map as map_module
 from . import run as run_module
 from . import schema as schema_module
 from . import validate as validate_module
 from .cache import cache_app
+from .migrate import migrate_app
 from .report import report, runs_app
 from .state import AppState
 
@@ -98,15 +100,17 @@ def _reported(command: Callable[P, R]) -> Callable[P, R]:
 
 
 app.command("run", no_args_is_help=True)(_reported(run_module.run))
+app.command("map", no_args_is_help=True)(_reported(map_module.map_features))
 app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
 app.command("schema")(_reported(schema_module.schema))
 app.command("report")(_reported(report))
-for _group in (cache_app, runs_app):
+for _group in (cache_app, runs_app, migrate_app):
     for _command in _group.registered_commands:
         assert _command.callback is not None
         _command.callback = _reported(_command.callback)
 app.add_typer(cache_app, name="cache")
 app.add_typer(runs_app, name="runs")
+app.add_typer(migrate_app, name="migrate")
 
 
 def main() -> None:

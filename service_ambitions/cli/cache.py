@@ -72,6 +72,7 @@ def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fals
                 "transcripts": report.transcripts,
                 "bytes_on_disk": report.bytes_on_disk,
                 "unreadable": report.unreadable,
+                "imported": report.imported,
                 "oldest": report.oldest.isoformat() if report.oldest else None,
                 "newest": report.newest.isoformat() if report.newest else None,
                 "by_stage_model": [
@@ -110,6 +111,7 @@ def validate(
         _print_json(
             {
                 "good": report.good,
+                "imported": report.imported,
                 "corrupt": report.count("corrupt"),
                 "schema_invalid": report.count("schema-invalid"),
                 "orphan_transcripts": report.count("orphan-transcript"),

@@ -81,7 +81,9 @@ def progress_display(console: Console, tally: Tally, *, total: int | None, enabl
         yield observe
 
 
-def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Path, quarantine: Path | None) -> None:
+def render_summary(
+    console: Console, tally: Tally, *, elapsed: float, output: Path | None, quarantine: Path | None
+) -> None:
     """The end-of-run table: services, then calls and tokens per stage."""
     services = Table(title="Run summary", show_header=False, title_justify="left")
     services.add_column(style="bold")
@@ -105,6 +107,8 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
         # Fold rather than truncate: a model name cut to "openai:gpt-…" says nothing.
         calls.add_column(column, justify="left" if textual else "right", overflow="fold", no_wrap=not textual)
     for stage, count in tally.calls.items():
+        if not count and stage not in tally.models:
+            continue  # a stage this command does not run (map only maps)
         calls.add_row(
             stage.value,
             tally.models.get(stage, "-"),
@@ -125,7 +129,7 @@ def render_summary(console: Console, tally: Tally, *, elapsed: float, output: Pa
         style="bold",
     )
     console.print(calls)
-    console.print(f"output: {escape(str(output))}", highlight=False, soft_wrap=True)
+    console.print(f"output: {escape(str(output)) if output else 'standard output'}", highlight=False, soft_wrap=True)
     if tally.failed or tally.quarantined_lines:
         console.print(f"quarantine: {escape(str(quarantine))}", highlight=False, soft_wrap=True)
     for rejected in tally.rejected_entries:
@@ -199,7 +203,10 @@ def render_cache_stats(console: Console, stats: CacheStats) -> None:
         table.add_row(stage, model, f"{count:,}")
     table.add_row("total", "", f"{stats.entries:,}", style="bold")
     console.print(table)
-    console.print(f"transcripts: {stats.transcripts:,}   size on disk: {_size(stats.bytes_on_disk)}", highlight=False)
+    imported = f"   imported answers: {stats.imported:,}" if stats.imported else ""
+    console.print(
+        f"transcripts: {stats.transcripts:,}   size on disk: {_size(stats.bytes_on_disk)}{imported}", highlight=False
+    )
     if stats.oldest and stats.newest:
         console.print(
             f"oldest: {stats.oldest:%Y-%m-%d %H:%M} UTC   newest: {stats.newest:%Y-%m-%d %H:%M} UTC", highlight=False
@@ -218,6 +225,8 @@ def render_cache_validation(console: Console, report: ValidationReport, *, fixed
     table.add_column(justify="right")
     table.add_row("good entries", f"{report.good:,}")
     table.add_row("transcripts", f"{report.transcripts:,}")
+    if report.imported:
+        table.add_row("imported answers", f"{report.imported:,}")
     table.add_row("corrupt", f"{report.count('corrupt'):,}")
     table.add_row("schema-invalid", f"{report.count('schema-invalid'):,}")
     table.add_row("orphan transcripts", f"{report.count('orphan-transcript'):,}")

@@ -12,10 +12,12 @@ from ..cache_mode import CacheMode
 from .state import AppState
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from ..events import Event, EventSink
     from ..generation import Prepared, RunResult
 
-__all__ = ["EXIT_BUDGET", "EXIT_QUARANTINED", "run"]
+__all__ = ["EXIT_BUDGET", "EXIT_QUARANTINED", "count_lines", "execute", "json_lines", "quarantine_for", "run"]
 
 EXIT_BUDGET = 6
 """The budget stopped the run; what was finished is written."""
@@ -144,6 +146,15 @@ def run(
             rich_help_panel=_RESUME,
         ),
     ] = None,
+    reuse_imported: Annotated[
+        bool | None,
+        typer.Option(
+            "--reuse-imported",
+            help="Answer calls from answers imported with 'migrate cache' (same service, stage and plateau).",
+            show_default=False,
+            rich_help_panel=_CACHE,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and print the plan; call no model.")
     ] = False,
@@ -186,7 +197,7 @@ def run(
     from decimal import Decimal
 
     from ..events import Tally
-    from ..generation import estimate, prepare
+    from ..generation import estimate, generate, prepare
     from ..telemetry import configure_telemetry
     from .render import progress_display, render_plan, render_run_end, render_summary
 
@@ -204,6 +215,7 @@ def run(
         runs_dir=runs_dir,
         max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
         allow_unknown_prices=allow_unknown_prices,
+        reuse_imported=reuse_imported,
     )
     prepared = prepare(settings)
     if dry_run:
@@ -211,15 +223,16 @@ def run(
         return
 
     configure_telemetry(allow_prompt_logging=allow_prompt_logging)
-    quarantine_path = quarantine or output.with_name(f"{output.stem}.quarantine.jsonl")
+    quarantine_path = quarantine or quarantine_for(output, input_path, "run")
     tally = Tally()
     started = time.perf_counter()
     animate = not (quiet or json_logs)
-    total = _count_lines(input_path, max_services) if state.err.is_terminal and animate else None
+    total = count_lines(input_path, max_services) if state.err.is_terminal and animate else None
     with progress_display(state.err, tally, total=total, enabled=animate) as display:
-        observe = _json_lines(display) if json_logs else display
+        observe = json_lines(display) if json_logs else display
         try:
-            result = _execute(
+            result = execute(
+                generate,
                 prepared,
                 input_path,
                 output,
@@ -246,7 +259,14 @@ def run(
         raise typer.Exit(EXIT_QUARANTINED)
 
 
-def _json_lines(then: EventSink) -> EventSink:
+def quarantine_for(output: Path, input_path: Path, command: str) -> Path:
+    """The default quarantine file: ``OUTPUT.quarantine.jsonl``, or next to the input for stdout."""
+    if str(output) == "-":
+        return input_path.with_name(f"{input_path.stem}.{command}.quarantine.jsonl")
+    return output.with_name(f"{output.stem}.quarantine.jsonl")
+
+
+def json_lines(then: EventSink) -> EventSink:
     """An event sink that writes each event as one JSON line on stderr, then passes it on."""
     from datetime import UTC, datetime
 
@@ -258,8 +278,8 @@ def _json_lines(then: EventSink) -> EventSink:
     return write
 
 
-def _execute(prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
-    """Run ``generate`` on its own event loop; SIGTERM stops it as Ctrl-C does.
+def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
+    """Run ``job`` (``generate`` or ``remap``) on its own event loop; SIGTERM stops it as Ctrl-C does.
 
     In both cases in-flight calls are cancelled, finished services are already on disk,
     the run is recorded as interrupted, and KeyboardInterrupt reaches the caller.
@@ -268,14 +288,12 @@ def _execute(prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
     import contextlib
     import signal
 
-    from ..generation import generate
-
     async def main() -> RunResult:
         task = asyncio.current_task()
         assert task is not None
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await generate(prepared, *args, **kwargs)
+        return await job(prepared, *args, **kwargs)
 
     try:
         return asyncio.run(main())
@@ -283,7 +301,7 @@ def _execute(prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
         raise KeyboardInterrupt from None
 
 
-def _count_lines(path: Path, limit: int | None) -> int | None:
+def count_lines(path: Path, limit: int | None) -> int | None:
     """Non-blank lines of ``path``: the progress bar's total (an upper bound of services)."""
     try:
         with path.open("rb") as handle:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -44,9 +44,19 @@ from .budget import Budget, call_price, worst_case_cost
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .transport import retry_observer
 
-__all__ = ["Gateway", "LLMAnswer", "LLMRequest", "provider_unwell"]
+__all__ = ["Gateway", "ImportedLookup", "LLMAnswer", "LLMRequest", "provider_unwell"]
 
 OutputT = TypeVar("OutputT")
+
+
+@dataclass(frozen=True)
+class ImportedLookup:
+    """Where an answer imported by ``migrate cache`` for this call would be, and how to read it."""
+
+    key: str
+    """``stage/service_id[/plateau[/catalogue]]``, as ``ResultCache.imported`` files it."""
+    convert: Callable[[Any], Any]
+    """The imported payload as this call's output data; ValueError when it does not fit."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class LLMRequest(Generic[OutputT]):
     prompt: str
     output_type: type[OutputT]
     history: Sequence[ModelMessage] = ()
+    imported: ImportedLookup | None = field(default=None, compare=False)
+    """Not part of the answer's identity: only used with ``reuse_imported``."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,7 @@ class Gateway:
         rate: RateLimiter | None = None,
         breaker: CircuitBreaker | None = None,
         usage_limits: UsageLimits | None = None,
+        reuse_imported: bool = False,
     ) -> None:
         # Our progress display owns the terminal; pydantic-ai's first-run banner would
         # land in the middle of it (it shows for editable installs, as in a checkout).
@@ -139,6 +152,7 @@ class Gateway:
         self._budget = budget
         self._max_output_tokens = int((model_settings or {}).get("max_tokens") or 4096)
         self._attempts = 1 + output_retries
+        self._reuse_imported = reuse_imported
 
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""
@@ -158,6 +172,10 @@ class Gateway:
             hit = self._cached(key, request)
             if hit is not None:
                 return hit
+        if self._reuse_imported and request.imported is not None:
+            imported = self._imported(request, request.imported)
+            if imported is not None:
+                return imported
         answer = await self._call(request)
         if key is not None and self._mode in (CacheMode.READ, CacheMode.REFRESH):
             await asyncio.to_thread(self._store, key, request, answer)
@@ -239,6 +257,23 @@ class Gateway:
             self._rejected.add(key)
             self._emit(CacheEntryRejected(stage=request.stage, key=key[:16], reason=found))
         return None
+
+    def _imported(self, request: LLMRequest[OutputT], lookup: ImportedLookup) -> LLMAnswer[OutputT] | None:
+        """An answer ``migrate cache`` imported for this service, stage and plateau, when it fits this call."""
+        if self._cache is None:
+            return None
+        payload = self._cache.imported(lookup.key)
+        if payload is None:
+            return None
+        try:
+            output = self._output(request.output_type).adapter.validate_python(lookup.convert(payload))
+        except (ValueError, ValidationError) as exc:
+            if lookup.key not in self._rejected:
+                self._rejected.add(lookup.key)
+                reason = f"imported answer {lookup.key} does not fit: {str(exc).splitlines()[0]}"
+                self._emit(CacheEntryRejected(stage=request.stage, key=lookup.key, reason=reason))
+            return None
+        return LLMAnswer(output, "imported", RunUsage(), (), cached=True, cost=None)
 
     def _store(self, key: str, request: LLMRequest[Any], answer: LLMAnswer[Any]) -> None:
         assert self._cache is not None

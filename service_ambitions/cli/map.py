@@ -1,0 +1,140 @@
+"""``service-ambitions map``: map existing features to the catalogues again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cache_mode import CacheMode
+from .run import EXIT_BUDGET, EXIT_QUARANTINED, count_lines, execute, json_lines, quarantine_for
+from .state import AppState
+
+__all__ = ["map_features"]
+
+
+def map_features(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="JSONL of evolution records (any known schema version) or features-only records.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Where to write the evolutions (JSONL); '-' for stdout.", show_default=False
+        ),
+    ],
+    catalogue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--catalogue",
+            help="Map only this catalogue (repeat for more); other mappings are kept. [default: every catalogue]",
+            show_default=False,
+        ),
+    ] = None,
+    service_file: Annotated[
+        Path | None,
+        typer.Option(help="Services JSONL for features-only records that name a service_id but carry no service."),
+    ] = None,
+    service_id: Annotated[str | None, typer.Option(help="Map only this service.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model for the mapping calls: 'provider:model' or 'offline'.")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Services mapped at once.")] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Budget in USD: no call starts that could take spending past it.", show_default=False
+        ),
+    ] = None,
+    cache_mode: Annotated[
+        CacheMode | None,
+        typer.Option(help="read, refresh, readonly or off (as for run).", show_default=False),
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache directory.", show_default=False)] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="Where run records go.", show_default=False)] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where unreadable lines and failed services go. [default: OUTPUT with .quarantine.jsonl]",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="Instead of a progress display, every event as a JSON line on stderr.")
+    ] = False,
+) -> None:
+    """Map existing features to the catalogues again, without regenerating them.
+
+    Each INPUT line is an evolution record (schema 1.0 or 2.0) or a features-only record
+    {"service": {...}, "features": [{"feature_id", "name", "description", "customer_type",
+    "score"?, "plateau"?}]}. Features without a plateau count as the first plateau's.
+    Each line becomes one current-schema evolution in OUTPUT, in input order, that map
+    and migrate read back. Calls go through the same cache, limits, budget and run
+    records as run; `report` shows what the run cost.
+
+    [bold]Examples[/]
+
+        service-ambitions map evolutions.jsonl -o remapped.jsonl --model offline
+
+        service-ambitions map evolutions.jsonl -o - --catalogue applications --service-id svc-library
+
+        service-ambitions map features.jsonl -o mapped.jsonl --service-file services.jsonl
+    """
+    import time
+    from decimal import Decimal
+
+    from ..events import Tally
+    from ..generation import prepare, remap
+    from .render import progress_display, render_run_end, render_summary
+
+    state: AppState = ctx.obj
+    settings = state.settings(
+        models={"mapping": model} if model else None,
+        concurrency=concurrency,
+        cache_mode=cache_mode,
+        cache_dir=cache_dir,
+        runs_dir=runs_dir,
+        max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
+    )
+    prepared = prepare(settings, stages=("mapping",))
+    to_stdout = str(output) == "-"
+    if to_stdout:
+        state = replace(state, out=state.err)  # stdout holds the records; everything else goes to stderr
+    quarantine_path = quarantine or quarantine_for(output, input_path, "map")
+    tally = Tally()
+    started = time.perf_counter()
+    animate = not (quiet or json_logs)
+    total = count_lines(input_path, None) if state.err.is_terminal and animate and not service_id else None
+    with progress_display(state.err, tally, total=total, enabled=animate) as display:
+        observe = json_lines(display) if json_logs else display
+        result = execute(
+            remap,
+            prepared,
+            input_path,
+            output,
+            quarantine_path,
+            catalogues=catalogue,
+            service_file=service_file,
+            service_id=service_id,
+            on_event=observe,
+        )
+    if service_id and not (tally.completed or tally.failed or tally.deferred):
+        from ..errors import InputError
+
+        raise InputError(f"no record for service {service_id!r}", path=str(input_path), hint="check --service-id")
+    shown = None if to_stdout else output
+    render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=shown, quarantine=quarantine_path)
+    render_run_end(state, result, tally, quarantine_path)
+    if result.budget_stop is not None:
+        raise typer.Exit(EXIT_BUDGET)
+    if tally.failed or tally.quarantined_lines:
+        raise typer.Exit(EXIT_QUARANTINED)

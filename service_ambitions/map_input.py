@@ -1,0 +1,186 @@
+"""What ``map`` reads: evolution records of any known version, or features-only records.
+
+An evolution record (a line with ``meta``) is migrated to the current version first. A
+features-only record ``{"service": {...}, "features": [...]}`` is turned into an
+evolution with one plateau per plateau its features name; its ``meta`` is written by the
+map run. Either way, each line becomes an :class:`Accepted` entry holding the record to
+map, or a :class:`Rejected` one with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InputError
+from .jsonl import Accepted, Existing, JsonObject, Rejected, describe_errors, read_json_objects, read_services
+from .migrations import MigrationFailed, migrate_record
+from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service
+from .reference import Plateau
+
+__all__ = ["FeatureInput", "FeaturesRecord", "load_service_file", "read_map_input"]
+
+
+class _RoleRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role_id: str = Field(min_length=1)
+
+
+class FeatureInput(BaseModel):
+    """A feature as a features-only record gives it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    description: str
+    score: FeatureScore | None = None
+    customer_type: str | None = None
+    role: _RoleRef | None = None
+    """Older files name the role here instead of in ``customer_type``."""
+    plateau: int | str | None = None
+    """Plateau level or id; unset means the first plateau of the reference data."""
+    mappings: dict[str, list[MappedItem]] = Field(default_factory=dict)
+    """Kept for catalogues the run does not map."""
+
+    @model_validator(mode="after")
+    def _has_role(self) -> FeatureInput:
+        if not self.customer_type and self.role is None:
+            raise ValueError("needs customer_type (the role id)")
+        return self
+
+
+class FeaturesRecord(BaseModel):
+    """A service's features, without plateau descriptions or meta."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: Service | None = None
+    service_id: str | None = None
+    """Names the service in ``--service-file`` when the record has no service block."""
+    features: list[FeatureInput] = Field(min_length=1)
+
+
+def load_service_file(path: Path) -> dict[str, Service]:
+    """Services by id from a services JSONL (the ``run`` input format).
+
+    Raises:
+        InputError: the file cannot be read or has a line that is not a service.
+    """
+    services: dict[str, Service] = {}
+    for entry in read_services(path):
+        if isinstance(entry, Rejected):
+            raise InputError(f"service file: {entry.reason}", path=str(path), line=entry.line)
+        services[entry.service.service_id] = entry.service
+    return services
+
+
+def read_map_input(
+    path: Path,
+    plateaus: Sequence[Plateau],
+    *,
+    services: Mapping[str, Service] | None = None,
+    service_id: str | None = None,
+) -> Iterator[Accepted | Rejected]:
+    """Every line of ``path`` as a record to map, in order; other services' lines skipped with ``service_id``.
+
+    Raises:
+        InputError: the file cannot be opened.
+    """
+    objects = read_json_objects(path)
+    first_seen: dict[str, int] = {}
+    for entry in objects:
+        if isinstance(entry, Rejected):
+            yield entry
+            continue
+        if service_id is not None and _claimed_id(entry.data) not in (service_id, None):
+            continue
+        parsed = _record(entry, plateaus, services or {})
+        if isinstance(parsed, Accepted):
+            sid = parsed.service.service_id
+            if service_id is not None and sid != service_id:
+                continue
+            if sid in first_seen:
+                reason = f"duplicate service_id {sid!r} (first on line {first_seen[sid]})"
+                parsed = Rejected(entry.line, reason, entry.raw)
+            else:
+                first_seen[sid] = entry.line
+        yield parsed
+
+
+def _claimed_id(data: Mapping[str, Any]) -> Any:
+    """The service id a line names, if it names one, before it is validated."""
+    service = data.get("service")
+    return service.get("service_id") if isinstance(service, Mapping) else data.get("service_id")
+
+
+def _record(entry: JsonObject, plateaus: Sequence[Plateau], services: Mapping[str, Service]) -> Accepted | Rejected:
+    if "meta" in entry.data:
+        try:
+            record, _ = migrate_record(entry.data)
+        except MigrationFailed as exc:
+            return Rejected(entry.line, str(exc), entry.raw)
+        return Accepted(entry.line, record.service, Existing(record.plateaus, record.meta))
+    try:
+        features = FeaturesRecord.model_validate(entry.data)
+    except ValidationError as exc:
+        return Rejected(entry.line, f"not an evolution or features record: {describe_errors(exc)}", entry.raw)
+    try:
+        service = _service(features, services)
+        return Accepted(entry.line, service, Existing(_plateaus(features, plateaus), meta=None))
+    except ValueError as exc:
+        return Rejected(entry.line, str(exc), entry.raw)
+
+
+def _service(record: FeaturesRecord, services: Mapping[str, Service]) -> Service:
+    service = record.service
+    if service is None:
+        if record.service_id is None:
+            raise ValueError("no service block and no service_id to look one up with --service-file")
+        service = services.get(record.service_id)
+        if service is None:
+            where = "is not in the --service-file" if services else "has no block and no --service-file was given"
+            raise ValueError(f"service {record.service_id!r} {where}")
+    return service
+
+
+def _plateaus(record: FeaturesRecord, plateaus: Sequence[Plateau]) -> list[PlateauResult]:
+    grouped: dict[str, list[Feature]] = {plateau.id: [] for plateau in plateaus}
+    for feature in record.features:
+        plateau = _plateau(feature.plateau, plateaus)
+        role_id = feature.customer_type or (feature.role.role_id if feature.role else "")
+        grouped[plateau.id].append(
+            Feature(
+                feature_id=feature.feature_id,
+                name=feature.name,
+                description=feature.description,
+                score=feature.score,
+                customer_type=role_id,
+                mappings=feature.mappings,
+            )
+        )
+    return [
+        PlateauResult(
+            plateau=plateau.level,
+            plateau_id=plateau.id,
+            plateau_name=plateau.name,
+            service_description="",
+            features=grouped[plateau.id],
+        )
+        for plateau in plateaus
+        if grouped[plateau.id]
+    ]
+
+
+def _plateau(wanted: Any, plateaus: Sequence[Plateau]) -> Plateau:
+    if wanted is None:
+        return plateaus[0]
+    for plateau in plateaus:
+        if wanted in (plateau.level, plateau.id) or str(wanted).casefold() == plateau.name.casefold():
+            return plateau
+    known = ", ".join(f"{plateau.level} ({plateau.id})" for plateau in plateaus)
+    raise ValueError(f"plateau {wanted!r} is not one of the reference plateaus: {known}")
