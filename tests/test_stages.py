@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from service_ambitions.config import FeatureCount
+import json
+import os
+from pathlib import Path
+
+from service_ambitions.config import FeatureCount, ShortlistSettings
 from service_ambitions.models import Feature, FeatureScore, Service
-from service_ambitions.prompting import load_prompts
+from service_ambitions.prompting import load_prompts, render_catalogue_items
 from service_ambitions.reference import load_reference
 from service_ambitions.stages import FeatureIds, StageBook
 
@@ -85,3 +89,66 @@ def test_mapping_with_facets_keeps_them() -> None:
     )
     mapped = stages.read_mapping(output, catalogue, [feature("f1")]).items["f1"][0]
     assert mapped.facets == {"contribution": "core", "replacement_candidate": None, "integration_notes": "reads"}
+
+
+def test_per_call_material_comes_last_so_prompt_prefixes_are_shared() -> None:
+    stages = book()
+    catalogue = stages.reference.catalogues[0]
+    first = stages.mapping_request(SERVICE, stages.reference.plateaus[0], catalogue, [feature("aaa")])
+    other_service = Service(service_id="lib", name="Library", description="Lends books.")
+    second = stages.mapping_request(other_service, stages.reference.plateaus[3], catalogue, [feature("bbb", "Loans")])
+    shared = os.path.commonprefix([first.prompt, second.prompt])  # noqa: RUF071 (a string prefix is meant)
+    assert first.instructions == second.instructions
+    # Everything the calls have in common, the catalogue included, comes before what differs.
+    assert render_catalogue_items(catalogue) in shared
+    assert SERVICE.name not in shared
+    assert "Enrol online" not in shared
+    features = stages.features_request(SERVICE, stages.reference.plateaus[0], "Paper.", [])
+    assert features.prompt.index("## Roles") < features.prompt.index("## Service") < features.prompt.index("## Plateau")
+    # No stage carries material it does not use.
+    assert "| id | name |" not in features.prompt
+    assert SERVICE.description not in first.prompt
+
+
+def test_big_catalogues_send_a_shortlist_and_are_still_validated_whole(tmp_path: Path) -> None:
+    path = tmp_path / "applications.json"
+    path.write_text(json.dumps({"field": "applications", "label": "Applications", "items": synthetic_items(500)}))
+    reference = load_reference(catalogues=[path])
+    shortlisted = StageBook(reference, load_prompts(), FeatureCount(), ShortlistSettings(threshold=100, size=12))
+    whole = StageBook(reference, load_prompts(), FeatureCount(), ShortlistSettings(threshold=None))
+    catalogue = reference.catalogues[0]
+    features = [feature("aaa", "Library loans"), feature("bbb", "Timetable clash alerts")]
+    plateau = reference.plateaus[0]
+
+    short = shortlisted.mapping_request(SERVICE, plateau, catalogue, features)
+    full = whole.mapping_request(SERVICE, plateau, catalogue, features)
+
+    rows = [line for line in short.prompt.splitlines() if line.startswith("| app-")]
+    assert len(rows) == 12
+    assert any("library" in row.lower() for row in rows)
+    assert any("timetabl" in row.lower() for row in rows)
+    assert len([line for line in full.prompt.splitlines() if line.startswith("| app-")]) == 500
+    assert len(short.prompt) < len(full.prompt) / 10
+    # An id the shortlist left out is still a catalogue id: it is kept, not dropped.
+    outside = next(item.id for item in catalogue.items if f"| {item.id} |" not in short.prompt)
+    answer = short.output_type.model_validate(
+        {"mappings": [{"feature_id": "aaa", "items": [{"item": outside}, {"item": "no-such-id"}]}]}
+    )
+    result = shortlisted.read_mapping(answer, catalogue, features)
+    assert [m.item for m in result.items["aaa"]] == [outside]
+    assert result.dropped == ["no-such-id"]
+
+
+def synthetic_items(count: int) -> list[dict[str, str]]:
+    """A big catalogue of plausible university applications, deterministic."""
+    subjects = ["library", "timetable", "payroll", "admissions", "research", "estates", "finance", "careers"]
+    kinds = ["portal", "database", "workflow", "analytics", "mobile app", "integration", "archive", "scheduler"]
+    verbs = ["loans", "clash alerts", "grants", "offers", "room bookings", "invoices", "placements", "ethics"]
+    return [
+        {
+            "id": f"app-{i:03d}",
+            "name": f"{subjects[i % 8].title()} {kinds[(i // 8) % 8]} {i}",
+            "description": f"Handles {subjects[i % 8]} {verbs[(i // 64) % 8]} for staff and students.",
+        }
+        for i in range(count)
+    ]
