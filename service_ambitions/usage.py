@@ -83,6 +83,8 @@ class UsageReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: str
+    command: str = "run"
+    """The command that made the run: ``run`` or ``map``."""
     status: str
     started: datetime
     updated: datetime
@@ -143,6 +145,7 @@ def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool)
                 stages.setdefault(event.stage, UsageRow(key=event.stage)).failures += 1
     return UsageReport(
         run_id=manifest.run_id,
+        command=manifest.command,
         status=manifest.status,
         started=manifest.started,
         updated=manifest.updated,

@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import respx
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo
 from typer.testing import CliRunner
@@ -17,6 +18,7 @@ from service_ambitions.config import load_settings
 from service_ambitions.generation import prepare, remap
 
 from .conftest import EXAMPLES, read_jsonl
+from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 from .test_pipeline import scripted
 
 runner = CliRunner()
@@ -193,3 +195,37 @@ async def test_ids_outside_the_catalogue_are_dropped_and_counted(tmp_path: Path,
     again = await remap(prepared, evolutions, tmp_path / "again.jsonl", tmp_path / "q2.jsonl", catalogues=["data"])
     assert again.status == "completed"
     assert calls == 2 * 5  # the second run is answered by the cache
+
+
+def test_map_through_openai_makes_only_mapping_calls_and_is_cached(
+    respx_mock: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, evolutions: Path
+) -> None:
+    import pydantic_ai.models
+
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-map-secret")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+    fake = FakeOpenAI(usage=(500, 40))
+    route = respx_mock.post(COMPLETIONS).mock(side_effect=fake)
+    args = ["map", str(evolutions), "--model", "openai:gpt-4o-mini", "--catalogue", "technologies"]
+
+    first = runner.invoke(app, [*args, "-o", str(tmp_path / "a.jsonl")])
+    assert first.exit_code == 0, first.output
+    assert route.call_count == 2 * 5  # 2 services x 5 plateaus x 1 catalogue
+    assert all("## Catalogue: Technologies" in json.dumps(body["messages"]) for body in fake.requests)
+    second = runner.invoke(app, [*args, "-o", str(tmp_path / "b.jsonl")])
+    assert second.exit_code == 0, second.output
+    assert route.call_count == 2 * 5  # all from the cache
+    assert content(read_jsonl(tmp_path / "a.jsonl")[0]) == content(read_jsonl(tmp_path / "b.jsonl")[0])
+
+    report = runner.invoke(app, ["report", "--json"])
+    assert report.exit_code == 0, report.output
+    document = json.loads(report.stdout)
+    assert document["command"] == "map"
+    assert document["totals"]["calls"] == 10
+    assert document["totals"]["cached"] == 10  # the second map: everything from the cache
+    assert float(document["totals"]["saved_usd"]) > 0
+    assert [row["key"] for row in document["by_stage"]] == ["mapping"]
+    manifest = (tmp_path / "runs" / document["run_id"] / "manifest.json").read_text()
+    assert '"command": "map"' in manifest
+    assert "sk-test-map-secret" not in manifest

@@ -363,13 +363,14 @@ def render_runs(console: Console, manifests: list[Manifest]) -> None:
         console.print("no runs recorded yet")
         return
     table = Table(title="Runs", title_justify="left", box=SIMPLE_HEAD)
-    for column in ("run", "started UTC", "status", "services", "failed", "cost"):
+    for column in ("run", "command", "started UTC", "status", "services", "failed", "cost"):
         # Run ids are copied into other commands: never cut them. Paths are in `runs show`.
         table.add_column(column, no_wrap=column != "status", overflow="fold", min_width=23 if column == "run" else None)
     for manifest in manifests:
         counts = manifest.counts
         table.add_row(
             manifest.run_id,
+            manifest.command,
             f"{manifest.started:%m-%d %H:%M}",
             manifest.status,
             f"{counts.services_completed:,}",
