@@ -143,13 +143,16 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=5)
     parser.add_argument("--small-reference", action="store_true")
     parser.add_argument(
-        "--telemetry", action="store_true", help="configure logfire as `run` does (no token: local only)"
+        "--telemetry",
+        action="store_true",
+        help="configure logfire as `run` does when a token is set, but export nothing",
     )
     args = parser.parse_args()
     if args.telemetry:
-        from service_ambitions.telemetry import configure_telemetry
+        import logfire
 
-        configure_telemetry()
+        logfire.configure(send_to_logfire=False, console=False, service_name="bench", inspect_arguments=False)
+        logfire.instrument_pydantic_ai(include_content=False)
     if args.services is not None:
         asyncio.run(measure(args.services, args.latency or 0.0, args.in_flight, args.small_reference))
         return

@@ -2,7 +2,8 @@
 
 Library code records through the OpenTelemetry API only (:data:`tracer`, :class:`Metrics`),
 which does nothing until :func:`configure_telemetry` is called — the CLI calls it once.
-Without a logfire token nothing leaves the machine and nothing is printed.
+Without a logfire token (or an OTLP endpoint) nothing is configured, nothing leaves the
+machine and nothing is printed.
 
 Prompts and answers stay out of spans unless the user opts in (``--allow-prompt-logging``):
 pydantic-ai's instrumentation is told to leave content out, and our own spans carry only
@@ -11,7 +12,9 @@ ids, stage, model, counts and cost — never text and never a key.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from opentelemetry import metrics, trace
 
@@ -38,8 +41,19 @@ class Metrics:
         )
 
 
-def configure_telemetry(*, allow_prompt_logging: bool = False) -> None:
-    """Send spans and metrics to logfire if a token is configured; otherwise keep them local and silent."""
+_EXPORT_VARIABLES = ("LOGFIRE_TOKEN", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def configure_telemetry(*, allow_prompt_logging: bool = False) -> bool:
+    """Send spans and metrics to logfire (or an OTLP endpoint) when one is configured.
+
+    With nowhere to send them, nothing is configured at all: the OpenTelemetry API stays
+    a no-op, so spans cost nothing (a configured pipeline still scrubs and processes each
+    span locally, which on a fully cached run is most of the work). Returns whether
+    telemetry was configured.
+    """
+    if not any(os.environ.get(name) for name in _EXPORT_VARIABLES) and not Path(".logfire").is_dir():
+        return False
     import logfire
 
     logfire.configure(
@@ -49,3 +63,4 @@ def configure_telemetry(*, allow_prompt_logging: bool = False) -> None:
         inspect_arguments=False,
     )
     logfire.instrument_pydantic_ai(include_content=allow_prompt_logging)
+    return True

@@ -58,17 +58,30 @@ def test_without_a_token_telemetry_is_silent_and_offline(
 ) -> None:
     import socket
 
-    from service_ambitions.telemetry import configure_telemetry
+    from service_ambitions.telemetry import Metrics, configure_telemetry, tracer
 
     attempts: list[object] = []
     monkeypatch.setattr(socket.socket, "connect", lambda self, address: attempts.append(address))
     monkeypatch.delenv("LOGFIRE_TOKEN", raising=False)
-    configure_telemetry()
-    with logfire.span("probe"):
-        logfire.info("nothing to see")
-    logfire.force_flush()
+    assert configure_telemetry() is False  # nowhere to send: nothing configured
+    with tracer.start_as_current_span("probe", attributes={"service_id": "svc"}):
+        Metrics().calls.add(1, {"stage": "mapping"})
 
     assert attempts == []
     captured = capfd.readouterr()
     assert captured.out == ""
     assert captured.err == ""
+
+
+def test_telemetry_is_configured_when_there_is_somewhere_to_send_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service_ambitions.telemetry import configure_telemetry
+
+    configured: list[dict[str, object]] = []
+    monkeypatch.setattr(logfire, "configure", lambda **options: configured.append(options))
+    monkeypatch.setattr(logfire, "instrument_pydantic_ai", lambda **options: configured.append(options))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.invalid:4318")
+
+    assert configure_telemetry(allow_prompt_logging=True) is True
+    assert configured[0]["send_to_logfire"] == "if-token-present"
+    assert configured[0]["console"] is False
+    assert configured[1] == {"include_content": True}

@@ -8,6 +8,8 @@ variable, default and meaning, from the Settings model.
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,8 +38,13 @@ def cli_reference() -> str:
     context.ensure_object(dict)
     context.obj["TYPER_RICH_MARKUP_MODE"] = app.rich_markup_mode
     docs = get_docs_for_click(obj=command, ctx=context, name="service-ambitions", title="Command reference")
+    # A "\b" line keeps a help paragraph's line breaks in the terminal; here it becomes a code block.
+    docs = _BLOCK.sub(lambda match: "```bash\n" + textwrap.dedent(match.group(1)).rstrip() + "\n```\n", docs)
     # The reference sits under the page's own title: demote its headings one level.
     return "\n".join("#" + line if line.startswith("#") else line for line in docs.splitlines())
+
+
+_BLOCK = re.compile(r"^\x08\n((?:[ \t]+\S.*(?:\n|$))+)", re.MULTILINE)
 
 
 def settings_reference() -> str:

@@ -51,12 +51,14 @@ def _open(state: AppState, cache_dir: Path | None) -> ResultCache:
 
 @cache_app.command("stats")
 def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = False) -> None:
-    """Show what the cache holds: entries by stage and model, size, oldest and newest.
+    """Show what the cache holds.
 
-    [bold]Examples[/]
+    Entries by stage and model, size on disk, oldest and newest entry.
 
+    For example:
+
+    \b
         service-ambitions cache stats
-
         service-ambitions cache stats --json --cache-dir ./.sa-cache
     """
     from ..cli.render import render_cache_stats
@@ -92,14 +94,16 @@ def validate(
     cache_dir: CacheDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Check every entry: checksum, layout, output against its schema, orphan transcripts.
+    """Check every cache entry; --fix removes the bad ones.
+
+    Checks checksums, entry layout, each output against its schema, and orphan transcripts.
 
     Exits 7 when problems remain (after --fix, none do).
 
-    [bold]Examples[/]
+    For example:
 
+    \b
         service-ambitions cache validate
-
         service-ambitions cache validate --fix
     """
     from ..cli.render import render_cache_validation
@@ -142,14 +146,15 @@ def purge(
     cache_dir: CacheDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Remove cached answers (and their transcripts): all, or those matching every filter.
+    """Remove cached answers: all, or those matching every filter.
 
-    [bold]Examples[/]
+    Their transcripts go with them.
 
+    For example:
+
+    \b
         service-ambitions cache purge --stage mapping --yes
-
         service-ambitions cache purge --model offline --older-than 7d
-
         service-ambitions cache purge --all
     """
     from ..cli.render import render_purge

@@ -72,7 +72,9 @@ def map_features(
         bool, typer.Option("--json-logs", help="Instead of a progress display, every event as a JSON line on stderr.")
     ] = False,
 ) -> None:
-    """Map existing features to the catalogues again, without regenerating them.
+    """Map existing features to the catalogues again.
+
+    Nothing else is regenerated: only mapping calls are made.
 
     Each INPUT line is an evolution record (schema 1.0 or 2.0) or a features-only record
     {"service": {...}, "features": [{"feature_id", "name", "description", "customer_type",
@@ -81,12 +83,11 @@ def map_features(
     and migrate read back. Calls go through the same cache, limits, budget and run
     records as run; `report` shows what the run cost.
 
-    [bold]Examples[/]
+    For example:
 
+    \b
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model offline
-
         service-ambitions map evolutions.jsonl -o - --catalogue applications --service-id svc-library
-
         service-ambitions map features.jsonl -o mapped.jsonl --service-file services.jsonl
     """
     import time

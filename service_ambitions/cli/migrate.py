@@ -49,17 +49,17 @@ def records(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as one JSON document.")] = False,
 ) -> None:
-    """Convert evolution records to the current schema version, keeping their order.
+    """Convert records to the current schema version.
 
     Reads records of schema 1.0 (the layout earlier tools write, with its roles[] and
     mappings views merged back into the features) and 2.0; records already current are
-    copied unchanged, so migrating twice changes nothing. Every record written validates
+    copied unchanged, so migrating twice changes nothing, and input order is kept. Every record written validates
     against the target schema. Exit code 9 when some lines failed.
 
-    [bold]Examples[/]
+    For example:
 
+    \b
         service-ambitions migrate records old-evolutions.jsonl -o evolutions.jsonl
-
         service-ambitions migrate records old-evolutions.jsonl -o evolutions.jsonl --dry-run
     """
     from ..migrations import migrate_records
@@ -119,7 +119,9 @@ def cache(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and check every file; import nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as one JSON document.")] = False,
 ) -> None:
-    """Import an older tool's JSON-file answer cache, for run --reuse-imported.
+    """Import an older tool's cached answers.
+
+    Its JSON-file answer cache, for run --reuse-imported.
 
     Reads plateau descriptions (<context>/<service_id>/<key>.json), features
     (<context>/<service_id>/<plateau>/<key>.json) and mappings
@@ -128,10 +130,10 @@ def cache(
     stage and plateau (and catalogue) when it fits, instead of calling a model. Corrupt
     files are counted and listed, never fatal.
 
-    [bold]Examples[/]
+    For example:
 
+    \b
         service-ambitions migrate cache ~/old-tool/.cache
-
         service-ambitions run services.jsonl -o evolutions.jsonl --reuse-imported
     """
     from ..generation import open_cache

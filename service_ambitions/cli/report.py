@@ -53,17 +53,18 @@ def report(
     ] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Show what a run used and cost: calls, tokens, USD, cache hits and savings, retries.
+    """Show what a run used and cost.
+
+    Calls, tokens, USD, cache hits and savings, retries.
 
     Costs come from pydantic-ai's usage and genai-prices' bundled prices; calls without a
     known price are counted as unpriced, never as $0.
 
-    [bold]Examples[/]
+    For example:
 
+    \b
         service-ambitions report
-
         service-ambitions report 20261122T010203Z-1a2b3c --by-service --failures
-
         service-ambitions report --json > usage.json
     """
     from ..usage import UsageReport, build_report
@@ -85,10 +86,13 @@ def report(
 
 @runs_app.command("list")
 def list_command(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
-    """List recorded runs, newest first: id, started, status, services, cost.
+    """List recorded runs, newest first.
 
-    [bold]Example[/]
+    Id, command, start, status, services and cost of each.
 
+    For example:
+
+    \b
         service-ambitions runs list
     """
     from ..usage import list_runs
@@ -100,10 +104,13 @@ def list_command(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
 
 @runs_app.command("show")
 def show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="The run.")], runs_dir: RunsDir = None) -> None:
-    """Print a run's manifest: paths, input hash, settings, status and counts.
+    """Print a run's manifest.
 
-    [bold]Example[/]
+    Paths, input hash, settings, status and counts.
 
+    For example:
+
+    \b
         service-ambitions runs show 20261122T010203Z-1a2b3c
     """
     from ..runs import read_manifest
@@ -128,14 +135,15 @@ def tail(
     ] = None,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Print a run's events, one JSON line each; with -f, follow them as the run goes.
+    """Print a run's events; -f follows a live run.
 
-    [bold]Examples[/]
+    One JSON line per event.
 
+    For example:
+
+    \b
         service-ambitions runs tail -f
-
         service-ambitions runs tail 20261122T010203Z-1a2b3c --type service_failed
-
         service-ambitions runs tail --level warning
     """
     import json

@@ -181,16 +181,13 @@ def run(
     Every answer is cached: re-running with unchanged inputs calls no model. After
     Ctrl-C or a crash, --resume continues where the run stopped.
 
-    [bold]Examples[/]
+    For example:
 
+    \b
         service-ambitions run examples/services.jsonl -o evolutions.jsonl --model offline
-
         OPENAI_API_KEY=... service-ambitions run services.jsonl -o out.jsonl --model openai:gpt-4o-mini
-
         service-ambitions run services.jsonl -o out.jsonl --mapping-model openai:gpt-4o-mini --dry-run
-
         service-ambitions run services.jsonl -o out.jsonl --model offline --cache-mode refresh
-
         service-ambitions run services.jsonl -o out.jsonl --model offline --resume
     """
     import time

@@ -8,13 +8,16 @@ __all__ = ["schema"]
 
 
 def schema() -> None:
-    """Print the JSON Schema of one output line (a ServiceEvolution).
+    """Print the JSON Schema of output records.
+
+    One output line is one ServiceEvolution.
 
     The schema is versioned (meta.schema_version); validate output files against it
     with any JSON Schema tool.
 
-    [bold]Example[/]
+    For example:
 
+    \b
         service-ambitions schema > service-evolution.schema.json
     """
     import json

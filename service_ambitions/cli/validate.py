@@ -19,15 +19,15 @@ def validate(
     ],
     model: Annotated[str | None, typer.Option(help="Model to check instead of the configured one.")] = None,
 ) -> None:
-    """Check the input, reference data, prompts, settings and model credentials.
+    """Check input, reference data, prompts and credentials.
 
-    Makes no LLM call and spends nothing. Every check runs, so one invocation shows
+    Settings are checked too. Makes no LLM call and spends nothing. Every check runs, so one invocation shows
     every problem; the exit code is that of the first failed check.
 
-    [bold]Examples[/]
+    For example:
 
+    \b
         service-ambitions validate examples/services.jsonl --model offline
-
         service-ambitions --config config/app.yaml validate services.jsonl
     """
     from rich.markup import escape
