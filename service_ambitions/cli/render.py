@@ -101,11 +101,19 @@ def render_summary(
     services.add_row("elapsed", f"{elapsed:.1f} s")
     console.print(services)
 
-    calls = Table(title="LLM calls", title_justify="left")
-    for column in ("stage", "model", "calls", "cached", "requests", "input tokens", "output tokens"):
+    calls = Table(title="LLM calls", title_justify="left", box=SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    model_width = min(max((len(name) for name in tally.models.values()), default=5), 24)
+    for column in ("stage", "model", "calls", "cached", "requests", "in tokens", "out tokens"):
         textual = column in ("stage", "model")
-        # Fold rather than truncate: a model name cut to "openai:gpt-…" says nothing.
-        calls.add_column(column, justify="left" if textual else "right", overflow="fold", no_wrap=not textual)
+        # Fold rather than truncate: a model name cut to "openai:gpt-…" says nothing. Stage
+        # names stay whole.
+        calls.add_column(
+            column,
+            justify="left" if textual else "right",
+            overflow="fold",
+            no_wrap=column != "model",
+            min_width=model_width if column == "model" else None,
+        )
     for stage, count in tally.calls.items():
         if not count and stage not in tally.models:
             continue  # a stage this command does not run (map only maps)
@@ -337,17 +345,25 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
 
 
 def _usage_table(title: str, rows: list[UsageRow]) -> Table:
-    table = Table(title=title, title_justify="left")
-    columns = ("", "calls", "cached", "requests", "input tokens", "output tokens", "cost", "saved", "retries")
+    # Borderless: nine columns must fit an 80-column terminal. Requests are in --json.
+    table = Table(title=title, title_justify="left", box=SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    columns = ("", "calls", "cached", "in tokens", "out tokens", "cost", "saved", "retries")
+    key_width = min(max((len(row.key) for row in rows), default=0), 24)
     for column in columns:
-        # Keys may be long (models, service ids) and fold; numbers never break across lines.
-        table.add_column(column, justify="left" if not column else "right", overflow="fold", no_wrap=bool(column))
+        # Keys may be long (models, service ids) and fold, but not below a readable width;
+        # numbers never break across lines.
+        table.add_column(
+            column,
+            justify="left" if not column else "right",
+            overflow="fold",
+            no_wrap=bool(column),
+            min_width=None if column else key_width,
+        )
     for row in rows:
         table.add_row(
             row.key,
             f"{row.calls:,}",
             f"{row.cached:,}",
-            f"{row.requests:,}",
             f"{row.input_tokens:,}",
             f"{row.output_tokens:,}",
             f"${row.cost_usd:.4f}" + ("+?" if row.unpriced_calls else ""),
