@@ -177,9 +177,9 @@ class StageBook:
         features: list[Feature] = []
         for i, role in enumerate(self.reference.roles):
             drafts: list[FeatureDraft] = getattr(output, _field_name(i))
-            # Every value was validated with the answer; constructing skips a second pass.
+            # Validating these few fields in pydantic-core is cheaper than model_construct.
             features += [
-                Feature.model_construct(
+                Feature(
                     feature_id=ids.next(plateau.level, role.role_id, draft.name),
                     name=draft.name,
                     description=draft.description,
@@ -237,10 +237,8 @@ class StageBook:
                     result.dropped.append(pick.item)
                 elif all(existing.item != pick.item for existing in chosen):
                     facets = pick.facets if has_facets else None
-                    # Validated with the answer (facets against the catalogue's facet model).
-                    chosen.append(
-                        MappedItem.model_construct(item=pick.item, facets=facets.model_dump() if facets else None)
-                    )
+                    # Facets were validated against the catalogue's facet model with the answer.
+                    chosen.append(MappedItem(item=pick.item, facets=facets.model_dump() if facets else None))
         return result
 
 
