@@ -378,7 +378,7 @@ def render_runs(console: Console, manifests: list[Manifest]) -> None:
     if not manifests:
         console.print("no runs recorded yet")
         return
-    table = Table(title="Runs", title_justify="left", box=SIMPLE_HEAD)
+    table = Table(title="Runs", title_justify="left", box=SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("run", "command", "started UTC", "status", "services", "failed", "cost"):
         # Run ids are copied into other commands: never cut them. Paths are in `runs show`.
         table.add_column(column, no_wrap=column != "status", overflow="fold", min_width=23 if column == "run" else None)
