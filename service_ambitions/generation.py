@@ -558,6 +558,16 @@ def _open_run(
     return runs_dir / run_id, manifest, set(), set()
 
 
+def _remapped_reference(
+    original: ReferenceHashes | None, current: ReferenceHashes, mapped: Sequence[Catalogue]
+) -> ReferenceHashes | None:
+    """The reference a record mapped again was made with: its own, with the mapped catalogues' and prompts' now."""
+    if original is None:
+        return None  # a migrated record that never said; mixing would claim what is not known
+    catalogues = {**original.catalogues, **{c.field: current.catalogues[c.field] for c in mapped}}
+    return original.model_copy(update={"catalogues": catalogues, "prompts": current.prompts})
+
+
 def _where(path: Path) -> Path:
     """The absolute path, or ``-`` for standard output."""
     return path if is_stdout(path) else path.resolve()
@@ -644,10 +654,12 @@ async def _run(job: _Job, gateway: Gateway, run_id: str, on_event: EventSink) ->
     generator = f"service-ambitions {version('service-ambitions')}"
 
     def meta(dropped: int, original: Meta | None) -> Meta:
+        models = stage_models
+        made_with: ReferenceHashes | None = reference
         if original is not None:
+            # Mapped again: the other stages are the original's; only the mapping is new.
             models = original.models.model_copy(update={"mapping": stage_models.mapping})
-        else:
-            models = stage_models
+            made_with = _remapped_reference(original.reference, reference, job.remap)
         return Meta(
             run_id=run_id,
             created=clock(),
@@ -655,7 +667,7 @@ async def _run(job: _Job, gateway: Gateway, run_id: str, on_event: EventSink) ->
             models=models,
             seed=settings.seed,
             synthetic=prepared.synthetic or (original is not None and original.synthetic),
-            reference=reference,
+            reference=made_with,
             dropped_items=dropped,
             legacy=original.legacy if original is not None else None,
         )

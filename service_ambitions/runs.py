@@ -173,12 +173,18 @@ def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path,
         manifest = read_manifest(runs_dir / run_id)
         if manifest is None:
             raise ResumeMismatch(f"no run {run_id!r} in {runs_dir}", hint="run without --resume to start a new run")
+        if manifest.command != "run":
+            raise ResumeMismatch(
+                f"run {run_id} was made by {manifest.command!r}, which cannot be resumed", hint="run it again"
+            )
         return runs_dir / run_id, manifest
     target = str(output.resolve())
     candidates = [
         (directory, manifest)
         for directory in (runs_dir.iterdir() if runs_dir.is_dir() else [])
-        if (manifest := read_manifest(directory)) is not None and manifest.output_path == target
+        if (manifest := read_manifest(directory)) is not None
+        and manifest.output_path == target
+        and manifest.command == "run"
     ]
     if not candidates:
         raise ResumeMismatch(f"no earlier run wrote {output}", hint="run without --resume to start, or give the run id")

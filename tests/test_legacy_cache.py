@@ -126,9 +126,13 @@ async def test_a_run_that_reuses_imported_answers_calls_no_model(
 
     assert [decided(r) for r in reused] == [decided(r) for r in generated]  # type: ignore[arg-type]
 
-    # Without the flag, the imported answers are not used.
-    await generate(prepare(load_settings(), model_factory=lambda name: scripted(count)), two, out, tmp_path / "q.jsonl")
+    # Refreshing ignores them as it ignores every stored answer; without the flag they are not used.
+    refresh = load_settings(reuse_imported=True, cache_mode="refresh")
+    await generate(prepare(refresh, model_factory=lambda name: scripted(count)), two, out, tmp_path / "q.jsonl")
     assert calls == 42
+    without = prepare(load_settings(cache_dir=tmp_path / "empty-cache"), model_factory=lambda name: scripted(count))
+    await generate(without, two, out, tmp_path / "q.jsonl")
+    assert calls == 84
 
 
 async def test_an_imported_answer_that_does_not_fit_is_reported_and_recomputed(

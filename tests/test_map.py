@@ -166,6 +166,7 @@ def test_legacy_records_are_mapped_directly(tmp_path: Path) -> None:
     records = read_jsonl(out)
     assert [r["meta"]["legacy"]["schema_version"] for r in records] == ["1.0", "1.0"]  # type: ignore[index]
     library: dict[str, Any] = records[0]
+    assert library["meta"]["reference"] is None  # 1.0 never said what it was made with: not invented now
     feature = library["plateaus"][0]["features"][0]
     assert feature["mappings"]["applications"] == [{"item": "library-system", "facets": {"interaction": "read"}}]
     assert "technologies" in feature["mappings"]
@@ -229,3 +230,34 @@ def test_map_through_openai_makes_only_mapping_calls_and_is_cached(
     manifest = (tmp_path / "runs" / document["run_id"] / "manifest.json").read_text()
     assert '"command": "map"' in manifest
     assert "sk-test-map-secret" not in manifest
+
+
+def test_a_map_run_is_not_what_run_resume_continues(evolutions: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert map_cli(str(evolutions), "-o", str(out)).exit_code == 0
+
+    resumed = runner.invoke(
+        app, ["run", str(EXAMPLES / "services.jsonl"), "-o", str(out), "--model", "offline", "--resume"]
+    )
+
+    assert resumed.exit_code == 8
+    assert "no earlier run wrote" in resumed.output
+
+
+def test_mapping_again_keeps_the_records_own_reference_hashes(evolutions: Path, tmp_path: Path) -> None:
+    source = read_jsonl(evolutions)[0]
+    source["meta"]["reference"]["plateaus"] = "hash-of-other-plateaus"  # type: ignore[index]
+    source["meta"]["reference"]["catalogues"]["data"] = "hash-of-an-older-data-catalogue"  # type: ignore[index]
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(json.dumps(source) + "\n")
+    out = tmp_path / "out.jsonl"
+
+    assert map_cli(str(edited), "-o", str(out), "--catalogue", "applications").exit_code == 0
+
+    reference = read_jsonl(out)[0]["meta"]["reference"]  # type: ignore[index]
+    assert reference["plateaus"] == "hash-of-other-plateaus"
+    assert reference["catalogues"]["data"] == "hash-of-an-older-data-catalogue"  # not mapped: unchanged
+    assert (
+        reference["catalogues"]["applications"]
+        == read_jsonl(evolutions)[0]["meta"]["reference"]["catalogues"]["applications"]
+    )  # type: ignore[index]

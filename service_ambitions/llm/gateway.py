@@ -172,7 +172,7 @@ class Gateway:
             hit = self._cached(key, request)
             if hit is not None:
                 return hit
-        if self._reuse_imported and request.imported is not None:
+        if self._reuse_imported and request.imported is not None and self._mode is not CacheMode.REFRESH:
             imported = self._imported(request, request.imported)
             if imported is not None:
                 return imported
