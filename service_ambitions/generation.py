@@ -54,6 +54,7 @@ __all__ = [
     "RunResult",
     "StageEstimate",
     "estimate",
+    "estimate_remap",
     "generate",
     "new_run_id",
     "open_cache",
@@ -221,6 +222,36 @@ def estimate(prepared: Prepared, input_path: Path, *, max_services: int | None =
     Raises:
         InputError: the input file cannot be read.
     """
+    return _estimate(prepared, read_services(input_path), max_services=max_services)
+
+
+def estimate_remap(
+    prepared: Prepared,
+    input_path: Path,
+    *,
+    catalogues: Sequence[str] | None = None,
+    service_file: Path | None = None,
+    service_id: str | None = None,
+) -> Estimate:
+    """Plan a ``map`` run as :func:`estimate` plans ``run``: its mapping calls, cache hits, tokens and cost.
+
+    Raises:
+        ConfigError: a catalogue name is not in the reference data.
+        InputError: the input or service file cannot be read.
+    """
+    chosen = _chosen_catalogues(prepared.reference, catalogues)
+    services = load_service_file(service_file) if service_file is not None else None
+    entries = read_map_input(input_path, prepared.reference.plateaus, services=services, service_id=service_id)
+    return _estimate(prepared, entries, remap=chosen)
+
+
+def _estimate(
+    prepared: Prepared,
+    entries: Iterable[Accepted | Rejected],
+    *,
+    max_services: int | None = None,
+    remap: Sequence[Catalogue] = (),
+) -> Estimate:
     settings = prepared.settings
     scan = InputScan()
     with ExitStack() as stack:
@@ -234,14 +265,19 @@ def estimate(prepared: Prepared, input_path: Path, *, max_services: int | None =
             cache_mode=CacheMode.READONLY if cache is not None else CacheMode.OFF,
         )
         planner = Planner(prepared.book, gateway)
-        for entry in read_services(input_path):
+        for entry in entries:
             if isinstance(entry, Rejected):
                 scan.rejected.append(entry)
             elif max_services is None or scan.services < max_services:
                 scan.services += 1
-                planner.add(entry.service)
+                if entry.existing is not None:
+                    planner.add_remap(entry.service, entry.existing, remap)
+                else:
+                    planner.add(entry.service)
     stages = []
     for stage, plan in planner.stages.items():
+        if stage not in prepared.models:
+            continue  # a stage this command does not call
         remaining = plan.calls - plan.cached
         inputs = (plan.input_tokens, plan.input_tokens * 13 // 10)
         outputs = (remaining * _TYPICAL_ANSWER_TOKENS, remaining * gateway.max_output_tokens)

@@ -270,10 +270,7 @@ class Pipeline:
         try:
             async with asyncio.TaskGroup() as group:
                 for result in existing.plateaus:
-                    # The prompt needs the plateau's level and name, which the record carries.
-                    plateau = Plateau.model_construct(
-                        id=result.plateau_id, name=result.plateau_name, level=result.plateau, description=""
-                    )
+                    plateau = _plateau_of(result)
                     tasks = [
                         (catalogue, group.create_task(self._map(service, plateau, catalogue, result.features)))
                         for catalogue in self._remap
@@ -406,6 +403,15 @@ class Planner:
             known = answer is not None
             earlier += [(plateau, feature) for feature in features]
 
+    def add_remap(self, service: Service, existing: Existing, catalogues: Sequence[Catalogue]) -> None:
+        """Count the mapping calls ``map`` makes for one record: every prompt is known."""
+        for result in existing.plateaus:
+            if not result.features:
+                continue
+            plateau = _plateau_of(result)
+            for catalogue in catalogues:
+                self._probe(self._book.mapping_request(service, plateau, catalogue, result.features), known=True)
+
     def _probe(self, request: LLMRequest[BaseModel], *, known: bool) -> BaseModel | None:
         plan = self.stages[request.stage]
         plan.calls += 1
@@ -415,6 +421,11 @@ class Planner:
         else:
             plan.cached += 1
         return answer
+
+
+def _plateau_of(result: PlateauResult) -> Plateau:
+    """The plateau of a record, as a mapping prompt needs it: level and name, which the record carries."""
+    return Plateau.model_construct(id=result.plateau_id, name=result.plateau_name, level=result.plateau, description="")
 
 
 def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: Sequence[MappingResult]) -> Feature:

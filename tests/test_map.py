@@ -261,3 +261,21 @@ def test_mapping_again_keeps_the_records_own_reference_hashes(evolutions: Path, 
         reference["catalogues"]["applications"]
         == read_jsonl(evolutions)[0]["meta"]["reference"]["catalogues"]["applications"]
     )  # type: ignore[index]
+
+
+def test_dry_run_counts_mapping_calls_and_cache_hits_without_calling(evolutions: Path, tmp_path: Path) -> None:
+    cache = ["--cache-dir", str(tmp_path / "map-cache")]  # not the one the evolutions' run filled
+    out = tmp_path / "out.jsonl"
+    assert map_cli(str(evolutions), "-o", str(out), "--catalogue", "data", *cache).exit_code == 0
+
+    plan = runner.invoke(
+        app, ["map", str(evolutions), "-o", str(tmp_path / "plan.jsonl"), "--model", "offline", "--dry-run", *cache]
+    )
+
+    assert plan.exit_code == 0, plan.output
+    assert not (tmp_path / "plan.jsonl").exists()
+    row = next(line.split("│") for line in plan.stdout.splitlines() if "│ mapping" in line)
+    calls, cached = (int(cell.strip().replace(",", "")) for cell in row[3:5])
+    assert calls == 2 * 5 * 3  # 2 records x 5 plateaus x 3 catalogues
+    assert cached == 2 * 5  # the data catalogue's calls
+    assert "│ features" not in plan.stdout

@@ -67,6 +67,9 @@ def map_features(
             show_default=False,
         ),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything and print the plan: calls, cache hits, cost.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     json_logs: Annotated[
         bool, typer.Option("--json-logs", help="Instead of a progress display, every event as a JSON line on stderr.")
@@ -89,13 +92,14 @@ def map_features(
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model offline
         service-ambitions map evolutions.jsonl -o - --catalogue applications --service-id svc-library
         service-ambitions map features.jsonl -o mapped.jsonl --service-file services.jsonl
+        service-ambitions map evolutions.jsonl -o remapped.jsonl --model openai:gpt-4o-mini --dry-run
     """
     import time
     from decimal import Decimal
 
     from ..events import Tally
-    from ..generation import prepare, remap
-    from .render import progress_display, render_run_end, render_summary
+    from ..generation import estimate_remap, prepare, remap
+    from .render import progress_display, render_plan, render_run_end, render_summary
 
     state: AppState = ctx.obj
     settings = state.settings(
@@ -107,6 +111,12 @@ def map_features(
         max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
     )
     prepared = prepare(settings, stages=("mapping",))
+    if dry_run:
+        plan = estimate_remap(
+            prepared, input_path, catalogues=catalogue, service_file=service_file, service_id=service_id
+        )
+        render_plan(state.out, prepared, plan, input_path)
+        return
     to_stdout = str(output) == "-"
     if to_stdout:
         state = replace(state, out=state.err)  # stdout holds the records; everything else goes to stderr
