@@ -81,8 +81,12 @@ def migrate_record(record: Record, *, to: str = SCHEMA_VERSION) -> Outcome:
         if version not in STEPS:
             known = ", ".join(KNOWN_VERSIONS)
             raise MigrationFailed(f"unknown schema version {version!r} (known: {known})")
-        version, step = STEPS[version]
-        record = step(record)
+        source, (version, step) = version, STEPS[version]
+        try:
+            record = step(record)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A record of that version in a shape its writers never produced.
+            raise MigrationFailed(f"not a readable {source} record: {type(exc).__name__}: {exc}") from exc
         changed = True
     try:
         return ServiceEvolution.model_validate(record), changed

@@ -128,3 +128,21 @@ def test_a_score_that_cannot_be_read_fails_with_the_field_named() -> None:
 
     with pytest.raises(MigrationFailed, match=r"plateaus\.0\.features\.0\.score\.level"):
         migrate_record(record)
+
+
+@pytest.mark.parametrize(
+    "plateaus",
+    [
+        "not a list",
+        [{"plateau": 1, "features": [{"feature_id": ["a", "list"]}]}],
+        [{"plateau": 1, "features": "abc", "roles": [{"role_id": "x", "features": [3]}]}],
+        [{"plateau": 1, "features": [], "mappings": {"applications": [{"id": "a", "mappings": [7, None]}]}}],
+        [{"plateau": 1, "features": [{"feature_id": "f", "mappings": {"data": "oops"}, "score": 3}]}],
+    ],
+)
+def test_malformed_legacy_records_fail_with_a_reason_and_never_crash(plateaus: Any) -> None:
+    record = json.loads(LEGACY.read_text().splitlines()[1])
+    record["plateaus"] = plateaus
+
+    with pytest.raises(MigrationFailed):
+        migrate_record(record)
