@@ -32,7 +32,7 @@ from .events import (
     ServiceStarted,
 )
 from .jsonl import Accepted, Existing, QuarantineRecord, Rejected
-from .llm.gateway import Gateway, LLMRequest
+from .llm.gateway import Gateway, LLMAnswer, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
 from .stages import FeatureIds, MappingResult, StageBook
@@ -213,7 +213,7 @@ class Pipeline:
         """
         dropped = [] if dropped is None else dropped
         book = self._book
-        descriptions = book.read_descriptions(await self._ask(book.descriptions_request(service), service))
+        descriptions = book.read_descriptions((await self._ask(book.descriptions_request(service), service)).output)
         ids = FeatureIds(service.service_id)
         earlier: list[tuple[Plateau, Feature]] = []
         per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | BudgetExceeded]]]] = []
@@ -223,14 +223,16 @@ class Pipeline:
                 for plateau in book.reference.plateaus:
                     request = book.features_request(service, plateau, descriptions[plateau.id], earlier)
                     try:
-                        features = book.read_features(await self._ask(request, service), plateau, ids)
+                        answer = await self._ask(request, service)
                     except BudgetExceeded as exc:
                         # Let the mapping calls in flight finish (and be cached) before stopping.
                         budget_stop = exc
                         break
+                    features = book.read_features(answer.output, plateau, ids)
                     earlier += [(plateau, feature) for feature in features]
+                    # An imported mapping answer may be matched to imported features by position.
                     mappings = [
-                        group.create_task(self._map(service, plateau, catalogue, features))
+                        group.create_task(self._map(service, plateau, catalogue, features, answer.imported))
                         for catalogue in book.reference.catalogues
                     ]
                     per_plateau.append((plateau, features, mappings))
@@ -306,14 +308,20 @@ class Pipeline:
         return ServiceEvolution(meta=self._meta(len(dropped), existing.meta), service=service, plateaus=plateaus)
 
     async def _map(
-        self, service: Service, plateau: Plateau, catalogue: Catalogue, features: Sequence[Feature]
+        self,
+        service: Service,
+        plateau: Plateau,
+        catalogue: Catalogue,
+        features: Sequence[Feature],
+        imported_features: bool = False,
     ) -> MappingResult | BudgetExceeded:
         """One mapping call; a budget stop is returned, not raised, so sibling calls finish."""
+        request = self._book.mapping_request(service, plateau, catalogue, features, imported_features=imported_features)
         try:
-            output = await self._ask(self._book.mapping_request(service, plateau, catalogue, features), service)
+            answer = await self._ask(request, service)
         except BudgetExceeded as exc:
             return exc
-        result = self._book.read_mapping(output, catalogue, features)
+        result = self._book.read_mapping(answer.output, catalogue, features)
         if result.dropped and self._strict:
             unknown = ", ".join(sorted(set(result.dropped)))
             raise MappingError(
@@ -323,7 +331,7 @@ class Pipeline:
             )
         return result
 
-    async def _ask(self, request: LLMRequest[BaseModel], service: Service) -> BaseModel:
+    async def _ask(self, request: LLMRequest[BaseModel], service: Service) -> LLMAnswer[BaseModel]:
         attributes = {"service_id": service.service_id, "stage": request.stage.value}
         metrics = self._metrics
         started = time.perf_counter()
@@ -360,7 +368,7 @@ class Pipeline:
                 reasoning_tokens=usage.details.get("reasoning_tokens", 0),
             )
         )
-        return answer.output
+        return answer
 
 
 @dataclass

@@ -194,7 +194,13 @@ class StageBook:
     # -- mapping ------------------------------------------------------------------------
 
     def mapping_request(
-        self, service: Service, plateau: Plateau, catalogue: Catalogue, features: Sequence[Feature]
+        self,
+        service: Service,
+        plateau: Plateau,
+        catalogue: Catalogue,
+        features: Sequence[Feature],
+        *,
+        imported_features: bool = False,
     ) -> LLMRequest[BaseModel]:
         """One call per plateau and catalogue: which items each feature relies on.
 
@@ -218,7 +224,8 @@ class StageBook:
             features="\n".join(f"- `{f.feature_id}` {f.name}: {f.description}" for f in features),
         )
         key = imported_key(Stage.MAPPING, service.service_id, plateau.level, catalogue.field)
-        lookup = ImportedLookup(key, functools.partial(_imported_mapping, [f.feature_id for f in features], catalogue))
+        ids = [f.feature_id for f in features]
+        lookup = ImportedLookup(key, functools.partial(_imported_mapping, ids, catalogue, imported_features))
         return LLMRequest(
             Stage.MAPPING, self._instructions, prompt, self._mapping_types[catalogue.field], imported=lookup
         )
@@ -242,15 +249,20 @@ class StageBook:
         return result
 
 
-def _imported_mapping(ids: list[str], catalogue: Catalogue, imported: list[dict[str, Any]]) -> dict[str, Any]:
+def _imported_mapping(
+    ids: list[str], catalogue: Catalogue, by_position: bool, imported: list[dict[str, Any]]
+) -> dict[str, Any]:
     """An imported mapping answer, re-keyed to this run's feature ids.
 
     An older tool gave its features its own ids. When they are not this run's, the answer
-    is matched by position: it lists the features in the order of the features answer it
-    mapped, which is the order this run keeps when it reuses that answer too.
+    can only be matched by position, and only when this plateau's features are that
+    tool's too (reused from its imported features answer, whose order this run keeps):
+    features a model wrote afresh are other features, whatever their number.
     """
     given = [entry["feature_id"] for entry in imported]
     if not set(given) <= set(ids):
+        if not by_position:
+            raise ValueError("it maps features with other ids, and this plateau's features were not imported")
         if len(given) != len(ids):
             raise ValueError(f"it maps {len(given)} features with other ids; this call has {len(ids)}")
         imported = [{**entry, "feature_id": ours} for entry, ours in zip(imported, ids, strict=True)]

@@ -85,6 +85,8 @@ class LLMAnswer(Generic[OutputT]):
     """True when the answer came from the cache; ``usage`` is then what the original call used."""
     cost: Decimal | None = None
     """USD from genai-prices (for a cache hit, what the original call cost); None when unknown."""
+    imported: bool = False
+    """True when the answer was imported by ``migrate cache`` (``cached`` is then true too)."""
 
 
 # Settings that change how a request travels, not what the model answers: not part of the key.
@@ -273,7 +275,7 @@ class Gateway:
                 reason = f"imported answer {lookup.key} does not fit: {str(exc).splitlines()[0]}"
                 self._emit(CacheEntryRejected(stage=request.stage, key=lookup.key, reason=reason))
             return None
-        return LLMAnswer(output, "imported", RunUsage(), (), cached=True, cost=None)
+        return LLMAnswer(output, "imported", RunUsage(), (), cached=True, cost=None, imported=True)
 
     def _store(self, key: str, request: LLMRequest[Any], answer: LLMAnswer[Any]) -> None:
         assert self._cache is not None
