@@ -239,9 +239,7 @@ def estimate_remap(
         ConfigError: a catalogue name is not in the reference data.
         InputError: the input or service file cannot be read.
     """
-    chosen = _chosen_catalogues(prepared.reference, catalogues)
-    services = load_service_file(service_file) if service_file is not None else None
-    entries = read_map_input(input_path, prepared.reference.plateaus, services=services, service_id=service_id)
+    chosen, entries = _map_input(prepared, input_path, catalogues, service_file, service_id)
     return _estimate(prepared, entries, remap=chosen)
 
 
@@ -430,14 +428,26 @@ async def remap(
         ConfigError: a catalogue name is not in the reference data.
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
     """
-    chosen = _chosen_catalogues(prepared.reference, catalogues)
-    services = load_service_file(service_file) if service_file is not None else None
     directory, manifest, _, _ = await asyncio.to_thread(
         _open_run, prepared, input_path, output_path, quarantine_path, False, None, False, clock, "map"
     )
-    entries = read_map_input(input_path, prepared.reference.plateaus, services=services, service_id=service_id)
+    chosen, entries = _map_input(prepared, input_path, catalogues, service_file, service_id)
     job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=False), None, clock, remap=chosen)
     return await _recorded(job, directory, manifest, resumed=False, already_done=0, on_event=on_event)
+
+
+def _map_input(
+    prepared: Prepared,
+    input_path: Path,
+    catalogues: Sequence[str] | None,
+    service_file: Path | None,
+    service_id: str | None,
+) -> tuple[tuple[Catalogue, ...], Iterator[Accepted | Rejected]]:
+    """The catalogues ``map`` maps, and the records it reads: the same for a run and its plan."""
+    chosen = _chosen_catalogues(prepared.reference, catalogues)
+    services = load_service_file(service_file) if service_file is not None else None
+    entries = read_map_input(input_path, prepared.reference.plateaus, services=services, service_id=service_id)
+    return chosen, entries
 
 
 def _chosen_catalogues(reference: ReferenceData, names: Sequence[str] | None) -> tuple[Catalogue, ...]:

@@ -88,18 +88,32 @@ def read_map_input(
 ) -> Iterator[Accepted | Rejected]:
     """Every line of ``path`` as a record to map, in order; other services' lines skipped with ``service_id``.
 
+    The file is opened now, so a missing file fails here rather than at the first read.
+
     Raises:
-        InputError: the file cannot be opened.
+        InputError: the file cannot be opened; or, once the lines run out, no line was
+            for ``service_id``.
     """
-    objects = read_json_objects(path)
+    return _records(read_json_objects(path), plateaus, services or {}, service_id, path)
+
+
+def _records(
+    objects: Iterator[JsonObject | Rejected],
+    plateaus: Sequence[Plateau],
+    services: Mapping[str, Service],
+    service_id: str | None,
+    path: Path,
+) -> Iterator[Accepted | Rejected]:
     first_seen: dict[str, int] = {}
+    wanted_seen = False
     for entry in objects:
         if isinstance(entry, Rejected):
             yield entry
             continue
-        if service_id is not None and _claimed_id(entry.data) not in (service_id, None):
+        claimed = _claimed_id(entry.data)
+        if service_id is not None and claimed not in (service_id, None):
             continue
-        parsed = _record(entry, plateaus, services or {})
+        parsed = _record(entry, plateaus, services)
         if isinstance(parsed, Accepted):
             sid = parsed.service.service_id
             if service_id is not None and sid != service_id:
@@ -109,7 +123,11 @@ def read_map_input(
                 parsed = Rejected(entry.line, reason, entry.raw)
             else:
                 first_seen[sid] = entry.line
+        # With service_id, whatever is yielded is that service's, unless it names no service.
+        wanted_seen = wanted_seen or isinstance(parsed, Accepted) or claimed == service_id
         yield parsed
+    if service_id is not None and not wanted_seen:
+        raise InputError(f"no record for service {service_id!r}", path=str(path), hint="check --service-id")
 
 
 def _claimed_id(data: Mapping[str, Any]) -> Any:

@@ -73,6 +73,10 @@ class Shortlister:
         words = tokens(query)
         if not words:
             return []
+        import numpy as np
+
         scores: np.ndarray[Any, Any] = self._index.get_scores(words)
-        positive = [i for i in range(len(scores)) if scores[i] > 0]
-        return sorted(positive, key=lambda i: (-float(scores[i]), i))
+        # Best first; a stable sort keeps catalogue order among equal scores. Runs for every
+        # mapping prompt, cached or not (the prompt is the cache key), so it stays in numpy.
+        order = np.argsort(-scores, kind="stable")
+        return [int(i) for i in order[: int(np.count_nonzero(scores > 0))]]

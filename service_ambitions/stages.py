@@ -116,14 +116,7 @@ class StageBook:
     def descriptions_request(self, service: Service) -> LLMRequest[BaseModel]:
         """One call: the service described at every plateau."""
         prompt = self._prompts.render("descriptions", service=render_service(service), plateaus=self._plateaus_text)
-        plateaus = self.reference.plateaus
-
-        def convert(imported: dict[str, str]) -> dict[str, str]:
-            missing = [str(p.level) for p in plateaus if str(p.level) not in imported]
-            if missing:
-                raise ValueError(f"no description for plateau {', '.join(missing)}")
-            return {p.id: imported[str(p.level)] for p in plateaus}
-
+        convert = functools.partial(_imported_descriptions, self.reference.plateaus)
         lookup = ImportedLookup(imported_key(Stage.DESCRIPTIONS, service.service_id), convert)
         return LLMRequest(Stage.DESCRIPTIONS, self._instructions, prompt, self._descriptions_type, imported=lookup)
 
@@ -149,16 +142,7 @@ class StageBook:
             min_features=self._feature_count.min,
             max_features=self._feature_count.max,
         )
-        roles = self.reference.roles
-
-        def convert(imported: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-            # This run's roles, in its order; features as drafts (an imported answer has no ids).
-            missing = [role.role_id for role in roles if role.role_id not in imported]
-            if missing:
-                raise ValueError(f"no features for role {', '.join(missing)}")
-            keep = ("name", "description", "score")
-            return {r.role_id: [{k: f.get(k) for k in keep} for f in imported[r.role_id]] for r in roles}
-
+        convert = functools.partial(_imported_features, self.reference.roles)
         lookup = ImportedLookup(imported_key(Stage.FEATURES, service.service_id, plateau.level), convert)
         return LLMRequest(Stage.FEATURES, self._instructions, prompt, self._features_type, imported=lookup)
 
@@ -247,6 +231,28 @@ class StageBook:
                     # Facets were validated against the catalogue's facet model with the answer.
                     chosen.append(MappedItem(item=pick.item, facets=facets.model_dump() if facets else None))
         return result
+
+
+# -- answers imported by ``migrate cache`` (shapes in legacy_cache.py), as this run's output data --
+
+
+def _imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str]) -> dict[str, str]:
+    """Descriptions by plateau level, keyed by this run's plateau ids."""
+    missing = [str(p.level) for p in plateaus if str(p.level) not in imported]
+    if missing:
+        raise ValueError(f"no description for plateau {', '.join(missing)}")
+    return {p.id: imported[str(p.level)] for p in plateaus}
+
+
+def _imported_features(
+    roles: Sequence[Role], imported: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """This run's roles, in its order, with their features as drafts (an imported answer has no ids)."""
+    missing = [role.role_id for role in roles if role.role_id not in imported]
+    if missing:
+        raise ValueError(f"no features for role {', '.join(missing)}")
+    keep = ("name", "description", "score")
+    return {r.role_id: [{k: f.get(k) for k in keep} for f in imported[r.role_id]] for r in roles}
 
 
 def _imported_mapping(

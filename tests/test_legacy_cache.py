@@ -86,6 +86,8 @@ def test_import_counts_answers_and_survives_corrupt_files(tmp_path: Path, genera
     assert stats["imported"] == 42
     check = json.loads(runner.invoke(app, ["cache", "validate", "--json"]).stdout)
     assert check["imported"] == 42
+    assert runner.invoke(app, ["cache", "purge", "--all", "--yes"]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["cache", "stats", "--json"]).stdout)["imported"] == 0
     assert check["corrupt"] == 0
 
 

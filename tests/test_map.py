@@ -279,3 +279,10 @@ def test_dry_run_counts_mapping_calls_and_cache_hits_without_calling(evolutions:
     assert calls == 2 * 5 * 3  # 2 records x 5 plateaus x 3 catalogues
     assert cached == 2 * 5  # the data catalogue's calls
     assert "│ features" not in plan.stdout
+
+
+def test_an_unknown_service_id_is_an_input_error_for_the_plan_too(evolutions: Path) -> None:
+    plan = map_cli(str(evolutions), "-o", "out.jsonl", "--service-id", "svc-nothing", "--dry-run")
+
+    assert plan.exit_code == 3
+    assert "no record for service 'svc-nothing'" in plan.output

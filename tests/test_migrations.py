@@ -146,3 +146,16 @@ def test_malformed_legacy_records_fail_with_a_reason_and_never_crash(plateaus: A
 
     with pytest.raises(MigrationFailed):
         migrate_record(record)
+
+
+def test_a_label_that_does_not_match_its_level_is_corrected_and_listed() -> None:
+    record = json.loads(LEGACY.read_text().splitlines()[0])
+    record["plateaus"][0]["features"][0]["score"] = {"level": 3, "label": "Managed", "justification": "x"}
+
+    migrated, changed = migrate_record(record)
+
+    assert changed
+    assert migrated.plateaus[0].features[0].score is not None
+    assert migrated.plateaus[0].features[0].score.label == "Defined"
+    assert migrated.meta.legacy is not None
+    assert migrated.meta.legacy["relabelled_scores"] == ["FEAT-001"]  # FEAT-002's "defined" differs only in case

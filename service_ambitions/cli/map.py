@@ -138,10 +138,6 @@ def map_features(
             service_id=service_id,
             on_event=observe,
         )
-    if service_id and not (tally.completed or tally.failed or tally.deferred):
-        from ..errors import InputError
-
-        raise InputError(f"no record for service {service_id!r}", path=str(input_path), hint="check --service-id")
     shown = None if to_stdout else output
     render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=shown, quarantine=quarantine_path)
     render_run_end(state, result, tally, quarantine_path)
