@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import InputError
 from .models import Meta, PlateauResult, Service, ServiceEvolution, Stage
+from .problems import describe_errors
 
 __all__ = [
     "Accepted",
@@ -172,11 +173,6 @@ def parse_service(number: int, data: dict[str, Any], raw: str) -> Accepted | Rej
         return Accepted(number, Service.model_validate(data))
     except ValidationError as exc:
         return Rejected(number, f"not a valid service: {describe_errors(exc)}", raw)
-
-
-def describe_errors(exc: ValidationError) -> str:
-    """A validation error as one line: each problem's location and message."""
-    return "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'record'}: {error['msg']}" for error in exc.errors())
 
 
 def is_stdout(path: Path) -> bool:

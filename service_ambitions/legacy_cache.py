@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .cache import ResultCache
 from .errors import InputError
-from .jsonl import describe_errors
 from .models import Stage
+from .problems import describe_errors
 
 __all__ = ["ImportReport", "import_legacy_cache", "imported_key"]
 

@@ -16,9 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError
-from .jsonl import Accepted, Existing, JsonObject, Rejected, describe_errors, read_json_objects, read_services
+from .jsonl import Accepted, Existing, JsonObject, Rejected, read_json_objects, read_services
 from .migrations import MigrationFailed, migrate_record
 from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service
+from .problems import describe_errors
 from .reference import Plateau
 
 __all__ = ["FeatureInput", "FeaturesRecord", "load_service_file", "read_map_input"]

@@ -27,8 +27,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import InputError
-from .jsonl import JsonlWriter, QuarantineRecord, Rejected, describe_errors, is_stdout, read_json_objects
+from .jsonl import JsonlWriter, QuarantineRecord, Rejected, is_stdout, read_json_objects
 from .models import CMMI_LABELS, SCHEMA_VERSION, ServiceEvolution
+from .problems import describe_errors
 
 __all__ = [
     "KNOWN_VERSIONS",

@@ -20,6 +20,7 @@ __all__ = [
     "ExistingFeature",
     "Feature",
     "FeatureScore",
+    "JobRole",
     "JobToBeDone",
     "MappedItem",
     "Meta",
@@ -59,21 +60,44 @@ CMMI_LABELS: dict[int, CMMILabel] = {
 """The CMMI maturity label that belongs to each level."""
 
 
-class JobToBeDone(BaseModel):
-    """A job a customer hires the service to do."""
+class JobRole(BaseModel):
+    """A customer role named by a job, as files of the earlier service-ambitions tool give it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+    name: str | None = None
+    role_id: str | None = None
+    description: str | None = None
+
+    def label(self) -> str:
+        """How prompts name the role: its name, else its id."""
+        return self.name or self.role_id or "unnamed role"
+
+
+class JobToBeDone(BaseModel):
+    """A job a customer hires the service to do.
+
+    ``role`` comes in every shape the family of files users bring has: a string, one role
+    object, a list of role objects (or strings), or nothing. It is kept as given.
+    """
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
     name: str = Field(min_length=1)
     job_to_be_done_id: str | None = None
     explanation: str | None = None
-    role: str | None = None
+    role: str | JobRole | list[str | JobRole] | None = None
+
+    def role_names(self) -> list[str]:
+        """The roles this job is for, as prompts name them, in the order given."""
+        roles = self.role if isinstance(self.role, list) else [self.role] if self.role is not None else []
+        return [role if isinstance(role, str) else role.label() for role in roles]
 
 
 class ExistingFeature(BaseModel):
     """A feature the service already offers, as the input describes it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
     name: str = Field(min_length=1)
     description: str | None = None
@@ -83,10 +107,11 @@ class ExistingFeature(BaseModel):
 class Service(BaseModel):
     """One business service: one line of the input JSONL.
 
-    Unknown fields are kept and written back unchanged in the output.
+    Unknown fields are kept and written back unchanged in the output. Ids given as
+    numbers are read as text.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
     service_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
@@ -98,7 +123,12 @@ class Service(BaseModel):
 
 
 class FeatureScore(BaseModel):
-    """How mature a feature is, on the CMMI scale."""
+    """How mature a feature is, on the CMMI scale: the level, its label and why.
+
+    The label is always the level's: code derives it, so no answer and no input record
+    can pair a level with another level's label. A record that gives a label which does
+    not match its level (older tools wrote such records) is read with the level's label.
+    """
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
@@ -109,13 +139,14 @@ class FeatureScore(BaseModel):
     justification: str = Field(min_length=1)
     """One sentence on why the feature sits at this level."""
 
-    @model_validator(mode="after")
-    def _label_matches_level(self) -> FeatureScore:
-        expected = CMMI_LABELS[self.level]
-        if self.label != expected:
-            msg = f"label {self.label!r} does not match level {self.level}; level {self.level} is {expected!r}"
-            raise ValueError(msg)
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _label_from_level(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            level = data.get("level")
+            if isinstance(level, int) and not isinstance(level, bool) and level in CMMI_LABELS:
+                return {**data, "label": CMMI_LABELS[level]}
+        return data
 
 
 FacetValue = str | bool | float | int | None

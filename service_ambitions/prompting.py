@@ -21,7 +21,7 @@ from string import Template
 
 from .errors import ConfigError
 from .models import ExistingFeature, JobToBeDone, Service
-from .reference import Catalogue, CatalogueItem, Plateau, Role
+from .reference import Catalogue, CatalogueItem, FacetOption, Plateau, Role
 
 __all__ = [
     "PLACEHOLDERS",
@@ -133,8 +133,8 @@ def _job_text(job: str | JobToBeDone) -> str:
     if isinstance(job, str):
         return job
     text = job.name
-    if job.role:
-        text += f" (for {job.role})"
+    if roles := job.role_names():
+        text += f" (for {', '.join(roles)})"
     if job.explanation:
         text += f": {job.explanation}"
     return text
@@ -165,13 +165,17 @@ def _cell(text: str) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
+def _option_text(option: FacetOption) -> str:
+    return f"{option.id} ({option.label})" if option.label and option.label != option.id else option.id
+
+
 def render_facets(catalogue: Catalogue) -> str:
     """What each facet means, or nothing when the catalogue declares none."""
     if not catalogue.facets:
         return ""
     lines = ["", "For every item you name, also give these facets:"]
     for facet in catalogue.facets:
-        kind = f"one of {', '.join(facet.options)}" if facet.type == "enum" else facet.type
+        kind = f"one of {', '.join(_option_text(o) for o in facet.options)}" if facet.type == "enum" else facet.type
         need = "required" if facet.required else "optional"
-        lines.append(f"- `{facet.id}` ({kind}, {need}): {facet.description}")
+        lines.append(f"- `{facet.id}` ({kind}, {need}): {facet.describe()}")
     return "\n".join(lines) + "\n"

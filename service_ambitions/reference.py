@@ -19,7 +19,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -27,6 +36,7 @@ __all__ = [
     "Catalogue",
     "CatalogueItem",
     "Facet",
+    "FacetOption",
     "Plateau",
     "PlateauProfile",
     "ReferenceData",
@@ -78,29 +88,62 @@ class Role(BaseModel):
     description: str = ""
 
 
-class Facet(BaseModel):
-    """A typed attribute a catalogue asks for on every mapping to it."""
+class FacetOption(BaseModel):
+    """One value an enum facet allows: its id (what answers carry) and an optional label."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+    id: str = Field(min_length=1)
+    label: str | None = None
+
+
+class Facet(BaseModel):
+    """A typed attribute a catalogue asks for on every mapping to it.
+
+    Files of the earlier service-ambitions tool give each facet a ``label`` and an enum's
+    options as ``{"id", "label"}`` objects; plain strings work too. Answers carry the
+    option's id.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w]*$")
-    type: Literal["boolean", "enum", "string", "number"]
+    type: Literal["boolean", "enum", "string", "number", "integer"]
+    label: str | None = None
     description: str = ""
-    options: list[str] = Field(default_factory=list)
+    options: list[FacetOption] = Field(default_factory=list)
     required: bool = False
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_as_objects(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"id": option} if isinstance(option, str | int | float) else option for option in value]
+        return value
 
     @model_validator(mode="after")
     def _enum_has_options(self) -> Facet:
         if self.type == "enum" and not self.options:
             raise ValueError(f"enum facet {self.id!r} needs a non-empty 'options' list")
+        _require_unique(f"option of facet {self.id!r}", [option.id for option in self.options])
         return self
+
+    @property
+    def option_ids(self) -> list[str]:
+        """The values an enum facet allows."""
+        return [option.id for option in self.options]
 
     def annotation(self) -> Any:
         """The Python type a value of this facet must have."""
-        base: Any = {"boolean": bool, "string": str, "number": float}.get(self.type)
+        base: Any = {"boolean": bool, "string": str, "number": float, "integer": int}.get(self.type)
         if self.type == "enum":
-            base = Literal[tuple(self.options)]
+            base = Literal[tuple(self.option_ids)]
         return base if self.required else base | None
+
+    def describe(self) -> str:
+        """What the facet means, as prompts say it: its label and description."""
+        parts = [part for part in (self.label, self.description) if part]
+        return ". ".join(parts)
 
 
 class CatalogueItem(BaseModel):
@@ -114,9 +157,12 @@ class CatalogueItem(BaseModel):
 
 
 class Catalogue(BaseModel):
-    """A named list of items (applications, technologies, data…) features can rely on."""
+    """A named list of items (applications, technologies, data…) features can rely on.
 
-    model_config = ConfigDict(extra="forbid")
+    Fields this tool does not use (other tools' metadata) are accepted and ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     field: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")
     label: str = Field(min_length=1)
@@ -143,7 +189,7 @@ class Catalogue(BaseModel):
         fields: dict[str, Any] = {
             facet.id: (
                 facet.annotation(),
-                Field(... if facet.required else None, description=facet.description or None),
+                Field(... if facet.required else None, description=facet.describe() or None),
             )
             for facet in self.facets
         }

@@ -32,7 +32,23 @@ from .prompting import (
 from .reference import Catalogue, Plateau, ReferenceData, Role
 from .shortlist import Shortlister
 
-__all__ = ["FeatureDraft", "FeatureIds", "MappingResult", "StageBook"]
+__all__ = ["FeatureDraft", "FeatureIds", "MappingResult", "ScoreDraft", "StageBook"]
+
+
+class ScoreDraft(BaseModel):
+    """A feature's maturity as the model gives it: only what a model alone can say.
+
+    The CMMI label is not asked for: code derives it from the level (see
+    :class:`~service_ambitions.models.FeatureScore`), so every answer the JSON Schema
+    allows is a valid answer and no output retry is spent on a mismatched label.
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    level: int = Field(ge=1, le=5)
+    """CMMI maturity level: 1 Initial, 2 Managed, 3 Defined, 4 Quantitatively Managed, 5 Optimizing."""
+    justification: str = Field(min_length=1)
+    """One sentence on why the feature sits at this level."""
 
 
 class FeatureDraft(BaseModel):
@@ -44,7 +60,7 @@ class FeatureDraft(BaseModel):
     """A short name a customer would recognise, a few words long."""
     description: str = Field(min_length=1)
     """One or two sentences on what the customer can do and why it matters."""
-    score: FeatureScore
+    score: ScoreDraft
     """The feature's maturity on the CMMI scale."""
 
 
@@ -167,7 +183,7 @@ class StageBook:
                     feature_id=ids.next(plateau.level, role.role_id, draft.name),
                     name=draft.name,
                     description=draft.description,
-                    score=draft.score,
+                    score=FeatureScore.model_validate(draft.score.model_dump()),
                     customer_type=role.role_id,
                     mappings={},
                 )
@@ -251,8 +267,15 @@ def _imported_features(
     missing = [role.role_id for role in roles if role.role_id not in imported]
     if missing:
         raise ValueError(f"no features for role {', '.join(missing)}")
-    keep = ("name", "description", "score")
-    return {r.role_id: [{k: f.get(k) for k in keep} for f in imported[r.role_id]] for r in roles}
+    return {r.role_id: [_imported_draft(f) for f in imported[r.role_id]] for r in roles}
+
+
+def _imported_draft(feature: dict[str, Any]) -> dict[str, Any]:
+    """An imported feature as a draft: its label is dropped (code derives it from the level)."""
+    score = feature.get("score")
+    if isinstance(score, dict):
+        score = {k: v for k, v in score.items() if k in ("level", "justification")}
+    return {"name": feature.get("name"), "description": feature.get("description"), "score": score}
 
 
 def _imported_mapping(

@@ -66,7 +66,7 @@ def _feature(role: str, n: int) -> dict[str, Any]:
     return {
         "name": f"{role} feature {n}",
         "description": f"Lets {role} do thing {n}.",
-        "score": {"level": 2, "label": "Managed", "justification": "Works the same way every time."},
+        "score": {"level": 2, "justification": "Works the same way every time."},
     }
 
 

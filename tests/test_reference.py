@@ -109,3 +109,43 @@ def test_two_catalogues_with_one_field(tmp_path: Path) -> None:
 def test_unknown_catalogue() -> None:
     with pytest.raises(ConfigError, match="unknown catalogue 'nope'"):
         load_reference().catalogue("nope")
+
+
+EARLIER_TOOL = Path(__file__).parent / "fixtures" / "earlier-tool"
+
+
+def test_the_earlier_tools_faceted_catalogue_is_read() -> None:
+    catalogue = load_reference(catalogues=[EARLIER_TOOL / "applications.json"]).catalogue("applications")
+    service_type, exposure, _replicas, _ = catalogue.facets
+    assert service_type.label == "ServiceType"
+    assert service_type.option_ids == ["ui", "api", "batch"]
+    assert exposure.option_ids == ["internal", "partner", "public"]
+    model = catalogue.facet_model
+    assert model is not None
+    facets = model.model_validate({"service_type": "api", "replicas": 3, "security_posture": "OIDC"})
+    assert facets.model_dump()["replicas"] == 3
+    with pytest.raises(ValidationError):
+        model.model_validate({"service_type": "API", "security_posture": "OIDC"})  # the label is not the value
+    schema = model.model_json_schema()
+    assert schema["properties"]["service_type"]["enum"] == ["ui", "api", "batch"]
+    assert schema["properties"]["service_type"]["description"] == "ServiceType"
+
+
+def test_prompts_name_facet_labels_and_option_labels() -> None:
+    from service_ambitions.prompting import render_facets
+
+    text = render_facets(load_reference(catalogues=[EARLIER_TOOL / "applications.json"]).catalogue("applications"))
+    assert "- `service_type` (one of ui (UI), api (API), batch (Batch), required): ServiceType" in text
+    assert "- `replicas` (integer, optional): Replicas. Instances the feature needs." in text
+
+
+def test_duplicate_enum_options_are_refused() -> None:
+    with pytest.raises(ValidationError, match="duplicate option of facet 'f': a"):
+        Catalogue.model_validate(
+            {
+                "field": "x",
+                "label": "X",
+                "facets": [{"id": "f", "type": "enum", "options": ["a", {"id": "a", "label": "A"}]}],
+                "items": [{"id": "1", "name": "a"}],
+            }
+        )

@@ -238,9 +238,8 @@ class _Writer:
         properties: dict[str, Any] = schema.get("properties", {})
         result = {name: self._value(sub, name, context) for name, sub in properties.items()}
         level = result.get("level")
-        if isinstance(level, int) and level in CMMI_LABELS and "label" in result:
-            # A score: the label must be the level's, and the justification must say so.
-            result["label"] = CMMI_LABELS[level]
+        if isinstance(level, int) and level in CMMI_LABELS and "justification" in result:
+            # A score: the justification names the level's label (code derives the label itself).
             result["justification"] = (
                 f"{CMMI_LABELS[level]} (level {level}): at the {context.plateau_name} plateau this feature "
                 f"{_CHANGES[level].split(' and ')[0]}."
