@@ -23,11 +23,13 @@ once, with ``raise ... from exc``, so no caller needs to know pydantic-ai's exce
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
     "BudgetExceeded",
     "CacheUnavailable",
+    "CallSpend",
     "ConfigError",
     "InputError",
     "MappingError",
@@ -108,6 +110,19 @@ class ConfigError(ServiceAmbitionsError):
     exit_code = 4
 
 
+@dataclass(frozen=True)
+class CallSpend:
+    """What the requests of a failed call cost: they reached the provider and were billed."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: str | None = "0"
+    """USD, or None when a response could not be priced."""
+
+
 class ProviderError(ServiceAmbitionsError):
     """The model provider could not give an answer, even after retries."""
 
@@ -120,9 +135,12 @@ class ProviderError(ServiceAmbitionsError):
         status_code: int | None = None,
         retry_after: float | None = None,
         request_id: str | None = None,
+        spent: CallSpend | None = None,
         **context: str | None,
     ) -> None:
         super().__init__(message, **context)
+        self.spent = spent
+        """The requests the call made before it failed (invalid answers, limits), with their tokens and cost."""
         self.status_code = status_code
         self.retry_after = retry_after
         self.request_id = request_id

@@ -18,6 +18,7 @@ from .models import Stage
 __all__ = [
     "LEVELS",
     "CacheEntryRejected",
+    "CallFailed",
     "CallFinished",
     "Event",
     "EventSink",
@@ -102,15 +103,12 @@ class LineQuarantined(_Event):
     reason: str
 
 
-class CallFinished(_Event):
-    """An LLM call returned a validated answer, from the model or from the cache."""
+class _CallUsage(_Event):
+    """What the requests of one call used and cost, as the provider reported it."""
 
-    type: Literal["call_finished"] = "call_finished"
     service_id: str | None = None
     stage: Stage
     model: str
-    cached: bool = False
-    """True for a cache hit; the usage is then that of the original call, not spent again."""
     latency_ms: float = 0.0
     cost_usd: str | None = None
     """What the call cost (for a cache hit: what it cost originally); None when unknown."""
@@ -119,6 +117,25 @@ class CallFinished(_Event):
     output_tokens: int
     cache_read_tokens: int = 0
     reasoning_tokens: int = 0
+
+
+class CallFinished(_CallUsage):
+    """An LLM call returned a validated answer, from the model or from the cache."""
+
+    type: Literal["call_finished"] = "call_finished"
+    cached: bool = False
+    """True for a cache hit; the usage is then that of the original call, not spent again."""
+
+
+class CallFailed(_CallUsage):
+    """An LLM call failed after its requests reached the provider: they were billed all the same.
+
+    Answers that kept failing validation, a token limit crossed after the answer, a provider
+    error after some output retries: every response counts, so reports match the bill.
+    """
+
+    type: Literal["call_failed"] = "call_failed"
+    reason: str
 
 
 class RetryScheduled(_Event):
@@ -167,6 +184,7 @@ Event = Annotated[
     | ServiceDeferred
     | LineQuarantined
     | CallFinished
+    | CallFailed
     | CacheEntryRejected
     | RetryScheduled
     | ThrottleChanged
@@ -195,6 +213,7 @@ class Tally:
         self.cached: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.models: dict[Stage, str] = {}
         self.failures: list[ServiceFailed] = []
+        self._failed_ids: set[str] = set()
         self.rejected_entries: list[CacheEntryRejected] = []
         self.retries: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.retry_wait_s = 0.0
@@ -204,6 +223,8 @@ class Tally:
         """Providers paused now, with the pause length."""
         self.cost = Decimal(0)
         self.unpriced_calls = 0
+        self.failed_calls = 0
+        """Calls that failed after reaching the provider; their usage is counted all the same."""
 
     def __call__(self, event: Event) -> None:
         """Count one event."""
@@ -214,15 +235,27 @@ class Tally:
                 self.completed += 1
                 self.features += event.features
                 self.dropped_items += event.dropped_items
+                if event.service_id in self._failed_ids:
+                    # Failed in an earlier segment of the run, done now: no longer a failure.
+                    self._failed_ids.discard(event.service_id)
+                    self.failed -= 1
+                    self.failures = [f for f in self.failures if f.service_id != event.service_id]
             case ServiceFailed():
                 self.failed += 1
                 self.failures.append(event)
+                self._failed_ids.add(event.service_id)
             case ServiceDeferred():
                 self.deferred += 1
+            case RunStarted():
+                self.deferred = 0  # what a budget left undone is the latest segment's to say
             case LineQuarantined():
                 self.quarantined_lines += 1
             case CallFinished():
                 self._count_call(event)
+            case CallFailed():
+                self.failed_calls += 1
+                self.models.setdefault(event.stage, event.model)
+                self._count_usage(event)
             case CacheEntryRejected():
                 self.rejected_entries.append(event)
             case _:
@@ -234,6 +267,10 @@ class Tally:
         if event.cached:
             self.cached[event.stage] += 1
             return
+        self._count_usage(event)
+
+    def _count_usage(self, event: CallFinished | CallFailed) -> None:
+        """Requests, tokens and money the provider billed for one call."""
         if event.cost_usd is None:
             self.unpriced_calls += 1
         else:
@@ -254,6 +291,11 @@ class Tally:
                 self.paused.pop(event.provider, None)
             case ProviderPaused():
                 self.paused[event.provider] = event.paused_s
+
+    @property
+    def total_requests(self) -> int:
+        """Requests the provider answered and billed, all stages (failed calls' included)."""
+        return sum(self.requests.values())
 
     @property
     def total_calls(self) -> int:
@@ -284,4 +326,6 @@ def event_level(event_type: str, status: str | None = None) -> str:
         return "info" if status in (None, "completed") else "warning"
     if event_type == "call_finished":
         return "debug"
+    if event_type == "call_failed":
+        return "warning"
     return _LEVELS.get(event_type, "info")

@@ -16,7 +16,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from importlib.metadata import version
@@ -42,7 +42,18 @@ from .models import Meta, ReferenceHashes, Stage, StageModels
 from .pipeline import Pipeline, Planner, RecordSink
 from .prompting import PromptSet, load_prompts
 from .reference import Catalogue, ReferenceData, load_reference
-from .runs import Manifest, RunCounts, RunRecorder, RunStatus, file_sha256, find_run, recover_output, recover_quarantine
+from .runs import (
+    Manifest,
+    RunCounts,
+    RunRecorder,
+    RunStatus,
+    file_sha256,
+    find_run,
+    recover_output,
+    recover_quarantine,
+    restore_input_order,
+    tally_run,
+)
 from .stages import StageBook
 from .telemetry import tracer
 
@@ -367,6 +378,12 @@ class RunResult:
     status: RunStatus
     budget_stop: str | None = None
     """Why the budget stopped the run, when it did."""
+    resumed: bool = False
+    """True when this was a later segment of an earlier run."""
+    fresh_start: bool = False
+    """True when --resume found no earlier run for the output and started a new one."""
+    unstarted: int = 0
+    """Services never started because the budget ran out (deferred ones are counted by events)."""
 
 
 async def generate(
@@ -396,12 +413,30 @@ async def generate(
             changed since (unless ``force``).
     """
     # Hashing the input and reading back a long output take a while: off the event loop.
-    directory, manifest, done, seen_lines = await asyncio.to_thread(
+    opened = await asyncio.to_thread(
         _open_run, prepared, input_path, output_path, quarantine_path, resume, resume_run_id, force, clock
     )
-    entries = _remaining(input_path, done, seen_lines)
-    job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=resume), max_services, clock)
-    return await _recorded(job, directory, manifest, resumed=resume, already_done=len(done), on_event=on_event)
+    entries = _remaining(input_path, opened.done, opened.seen_lines)
+    outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
+    job = _Job(prepared, entries, outputs, max_services, clock)
+    result = await _recorded(
+        job,
+        opened.directory,
+        opened.manifest,
+        resumed=opened.resuming,
+        already_done=len(opened.done),
+        on_event=on_event,
+    )
+    if opened.resuming:
+        await asyncio.to_thread(_restore_input_order, input_path, output_path, quarantine_path)
+    return replace(result, fresh_start=resume and not opened.resuming)
+
+
+def _restore_input_order(input_path: Path, output_path: Path, quarantine_path: Path) -> None:
+    positions = {
+        entry.service.service_id: entry.line for entry in read_services(input_path) if isinstance(entry, Accepted)
+    }
+    restore_input_order(output_path, quarantine_path, positions)
 
 
 async def remap(
@@ -428,9 +463,10 @@ async def remap(
         ConfigError: a catalogue name is not in the reference data.
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
     """
-    directory, manifest, _, _ = await asyncio.to_thread(
+    opened = await asyncio.to_thread(
         _open_run, prepared, input_path, output_path, quarantine_path, False, None, False, clock, "map"
     )
+    directory, manifest = opened.directory, opened.manifest
     chosen, entries = _map_input(prepared, input_path, catalogues, service_file, service_id)
     job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=False), None, clock, remap=chosen)
     return await _recorded(job, directory, manifest, resumed=False, already_done=0, on_event=on_event)
@@ -497,7 +533,7 @@ async def _recorded(
                 on_event(event)
 
         emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=already_done))
-        status, reason = RunStatus.FAILED, None
+        status, reason, unstarted = RunStatus.FAILED, None, 0
         try:
             cache = None
             if settings.cache_mode is not CacheMode.OFF:
@@ -513,6 +549,7 @@ async def _recorded(
             status = RunStatus.COMPLETED
             if pipeline.budget_stop is not None:
                 status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
+                unstarted = pipeline.unstarted
         except (asyncio.CancelledError, KeyboardInterrupt):
             status, reason = RunStatus.INTERRUPTED, "interrupted"
             raise
@@ -521,9 +558,12 @@ async def _recorded(
             raise
         finally:
             emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
-            recorder.finish(status, _counts(tally), reason)
+            # A resumed run's counts are those of all its segments, as `report` adds them up.
+            recorder.finish(status, RunCounts.from_tally(tally_run(directory) if resumed else tally), reason)
     budget_reason = reason if status is RunStatus.BUDGET_STOPPED else None
-    return RunResult(manifest.run_id, directory, already_done, status, budget_reason)
+    return RunResult(
+        manifest.run_id, directory, already_done, status, budget_reason, resumed=resumed, unstarted=unstarted
+    )
 
 
 def _run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) -> Gateway:
@@ -565,14 +605,15 @@ def _open_run(
     force: bool,
     clock: Callable[[], datetime],
     command: str = "run",
-) -> tuple[Path, Manifest, set[str], set[int]]:
+) -> _Opened:
     """The run's directory and manifest, and what a resumed run already has."""
     runs_dir = prepared.settings.runs_directory()
     input_sha = _input_sha256(input_path)
     if input_path.resolve() in (_where(output_path), quarantine_path.resolve()):
         raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
-    if resume:
-        directory, manifest = find_run(runs_dir, run_id=resume_run_id, output=output_path)
+    found = find_run(runs_dir, run_id=resume_run_id, output=output_path) if resume else None
+    if found is not None:
+        directory, manifest = found
         _check_resumable(manifest, input_sha, prepared.fingerprint, force=force)
         manifest = manifest.model_copy(
             update={
@@ -583,7 +624,7 @@ def _open_run(
                 "stop_reason": None,
             }
         )
-        return directory, manifest, recover_output(output_path), recover_quarantine(quarantine_path)
+        return _Opened(directory, manifest, recover_output(output_path), recover_quarantine(quarantine_path), True)
     # A quarantine file left by an earlier run would be mistaken for this run's.
     quarantine_path.unlink(missing_ok=True)
     run_id = new_run_id(clock)
@@ -601,7 +642,19 @@ def _open_run(
         fingerprint=prepared.fingerprint,
         settings=prepared.settings.model_dump(mode="json"),
     )
-    return runs_dir / run_id, manifest, set(), set()
+    return _Opened(runs_dir / run_id, manifest, set(), set(), False)
+
+
+@dataclass(frozen=True)
+class _Opened:
+    directory: Path
+    manifest: Manifest
+    done: set[str]
+    """Service ids already in the output of the run being resumed."""
+    seen_lines: set[int]
+    """Input lines already quarantined by it."""
+    resuming: bool
+    """False for a new run, also when --resume found nothing to resume."""
 
 
 def _remapped_reference(
@@ -647,21 +700,6 @@ def _remaining(input_path: Path, done: set[str], seen_lines: set[int]) -> Iterat
         if isinstance(entry, Rejected) and entry.line in seen_lines:
             continue
         yield entry
-
-
-def _counts(tally: Tally) -> RunCounts:
-    return RunCounts(
-        services_completed=tally.completed,
-        services_failed=tally.failed,
-        lines_quarantined=tally.quarantined_lines,
-        calls=tally.total_calls,
-        cached_calls=tally.total_cached,
-        input_tokens=sum(tally.input_tokens.values()),
-        output_tokens=sum(tally.output_tokens.values()),
-        services_deferred=tally.deferred,
-        cost_usd=str(tally.cost),
-        unpriced_calls=tally.unpriced_calls,
-    )
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from .errors import BudgetExceeded, MappingError, ServiceAmbitionsError
+from .errors import BudgetExceeded, MappingError, ProviderError, ServiceAmbitionsError
 from .events import (
+    CallFailed,
     CallFinished,
     EventSink,
     LineQuarantined,
@@ -89,6 +90,8 @@ class Pipeline:
         self._metrics = Metrics()
         self.budget_stop: BudgetExceeded | None = None
         """Set when the budget ran out: no new service starts, and unfinished ones are deferred."""
+        self.unstarted = 0
+        """Services of the input never started because the budget ran out first."""
         self._holding = False
 
     async def run(
@@ -115,11 +118,14 @@ class Pipeline:
             started = 0
             for entry in entries:
                 if isinstance(entry, Accepted):
-                    if self.budget_stop is not None or (max_services is not None and started >= max_services):
+                    if max_services is not None and started >= max_services:
                         break
                     started += 1
+                    if self.budget_stop is not None:
+                        self.unstarted += 1  # counted for the message; a resumed run does it
+                        continue
                     await window.put(group.create_task(self._guarded(entry, slots)))
-                else:
+                elif self.budget_stop is None:
                     await window.put(entry)
             await window.put(None)
 
@@ -340,6 +346,10 @@ class Pipeline:
             with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
                 answer = await self._gateway.ask(request)
                 span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
+        except ProviderError as exc:
+            if exc.spent is not None and exc.spent.requests:
+                self._emit_failed_call(service, request.stage, exc, started)
+            raise
         finally:
             metrics.in_flight.add(-1, attributes)
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -369,6 +379,26 @@ class Pipeline:
             )
         )
         return answer
+
+    def _emit_failed_call(self, service: Service, stage: Stage, exc: ProviderError, started: float) -> None:
+        """The requests of a failed call were billed: count them like any other."""
+        spent = exc.spent
+        assert spent is not None
+        self._emit(
+            CallFailed(
+                service_id=service.service_id,
+                stage=stage,
+                model=exc.model or self._gateway.model_name(stage),
+                latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                cost_usd=spent.cost_usd,
+                requests=spent.requests,
+                input_tokens=spent.input_tokens,
+                output_tokens=spent.output_tokens,
+                cache_read_tokens=spent.cache_read_tokens,
+                reasoning_tokens=spent.reasoning_tokens,
+                reason=exc.message,
+            )
+        )
 
 
 @dataclass

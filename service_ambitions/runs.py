@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .clock import utc_now
 from .errors import ResumeMismatch
-from .events import Event
+from .events import Event, Tally
 
 __all__ = [
     "Manifest",
@@ -42,6 +42,8 @@ __all__ = [
     "read_manifest",
     "recover_output",
     "recover_quarantine",
+    "restore_input_order",
+    "tally_run",
 ]
 
 _EVENT = TypeAdapter(Event)
@@ -72,6 +74,28 @@ class RunCounts(BaseModel):
     services_deferred: int = 0
     cost_usd: str = "0"
     unpriced_calls: int = 0
+    requests: int = 0
+    """Requests the provider answered (and billed), those of failed calls included."""
+    failed_calls: int = 0
+    """Calls that failed after reaching the provider; their tokens and cost are counted."""
+
+    @classmethod
+    def from_tally(cls, tally: Tally) -> RunCounts:
+        """The counts of a run's events."""
+        return cls(
+            services_completed=tally.completed,
+            services_failed=tally.failed,
+            lines_quarantined=tally.quarantined_lines,
+            calls=tally.total_calls,
+            cached_calls=tally.total_cached,
+            input_tokens=sum(tally.input_tokens.values()),
+            output_tokens=sum(tally.output_tokens.values()),
+            services_deferred=tally.deferred,
+            cost_usd=str(tally.cost),
+            unpriced_calls=tally.unpriced_calls,
+            requests=tally.total_requests,
+            failed_calls=tally.failed_calls,
+        )
 
 
 class Manifest(BaseModel):
@@ -163,11 +187,15 @@ def read_manifest(directory: Path) -> Manifest | None:
         return None
 
 
-def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path, Manifest]:
+def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path, Manifest] | None:
     """The run to resume: ``run_id``, or the latest run that wrote ``output``.
 
+    None when no run wrote ``output`` and ``output`` holds nothing yet (a run killed
+    while starting, or never started): the caller starts a new run. Records no run
+    vouches for are never appended to blindly.
+
     Raises:
-        ResumeMismatch: there is no such run.
+        ResumeMismatch: there is no run ``run_id``, or ``output`` holds records no run record knows.
     """
     if run_id is not None:
         manifest = read_manifest(runs_dir / run_id)
@@ -187,8 +215,71 @@ def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path,
         and manifest.command == "run"
     ]
     if not candidates:
-        raise ResumeMismatch(f"no earlier run wrote {output}", hint="run without --resume to start, or give the run id")
+        if output.exists() and output.stat().st_size > 0:
+            raise ResumeMismatch(
+                f"no run record in {runs_dir} wrote {output}, which is not empty",
+                hint="give the run with --run-id, or run without --resume to start again",
+            )
+        return None
     return max(candidates, key=lambda pair: pair[1].started)
+
+
+def restore_input_order(output: Path, quarantine: Path, positions: dict[str, int]) -> None:
+    """After a resumed run: records in input order, and no quarantine entry for a service now done.
+
+    A resumed run appends; a service that failed before and succeeded now lands after
+    services that follow it in the input. The output is then rewritten in input order,
+    atomically (a temporary file, fsynced, renamed over it), so a crash leaves either the
+    old file or the new one. Services the resumed run completed leave the quarantine file.
+    """
+    lines = _raw_lines(output)
+    ids = [_service_id(line) for line in lines]
+    keys = [positions.get(service_id or "", len(positions)) for service_id in ids]
+    if keys != sorted(keys):
+        ordered = [line for _, line in sorted(zip(keys, lines, strict=True), key=lambda pair: pair[0])]
+        _replace(output, ordered)
+    done = {service_id for service_id in ids if service_id}
+    if quarantine.exists():
+        entries = _raw_lines(quarantine)
+        kept = _current_quarantine(entries, done)
+        if not kept:
+            quarantine.unlink()
+        elif len(kept) != len(entries):
+            _replace(quarantine, kept)
+
+
+def _raw_lines(path: Path) -> list[bytes]:
+    with path.open("rb") as handle:
+        return [line for line in handle if line.strip()]
+
+
+def _service_id(line: bytes) -> str | None:
+    service = json.loads(line).get("service")
+    return str(service["service_id"]) if isinstance(service, dict) and "service_id" in service else None
+
+
+def _current_quarantine(entries: list[bytes], done: set[str]) -> list[bytes]:
+    """Entries still true: not for a service now done, and only the latest failure of each service."""
+    latest: dict[str, int] = {}
+    records = [json.loads(line) for line in entries]
+    for index, record in enumerate(records):
+        if record.get("kind") == "service":
+            latest[str(record.get("service_id"))] = index
+    return [
+        line
+        for index, (line, record) in enumerate(zip(entries, records, strict=True))
+        if record.get("kind") != "service"
+        or (record.get("service_id") not in done and latest[str(record.get("service_id"))] == index)
+    ]
+
+
+def _replace(path: Path, lines: list[bytes]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        handle.writelines(lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def recover_output(path: Path) -> set[str]:
@@ -226,6 +317,18 @@ def _whole_lines(path: Path) -> list[dict[str, Any]]:
         with path.open("r+b") as handle:
             handle.truncate(good_until)
     return records
+
+
+def tally_run(directory: Path) -> Tally:
+    """The counts of every segment of the run recorded in ``directory``: one run, one total.
+
+    A resumed run appends to the same events; services that failed in one segment and
+    were done in a later one count as done.
+    """
+    tally = Tally()
+    for event in read_events(directory):
+        tally(event)
+    return tally
 
 
 def read_events(directory: Path) -> list[Event]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .events import CallFinished, Event, RetryScheduled, ServiceFailed
+from .events import CallFailed, CallFinished, Event, RetryScheduled, ServiceCompleted, ServiceFailed
 from .runs import Manifest, read_events, read_manifest
 
 __all__ = ["UsageReport", "UsageRow", "build_report", "list_runs"]
@@ -43,20 +43,25 @@ class UsageRow(BaseModel):
     unpriced_calls: int = 0
     retries: int = 0
     failures: int = 0
+    failed_calls: int = 0
+    """Calls that failed after reaching the provider; their requests, tokens and cost are counted above."""
 
     @property
     def hit_rate(self) -> float:
         """Share of calls answered from the cache."""
         return self.cached / self.calls if self.calls else 0.0
 
-    def add(self, event: CallFinished) -> None:
-        """Count one call."""
-        self.calls += 1
+    def add(self, event: CallFinished | CallFailed) -> None:
+        """Count one call: an answer, a cache hit, or a failure the provider billed."""
         cost = Decimal(event.cost_usd) if event.cost_usd is not None else None
-        if event.cached:
-            self.cached += 1
-            self.saved_usd += cost or 0
-            return
+        if isinstance(event, CallFailed):
+            self.failed_calls += 1
+        else:
+            self.calls += 1
+            if event.cached:
+                self.cached += 1
+                self.saved_usd += cost or 0
+                return
         self.requests += event.requests
         self.input_tokens += event.input_tokens
         self.output_tokens += event.output_tokens
@@ -121,9 +126,10 @@ def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool)
     models: dict[str, UsageRow] = {}
     services: dict[str, UsageRow] = {}
     failures: list[FailureRow] = []
+    failed: dict[str, ServiceFailed] = {}
     retry_wait = 0.0
     for event in events:
-        if isinstance(event, CallFinished):
+        if isinstance(event, CallFinished | CallFailed):
             rows = [totals, stages.setdefault(event.stage, UsageRow(key=event.stage))]
             rows.append(models.setdefault(event.model, UsageRow(key=event.model)))
             if event.service_id:
@@ -135,14 +141,17 @@ def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool)
             for row in (totals, stages.setdefault(event.stage, UsageRow(key=event.stage))):
                 row.retries += 1
         elif isinstance(event, ServiceFailed):
-            failures.append(
-                FailureRow(
-                    service_id=event.service_id, stage=event.stage, reason=event.reason, request_id=event.request_id
-                )
-            )
-            totals.failures += 1
-            if event.stage:
-                stages.setdefault(event.stage, UsageRow(key=event.stage)).failures += 1
+            failed[event.service_id] = event
+        elif isinstance(event, ServiceCompleted):
+            # Retried by a resumed segment and done: no longer a failure of the run.
+            failed.pop(event.service_id, None)
+    for event in failed.values():
+        failures.append(
+            FailureRow(service_id=event.service_id, stage=event.stage, reason=event.reason, request_id=event.request_id)
+        )
+        totals.failures += 1
+        if event.stage:
+            stages.setdefault(event.stage, UsageRow(key=event.stage)).failures += 1
     return UsageReport(
         run_id=manifest.run_id,
         command=manifest.command,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -44,16 +45,26 @@ def test_prices(openai_env: None) -> None:
     assert three > 3 * one  # each retry re-sends the earlier answers too
 
 
-def test_reservations_hold_the_line() -> None:
+async def test_reservations_wait_for_calls_in_flight_then_stop_only_when_spent_plus_next_passes() -> None:
     budget = Budget(Decimal("1.00"))
-    held = [budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m") for _ in range(3)]
-    with pytest.raises(BudgetExceeded, match=r"budget of \$1.00 would be exceeded"):
-        budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m")
-    assert budget.exhausted
-    budget.settle(held[0], Decimal("0.10"))
+    held = [await budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m") for _ in range(3)]
+    waiting = asyncio.ensure_future(budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m"))
+    await asyncio.sleep(0)
+    assert not waiting.done()  # 0.90 held: the fourth call waits instead of stopping the run
+    budget.settle(held[0], Decimal("0.10"))  # settled far below its reservation
+    assert await waiting == Decimal("0.30")
     budget.settle(held[1], None)  # unknown: the reservation counts
     assert budget.spent == Decimal("0.40")
-    assert budget.reserved == Decimal("0.30")
+    assert budget.reserved == Decimal("0.60")
+    budget.settle(held[2], Decimal("0.25"))
+    budget.settle(Decimal("0.30"), Decimal("0.30"))
+    assert budget.spent == Decimal("0.95")
+    with pytest.raises(BudgetExceeded) as caught:
+        await budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m")
+    assert caught.value.message == (
+        "the budget of $1.00 is reached: $0.9500 spent, and the next call could cost up to $0.3000 (together $1.2500)"
+    )
+    assert budget.exhausted
 
 
 def test_spend_never_passes_the_budget_under_concurrency(

@@ -121,10 +121,17 @@ def test_resume_refuses_when_input_or_settings_changed(tmp_path: Path) -> None:
     assert len(read_jsonl(out)) == 9
 
 
-def test_nothing_to_resume(tmp_path: Path) -> None:
+def test_resume_with_nothing_to_resume_starts_a_new_run(tmp_path: Path) -> None:
+    # A run killed while starting leaves no output: --resume must still make progress.
     result = runner.invoke(app, ["run", str(EXAMPLES / "services.jsonl"), "-o", "fresh.jsonl", *OFFLINE, "--resume"])
-    assert result.exit_code == 8
-    assert "no earlier run wrote fresh.jsonl" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert "no earlier run wrote this output, so a new run was started" in result.stderr
+    assert len(read_jsonl(tmp_path / "fresh.jsonl")) == 8
+    # Records that no run record vouches for are never appended to blindly.
+    (tmp_path / "foreign.jsonl").write_text((tmp_path / "fresh.jsonl").read_text())
+    refused = runner.invoke(app, ["run", str(EXAMPLES / "services.jsonl"), "-o", "foreign.jsonl", *OFFLINE, "--resume"])
+    assert refused.exit_code == 8
+    assert "wrote foreign.jsonl, which is not empty" in refused.stderr
 
 
 def start(tmp_path: Path, source: Path, out: Path) -> subprocess.Popen[bytes]:

@@ -77,9 +77,8 @@ def test_find_run_by_id_or_latest_for_the_output(tmp_path: Path) -> None:
     for run_id, day in (("old", 1), ("new", 2)):
         RunRecorder(runs / run_id, manifest(run_id, out, datetime(2026, 3, day, tzinfo=UTC))).close()
     RunRecorder(runs / "other", manifest("other", tmp_path / "x.jsonl")).close()
-    assert find_run(runs, run_id=None, output=out)[1].run_id == "new"
-    assert find_run(runs, run_id="old", output=out)[1].run_id == "old"
+    assert find_run(runs, run_id=None, output=out) == (runs / "new", read_manifest(runs / "new"))
+    assert find_run(runs, run_id="old", output=out) == (runs / "old", read_manifest(runs / "old"))
     with pytest.raises(ResumeMismatch, match="no run 'nope'"):
         find_run(runs, run_id="nope", output=out)
-    with pytest.raises(ResumeMismatch, match="no earlier run wrote"):
-        find_run(runs, run_id=None, output=tmp_path / "never.jsonl")
+    assert find_run(runs, run_id=None, output=tmp_path / "never.jsonl") is None

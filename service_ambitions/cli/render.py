@@ -95,6 +95,8 @@ def render_summary(
     services.add_row("invented catalogue ids dropped", f"{tally.dropped_items:,}")
     unpriced = f" (+{tally.unpriced_calls} calls without a known price)" if tally.unpriced_calls else ""
     services.add_row("spent", f"${tally.cost:.4f}{unpriced}")
+    if tally.failed_calls:
+        services.add_row("failed calls (billed, counted above)", f"{tally.failed_calls:,}")
     if tally.deferred:
         services.add_row("services left for --resume (budget)", f"{tally.deferred:,}")
     services.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
@@ -280,12 +282,15 @@ def render_run_end(
 ) -> None:
     """Where the run's record is, and what is left to do: resume after a budget stop, read the quarantine."""
     state.out.print(f"run {result.run_id}: record in {result.directory}", highlight=False, soft_wrap=True, markup=False)
+    if result.fresh_start:
+        state.err.print("--resume: no earlier run wrote this output, so a new run was started", highlight=False)
     if result.already_done:
         state.out.print(f"resumed: {result.already_done} services were already done and were skipped", highlight=False)
     if result.budget_stop is not None:
+        left = tally.deferred + result.unstarted
         state.err.print(
-            f"budget reached: {result.budget_stop}. {tally.deferred} service(s) left unfinished; "
-            "continue with a larger --max-cost and --resume",
+            f"budget reached: {result.budget_stop}. {tally.completed:,} service(s) done, {left:,} left; "
+            "continue them with --resume and a fresh or larger --max-cost",
             style="yellow",
             highlight=False,
             soft_wrap=True,

@@ -195,6 +195,7 @@ def run(
 
     from ..events import Tally
     from ..generation import estimate, generate, prepare
+    from ..runs import tally_run
     from ..telemetry import configure_telemetry
     from .render import progress_display, render_plan, render_run_end, render_summary
 
@@ -248,6 +249,8 @@ def run(
                 markup=False,
             )
             raise
+    if result.resumed:
+        tally = tally_run(result.directory)  # one run, one total: every segment, as `report` counts it
     render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=output, quarantine=quarantine_path)
     render_run_end(state, result, tally, quarantine_path, trace_ids=trace_ids)
     if result.budget_stop is not None:

@@ -4,14 +4,16 @@ Prices come from genai-prices (bundled, no network), through pydantic-ai's usage
 call has happened and through ``calc_price`` for the estimate before it. A call reserves
 the most it could cost — its prompt, plus the longest answer allowed, for every output
 retry it may need — so that however many calls run at once, what is spent never passes
-the limit. When the next reservation would, the budget is exhausted: no new call starts,
-and the calls in flight finish and settle at what they really cost.
+the limit. A reservation that does not fit waits for the calls in flight to settle; when
+what is spent plus the next reservation would pass the limit, the budget is exhausted: no
+new call starts, and the calls in flight finish and settle at what they really cost.
 
 An unknown price is never taken as $0.
 """
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from genai_prices import Usage, calc_price
@@ -60,7 +62,14 @@ def worst_case_cost(model: Model, prompt_chars: int, max_output_tokens: int, att
 
 
 class Budget:
-    """A run's spending limit in USD. Only the event loop's thread touches it."""
+    """A run's spending limit in USD. Only the event loop's thread touches it.
+
+    A call reserves its worst case before it starts and settles to what it really cost
+    as soon as it ends. When a reservation does not fit only because of what calls in
+    flight have reserved, it waits for them to settle (they usually cost a fraction of
+    their reservation); the budget is spent only when what has been spent plus the next
+    call's reservation would pass the limit.
+    """
 
     def __init__(self, limit: Decimal) -> None:
         self.limit = limit
@@ -68,25 +77,32 @@ class Budget:
         self.reserved = Decimal(0)
         self.exhausted = False
         self.unpriced_calls = 0
+        self._settled = asyncio.Event()
 
-    def reserve(self, amount: Decimal, *, stage: Stage, model: str) -> Decimal:
-        """Hold ``amount`` for a call about to start.
+    async def reserve(self, amount: Decimal, *, stage: Stage, model: str) -> Decimal:
+        """Hold ``amount`` for a call about to start, waiting for calls in flight to settle if need be.
 
         Raises:
-            BudgetExceeded: the call could take spending past the limit; nothing is held.
+            BudgetExceeded: what is spent plus this call's worst case would pass the limit;
+                nothing is held, and every later reservation fails too.
         """
-        if self.exhausted or self.spent + self.reserved + amount > self.limit:
-            self.exhausted = True
-            raise BudgetExceeded(
-                f"the budget of ${self.limit} would be exceeded (spent ${self.spent:.4f}, "
-                f"in flight up to ${self.reserved:.4f}, next call up to ${amount:.4f})",
-                stage=stage,
-                model=model,
-            )
-        self.reserved += amount
-        return amount
+        while True:
+            if self.exhausted or self.spent + amount > self.limit:
+                self.exhausted = True
+                raise BudgetExceeded(
+                    f"the budget of ${self.limit} is reached: ${self.spent:.4f} spent, and the next call could "
+                    f"cost up to ${amount:.4f} (together ${self.spent + amount:.4f})",
+                    stage=stage,
+                    model=model,
+                )
+            if self.spent + self.reserved + amount <= self.limit:
+                self.reserved += amount
+                return amount
+            await self._settled.wait()  # the event of this moment: a settle sets it
 
     def settle(self, reserved: Decimal, actual: Decimal | None) -> None:
         """Replace a reservation with what the call cost; an unknown cost counts as the reservation."""
         self.reserved -= reserved
         self.spent += reserved if actual is None else actual
+        settled, self._settled = self._settled, asyncio.Event()
+        settled.set()

@@ -30,14 +30,14 @@ from pydantic_ai.exceptions import (
     ModelRequestRejectedError,
     UnexpectedModelBehavior,
 )
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
-from ..errors import OutputInvalid, ProviderError, ProviderRefused
+from ..errors import CallSpend, OutputInvalid, ProviderError, ProviderRefused
 from ..events import CacheEntryRejected, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
 from .budget import Budget, call_price, worst_case_cost
@@ -307,11 +307,16 @@ class Gateway:
         budget = self._budget
         if budget is None:
             return await self._run_agent(request)
-        reserved = self._reserve(budget, request)
+        reserved = await self._reserve(budget, request)
         try:
             answer = await self._run_agent(request)
+        except ProviderError as exc:
+            # The requests that reached the provider were billed; settle at what they cost.
+            spent = exc.spent
+            budget.settle(reserved, Decimal(spent.cost_usd) if spent and spent.cost_usd is not None else None)
+            raise
         except BaseException:
-            # What a failed call spent is unknown: it keeps its whole reservation.
+            # Cancelled mid-request: what the provider billed is unknown, so the reservation stays spent.
             budget.settle(reserved, None)
             raise
         budget.settle(reserved, answer.cost)
@@ -323,13 +328,13 @@ class Gateway:
     def _estimated_tokens(self, request: LLMRequest[Any]) -> int:
         return self._prompt_chars(request) // 4 + self._max_output_tokens // 4
 
-    def _reserve(self, budget: Budget, request: LLMRequest[Any]) -> Decimal:
+    async def _reserve(self, budget: Budget, request: LLMRequest[Any]) -> Decimal:
         model = self._models[request.stage].wrapped
         worst = worst_case_cost(model, self._prompt_chars(request), self._max_output_tokens, self._attempts)
         if worst is None:
             budget.unpriced_calls += 1
             worst = Decimal(0)
-        return budget.reserve(worst, stage=request.stage, model=self._names[request.stage])
+        return await budget.reserve(worst, stage=request.stage, model=self._names[request.stage])
 
     async def _run_agent(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
         agent = self._agent(request.stage, request.output_type)
@@ -364,6 +369,7 @@ class Gateway:
                 stage=request.stage,
                 model=model,
                 transcript=ModelMessagesTypeAdapter.dump_python(messages, mode="json"),
+                spent=_spent(messages, offline=wrapped.system == "function"),
             ) from exc
         except ModelAPIError as exc:
             # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
@@ -376,9 +382,11 @@ class Gateway:
                 stage=request.stage,
                 model=model,
                 hint="check the API key, the model name and the account's quota" if refused else None,
+                spent=_spent(messages, offline=wrapped.system == "function"),
             ) from exc
         except AgentRunError as exc:
-            raise ProviderError(str(exc), stage=request.stage, model=model) from exc
+            spent = _spent(messages, offline=wrapped.system == "function")
+            raise ProviderError(str(exc), stage=request.stage, model=model, spent=spent) from exc
         cost = result.usage.cost if self._models[request.stage].wrapped.system != "function" else Decimal(0)
         return LLMAnswer(result.output, model, result.usage, result.new_messages(), cost=cost)
 
@@ -395,6 +403,35 @@ class Gateway:
             )
         agent: Agent[None, OutputT] = self._agents[key]
         return agent
+
+
+def _spent(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
+    """What the responses of a failed call used and cost, as pydantic-ai counts a finished run's usage."""
+    usage = RunUsage()
+    cost: Decimal | None = Decimal(0)
+    for message in messages:
+        if isinstance(message, ModelResponse):
+            usage.requests += 1
+            usage.incr(message.usage)
+            price = Decimal(0) if offline else _response_price(message)
+            cost = None if cost is None or price is None else cost + price
+    return CallSpend(
+        requests=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        reasoning_tokens=usage.details.get("reasoning_tokens", 0),
+        cost_usd=None if cost is None else str(cost),
+    )
+
+
+def _response_price(response: ModelResponse) -> Decimal | None:
+    if response.usage.cost is not None:
+        return response.usage.cost
+    try:
+        return response.cost().total_price
+    except (LookupError, ValueError, AssertionError):
+        return None  # an unknown model or a response without usage: unpriced, never $0
 
 
 def _display_name(model: Model) -> str:
