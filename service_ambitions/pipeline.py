@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from pydantic import BaseModel
 
@@ -141,10 +142,7 @@ class Pipeline:
                 group.create_task(produce(group))
                 group.create_task(consume())
         except ExceptionGroup as group_error:
-            first = _first_domain_error(group_error)
-            if first is None:
-                raise
-            raise first from group_error
+            _reraise_domain_error(group_error)
 
     async def _guarded(self, entry: Accepted, slots: asyncio.Semaphore) -> _Outcome:
         """One service, with its failures captured rather than cancelling the run."""
@@ -222,17 +220,23 @@ class Pipeline:
         descriptions = book.read_descriptions((await self._ask(book.descriptions_request(service), service)).output)
         ids = FeatureIds(service.service_id)
         earlier: list[tuple[Plateau, Feature]] = []
-        per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | BudgetExceeded]]]] = []
-        budget_stop: BudgetExceeded | None = None
+        per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | ServiceAmbitionsError]]]] = []
+        stop: ServiceAmbitionsError | None = None
+        # Mapping calls never cancel each other: a call in flight is already billed, so it
+        # finishes (and is cached for a resumed run) even when a sibling fails; only calls
+        # not yet started are given up.
         try:
             async with asyncio.TaskGroup() as group:
                 for plateau in book.reference.plateaus:
+                    if _first_stop(task for _, _, tasks in per_plateau for task in tasks) is not None:
+                        break
                     request = book.features_request(service, plateau, descriptions[plateau.id], earlier)
                     try:
                         answer = await self._ask(request, service)
-                    except BudgetExceeded as exc:
-                        # Let the mapping calls in flight finish (and be cached) before stopping.
-                        budget_stop = exc
+                    except ServiceAmbitionsError as exc:
+                        if exc.aborts_run:
+                            raise
+                        stop = exc
                         break
                     features = book.read_features(answer.output, plateau, ids)
                     earlier += [(plateau, feature) for feature in features]
@@ -242,15 +246,10 @@ class Pipeline:
                         for catalogue in book.reference.catalogues
                     ]
                     per_plateau.append((plateau, features, mappings))
-        except ExceptionGroup as group_error:
-            first = _first_domain_error(group_error)
-            if first is None:
-                raise
-            raise first from group_error
-        stops = (task.result() for _, _, tasks in per_plateau for task in tasks)
-        budget_stop = budget_stop or next((stop for stop in stops if isinstance(stop, BudgetExceeded)), None)
-        if budget_stop is not None:
-            raise budget_stop
+        except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
+            _reraise_domain_error(group_error)
+        stops = [stop, _first_stop(task for _, _, tasks in per_plateau for task in tasks)]
+        _raise_first(stops)
 
         plateaus: list[PlateauResult] = []
         for plateau, features, mappings in per_plateau:
@@ -274,7 +273,8 @@ class Pipeline:
         Raises:
             ServiceAmbitionsError: a mapping call failed.
         """
-        calls: list[tuple[PlateauResult, list[tuple[Catalogue, asyncio.Task[MappingResult | BudgetExceeded]]]]] = []
+        calls: list[tuple[PlateauResult, list[tuple[Catalogue, asyncio.Task[MappingResult | ServiceAmbitionsError]]]]]
+        calls = []
         try:
             async with asyncio.TaskGroup() as group:
                 for result in existing.plateaus:
@@ -285,18 +285,15 @@ class Pipeline:
                         if result.features
                     ]
                     calls.append((result, tasks))
-        except ExceptionGroup as group_error:
-            first = _first_domain_error(group_error)
-            if first is None:
-                raise
-            raise first from group_error
+        except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
+            _reraise_domain_error(group_error)
+        _raise_first([_first_stop(task for _, tasks in calls for _, task in tasks)])
         plateaus: list[PlateauResult] = []
         for result, tasks in calls:
             answers: dict[str, MappingResult] = {}
             for catalogue, task in tasks:
                 answer = task.result()
-                if isinstance(answer, BudgetExceeded):
-                    raise answer
+                assert isinstance(answer, MappingResult)  # failures were raised above
                 answers[catalogue.field] = answer
                 dropped += answer.dropped
             features = [
@@ -320,17 +317,19 @@ class Pipeline:
         catalogue: Catalogue,
         features: Sequence[Feature],
         imported_features: bool = False,
-    ) -> MappingResult | BudgetExceeded:
-        """One mapping call; a budget stop is returned, not raised, so sibling calls finish."""
+    ) -> MappingResult | ServiceAmbitionsError:
+        """One mapping call; a failure is returned, not raised, so sibling calls in flight finish."""
         request = self._book.mapping_request(service, plateau, catalogue, features, imported_features=imported_features)
         try:
             answer = await self._ask(request, service)
-        except BudgetExceeded as exc:
+        except ServiceAmbitionsError as exc:
+            if exc.aborts_run:
+                raise
             return exc
         result = self._book.read_mapping(answer.output, catalogue, features)
         if result.dropped and self._strict:
             unknown = ", ".join(sorted(set(result.dropped)))
-            raise MappingError(
+            return MappingError(
                 f"the model named ids that are not in catalogue {catalogue.field!r}: {unknown}",
                 stage=Stage.MAPPING,
                 hint="run without --strict to drop them instead",
@@ -472,6 +471,30 @@ def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: S
         for catalogue, result in zip(catalogues, results, strict=True)
     }
     return feature.model_copy(update={"mappings": mappings})
+
+
+def _first_stop(tasks: Iterable[asyncio.Task[MappingResult | ServiceAmbitionsError]]) -> ServiceAmbitionsError | None:
+    """The first failure among finished mapping calls, in call order."""
+    for task in tasks:
+        if task.done() and isinstance(result := task.result(), ServiceAmbitionsError):
+            return result
+    return None
+
+
+def _raise_first(stops: Sequence[ServiceAmbitionsError | None]) -> None:
+    """Raise a service's failure; a budget stop only when nothing failed for real (that defers the service)."""
+    found = [stop for stop in stops if stop is not None]
+    real = [stop for stop in found if not isinstance(stop, BudgetExceeded)]
+    if real or found:
+        raise (real or found)[0]
+
+
+def _reraise_domain_error(group: ExceptionGroup[Exception]) -> NoReturn:
+    """Raise the first of our errors in ``group`` (chained), or the group itself."""
+    first = _first_domain_error(group)
+    if first is None:
+        raise group
+    raise first from group
 
 
 def _first_domain_error(group: BaseExceptionGroup[BaseException]) -> ServiceAmbitionsError | None:

@@ -13,6 +13,7 @@ quarantined; 130 interrupted.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -79,7 +80,19 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    ctx.obj = AppState(config=config, out=Console(), err=Console(stderr=True))
+    ctx.obj = AppState(config=config, out=_console(stderr=False), err=_console(stderr=True))
+
+
+_UNBOUNDED_WIDTH = 1000
+"""Width of a console that is a pipe or a file: wide enough that no table or figure is cut."""
+
+
+def _console(*, stderr: bool) -> Console:
+    """A console; one that is not a terminal is never cut to 80 columns, unless COLUMNS says so."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=_UNBOUNDED_WIDTH)
+    return console
 
 
 def _reported(command: Callable[P, R]) -> Callable[P, R]:

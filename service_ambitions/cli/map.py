@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..cache_mode import CacheMode
-from .run import EXIT_BUDGET, EXIT_QUARANTINED, count_lines, execute, json_lines, quarantine_for
+from .job import JobDisplay, count_lines, quarantine_for, run_job
 from .state import AppState
 
 __all__ = ["map_features"]
@@ -94,12 +93,10 @@ def map_features(
         service-ambitions map features.jsonl -o mapped.jsonl --service-file services.jsonl
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model openai:gpt-4o-mini --dry-run
     """
-    import time
     from decimal import Decimal
 
-    from ..events import Tally
     from ..generation import estimate_remap, prepare, remap
-    from .render import progress_display, render_plan, render_run_end, render_summary
+    from .render import render_plan
 
     state: AppState = ctx.obj
     settings = state.settings(
@@ -117,31 +114,21 @@ def map_features(
         )
         render_plan(state.out, prepared, plan, input_path)
         return
-    to_stdout = str(output) == "-"
-    if to_stdout:
-        state = replace(state, out=state.err)  # stdout holds the records; everything else goes to stderr
     quarantine_path = quarantine or quarantine_for(output, input_path, "map")
-    tally = Tally()
-    started = time.perf_counter()
-    animate = not (quiet or json_logs)
-    total = count_lines(input_path, None) if state.err.is_terminal and animate and not service_id else None
-    with progress_display(state.err, tally, total=total, enabled=animate) as display:
-        observe = json_lines(display) if json_logs else display
-        result = execute(
-            remap,
-            prepared,
-            input_path,
-            output,
-            quarantine_path,
-            catalogues=catalogue,
-            service_file=service_file,
-            service_id=service_id,
-            on_event=observe,
-        )
-    shown = None if to_stdout else output
-    render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=shown, quarantine=quarantine_path)
-    render_run_end(state, result, tally, quarantine_path)
-    if result.budget_stop is not None:
-        raise typer.Exit(EXIT_BUDGET)
-    if tally.failed or tally.quarantined_lines:
-        raise typer.Exit(EXIT_QUARANTINED)
+    display = JobDisplay(
+        quiet=quiet,
+        json_logs=json_logs,
+        total=count_lines(input_path, None) if not (quiet or json_logs or service_id) else None,
+    )
+    run_job(
+        state,
+        remap,
+        prepared,
+        input_path,
+        output,
+        quarantine_path,
+        display,
+        catalogues=catalogue,
+        service_file=service_file,
+        service_id=service_id,
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .run import quarantine_for
+from .job import quarantine_for
 from .state import AppState
 
 __all__ = ["EXIT_FAILED_LINES", "migrate_app"]

@@ -29,6 +29,7 @@ __all__ = [
     "render_plan",
     "render_purge",
     "render_report",
+    "render_result_line",
     "render_run_end",
     "render_runs",
     "render_summary",
@@ -275,6 +276,24 @@ def _size(count: int) -> str:
             return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
         count /= 1024  # type: ignore[assignment]
     return f"{count} B"
+
+
+def render_result_line(
+    console: Console, tally: Tally, result: RunResult, *, output: Path | None, quarantine: Path
+) -> None:
+    """The whole outcome of a job on one line: what ``--quiet`` prints."""
+    problems = ""
+    if tally.failed or tally.quarantined_lines:
+        problems = f", {tally.failed:,} failed, {tally.quarantined_lines:,} lines rejected (see {quarantine})"
+    stopped = f", budget reached with {tally.deferred + result.unstarted:,} left" if result.budget_stop else ""
+    console.print(
+        f"{result.status}: {tally.completed:,} services done{problems}{stopped}, "
+        f"{tally.total_requests:,} requests, ${tally.cost:.4f} spent; "
+        f"output {output or 'standard output'}; run {result.run_id}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def render_run_end(

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ..cache_mode import CacheMode
+from .job import JobDisplay, count_lines, quarantine_for, run_job
 from .state import AppState
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    from ..events import Event, EventSink
-    from ..generation import Prepared, RunResult
-
-__all__ = ["EXIT_BUDGET", "EXIT_QUARANTINED", "count_lines", "execute", "json_lines", "quarantine_for", "run"]
-
-EXIT_BUDGET = 6
-"""The budget stopped the run; what was finished is written."""
-
-EXIT_QUARANTINED = 9
-"""The run finished, but some input lines or services went to the quarantine file."""
+__all__ = ["run"]
 
 _MODELS = "Models"
 _RUN = "Run"
@@ -190,14 +178,11 @@ def run(
         service-ambitions run services.jsonl -o out.jsonl --model offline --cache-mode refresh
         service-ambitions run services.jsonl -o out.jsonl --model offline --resume
     """
-    import time
     from decimal import Decimal
 
-    from ..events import Tally
     from ..generation import estimate, generate, prepare
-    from ..runs import tally_run
     from ..telemetry import configure_telemetry
-    from .render import progress_display, render_plan, render_run_end, render_summary
+    from .render import render_plan
 
     state: AppState = ctx.obj
     stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
@@ -221,91 +206,25 @@ def run(
         return
 
     configure_telemetry(allow_prompt_logging=allow_prompt_logging)
+    resume_command = f"service-ambitions run {input_path} -o {output}" + (f" --model {model}" if model else "")
+    display = JobDisplay(
+        quiet=quiet,
+        json_logs=json_logs,
+        total=count_lines(input_path, max_services) if not (quiet or json_logs) else None,
+        interrupted_hint=f"stopped: continue with  {resume_command} --resume",
+        trace_ids=trace_ids,
+    )
     quarantine_path = quarantine or quarantine_for(output, input_path, "run")
-    tally = Tally()
-    started = time.perf_counter()
-    animate = not (quiet or json_logs)
-    total = count_lines(input_path, max_services) if state.err.is_terminal and animate else None
-    with progress_display(state.err, tally, total=total, enabled=animate) as display:
-        observe = json_lines(display) if json_logs else display
-        try:
-            result = execute(
-                generate,
-                prepared,
-                input_path,
-                output,
-                quarantine_path,
-                resume=resume,
-                resume_run_id=run_id,
-                force=force,
-                max_services=max_services,
-                on_event=observe,
-            )
-        except KeyboardInterrupt:
-            state.err.print(
-                f"stopped: continue with  service-ambitions run {input_path} -o {output} --resume",
-                highlight=False,
-                soft_wrap=True,
-                markup=False,
-            )
-            raise
-    if result.resumed:
-        tally = tally_run(result.directory)  # one run, one total: every segment, as `report` counts it
-    render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=output, quarantine=quarantine_path)
-    render_run_end(state, result, tally, quarantine_path, trace_ids=trace_ids)
-    if result.budget_stop is not None:
-        raise typer.Exit(EXIT_BUDGET)
-    if tally.failed or tally.quarantined_lines:
-        raise typer.Exit(EXIT_QUARANTINED)
-
-
-def quarantine_for(output: Path, input_path: Path, command: str) -> Path:
-    """The default quarantine file: ``OUTPUT.quarantine.jsonl``, or next to the input for stdout."""
-    if str(output) == "-":
-        return input_path.with_name(f"{input_path.stem}.{command}.quarantine.jsonl")
-    return output.with_name(f"{output.stem}.quarantine.jsonl")
-
-
-def json_lines(then: EventSink) -> EventSink:
-    """An event sink that writes each event as one JSON line on stderr, then passes it on."""
-    from datetime import UTC, datetime
-
-    def write(event: Event) -> None:
-        line = {"time": datetime.now(UTC).isoformat(), **event.model_dump(mode="json")}
-        typer.echo(json.dumps(line), err=True)
-        then(event)
-
-    return write
-
-
-def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
-    """Run ``job`` (``generate`` or ``remap``) on its own event loop; SIGTERM stops it as Ctrl-C does.
-
-    In both cases in-flight calls are cancelled, finished services are already on disk,
-    the run is recorded as interrupted, and KeyboardInterrupt reaches the caller.
-    """
-    import asyncio
-    import contextlib
-    import signal
-
-    async def main() -> RunResult:
-        task = asyncio.current_task()
-        assert task is not None
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await job(prepared, *args, **kwargs)
-
-    try:
-        return asyncio.run(main())
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
-
-
-def count_lines(path: Path, limit: int | None) -> int | None:
-    """Non-blank lines of ``path``: the progress bar's total (an upper bound of services)."""
-    try:
-        with path.open("rb") as handle:
-            count = sum(1 for line in handle if line.strip())
-    except OSError:
-        return None
-    return min(count, limit) if limit else count
+    run_job(
+        state,
+        generate,
+        prepared,
+        input_path,
+        output,
+        quarantine_path,
+        display,
+        resume=resume,
+        resume_run_id=run_id,
+        force=force,
+        max_services=max_services,
+    )

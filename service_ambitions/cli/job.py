@@ -1,0 +1,211 @@
+"""The tail every job command shares: progress, the run, the summary, the exit code.
+
+``run`` and ``map`` differ in what they ask the library to do, not in how a job is
+watched and reported, so both hand their job to :func:`run_job`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+from .state import AppState
+
+if TYPE_CHECKING:
+    from ..events import Event, EventSink, Tally
+    from ..generation import Prepared, RunResult
+
+__all__ = [
+    "EXIT_BUDGET",
+    "EXIT_QUARANTINED",
+    "JobDisplay",
+    "count_lines",
+    "execute",
+    "heartbeat",
+    "json_lines",
+    "quarantine_for",
+    "run_job",
+]
+
+EXIT_BUDGET = 6
+"""The budget stopped the run; what was finished is written."""
+
+EXIT_QUARANTINED = 9
+"""The run finished, but some input lines or services went to the quarantine file."""
+
+
+@dataclass(frozen=True)
+class JobDisplay:
+    """How a job shows itself: what the user asked for on the command line."""
+
+    quiet: bool = False
+    """Only errors and the final one-line result."""
+    json_logs: bool = False
+    """Every event as a JSON line on stderr instead of a progress display."""
+    total: int | None = None
+    """Services expected, for the progress bar; None when unknown."""
+    interrupted_hint: str | None = None
+    """The command that continues the job after Ctrl-C."""
+    trace_ids: bool = False
+    """At the end, list failed services with the provider's request id."""
+
+
+def run_job(
+    state: AppState,
+    job: Callable[..., Awaitable[RunResult]],
+    prepared: Prepared,
+    input_path: Path,
+    output: Path,
+    quarantine: Path,
+    display: JobDisplay,
+    **options: Any,
+) -> None:
+    """Run ``job`` with its progress shown, then its summary; exits with the job's exit code.
+
+    With ``-o -`` the records own standard output, so everything else goes to stderr.
+    """
+    from ..events import Tally
+    from ..runs import tally_run
+    from .render import progress_display, render_result_line, render_run_end, render_summary
+
+    to_stdout = str(output) == "-"
+    if to_stdout:
+        state = replace(state, out=state.err)
+    tally = Tally()
+    started = time.perf_counter()
+    animate = not (display.quiet or display.json_logs)
+    with (
+        progress_display(state.err, tally, total=display.total, enabled=animate) as observe,
+        heartbeat(
+            state.err,
+            tally,
+            total=display.total,
+            every=prepared.settings.heartbeat_s,
+            enabled=animate and not state.err.is_terminal,
+        ),
+    ):
+        sink = json_lines(observe) if display.json_logs else observe
+        try:
+            result = execute(job, prepared, input_path, output, quarantine, on_event=sink, **options)
+        except KeyboardInterrupt:
+            if display.interrupted_hint:
+                state.err.print(display.interrupted_hint, highlight=False, soft_wrap=True, markup=False)
+            raise
+    if result.resumed:
+        tally = tally_run(result.directory)  # one run, one total: every segment, as `report` counts it
+    shown = None if to_stdout else output
+    if display.quiet:
+        render_result_line(state.out, tally, result, output=shown, quarantine=quarantine)
+    else:
+        render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=shown, quarantine=quarantine)
+        render_run_end(state, result, tally, quarantine, trace_ids=display.trace_ids)
+    if result.budget_stop is not None:
+        raise typer.Exit(EXIT_BUDGET)
+    if tally.failed or tally.quarantined_lines:
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+@contextmanager
+def heartbeat(
+    console: Console,
+    tally: Tally,
+    *,
+    total: int | None = None,
+    every: float,
+    enabled: bool,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """Print a plain progress line every ``every`` seconds while the block runs.
+
+    For consoles that are not terminals (CI logs, ``nohup`` files), which get no
+    animation: they still show the run is alive and how far it got.
+    """
+    if not enabled:
+        yield
+        return
+    stop = threading.Event()
+    begun = clock()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            line = _heartbeat_line(tally, total, clock() - begun)
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _heartbeat_line(tally: Tally, total: int | None, elapsed: float) -> str:
+    failed = f", {tally.failed:,} failed" if tally.failed else ""
+    of = f"/{total:,}" if total is not None else ""
+    return (
+        f"progress: {tally.completed:,}{of} services done{failed}, {tally.started - tally.completed - tally.failed:,} "
+        "in progress, "
+        f"{tally.total_calls:,} calls ({tally.total_cached:,} cached), ${tally.cost:.4f} spent, {elapsed:.0f} s"
+    )
+
+
+def quarantine_for(output: Path, input_path: Path, command: str) -> Path:
+    """The default quarantine file: ``OUTPUT.quarantine.jsonl``, or next to the input for stdout."""
+    if str(output) == "-":
+        return input_path.with_name(f"{input_path.stem}.{command}.quarantine.jsonl")
+    return output.with_name(f"{output.stem}.quarantine.jsonl")
+
+
+def json_lines(then: EventSink) -> EventSink:
+    """An event sink that writes each event as one JSON line on stderr, then passes it on."""
+    from datetime import UTC, datetime
+
+    def write(event: Event) -> None:
+        line = {"time": datetime.now(UTC).isoformat(), **event.model_dump(mode="json")}
+        typer.echo(json.dumps(line), err=True)
+        then(event)
+
+    return write
+
+
+def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
+    """Run ``job`` (``generate`` or ``remap``) on its own event loop; SIGTERM stops it as Ctrl-C does.
+
+    In both cases in-flight calls are cancelled, finished services are already on disk,
+    the run is recorded as interrupted, and KeyboardInterrupt reaches the caller.
+    """
+    import asyncio
+    import contextlib
+    import signal
+
+    async def main() -> RunResult:
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await job(prepared, *args, **kwargs)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+
+
+def count_lines(path: Path, limit: int | None) -> int | None:
+    """Non-blank lines of ``path``: the progress bar's total (an upper bound of services)."""
+    try:
+        with path.open("rb") as handle:
+            count = sum(1 for line in handle if line.strip())
+    except OSError:
+        return None
+    return min(count, limit) if limit else count
