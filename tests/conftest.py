@@ -21,13 +21,14 @@ import pytest  # noqa: E402
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 _PROVIDER_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL", "LOGFIRE_TOKEN")
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test runs in its own directory and cache, with no other SA_* or provider variables and no model calls."""
     for name in list(os.environ):
-        if name.startswith("SA_") or name in _PROVIDER_VARIABLES:
+        if name.startswith("SA_") or name in _PROVIDER_VARIABLES or name.upper() in _PROXY_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("SA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SA_RUNS_DIR", str(tmp_path / "runs"))

@@ -233,3 +233,20 @@ def test_a_per_call_token_limit_fails_only_that_call(
     assert result.exit_code == 9, result.output
     failure = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]
     assert "output_tokens_limit of 40" in str(failure["reason"])
+
+
+def test_a_connection_error_names_the_proxy_in_use(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, services_file: Path
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@proxy.corp:3128")
+    respx_mock.post(COMPLETIONS).mock(side_effect=httpx.ConnectError("proxy refused"))
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app,
+        ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--max-services", "1"],
+        env={"SA_RETRY__ATTEMPTS": "1"},
+    )
+    assert result.exit_code == 9, result.output
+    reason = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]["reason"]
+    assert "through proxy http://proxy.corp:3128" in str(reason)
+    assert "secret" not in result.output + str(reason)

@@ -87,3 +87,32 @@ async def test_gives_up_after_the_attempts(respx_mock: respx.MockRouter, waits: 
             await http.post(URL, json={})
     assert route.call_count == 3
     assert len(waits) == 2
+
+
+@pytest.fixture
+def proxied(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.internal.corp")
+
+
+def test_proxies_are_read_as_httpx_reads_them(proxied: None) -> None:
+    from service_ambitions.llm.transport import proxy_for
+
+    assert proxy_for("https://api.openai.com/v1") == "http://proxy.corp:3128"  # credentials never shown
+    assert proxy_for("http://127.0.0.1:8000/v1") is None  # NO_PROXY: reached directly
+    assert proxy_for("https://llm.internal.corp/v1") is None
+    assert proxy_for("http://api.openai.com/v1") is None  # only HTTPS_PROXY is set
+
+
+async def test_the_retrying_client_routes_through_the_proxy_except_no_proxy_hosts(proxied: None) -> None:
+    async with retrying_client(RetryPolicy()) as http:
+        # Which transport a URL takes (httpx's own choice); each one retries.
+        direct = http._transport_for_url(httpx2.URL("http://127.0.0.1:8000/v1"))
+        proxied_one = http._transport_for_url(httpx2.URL("https://api.openai.com/v1"))
+        assert direct is http._transport
+        assert proxied_one is not direct
+        assert type(proxied_one).__name__ == "AsyncHTTPX2TenacityTransport"
+        pool = proxied_one.wrapped._pool  # type: ignore[attr-defined]
+        assert type(pool).__name__ == "AsyncHTTPProxy"

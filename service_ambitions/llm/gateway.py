@@ -42,7 +42,7 @@ from ..events import CacheEntryRejected, EventSink, RetryScheduled, ThrottleChan
 from ..models import Stage
 from .budget import Budget, call_price, worst_case_cost
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
-from .transport import retry_observer
+from .transport import proxy_for, retry_observer
 
 __all__ = ["Gateway", "ImportedLookup", "LLMAnswer", "LLMRequest", "provider_unwell"]
 
@@ -375,8 +375,11 @@ class Gateway:
             # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
             refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
             status = exc.status_code if isinstance(exc, ModelHTTPError) else None
+            message = _provider_message(exc, status)
+            if status is None and wrapped.base_url and (proxy := proxy_for(wrapped.base_url)) is not None:
+                message += f" (through proxy {proxy}; NO_PROXY lists hosts to reach directly)"
             raise (ProviderRefused if refused else ProviderError)(
-                _provider_message(exc, status),
+                message,
                 status_code=status,
                 request_id=_request_id(exc),
                 stage=request.stage,

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpx2
+from httpx2._utils import URLPattern, get_environment_proxies
 from pydantic_ai._http import DEFAULT_HTTP_LIMITS
-from pydantic_ai.models import create_async_httpx2_client
+from pydantic_ai.models import get_user_agent
 from pydantic_ai.retries import AsyncHTTPX2TenacityTransport, RetryConfig, wait_retry_after
 from tenacity import RetryCallState, retry_if_exception_type, stop_after_attempt, stop_any, wait_random_exponential
 from tenacity.stop import stop_base
 
-__all__ = ["RetryObserver", "RetryPolicy", "retry_observer", "retrying_client"]
+__all__ = ["RetryObserver", "RetryPolicy", "environment_proxies", "proxy_for", "retry_observer", "retrying_client"]
 
 RetryObserver = Callable[[float, str], None]
 """Told the wait in seconds and the reason, before each retry's sleep."""
@@ -95,28 +95,55 @@ def retrying_client(
         if observer is not None and state.next_action is not None:
             observer(state.next_action.sleep, _reason(state))
 
-    transport = AsyncHTTPX2TenacityTransport(
-        wrapped=_proxied_transport(),
-        config=RetryConfig(
-            retry=retry_if_exception_type((httpx2.HTTPStatusError, httpx2.TransportError)),
-            wait=wait,
-            stop=stop_any(stop_after_attempt(policy.attempts), _ServerAsksTooLong(policy.max_wait)),
-            before_sleep=report,
-            sleep=sleep,
-            reraise=True,
-        ),
-        validate_response=_raise_if_retryable,
+    def retrying(wrapped: httpx2.AsyncBaseTransport) -> httpx2.AsyncBaseTransport:
+        return AsyncHTTPX2TenacityTransport(
+            wrapped=wrapped,
+            config=RetryConfig(
+                retry=retry_if_exception_type((httpx2.HTTPStatusError, httpx2.TransportError)),
+                wait=wait,
+                stop=stop_any(stop_after_attempt(policy.attempts), _ServerAsksTooLong(policy.max_wait)),
+                before_sleep=report,
+                sleep=sleep,
+                reraise=True,
+            ),
+            validate_response=_raise_if_retryable,
+        )
+
+    # httpx stops reading proxy variables when given a transport, so the proxies it would
+    # use are mounted here, each behind the same retries; NO_PROXY hosts (mounted None)
+    # fall back to the direct transport.
+    mounts: dict[str, httpx2.AsyncBaseTransport | None] = {
+        pattern: None if proxy is None else retrying(httpx2.AsyncHTTPTransport(proxy=proxy, limits=DEFAULT_HTTP_LIMITS))
+        for pattern, proxy in environment_proxies().items()
+    }
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(policy.request_timeout),
+        transport=retrying(httpx2.AsyncHTTPTransport(limits=DEFAULT_HTTP_LIMITS)),
+        mounts=mounts,
+        headers={"User-Agent": get_user_agent()},
     )
-    return create_async_httpx2_client(timeout=policy.request_timeout, transport=transport)
 
 
-def _proxied_transport() -> httpx2.AsyncHTTPTransport | None:
-    """A transport through the proxy the environment names, if any.
+def environment_proxies() -> dict[str, str | None]:
+    """The proxies httpx reads from HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY, by URL pattern.
 
-    httpx reads HTTPS_PROXY and ALL_PROXY itself only when it builds its own transport;
-    the retrying transport replaces that, so the proxy is passed on here.
+    None marks a NO_PROXY pattern: those hosts are reached directly. This is httpx's own
+    reading of the variables (with its NO_PROXY rules), not a second implementation.
     """
-    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        if proxy := os.environ.get(name):
-            return httpx2.AsyncHTTPTransport(proxy=proxy, limits=DEFAULT_HTTP_LIMITS)
+    return get_environment_proxies()
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy a request to ``url`` goes through, credentials hidden; None when it goes direct."""
+    target = httpx2.URL(url)
+    # Most specific pattern first, as httpx orders its mounts.
+    patterns = sorted(((URLPattern(p), proxy) for p, proxy in environment_proxies().items()), key=lambda m: m[0])
+    for pattern, proxy in patterns:
+        if pattern.matches(target):
+            return None if proxy is None else _without_credentials(proxy)
     return None
+
+
+def _without_credentials(proxy: str) -> str:
+    parsed = httpx2.URL(proxy)
+    return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else proxy
