@@ -185,3 +185,5 @@ class BudgetExceeded(ServiceAmbitionsError):
     """The next call could take the run's spending past its budget."""
 
     exit_code = 6
+    spent: CallSpend | None = None
+    """What the stopped call had already spent (answers before an output retry), if anything."""

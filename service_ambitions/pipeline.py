@@ -345,7 +345,7 @@ class Pipeline:
             with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
                 answer = await self._gateway.ask(request)
                 span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
-        except ProviderError as exc:
+        except (ProviderError, BudgetExceeded) as exc:
             if exc.spent is not None and exc.spent.requests:
                 self._emit_failed_call(service, request.stage, exc, started)
             raise
@@ -379,7 +379,9 @@ class Pipeline:
         )
         return answer
 
-    def _emit_failed_call(self, service: Service, stage: Stage, exc: ProviderError, started: float) -> None:
+    def _emit_failed_call(
+        self, service: Service, stage: Stage, exc: ProviderError | BudgetExceeded, started: float
+    ) -> None:
         """The requests of a failed call were billed: count them like any other."""
         spent = exc.spent
         assert spent is not None

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import httpx2
 import pydantic_ai.models
 import pytest
 import respx
+from pydantic import BaseModel
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 from service_ambitions.errors import BudgetExceeded
 from service_ambitions.llm.budget import Budget, call_price, worst_case_cost
+from service_ambitions.llm.gateway import Gateway, LLMRequest
 from service_ambitions.llm.offline import offline_model
 from service_ambitions.llm.resolve import resolve_model
 from service_ambitions.models import Stage
 from service_ambitions.runs import read_events, read_manifest
 
 from .conftest import EXAMPLES, read_jsonl
-from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI, completion
 
 runner = CliRunner()
 
@@ -108,3 +114,36 @@ def test_unknown_prices_refuse_a_budget(openai_env: None, services_file: Path) -
     assert "--allow-unknown-prices" in refused.stderr
     allowed = runner.invoke(app, [*args, "--allow-unknown-prices", "--dry-run"])
     assert allowed.exit_code == 0, allowed.output
+
+
+class _Answer(BaseModel):
+    value: int
+
+
+def _priced_model(handler: Callable[[httpx2.Request], httpx2.Response]) -> OpenAIChatModel:
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    return OpenAIChatModel(
+        "gpt-4o-mini", provider=OpenAIProvider(base_url="https://llm.test/v1", api_key="k", http_client=client)
+    )
+
+
+async def test_each_request_reserves_on_its_own_and_a_stopped_retry_counts_what_it_spent(openai_env: None) -> None:
+    budget = Budget(Decimal("1.00"))
+    sent: list[Decimal] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(budget.reserved)  # what this one request holds while it is in flight
+        budget.spent = Decimal("0.9999")  # after this answer, no further request fits
+        return httpx2.Response(200, json=completion("final_result", {"value": "not a number"}, usage=(1000, 50)))
+
+    gateway = Gateway({Stage.FEATURES: _priced_model(handler)}, max_in_flight=2, budget=budget, output_retries=2)
+    with pytest.raises(BudgetExceeded) as caught:
+        await gateway.ask(LLMRequest(Stage.FEATURES, "Be brief.", "Now?", _Answer))
+
+    assert len(sent) == 1  # the output retry was never sent
+    assert Decimal(0) < sent[0] < Decimal("0.01")  # one request's worst case, not three attempts'
+    spent = caught.value.spent
+    assert spent is not None
+    assert (spent.requests, spent.input_tokens, spent.output_tokens) == (1, 1000, 50)
+    assert Decimal(str(spent.cost_usd)) == Decimal("0.00015") + Decimal("0.00003")
+    assert budget.reserved == 0

@@ -17,13 +17,17 @@ import asyncio
 from decimal import Decimal
 
 from genai_prices import Usage, calc_price
-from pydantic_ai.models import Model
+from pydantic_ai.exceptions import ModelAPIError
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
 
 from ..errors import BudgetExceeded
 from ..models import Stage
 
-__all__ = ["Budget", "call_price", "worst_case_cost"]
+__all__ = ["Budget", "BudgetedModel", "call_price", "response_price", "worst_case_cost"]
 
 _CHARS_PER_TOKEN = 3
 """Conservative: real prompts run nearer 4 characters a token, so estimates err high."""
@@ -106,3 +110,61 @@ class Budget:
         self.spent += reserved if actual is None else actual
         settled, self._settled = self._settled, asyncio.Event()
         settled.set()
+
+
+def response_price(response: ModelResponse) -> Decimal | None:
+    """What one response cost, as pydantic-ai prices it (genai-prices); None when unknown."""
+    if response.usage.cost is not None:
+        return response.usage.cost
+    try:
+        return response.cost().total_price
+    except (LookupError, ValueError, AssertionError):
+        return None  # an unknown model or a response without usage: unpriced, never $0
+
+
+class BudgetedModel(WrapperModel):
+    """A model whose every request first reserves its worst case from the run's budget.
+
+    Reserving per request, not per call, means an output retry reserves only when it is
+    sent: a call is charged for the attempts it really makes. The worst case of a request
+    is its messages and tools as sent, plus the longest answer allowed; it is settled to
+    the response's price as soon as the response arrives. A request the provider failed
+    (an HTTP error after the retries) was not billed and settles at $0; a cancelled one
+    keeps its reservation, since what the provider billed is unknown.
+    """
+
+    def __init__(self, wrapped: Model, budget: Budget, *, max_output_tokens: int, stage: Stage, label: str) -> None:
+        super().__init__(wrapped)
+        self._budget = budget
+        self._max_output_tokens = max_output_tokens
+        self._stage = stage
+        self._label = label
+        self._offline = wrapped.system == "function"
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        """Reserve, send, settle."""
+        worst = Decimal(0) if self._offline else self._worst_case(messages, model_request_parameters)
+        if worst is None:
+            self._budget.unpriced_calls += 1
+            worst = Decimal(0)
+        reserved = await self._budget.reserve(worst, stage=self._stage, model=self._label)
+        try:
+            response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        except ModelAPIError:
+            self._budget.settle(reserved, Decimal(0))  # the provider refused or failed it: nothing billed
+            raise
+        except BaseException:
+            self._budget.settle(reserved, None)
+            raise
+        self._budget.settle(reserved, Decimal(0) if self._offline else response_price(response))
+        return response
+
+    def _worst_case(self, messages: list[ModelMessage], parameters: ModelRequestParameters) -> Decimal | None:
+        tools = sum(len(str(tool.parameters_json_schema)) for tool in parameters.output_tools)
+        chars = len(ModelMessagesTypeAdapter.dump_json(messages)) + tools
+        return worst_case_cost(self.wrapped, chars, self._max_output_tokens, attempts=1)

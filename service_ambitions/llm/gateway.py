@@ -37,10 +37,10 @@ from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
-from ..errors import CallSpend, OutputInvalid, ProviderError, ProviderRefused
+from ..errors import BudgetExceeded, CallSpend, OutputInvalid, ProviderError, ProviderRefused
 from ..events import CacheEntryRejected, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
-from .budget import Budget, call_price, worst_case_cost
+from .budget import Budget, BudgetedModel, call_price, response_price
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .transport import proxy_for, retry_observer
 
@@ -136,14 +136,20 @@ class Gateway:
         # The limiter wraps the model, so the cap counts requests to the provider (output
         # retries included) and not the agent's own work before and after them.
         self.limiter = AdaptiveLimiter(max_in_flight)
-        self._models = {stage: ConcurrencyLimitedModel(model, self.limiter) for stage, model in models.items()}
+        self._max_output_tokens = int((model_settings or {}).get("max_tokens") or 4096)
+        self._names = {stage: _display_name(model) for stage, model in models.items()}
+        self._raw = dict(models)
+        """The models as resolved: what prices, names and endpoints are read from."""
+        self._models = {
+            stage: ConcurrencyLimitedModel(self._budgeted(stage, model, budget), self.limiter)
+            for stage, model in models.items()
+        }
         self._rate = rate
         self._breaker = breaker
         self._usage_limits = usage_limits
         self._model_settings = model_settings
         self._output_retries = output_retries
         self._agents: dict[tuple[Stage, type[Any]], Agent[None, Any]] = {}
-        self._names = {stage: _display_name(model) for stage, model in models.items()}
         self._endpoints = {stage: model.base_url for stage, model in models.items()}
         self._cache = cache if cache_mode is not CacheMode.OFF else None
         self._mode = cache_mode
@@ -151,10 +157,15 @@ class Gateway:
         self._key_settings = {k: v for k, v in (model_settings or {}).items() if k not in _TRANSPORT_SETTINGS}
         self._outputs: dict[type[Any], _OutputType] = {}
         self._rejected: set[str] = set()
-        self._budget = budget
-        self._max_output_tokens = int((model_settings or {}).get("max_tokens") or 4096)
-        self._attempts = 1 + output_retries
         self._reuse_imported = reuse_imported
+
+    def _budgeted(self, stage: Stage, model: Model, budget: Budget | None) -> Model:
+        # Below the concurrency cap: a request reserves once it has a slot, not while it queues.
+        if budget is None:
+            return model
+        return BudgetedModel(
+            model, budget, max_output_tokens=self._max_output_tokens, stage=stage, label=self._names[stage]
+        )
 
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""
@@ -178,7 +189,7 @@ class Gateway:
             imported = self._imported(request, request.imported)
             if imported is not None:
                 return imported
-        answer = await self._call(request)
+        answer = await self._run_agent(request)
         if key is not None and self._mode in (CacheMode.READ, CacheMode.REFRESH):
             await asyncio.to_thread(self._store, key, request, answer)
         return answer
@@ -205,7 +216,7 @@ class Gateway:
 
     def price(self, stage: Stage, input_tokens: int, output_tokens: int) -> Decimal | None:
         """What ``stage``'s model charges for one request of this size; None when unknown."""
-        return call_price(self._models[stage].wrapped, input_tokens, output_tokens)
+        return call_price(self._raw[stage], input_tokens, output_tokens)
 
     @property
     def max_output_tokens(self) -> int:
@@ -303,38 +314,11 @@ class Gateway:
             output_schema=output_type.schema,
         )
 
-    async def _call(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
-        budget = self._budget
-        if budget is None:
-            return await self._run_agent(request)
-        reserved = await self._reserve(budget, request)
-        try:
-            answer = await self._run_agent(request)
-        except ProviderError as exc:
-            # The requests that reached the provider were billed; settle at what they cost.
-            spent = exc.spent
-            budget.settle(reserved, Decimal(spent.cost_usd) if spent and spent.cost_usd is not None else None)
-            raise
-        except BaseException:
-            # Cancelled mid-request: what the provider billed is unknown, so the reservation stays spent.
-            budget.settle(reserved, None)
-            raise
-        budget.settle(reserved, answer.cost)
-        return answer
-
     def _prompt_chars(self, request: LLMRequest[Any]) -> int:
         return len(request.instructions) + len(request.prompt) + self._output(request.output_type).schema_chars
 
     def _estimated_tokens(self, request: LLMRequest[Any]) -> int:
         return self._prompt_chars(request) // 4 + self._max_output_tokens // 4
-
-    async def _reserve(self, budget: Budget, request: LLMRequest[Any]) -> Decimal:
-        model = self._models[request.stage].wrapped
-        worst = worst_case_cost(model, self._prompt_chars(request), self._max_output_tokens, self._attempts)
-        if worst is None:
-            budget.unpriced_calls += 1
-            worst = Decimal(0)
-        return await budget.reserve(worst, stage=request.stage, model=self._names[request.stage])
 
     async def _run_agent(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
         agent = self._agent(request.stage, request.output_type)
@@ -347,7 +331,7 @@ class Gateway:
 
         # The transport reports retries to whichever call is waiting: this task's context.
         retry_observer.set(on_retry)
-        wrapped = self._models[request.stage].wrapped
+        wrapped = self._raw[request.stage]
         provider = f"{wrapped.system}@{wrapped.base_url}"
         try:
             async with self._breaker.call(provider) if self._breaker else contextlib.nullcontext():
@@ -362,6 +346,10 @@ class Gateway:
                         infer_name=False,
                     )
             self.limiter.succeeded()
+        except BudgetExceeded as exc:
+            # Stopped before an output retry: the attempts already answered were billed.
+            exc.spent = _spent(messages, offline=wrapped.system == "function")
+            raise
         except UnexpectedModelBehavior as exc:
             reason = _validation_reason(exc)
             raise OutputInvalid(
@@ -390,7 +378,7 @@ class Gateway:
         except AgentRunError as exc:
             spent = _spent(messages, offline=wrapped.system == "function")
             raise ProviderError(str(exc), stage=request.stage, model=model, spent=spent) from exc
-        cost = result.usage.cost if self._models[request.stage].wrapped.system != "function" else Decimal(0)
+        cost = result.usage.cost if wrapped.system != "function" else Decimal(0)
         return LLMAnswer(result.output, model, result.usage, result.new_messages(), cost=cost)
 
     def _agent(self, stage: Stage, output_type: type[OutputT]) -> Agent[None, OutputT]:
@@ -416,7 +404,7 @@ def _spent(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
         if isinstance(message, ModelResponse):
             usage.requests += 1
             usage.incr(message.usage)
-            price = Decimal(0) if offline else _response_price(message)
+            price = Decimal(0) if offline else response_price(message)
             cost = None if cost is None or price is None else cost + price
     return CallSpend(
         requests=usage.requests,
@@ -426,15 +414,6 @@ def _spent(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
         reasoning_tokens=usage.details.get("reasoning_tokens", 0),
         cost_usd=None if cost is None else str(cost),
     )
-
-
-def _response_price(response: ModelResponse) -> Decimal | None:
-    if response.usage.cost is not None:
-        return response.usage.cost
-    try:
-        return response.cost().total_price
-    except (LookupError, ValueError, AssertionError):
-        return None  # an unknown model or a response without usage: unpriced, never $0
 
 
 def _display_name(model: Model) -> str:
