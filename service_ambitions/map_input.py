@@ -41,8 +41,9 @@ class FeatureInput(BaseModel):
     description: str
     score: FeatureScore | None = None
     customer_type: str | None = None
-    role: _RoleRef | None = None
-    """Older files name the role here instead of in ``customer_type``."""
+    role: _RoleRef | list[_RoleRef] | None = None
+    """Older files name the role here instead of in ``customer_type``: one role object or a list
+    (the first is the feature's customer type)."""
     plateau: int | str | None = None
     """Plateau level or id; unset means the first plateau of the reference data."""
     mappings: dict[str, list[MappedItem]] = Field(default_factory=dict)
@@ -50,9 +51,17 @@ class FeatureInput(BaseModel):
 
     @model_validator(mode="after")
     def _has_role(self) -> FeatureInput:
-        if not self.customer_type and self.role is None:
+        if not self.customer_type and not self.role:
             raise ValueError("needs customer_type (the role id)")
         return self
+
+    @property
+    def role_id(self) -> str:
+        """The role the feature is for: ``customer_type``, else the (first) role's id."""
+        if self.customer_type:
+            return self.customer_type
+        role = self.role[0] if isinstance(self.role, list) else self.role
+        return role.role_id if role is not None else ""
 
 
 class FeaturesRecord(BaseModel):
@@ -171,7 +180,7 @@ def _plateaus(record: FeaturesRecord, plateaus: Sequence[Plateau]) -> list[Plate
     grouped: dict[str, list[Feature]] = {plateau.id: [] for plateau in plateaus}
     for feature in record.features:
         plateau = _plateau(feature.plateau, plateaus)
-        role_id = feature.customer_type or (feature.role.role_id if feature.role else "")
+        role_id = feature.role_id
         grouped[plateau.id].append(
             Feature(
                 feature_id=feature.feature_id,

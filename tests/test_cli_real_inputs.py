@@ -126,3 +126,16 @@ def test_any_schema_valid_answer_completes_every_service_without_output_retries(
     features = [schema for schema in sent if "justification" in schema]
     assert len(features) == 10
     assert all('"level"' in schema and '"label"' not in schema for schema in features)
+
+
+def test_a_features_only_record_may_name_its_role_as_a_list(tmp_path: Path) -> None:
+    service = {"service_id": "svc-library", "name": "Library", "description": "Lends books."}
+    feature = {"feature_id": "F1", "name": "Online renewals", "description": "Renew loans online."}
+    roles = [{"role_id": "academics", "name": "Academics"}, {"role_id": "learners", "name": "Learners"}]
+    source = tmp_path / "features.jsonl"
+    source.write_text(json.dumps({"service": service, "features": [{**feature, "role": roles}]}) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["map", str(source), "-o", str(out), "--model", "offline"])
+    assert result.exit_code == 0, result.output
+    mapped = read_jsonl(out)[0]["plateaus"][0]["features"][0]  # type: ignore[index]
+    assert mapped["customer_type"] == "academics"

@@ -345,7 +345,8 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
     console.print(
         f"spent ${totals.cost_usd:.4f}{unpriced}; the cache saved ${totals.saved_usd:.4f} "
         f"({totals.cached:,} of {totals.calls:,} calls, {totals.hit_rate:.0%}); "
-        f"{totals.retries} retries waited {report.retry_wait_s:.1f} s; {totals.failures} failed services",
+        f"{totals.retries} retries waited {report.retry_wait_s:.1f} s; {totals.failures} failed services"
+        + (f"; {totals.failed_calls} failed calls (billed, counted)" if totals.failed_calls else ""),
         highlight=False,
     )
     for title, rows in (
