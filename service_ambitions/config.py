@@ -194,6 +194,8 @@ class Settings(BaseSettings):
     """Cache size in bytes at which entries are evicted; only applies with an eviction policy."""
     cache_eviction: Eviction = "none"
     """Eviction policy once cache_size_limit is reached; 'none' (the default) never drops an answer."""
+    max_line_bytes: int = Field(default=1 << 20, ge=1024)
+    """Longest input line read, in bytes; a longer line is quarantined (its first 4 KiB kept)."""
     heartbeat_s: float = Field(default=10.0, gt=0)
     """Without a terminal (CI logs, nohup files): seconds between plain progress lines."""
 

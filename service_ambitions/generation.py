@@ -182,14 +182,14 @@ class InputScan:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def scan_input(path: Path, *, max_services: int | None = None) -> InputScan:
+def scan_input(path: Path, *, max_services: int | None = None, max_line_bytes: int = 1 << 20) -> InputScan:
     """Read the whole input once: valid services (up to ``max_services``) and rejected lines.
 
     Raises:
         InputError: the file cannot be read.
     """
     scan = InputScan()
-    for entry in read_services(path):
+    for entry in read_services(path, max_line_bytes=max_line_bytes):
         if isinstance(entry, Rejected):
             scan.rejected.append(entry)
         elif max_services is None or scan.services < max_services:
@@ -233,7 +233,8 @@ def estimate(prepared: Prepared, input_path: Path, *, max_services: int | None =
     Raises:
         InputError: the input file cannot be read.
     """
-    return _estimate(prepared, read_services(input_path), max_services=max_services)
+    entries = read_services(input_path, max_line_bytes=prepared.settings.max_line_bytes)
+    return _estimate(prepared, entries, max_services=max_services)
 
 
 def estimate_remap(
@@ -345,7 +346,7 @@ def run_checks(
         return ", ".join(names) + " (credentials present; no call made)"
 
     def services() -> str:
-        scan = scan_input(input_path)
+        scan = scan_input(input_path, max_line_bytes=settings.max_line_bytes)
         if scan.rejected:
             first = scan.rejected[0]
             raise InputError(
@@ -416,7 +417,7 @@ async def generate(
     opened = await asyncio.to_thread(
         _open_run, prepared, input_path, output_path, quarantine_path, resume, resume_run_id, force, clock
     )
-    entries = _remaining(input_path, opened.done, opened.seen_lines)
+    entries = _remaining(input_path, opened.done, opened.seen_lines, prepared.settings.max_line_bytes)
     outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
     job = _Job(prepared, entries, outputs, max_services, clock)
     result = await _recorded(
@@ -428,14 +429,15 @@ async def generate(
         on_event=on_event,
     )
     if opened.resuming:
-        await asyncio.to_thread(_restore_input_order, input_path, output_path, quarantine_path)
+        await asyncio.to_thread(
+            _restore_input_order, input_path, output_path, quarantine_path, prepared.settings.max_line_bytes
+        )
     return replace(result, fresh_start=resume and not opened.resuming)
 
 
-def _restore_input_order(input_path: Path, output_path: Path, quarantine_path: Path) -> None:
-    positions = {
-        entry.service.service_id: entry.line for entry in read_services(input_path) if isinstance(entry, Accepted)
-    }
+def _restore_input_order(input_path: Path, output_path: Path, quarantine_path: Path, max_line_bytes: int) -> None:
+    entries = read_services(input_path, max_line_bytes=max_line_bytes)
+    positions = {entry.service.service_id: entry.line for entry in entries if isinstance(entry, Accepted)}
     restore_input_order(output_path, quarantine_path, positions)
 
 
@@ -482,7 +484,13 @@ def _map_input(
     """The catalogues ``map`` maps, and the records it reads: the same for a run and its plan."""
     chosen = _chosen_catalogues(prepared.reference, catalogues)
     services = load_service_file(service_file) if service_file is not None else None
-    entries = read_map_input(input_path, prepared.reference.plateaus, services=services, service_id=service_id)
+    entries = read_map_input(
+        input_path,
+        prepared.reference.plateaus,
+        services=services,
+        service_id=service_id,
+        max_line_bytes=prepared.settings.max_line_bytes,
+    )
     return chosen, entries
 
 
@@ -692,9 +700,11 @@ def _check_resumable(manifest: Manifest, input_sha: str, fingerprint: str, *, fo
         )
 
 
-def _remaining(input_path: Path, done: set[str], seen_lines: set[int]) -> Iterator[Accepted | Rejected]:
+def _remaining(
+    input_path: Path, done: set[str], seen_lines: set[int], max_line_bytes: int
+) -> Iterator[Accepted | Rejected]:
     """The input, less what a resumed run already wrote or quarantined."""
-    for entry in read_services(input_path):
+    for entry in read_services(input_path, max_line_bytes=max_line_bytes):
         if isinstance(entry, Accepted) and entry.service.service_id in done:
             continue
         if isinstance(entry, Rejected) and entry.line in seen_lines:

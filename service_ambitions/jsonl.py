@@ -24,6 +24,9 @@ from .models import Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .problems import describe_errors
 
 __all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "MAX_DEPTH",
+    "RAW_PREFIX_CHARS",
     "Accepted",
     "Existing",
     "JsonObject",
@@ -32,6 +35,7 @@ __all__ = [
     "Rejected",
     "is_stdout",
     "open_lines",
+    "raw_prefix",
     "read_json_objects",
     "read_services",
 ]
@@ -104,39 +108,96 @@ def open_lines(path: Path) -> IO[bytes]:
         raise InputError(f"cannot read input: {exc.strerror}", path=str(path)) from exc
 
 
-def read_json_objects(path: Path) -> Iterator[JsonObject | Rejected]:
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+"""Longest input line read (1 MiB); a longer one is quarantined without being held in memory."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects an input line may have: output records must stay serialisable."""
+
+RAW_PREFIX_CHARS = 4096
+"""How much of a set-aside line the quarantine file keeps."""
+
+
+def raw_prefix(raw: str) -> str:
+    """``raw``, or its first characters and a note of how long it was."""
+    if len(raw) <= RAW_PREFIX_CHARS:
+        return raw
+    return f"{raw[:RAW_PREFIX_CHARS]}… [{len(raw):,} characters in all]"
+
+
+def read_json_objects(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[JsonObject | Rejected]:
     """Yield every non-blank line of ``path`` as a JSON object or a rejected line, in order.
 
     The file is opened now, so a missing file fails here rather than at the first read.
+    A line longer than ``max_line_bytes``, nested deeper than :data:`MAX_DEPTH`, not
+    UTF-8 or not a JSON object is rejected with its reason and the first
+    :data:`RAW_PREFIX_CHARS` characters; memory stays bounded whatever the file holds.
 
     Raises:
         InputError: the file cannot be opened.
     """
-    return _objects(open_lines(path))
+    return _objects(open_lines(path), max_line_bytes)
 
 
-def _objects(handle: IO[bytes]) -> Iterator[JsonObject | Rejected]:
+def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[int, bytes, int]]:
+    """(number, bytes, length) of every line; a line past ``limit`` comes as a prefix and its length."""
+    number = 0
+    while chunk := handle.readline(limit + 1):
+        number += 1
+        length = len(chunk)
+        if length > limit and not chunk.endswith(b"\n"):
+            prefix = chunk[: RAW_PREFIX_CHARS * 4]
+            while not chunk.endswith(b"\n") and (chunk := handle.readline(1 << 20)):
+                length += len(chunk)
+            chunk = prefix
+        yield number, chunk, length
+
+
+def _objects(handle: IO[bytes], limit: int) -> Iterator[JsonObject | Rejected]:
     with handle:
-        for number, raw_bytes in enumerate(handle, start=1):
+        for number, raw_bytes, length in _lines(handle, limit):
+            if length > limit and len(raw_bytes) < length:
+                prefix = raw_bytes.decode("utf-8", "replace")[:RAW_PREFIX_CHARS] + f"… [{length:,} bytes in all]"
+                yield Rejected(number, f"line of {length:,} bytes is longer than the limit of {limit:,}", prefix)
+                continue
             try:
                 raw = raw_bytes.decode("utf-8").rstrip("\r\n").lstrip("\ufeff")
             except UnicodeDecodeError as exc:
-                yield Rejected(number, f"not UTF-8 text (byte {exc.start})", raw_bytes.decode("utf-8", "replace"))
+                garbled = raw_prefix(raw_bytes.decode("utf-8", "replace"))
+                yield Rejected(number, f"not UTF-8 text (byte {exc.start})", garbled)
                 continue
             if not raw.strip():
                 continue
             try:
                 data = json.loads(raw)
             except json.JSONDecodeError as exc:
-                yield Rejected(number, f"not valid JSON: {exc.msg} at column {exc.colno}", raw)
+                yield Rejected(number, f"not valid JSON: {exc.msg} at column {exc.colno}", raw_prefix(raw))
+                continue
+            except RecursionError:
+                yield Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
                 continue
             if not isinstance(data, dict):
-                yield Rejected(number, f"expected a JSON object, got {type(data).__name__}", raw)
+                yield Rejected(number, f"expected a JSON object, got {type(data).__name__}", raw_prefix(raw))
+                continue
+            if _deeper_than(data, MAX_DEPTH):
+                yield Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
                 continue
             yield JsonObject(number, data, raw)
 
 
-def read_services(path: Path) -> Iterator[Accepted | Rejected]:
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def read_services(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Accepted | Rejected]:
     """Yield every line of ``path`` as an accepted service or a rejected line, in order.
 
     A repeated ``service_id`` is rejected. Blank lines are skipped.
@@ -144,7 +205,7 @@ def read_services(path: Path) -> Iterator[Accepted | Rejected]:
     Raises:
         InputError: the file cannot be opened.
     """
-    return _services(read_json_objects(path))
+    return _services(read_json_objects(path, max_line_bytes=max_line_bytes))
 
 
 def _services(objects: Iterator[JsonObject | Rejected]) -> Iterator[Accepted | Rejected]:
@@ -160,7 +221,7 @@ def _services(objects: Iterator[JsonObject | Rejected]) -> Iterator[Accepted | R
                 parsed = Rejected(
                     entry.line,
                     f"duplicate service_id {service_id!r} (first on line {first_seen[service_id]})",
-                    entry.raw,
+                    raw_prefix(entry.raw),
                 )
             else:
                 first_seen[service_id] = entry.line
@@ -172,7 +233,7 @@ def parse_service(number: int, data: dict[str, Any], raw: str) -> Accepted | Rej
     try:
         return Accepted(number, Service.model_validate(data))
     except ValidationError as exc:
-        return Rejected(number, f"not a valid service: {describe_errors(exc)}", raw)
+        return Rejected(number, f"not a valid service: {describe_errors(exc)}", raw_prefix(raw))
 
 
 def is_stdout(path: Path) -> bool:

@@ -16,7 +16,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError
-from .jsonl import Accepted, Existing, JsonObject, Rejected, read_json_objects, read_services
+from .jsonl import (
+    DEFAULT_MAX_LINE_BYTES,
+    Accepted,
+    Existing,
+    JsonObject,
+    Rejected,
+    raw_prefix,
+    read_json_objects,
+    read_services,
+)
 from .migrations import MigrationFailed, migrate_record
 from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service
 from .problems import describe_errors
@@ -95,6 +104,7 @@ def read_map_input(
     *,
     services: Mapping[str, Service] | None = None,
     service_id: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[Accepted | Rejected]:
     """Every line of ``path`` as a record to map, in order; other services' lines skipped with ``service_id``.
 
@@ -104,7 +114,8 @@ def read_map_input(
         InputError: the file cannot be opened; or, once the lines run out, no line was
             for ``service_id``.
     """
-    return _records(read_json_objects(path), plateaus, services or {}, service_id, path)
+    objects = read_json_objects(path, max_line_bytes=max_line_bytes)
+    return _records(objects, plateaus, services or {}, service_id, path)
 
 
 def _records(
@@ -130,7 +141,7 @@ def _records(
                 continue
             if sid in first_seen:
                 reason = f"duplicate service_id {sid!r} (first on line {first_seen[sid]})"
-                parsed = Rejected(entry.line, reason, entry.raw)
+                parsed = Rejected(entry.line, reason, raw_prefix(entry.raw))
             else:
                 first_seen[sid] = entry.line
         # With service_id, whatever is yielded is that service's, unless it names no service.
@@ -151,17 +162,19 @@ def _record(entry: JsonObject, plateaus: Sequence[Plateau], services: Mapping[st
         try:
             record, _ = migrate_record(entry.data)
         except MigrationFailed as exc:
-            return Rejected(entry.line, str(exc), entry.raw)
+            return Rejected(entry.line, str(exc), raw_prefix(entry.raw))
         return Accepted(entry.line, record.service, Existing(record.plateaus, record.meta))
     try:
         features = FeaturesRecord.model_validate(entry.data)
     except ValidationError as exc:
-        return Rejected(entry.line, f"not an evolution or features record: {describe_errors(exc)}", entry.raw)
+        return Rejected(
+            entry.line, f"not an evolution or features record: {describe_errors(exc)}", raw_prefix(entry.raw)
+        )
     try:
         service = _service(features, services)
         return Accepted(entry.line, service, Existing(_plateaus(features, plateaus), meta=None))
     except ValueError as exc:
-        return Rejected(entry.line, str(exc), entry.raw)
+        return Rejected(entry.line, str(exc), raw_prefix(entry.raw))
 
 
 def _service(record: FeaturesRecord, services: Mapping[str, Service]) -> Service:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import InputError
-from .jsonl import JsonlWriter, QuarantineRecord, Rejected, is_stdout, read_json_objects
+from .jsonl import JsonlWriter, QuarantineRecord, Rejected, is_stdout, raw_prefix, read_json_objects
 from .models import CMMI_LABELS, SCHEMA_VERSION, ServiceEvolution
 from .problems import describe_errors
 
@@ -144,7 +144,9 @@ def migrate_records(
                 report.failed += 1
                 report.failures.append((entry.line, str(exc)))
                 if not dry_run:
-                    quarantine.write(QuarantineRecord(kind="input", line=entry.line, reason=str(exc), raw=entry.raw))
+                    quarantine.write(
+                        QuarantineRecord(kind="input", line=entry.line, reason=str(exc), raw=raw_prefix(entry.raw))
+                    )
                 continue
             if changed:
                 report.migrated += 1

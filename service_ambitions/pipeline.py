@@ -33,7 +33,7 @@ from .events import (
     ServiceFailed,
     ServiceStarted,
 )
-from .jsonl import Accepted, Existing, QuarantineRecord, Rejected
+from .jsonl import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
 from .llm.gateway import Gateway, LLMAnswer, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
@@ -198,7 +198,7 @@ class Pipeline:
                 reason=error.message,
                 service_id=service_id,
                 stage=stage,
-                raw=outcome.service.model_dump_json(),
+                raw=raw_prefix(outcome.service.model_dump_json()),
                 transcript=getattr(error, "transcript", None),
             )
         )
