@@ -20,7 +20,6 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from ..errors import ServiceAmbitionsError
 from . import map as map_module
@@ -30,6 +29,7 @@ from . import validate as validate_module
 from .cache import cache_app
 from .migrate import migrate_app
 from .report import report, runs_app
+from .safe import markup_safe
 from .state import AppState
 
 __all__ = ["app", "main"]
@@ -104,7 +104,7 @@ def _reported(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except ServiceAmbitionsError as exc:
-            err.print(f"[bold red]error:[/] {escape(exc.user_message)}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {markup_safe(exc.user_message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/] by Ctrl-C: every line already written to the output is complete")

@@ -194,4 +194,4 @@ def _describe(stage: str | None, model: str | None, older_than: str | None) -> s
 def _print_json(document: dict[str, Any]) -> None:
     import json
 
-    typer.echo(json.dumps(document, indent=2))
+    typer.echo(json.dumps(document, indent=2))  # ASCII only: every control and non-ASCII character escaped

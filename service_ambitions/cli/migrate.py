@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .job import quarantine_for
+from .safe import plain
 from .state import AppState
 
 __all__ = ["EXIT_FAILED_LINES", "migrate_app"]
@@ -88,7 +89,7 @@ def records(
             highlight=False,
         )
         for line, reason in report.failures[:10]:
-            console.print(f"  line {line}: {reason}", highlight=False, markup=False, soft_wrap=True)
+            console.print(f"  line {line}: {plain(reason)}", highlight=False, markup=False, soft_wrap=True)
         if len(report.failures) > 10:
             console.print(f"  … and {len(report.failures) - 10} more", highlight=False)
         if report.failed and not dry_run:
@@ -161,7 +162,7 @@ def cache(
     for kind, problems in (("corrupt", report.corrupt), ("skipped", report.skipped)):
         for path, reason in problems[:10]:
             where = path.relative_to(legacy_dir) if path.is_relative_to(legacy_dir) else path
-            state.out.print(f"  {kind}: {where}: {reason}", highlight=False, markup=False, soft_wrap=True)
+            state.out.print(f"  {kind}: {plain(where)}: {plain(reason)}", highlight=False, markup=False, soft_wrap=True)
         if len(problems) > 10:
             state.out.print(f"  … and {len(problems) - 10} more {kind}", highlight=False)
     if imported and not dry_run:

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 from rich.box import SIMPLE_HEAD
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from .safe import cell, markup_safe, plain
 
 if TYPE_CHECKING:
     from ..cache import CacheStats, ValidationReport
@@ -66,7 +67,7 @@ def progress_display(console: Console, tally: Tally, *, total: int | None, enabl
             if tally.throttled_to is not None:
                 failed += f", [yellow]throttled to {tally.throttled_to} in flight[/]"
             if tally.paused:
-                failed += ", [yellow]paused: " + ", ".join(escape(p) for p in tally.paused) + "[/]"
+                failed += ", [yellow]paused: " + ", ".join(markup_safe(p) for p in tally.paused) + "[/]"
             tokens = sum(tally.input_tokens.values()) + sum(tally.output_tokens.values())
             done = tally.completed + tally.failed
             planned = progress.tasks[0].total
@@ -122,7 +123,7 @@ def render_summary(
             continue  # a stage this command does not run (map only maps)
         calls.add_row(
             stage.value,
-            tally.models.get(stage, "-"),
+            cell(tally.models.get(stage, "-")),
             f"{count:,}",
             f"{tally.cached[stage]:,}",
             f"{tally.requests[stage]:,}",
@@ -140,13 +141,15 @@ def render_summary(
         style="bold",
     )
     console.print(calls)
-    console.print(f"output: {escape(str(output)) if output else 'standard output'}", highlight=False, soft_wrap=True)
+    console.print(
+        f"output: {markup_safe(str(output)) if output else 'standard output'}", highlight=False, soft_wrap=True
+    )
     if tally.failed or tally.quarantined_lines:
-        console.print(f"quarantine: {escape(str(quarantine))}", highlight=False, soft_wrap=True)
+        console.print(f"quarantine: {markup_safe(str(quarantine))}", highlight=False, soft_wrap=True)
     for rejected in tally.rejected_entries:
         console.print(
-            f"[yellow]cache:[/] {rejected.stage.value} entry {rejected.key}… was unusable ({escape(rejected.reason)}) "
-            "and was recomputed",
+            f"[yellow]cache:[/] {rejected.stage.value} entry {markup_safe(rejected.key)}… was unusable "
+            f"({markup_safe(rejected.reason)}) and was recomputed",
             highlight=False,
             soft_wrap=True,
         )
@@ -157,13 +160,13 @@ def render_summary(
 def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path: Path) -> None:
     """What a run would do and spend: calls per stage, cache hits, token and cost ranges."""
     scan = plan.scan
-    table = Table(title=f"Plan for {escape(str(input_path))} (dry run: no LLM call made)", title_justify="left")
+    table = Table(title=f"Plan for {markup_safe(str(input_path))} (dry run: no LLM call made)", title_justify="left")
     for column in ("stage", "model", "calls", "cached", "input tokens (est.)", "output tokens (est.)", "cost (est.)"):
         table.add_column(column, justify="left" if column in ("stage", "model") else "right", overflow="fold")
     for row in plan.stages:
         table.add_row(
             row.stage.value,
-            row.model,
+            cell(row.model),
             f"{row.calls:,}",
             f"{row.cached:,}",
             _range(row.input_tokens),
@@ -194,7 +197,7 @@ def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path
     console.print(table)
     for rejected in scan.rejected[:10]:
         console.print(
-            f"  line {rejected.line}: {escape(rejected.reason)}", style="yellow", highlight=False, soft_wrap=True
+            f"  line {rejected.line}: {markup_safe(rejected.reason)}", style="yellow", highlight=False, soft_wrap=True
         )
     if len(scan.rejected) > 10:
         console.print(f"  … and {len(scan.rejected) - 10} more", style="yellow")
@@ -206,12 +209,12 @@ def _range(pair: tuple[int, int]) -> str:
 
 def render_cache_stats(console: Console, stats: CacheStats) -> None:
     """Entries by stage and model, then totals."""
-    table = Table(title=f"Cache {escape(str(stats.directory))}", title_justify="left")
+    table = Table(title=f"Cache {markup_safe(str(stats.directory))}", title_justify="left")
     table.add_column("stage")
     table.add_column("model", overflow="fold")
     table.add_column("entries", justify="right")
     for (stage, model), count in stats.by_stage_model.items():
-        table.add_row(stage, model, f"{count:,}")
+        table.add_row(cell(stage), cell(model), f"{count:,}")
     table.add_row("total", "", f"{stats.entries:,}", style="bold")
     console.print(table)
     imported = f"   imported answers: {stats.imported:,}" if stats.imported else ""
@@ -244,7 +247,9 @@ def render_cache_validation(console: Console, report: ValidationReport, *, fixed
     console.print(table)
     for problem in report.problems[:20]:
         where = problem.key[:18] + "…" if problem.key else f"row {problem.rowid}"
-        console.print(f"  {problem.kind}: {escape(where)} {escape(problem.reason)}", highlight=False, soft_wrap=True)
+        console.print(
+            f"  {problem.kind}: {markup_safe(where)} {markup_safe(problem.reason)}", highlight=False, soft_wrap=True
+        )
     if len(report.problems) > 20:
         console.print(f"  … and {len(report.problems) - 20} more")
     if fixed:
@@ -265,7 +270,7 @@ def render_purge(console: Console, removed: dict[tuple[str, str], int]) -> None:
     table.add_column("model", overflow="fold")
     table.add_column("entries", justify="right")
     for (stage, model), count in sorted(removed.items()):
-        table.add_row(stage, model, f"{count:,}")
+        table.add_row(cell(stage), cell(model), f"{count:,}")
     table.add_row("total", "", f"{sum(removed.values()):,}", style="bold")
     console.print(table)
 
@@ -284,12 +289,12 @@ def render_result_line(
     """The whole outcome of a job on one line: what ``--quiet`` prints."""
     problems = ""
     if tally.failed or tally.quarantined_lines:
-        problems = f", {tally.failed:,} failed, {tally.quarantined_lines:,} lines rejected (see {quarantine})"
+        problems = f", {tally.failed:,} failed, {tally.quarantined_lines:,} lines rejected (see {plain(quarantine)})"
     stopped = f", budget reached with {tally.deferred + result.unstarted:,} left" if result.budget_stop else ""
     console.print(
         f"{result.status}: {tally.completed:,} services done{problems}{stopped}, "
         f"{tally.total_requests:,} requests, ${tally.cost:.4f} spent; "
-        f"output {output or 'standard output'}; run {result.run_id}",
+        f"output {plain(output or 'standard output')}; run {plain(result.run_id)}",
         highlight=False,
         markup=False,
         soft_wrap=True,
@@ -300,7 +305,12 @@ def render_run_end(
     state: AppState, result: RunResult, tally: Tally, quarantine: Path, *, trace_ids: bool = False
 ) -> None:
     """Where the run's record is, and what is left to do: resume after a budget stop, read the quarantine."""
-    state.out.print(f"run {result.run_id}: record in {result.directory}", highlight=False, soft_wrap=True, markup=False)
+    state.out.print(
+        f"run {plain(result.run_id)}: record in {plain(result.directory)}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
     if result.fresh_start:
         state.err.print("--resume: no earlier run wrote this output, so a new run was started", highlight=False)
     if result.already_done:
@@ -308,7 +318,7 @@ def render_run_end(
     if result.budget_stop is not None:
         left = tally.deferred + result.unstarted
         state.err.print(
-            f"budget reached: {result.budget_stop}. {tally.completed:,} service(s) done, {left:,} left; "
+            f"budget reached: {plain(result.budget_stop)}. {tally.completed:,} service(s) done, {left:,} left; "
             "continue them with --resume and a fresh or larger --max-cost",
             style="yellow",
             highlight=False,
@@ -318,14 +328,15 @@ def render_run_end(
     if trace_ids:
         for failure in tally.failures:
             state.out.print(
-                f"failed: {failure.service_id} ({failure.stage or '-'}): request {failure.request_id or 'unknown'}",
+                f"failed: {plain(failure.service_id)} ({failure.stage or '-'}): "
+                f"request {plain(failure.request_id or 'unknown')}",
                 highlight=False,
                 markup=False,
             )
     if tally.failed or tally.quarantined_lines:
         state.err.print(
             f"[yellow]warning:[/] {tally.failed} service(s) failed and {tally.quarantined_lines} input line(s) "
-            f"were rejected; see {escape(str(quarantine))}",
+            f"were rejected; see {markup_safe(str(quarantine))}",
             highlight=False,
             soft_wrap=True,
         )
@@ -335,7 +346,8 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
     """Totals, then tables by stage, model and (if present) service."""
     totals = report.totals
     console.print(
-        f"run {report.run_id} ({report.status}), {report.started:%Y-%m-%d %H:%M} UTC, {report.wall_s:.0f} s; "
+        f"run {plain(report.run_id)} ({plain(report.status)}), {report.started:%Y-%m-%d %H:%M} UTC, "
+        f"{report.wall_s:.0f} s; "
         f"prices: {report.price_data}",
         highlight=False,
         soft_wrap=True,
@@ -358,11 +370,11 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
             console.print(_usage_table(title, rows))
     if failures:
         for cause, count in report.failures_by_cause.items():
-            console.print(f"{count:>5} x {cause}", highlight=False, markup=False)
+            console.print(f"{count:>5} x {plain(cause)}", highlight=False, markup=False)
         for failure in report.failures:
-            request = f" [request {failure.request_id}]" if failure.request_id else ""
+            request = f" [request {plain(failure.request_id)}]" if failure.request_id else ""
             console.print(
-                f"failed: {failure.service_id} ({failure.stage or '-'}): {failure.reason}{request}",
+                f"failed: {plain(failure.service_id)} ({failure.stage or '-'}): {plain(failure.reason)}{request}",
                 highlight=False,
                 markup=False,
                 soft_wrap=True,
@@ -386,7 +398,7 @@ def _usage_table(title: str, rows: list[UsageRow]) -> Table:
         )
     for row in rows:
         table.add_row(
-            row.key,
+            cell(row.key),
             f"{row.calls:,}",
             f"{row.cached:,}",
             f"{row.input_tokens:,}",
@@ -410,10 +422,10 @@ def render_runs(console: Console, manifests: list[Manifest]) -> None:
     for manifest in manifests:
         counts = manifest.counts
         table.add_row(
-            manifest.run_id,
-            manifest.command,
+            cell(manifest.run_id),
+            cell(manifest.command),
             f"{manifest.started:%m-%d %H:%M}",
-            manifest.status,
+            cell(manifest.status),
             f"{counts.services_completed:,}",
             f"{counts.services_failed:,}",
             f"${Decimal(counts.cost_usd):.4f}",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .safe import json_safe
 from .state import AppState
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def report(
     directory = _find(state, runs_dir, None if last else run_id)
     data = build_report(directory, by_service=by_service)
     if as_json:
-        typer.echo(data.model_dump_json(indent=2))
+        typer.echo(json_safe(data.model_dump_json(indent=2)))
         return
     render_report(state.out, data, failures=failures)
 
@@ -118,7 +119,7 @@ def show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="The run
     state: AppState = ctx.obj
     manifest: Manifest | None = read_manifest(_find(state, runs_dir, run_id))
     assert manifest is not None
-    typer.echo(manifest.model_dump_json(indent=2))
+    typer.echo(json_safe(manifest.model_dump_json(indent=2)))
 
 
 @runs_app.command("tail")
@@ -164,7 +165,7 @@ def tail(
                 kind = event.get("type", "")
                 wanted = event_type is None or kind == event_type
                 if wanted and LEVELS.index(event_level(kind, event.get("status"))) >= floor:
-                    typer.echo(line.rstrip("\n"))
+                    typer.echo(json_safe(line.rstrip("\n")))
                 if event.get("type") == "run_finished" and follow:
                     return
                 continue

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .safe import markup_safe
 from .state import AppState
 
 __all__ = ["validate"]
@@ -30,8 +31,6 @@ def validate(
         service-ambitions validate examples/services.jsonl --model offline
         service-ambitions --config config/app.yaml validate services.jsonl
     """
-    from rich.markup import escape
-
     from ..generation import run_checks
 
     state: AppState = ctx.obj
@@ -39,7 +38,7 @@ def validate(
     checks = run_checks(settings, input_path)
     for check in checks:
         mark = "[green]ok[/]  " if check.error is None else "[red]fail[/]"
-        state.out.print(f"{mark} {check.name}: {escape(check.detail)}", highlight=False, soft_wrap=True)
+        state.out.print(f"{mark} {check.name}: {markup_safe(check.detail)}", highlight=False, soft_wrap=True)
     failed = [check.error for check in checks if check.error is not None]
     if failed:
         raise typer.Exit(failed[0].exit_code)
