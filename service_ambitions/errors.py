@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .secrets import scrub
+
 __all__ = [
     "BudgetExceeded",
     "CacheUnavailable",
@@ -61,12 +63,14 @@ class ServiceAmbitionsError(Exception):
         model: str | None = None,
         hint: str | None = None,
     ) -> None:
+        # A provider may echo a key in its error body: no message carries one onwards.
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.service_id = service_id
         self.stage = stage
         self.model = model
-        self.hint = hint if hint is not None else self.default_hint
+        self.hint = scrub(hint) if hint is not None else self.default_hint
 
     def bind(self, *, service_id: str) -> ServiceAmbitionsError:
         """Attach the service the error happened for, where the raiser could not know it."""
@@ -158,7 +162,7 @@ class OutputInvalid(ProviderError):
 
     def __init__(self, message: str, *, transcript: list[Any] | None = None, **context: Any) -> None:
         super().__init__(message, **context)
-        self.transcript = transcript
+        self.transcript = _scrubbed(transcript)
         """The messages of the failed call (pydantic-ai JSON), kept for the quarantine file."""
 
 
@@ -187,3 +191,14 @@ class BudgetExceeded(ServiceAmbitionsError):
     exit_code = 6
     spent: CallSpend | None = None
     """What the stopped call had already spent (answers before an output retry), if anything."""
+
+
+def _scrubbed(value: Any) -> Any:
+    """A JSON value with every string scrubbed of secrets."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrubbed(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    return value

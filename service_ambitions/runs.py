@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from .clock import utc_now
 from .errors import ResumeMismatch
 from .events import Event, Tally
+from .secrets import scrub
 
 __all__ = [
     "Manifest",
@@ -139,14 +140,17 @@ class RunRecorder:
         self.directory = directory
         self.manifest = manifest
         self._clock = clock
-        directory.mkdir(parents=True, exist_ok=True)
-        self._events: IO[str] = (directory / "events.jsonl").open("a", encoding="utf-8")
+        # Owner-only, like the cache: records name inputs and may quote what providers said.
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, exist_ok=True)
+        descriptor = os.open(directory / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._events: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         self.save()
 
     def __call__(self, event: Event) -> None:
-        """Append one event, with its time, as a line."""
+        """Append one event, with its time, as a line (scrubbed of secrets, whatever it carries)."""
         # The event's own JSON, with its time first: one serialisation, in pydantic-core.
-        self._events.write(f'{{"time": "{self._clock().isoformat()}", {event.model_dump_json()[1:]}\n')
+        self._events.write(scrub(f'{{"time": "{self._clock().isoformat()}", {event.model_dump_json()[1:]}\n'))
         self._events.flush()
 
     def save(self) -> None:
@@ -154,7 +158,9 @@ class RunRecorder:
         self.manifest.updated = self._clock()
         target = self.directory / "manifest.json"
         temporary = target.with_suffix(".json.tmp")
-        temporary.write_text(self.manifest.model_dump_json(indent=2), encoding="utf-8")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(scrub(self.manifest.model_dump_json(indent=2)))
         os.replace(temporary, target)
 
     def finish(self, status: RunStatus, counts: RunCounts, reason: str | None = None) -> None:

@@ -1,0 +1,35 @@
+"""Keeping secrets out of everything the tool writes or prints.
+
+Keys live in the environment and are never stored by this tool, but a provider can echo
+one back (some do in a 401 body), and that text then travels in an error message into
+events, the manifest, the quarantine file and the terminal. :func:`scrub` replaces the
+values of the environment's secret variables and the common shapes of keys and tokens
+before any of that happens.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+__all__ = ["REDACTED", "scrub"]
+
+REDACTED = "[redacted]"
+
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
+_SHAPES = re.compile(
+    r"(?<![A-Za-z0-9_\-])(?:sk|pk|rk)-[A-Za-z0-9_\-]{20,}"  # OpenAI-style and similar keys
+    r"|(?<=Bearer )[A-Za-z0-9._~+/\-]{8,}=*"  # bearer tokens
+    r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
+    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",  # credentials in URLs (user:password@host)
+)
+_MIN_SECRET_LENGTH = 8
+"""Shorter values are not treated as secrets: replacing them would mangle ordinary text."""
+
+
+def scrub(text: str) -> str:
+    """``text`` with secret values from the environment and key-shaped strings replaced."""
+    for name, value in os.environ.items():
+        if len(value) >= _MIN_SECRET_LENGTH and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, REDACTED)
+    return _SHAPES.sub(REDACTED, text)
