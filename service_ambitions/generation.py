@@ -43,10 +43,12 @@ from .pipeline import Pipeline, Planner, RecordSink
 from .prompting import PromptSet, load_prompts
 from .reference import Catalogue, ReferenceData, load_reference
 from .runs import (
+    TERMINATE,
     Manifest,
     RunCounts,
     RunRecorder,
     RunStatus,
+    current_process,
     file_sha256,
     find_run,
     recover_output,
@@ -558,8 +560,11 @@ async def _recorded(
             if pipeline.budget_stop is not None:
                 status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
                 unstarted = pipeline.unstarted
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            status, reason = RunStatus.INTERRUPTED, "interrupted"
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            if isinstance(exc, asyncio.CancelledError) and exc.args == (TERMINATE,):
+                status, reason = RunStatus.TERMINATED, "terminated (SIGTERM)"
+            else:
+                status, reason = RunStatus.INTERRUPTED, "interrupted (Ctrl-C)"
             raise
         except ServiceAmbitionsError as exc:
             reason = exc.user_message
@@ -626,6 +631,7 @@ def _open_run(
         manifest = manifest.model_copy(
             update={
                 "status": RunStatus.RUNNING,
+                **current_process(),
                 "resumed": manifest.resumed + 1,
                 "input_sha256": input_sha,
                 "fingerprint": prepared.fingerprint,
@@ -641,6 +647,7 @@ def _open_run(
         command=command,
         tool_version=version("service-ambitions"),
         status=RunStatus.RUNNING,
+        **current_process(),
         started=clock(),
         updated=clock(),
         input_path=str(input_path.resolve()),

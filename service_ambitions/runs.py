@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -33,10 +34,12 @@ from .events import Event, Tally
 from .secrets import scrub
 
 __all__ = [
+    "TERMINATE",
     "Manifest",
     "RunCounts",
     "RunRecorder",
     "RunStatus",
+    "current_process",
     "file_sha256",
     "find_run",
     "read_events",
@@ -56,6 +59,9 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     INTERRUPTED = "interrupted"
+    """Stopped by Ctrl-C, or found dead (``kill -9``, a crash, a power cut) without saying so."""
+    TERMINATED = "terminated"
+    """Stopped by SIGTERM (a service manager, a CI timeout, ``kill``)."""
     BUDGET_STOPPED = "budget_stopped"
     FAILED = "failed"
 
@@ -122,6 +128,10 @@ class Manifest(BaseModel):
     resumed: int = 0
     """How many times the run was continued with --resume."""
     stop_reason: str | None = None
+    pid: int | None = None
+    """The process running it, while it runs: a run whose process is gone is shown as interrupted."""
+    host: str | None = None
+    """The machine that process runs on (a process elsewhere cannot be checked)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -185,12 +195,47 @@ class RunRecorder:
         self.close()
 
 
+TERMINATE = "SIGTERM"
+"""The cancellation message of a run stopped by SIGTERM (``task.cancel(TERMINATE)``)."""
+
+
 def read_manifest(directory: Path) -> Manifest | None:
-    """The manifest in ``directory``, or None if there is none or it is unreadable."""
+    """The manifest in ``directory``, or None if there is none or it is unreadable.
+
+    A manifest that says ``running`` while its process is gone (``kill -9``, a crash)
+    is read as ``interrupted``: records tell the truth, not the last thing written.
+    """
     try:
-        return Manifest.model_validate_json((directory / "manifest.json").read_bytes())
+        manifest = Manifest.model_validate_json((directory / "manifest.json").read_bytes())
     except (OSError, ValidationError):
         return None
+    if manifest.status is RunStatus.RUNNING and not _alive(manifest):
+        reason = f"its process ({manifest.pid}) ended without saying how: killed, crashed or powered off"
+        manifest = manifest.model_copy(update={"status": RunStatus.INTERRUPTED, "stop_reason": reason})
+    return manifest
+
+
+def current_process() -> dict[str, Any]:
+    """The ``pid`` and ``host`` fields of a manifest written by this process."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _alive(manifest: Manifest) -> bool:
+    """Whether the run's process still runs; True when that cannot be known (older records, other hosts)."""
+    if manifest.pid is None or manifest.host != socket.gethostname() or manifest.pid == os.getpid():
+        return True
+    try:
+        os.kill(manifest.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process with that id: cannot tell, assume it runs
+    cmdline = Path(f"/proc/{manifest.pid}/cmdline")
+    if cmdline.exists():
+        # The id may have been reused by another program since.
+        command = cmdline.read_bytes()
+        return b"service_ambitions" in command or b"service-ambitions" in command
+    return True
 
 
 def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path, Manifest] | None:

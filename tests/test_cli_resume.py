@@ -169,14 +169,18 @@ def test_stopped_mid_run_then_resumed_every_service_exactly_once(
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
 
+    manifest = read_manifest(only_run(tmp_path / "runs"))
+    assert manifest is not None
     if stop == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL
+        # It wrote "running" last; its process is gone, so the record says interrupted.
+        assert manifest.status == "interrupted"
+        assert "ended without saying how" in str(manifest.stop_reason)
     else:
         assert process.returncode == 130, stderr
         assert b"--resume" in stderr
-        manifest = read_manifest(only_run(tmp_path / "runs"))
-        assert manifest is not None
-        assert manifest.status == "interrupted"
+        assert manifest.status == ("terminated" if stop == signal.SIGTERM else "interrupted")
+        assert (b"terminated" if stop == signal.SIGTERM else b"interrupted") in stderr
     for line in out.read_bytes().splitlines()[:-1]:
         json.loads(line)  # every complete line is whole JSON
 

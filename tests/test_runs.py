@@ -82,3 +82,20 @@ def test_find_run_by_id_or_latest_for_the_output(tmp_path: Path) -> None:
     with pytest.raises(ResumeMismatch, match="no run 'nope'"):
         find_run(runs, run_id="nope", output=out)
     assert find_run(runs, run_id=None, output=tmp_path / "never.jsonl") is None
+
+
+def test_a_running_record_whose_process_is_gone_reads_as_interrupted(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    dead_pid = int(gone.stdout)
+    record = manifest("r1", tmp_path / "o.jsonl").model_copy(update={"pid": dead_pid, "host": socket.gethostname()})
+    RunRecorder(tmp_path / "runs" / "r1", record).close()
+    read = read_manifest(tmp_path / "runs" / "r1")
+    assert read is not None
+    assert read.status == RunStatus.INTERRUPTED
+    elsewhere = record.model_copy(update={"host": "another-machine"})
+    RunRecorder(tmp_path / "runs" / "r2", elsewhere.model_copy(update={"run_id": "r2"})).close()
+    assert read_manifest(tmp_path / "runs" / "r2").status == RunStatus.RUNNING  # type: ignore[union-attr]

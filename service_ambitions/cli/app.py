@@ -27,6 +27,7 @@ from . import run as run_module
 from . import schema as schema_module
 from . import validate as validate_module
 from .cache import cache_app
+from .job import Terminated
 from .migrate import migrate_app
 from .report import report, runs_app
 from .safe import markup_safe
@@ -106,8 +107,9 @@ def _reported(command: Callable[P, R]) -> Callable[P, R]:
         except ServiceAmbitionsError as exc:
             err.print(f"[bold red]error:[/] {markup_safe(exc.user_message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/] by Ctrl-C: every line already written to the output is complete")
+        except KeyboardInterrupt as exc:
+            how = "terminated[/] by SIGTERM" if isinstance(exc, Terminated) else "interrupted[/] by Ctrl-C"
+            err.print(f"[yellow]{how}: every line already written to the output is complete")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

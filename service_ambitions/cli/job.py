@@ -28,6 +28,7 @@ __all__ = [
     "EXIT_BUDGET",
     "EXIT_QUARANTINED",
     "JobDisplay",
+    "Terminated",
     "count_lines",
     "execute",
     "heartbeat",
@@ -188,17 +189,23 @@ def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args:
     import contextlib
     import signal
 
+    from ..runs import TERMINATE
+
     async def main() -> RunResult:
         task = asyncio.current_task()
         assert task is not None
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel, TERMINATE)
         return await job(prepared, *args, **kwargs)
 
     try:
         return asyncio.run(main())
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
+    except asyncio.CancelledError as exc:
+        raise (Terminated if exc.args == (TERMINATE,) else KeyboardInterrupt)() from None
+
+
+class Terminated(KeyboardInterrupt):
+    """The job was stopped by SIGTERM; handled like Ctrl-C, but said as it was."""
 
 
 def count_lines(path: Path, limit: int | None) -> int | None:
