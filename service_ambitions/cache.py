@@ -19,15 +19,18 @@ its checksum, is not ours, or does not parse is a miss, never an exception.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
+import re
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from diskcache import Cache, Disk
 from diskcache.core import MODE_PICKLE, UNKNOWN
@@ -35,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .cache_mode import CacheMode
 from .clock import utc_now
+from .errors import CacheCorrupt, CacheUnavailable
 from .models import Stage
 
 __all__ = [
@@ -47,10 +51,13 @@ __all__ = [
     "ResultCache",
     "RowProblem",
     "SafeDisk",
+    "UnsafeRow",
     "cache_key",
     "canonical_json",
     "default_cache_dir",
     "key_scope",
+    "own_value_file",
+    "unseal",
 ]
 
 CACHE_FORMAT = 1
@@ -90,10 +97,62 @@ class SafeDisk(Disk):  # type: ignore[misc]  # diskcache is untyped
         return result
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-        """Refuse rows stored as pickles."""
+        """Refuse rows stored as pickles, and value files that are not this cache's own."""
         if mode == MODE_PICKLE:
             raise UnsafeRow("refusing a pickled cache value")
+        if filename is not None:
+            own_value_file(self._directory, filename)
         return super().fetch(mode, filename, value, read)
+
+    def remove(self, file_path: Any) -> None:
+        """Delete a value file, but only one this cache wrote: a row never deletes anything else."""
+        try:
+            own_value_file(self._directory, file_path)
+        except UnsafeRow:
+            return  # the row goes from the index; the file it names is not ours to touch
+        super().remove(file_path)
+
+
+_VALUE_FILE = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{28}\.val$")
+"""The names diskcache gives value files (``Disk.filename``); any other name is not ours."""
+
+
+def _text(value: Any) -> Any:
+    """A column read as bytes, as text when it is valid UTF-8 (otherwise the bytes, reported as corrupt)."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def _unsafe_file(directory: Path, filename: Any) -> str | None:
+    """Why ``filename`` is not a value file of this cache, or None when it is one."""
+    try:
+        own_value_file(directory, filename)
+    except UnsafeRow as exc:
+        return str(exc)
+    return None
+
+
+def own_value_file(directory: str | Path, filename: Any) -> str:
+    """The full path of a value file this cache wrote.
+
+    Raises:
+        UnsafeRow: ``filename`` is not a name diskcache gives its files (an absolute path,
+            ``..``, anything else), or a symbolic link is on the way to it.
+    """
+    if not isinstance(filename, str) or not _VALUE_FILE.match(filename.replace(os.sep, "/")):
+        raise UnsafeRow(f"refusing value file {filename!r}: not one this cache writes")
+    first, second, _ = filename.replace(os.sep, "/").split("/")
+    for part in (os.path.join(directory, first), os.path.join(directory, first, second)):
+        if os.path.islink(part):
+            raise UnsafeRow(f"refusing value file {filename!r}: a symbolic link is on its path")
+    full = os.path.join(directory, filename)
+    if os.path.islink(full):
+        raise UnsafeRow(f"refusing value file {filename!r}: it is a symbolic link")
+    return full
 
 
 class CachedUsage(BaseModel):
@@ -180,7 +239,7 @@ def _seal(payload: bytes) -> bytes:
     return _MAGIC + _sha256(payload).encode() + b"\n" + zlib.compress(payload, 6)
 
 
-def _unseal(blob: Any) -> bytes:
+def unseal(blob: Any) -> bytes:
     """The payload of a sealed blob; ValueError when it is not one or its checksum fails."""
     if type(blob) is not bytes or not blob.startswith(_MAGIC):
         raise ValueError("not an entry written by service-ambitions")
@@ -200,7 +259,8 @@ class RowProblem:
 
     key: str | None
     """The row's key; None when the key itself could not be decoded safely."""
-    kind: Literal["corrupt", "schema-invalid", "orphan-transcript"]
+    kind: Literal["corrupt", "schema-invalid", "orphan-transcript", "unsafe"]
+    """``unsafe``: the row names a file outside the cache's own value files; it is never touched."""
     reason: str
     rowid: int
 
@@ -235,6 +295,24 @@ class CacheStats:
     unreadable: int
     imported: int = 0
     """Answers imported by ``migrate cache``."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reports_damage(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn a damaged database (not a damaged row) into one :class:`CacheCorrupt` error."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            directory = getattr(args[0], "directory", "")
+            raise CacheCorrupt(f"the cache database in {directory} is damaged ({exc})") from exc
+
+    return wrapper
 
 
 class ResultCache:
@@ -279,15 +357,20 @@ class ResultCache:
 
         The checksum is verified here; the output's validation is the reader's, which
         knows its type.
+
+        Raises:
+            CacheCorrupt: the database itself is damaged, not just this row.
         """
         try:
             blob = self._cache.get(_RESULT + key)
-        except (UnsafeRow, OSError, sqlite3.DatabaseError) as exc:
+        except (UnsafeRow, OSError) as exc:
             return f"unreadable: {exc}"
+        except sqlite3.DatabaseError as exc:
+            raise CacheCorrupt(f"the cache database in {self.directory} is damaged ({exc})") from exc
         if blob is None:
             return None
         try:
-            header, _, output_json = _unseal(blob).partition(b"\n")
+            header, _, output_json = unseal(blob).partition(b"\n")
             return CachedAnswer(CacheEntry.model_validate_json(header), output_json)
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -304,7 +387,24 @@ class ResultCache:
         transcript: bytes,
         output_schema: Mapping[str, Any],
     ) -> None:
-        """Write an answer, its transcript, and (once) its output schema, in one transaction."""
+        """Write an answer, its transcript, and (once) its output schema, in one transaction.
+
+        Raises:
+            CacheUnavailable: the answer cannot be written (disk full, read-only, damaged database).
+        """
+        try:
+            self._store(key, entry, output_json, transcript, output_schema)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheUnavailable(f"cannot write to the cache in {self.directory}: {exc}") from exc
+
+    def _store(
+        self,
+        key: str,
+        entry: CacheEntry,
+        output_json: bytes,
+        transcript: bytes,
+        output_schema: Mapping[str, Any],
+    ) -> None:
         with self._cache.transact():
             if entry.schema_sha256 not in self._known_schemas:
                 self._cache.add(_SCHEMA + entry.schema_sha256, _seal(canonical_json(output_schema)))
@@ -317,14 +417,14 @@ class ResultCache:
         blob = self._cache.get(_TRANSCRIPT + key)
         if blob is None:
             return None
-        messages: list[Any] = json.loads(_unseal(blob))
+        messages: list[Any] = json.loads(unseal(blob))
         return messages
 
     def imported(self, key: str) -> Any | None:
         """The imported answer under ``key`` (see :meth:`add_imported`); None when there is no usable one."""
         try:
             blob = self._cache.get(_IMPORTED + key)
-            return None if blob is None else json.loads(_unseal(blob))
+            return None if blob is None else json.loads(unseal(blob))
         except (UnsafeRow, ValueError, OSError, sqlite3.DatabaseError):
             return None
 
@@ -334,35 +434,46 @@ class ResultCache:
             for key, payload in answers.items():
                 self._cache.set(_IMPORTED + key, _seal(canonical_json(payload)))
 
+    def restore(self, entries: Mapping[str, bytes]) -> None:
+        """Write sealed entries as they are (``cache repair``), in one transaction."""
+        with self._cache.transact():
+            for key, blob in entries.items():
+                self._cache.set(key, blob)
+
     def now(self) -> datetime:
         """The cache's clock, for entries' ``created``."""
         return self._clock()
 
     # -- the commands' side ---------------------------------------------------------------
 
-    def _rows(self) -> Iterator[tuple[int, Any, bool]]:
-        """(rowid, key, raw) of every row, read straight from SQLite.
+    def _rows(self) -> Iterator[tuple[int, Any, bool, str | None]]:
+        """(rowid, key, raw, filename) of every row, read straight from SQLite.
 
         diskcache's own iteration decodes keys through the Disk and would stop at the first
         pickled key; here such rows are reported instead.
         """
         connection = sqlite3.connect(f"file:{self.directory / 'cache.db'}?mode=ro", uri=True)
+        connection.text_factory = bytes  # a key damaged on disk is one bad row, not a failed scan
         try:
-            yield from connection.execute("SELECT rowid, key, raw FROM Cache ORDER BY rowid")
+            for rowid, key, raw, filename in connection.execute(
+                "SELECT rowid, key, raw, filename FROM Cache ORDER BY rowid"
+            ):
+                yield rowid, _text(key), raw, _text(filename)
         finally:
             connection.close()
 
     def _entries(self) -> Iterator[tuple[str, CachedAnswer | str]]:
-        for _, key, raw in self._rows():
+        for _, key, raw, _ in self._rows():
             if raw and isinstance(key, str) and key.startswith(_RESULT):
                 yield key[len(_RESULT) :], self.lookup(key[len(_RESULT) :]) or "vanished"
 
+    @_reports_damage
     def stats(self) -> CacheStats:
         """Entries by stage and model, size on disk, oldest and newest."""
         by_stage_model: dict[tuple[str, str], int] = {}
         created: list[datetime] = []
         unreadable = transcripts = imported = 0
-        for _, key, raw in self._rows():
+        for _, key, raw, _ in self._rows():
             if raw and isinstance(key, str) and key.startswith(_TRANSCRIPT):
                 transcripts += 1
             elif raw and isinstance(key, str) and key.startswith(_IMPORTED):
@@ -387,6 +498,7 @@ class ResultCache:
             imported=imported,
         )
 
+    @_reports_damage
     def validate(self, *, fix: bool = False) -> ValidationReport:
         """Check every row: checksum, entry layout, output against its schema, orphans.
 
@@ -396,9 +508,12 @@ class ResultCache:
         results: set[str] = set()
         transcripts: dict[str, int] = {}
         validators: dict[str, Any] = {}
-        for rowid, key, raw in self._rows():
+        for rowid, key, raw, filename in self._rows():
             problem: RowProblem | None
-            if not raw or not isinstance(key, str):
+            if filename is not None and (unsafe := _unsafe_file(self.directory, filename)):
+                # Never read, written or deleted: the row goes from the index only.
+                problem = RowProblem(None, "unsafe", unsafe, rowid)
+            elif not raw or not isinstance(key, str):
                 problem = RowProblem(None, "corrupt", "pickled or binary key", rowid)
             elif key.startswith(_RESULT):
                 results.add(key[len(_RESULT) :])
@@ -441,7 +556,10 @@ class ResultCache:
             schema = self._schema(digest)
             validators[digest] = jsonschema.Draft202012Validator(schema) if schema is not None else None
         if validators[digest] is None:
-            return RowProblem(key, "schema-invalid", "its output schema is missing", rowid)
+            # Its schema row was lost (a repaired database): the answer's checksum holds, a run
+            # re-validates it against its output type when it is used, and that run stores the
+            # schema again. Not a problem, but not checked here either.
+            return None
         error = jsonschema.exceptions.best_match(validators[digest].iter_errors(output))
         if error is not None:
             where = "/".join(str(part) for part in error.absolute_path) or "output"
@@ -450,14 +568,14 @@ class ResultCache:
 
     def _check_blob(self, key: str, rowid: int) -> RowProblem | None:
         try:
-            _unseal(self._cache.get(key))
+            unseal(self._cache.get(key))
         except (UnsafeRow, ValueError, OSError) as exc:
             return RowProblem(key, "corrupt", str(exc), rowid)
         return None
 
     def _schema(self, digest: str) -> dict[str, Any] | None:
         try:
-            schema: dict[str, Any] = json.loads(_unseal(self._cache.get(_SCHEMA + digest)))
+            schema: dict[str, Any] = json.loads(unseal(self._cache.get(_SCHEMA + digest)))
         except (UnsafeRow, ValueError, OSError):
             return None
         return schema
@@ -472,15 +590,22 @@ class ResultCache:
                     self._cache.delete(_TRANSCRIPT + problem.key[len(_RESULT) :])
         unsafe = [problem.rowid for problem in problems if problem.key is None]
         if unsafe:
-            # Rows whose key cannot be decoded safely cannot go through diskcache's API;
-            # delete them by row id, then let diskcache recount its size and count.
+            # Rows whose key cannot be decoded safely, or that name a file that is not the
+            # cache's own, never go through diskcache's API (which would read or delete that
+            # file): they are deleted by row id, and diskcache's count and size recounted.
+            # diskcache's own check(fix=True) is not used: it deletes every file in the
+            # directory it does not know, including files that are not the cache's.
             with self._cache.transact():
                 for rowid in unsafe:
                     self._cache._sql("DELETE FROM Cache WHERE rowid = ?", (rowid,))
-            self._cache.check(fix=True)
+                sql = self._cache._sql
+                ((count, size),) = sql("SELECT COUNT(key), COALESCE(SUM(size), 0) FROM Cache").fetchall()
+                sql("UPDATE Settings SET value = ? WHERE key = 'count'", (count,))
+                sql("UPDATE Settings SET value = ? WHERE key = 'size'", (size,))
             removed += len(unsafe)
         return removed
 
+    @_reports_damage
     def purge(
         self,
         *,

@@ -11,7 +11,9 @@ The hierarchy::
     ├── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
     ├── BudgetExceeded                    exit_code 6   the next call could take spending past --max-cost
     ├── CacheUnavailable                  exit_code 7   the cache directory or database cannot be opened
-    └── ResumeMismatch                    exit_code 8   nothing to resume, or input/settings changed since
+    │   └── CacheCorrupt                  exit_code 7   the cache database is damaged: `cache repair` salvages it
+    ├── ResumeMismatch                    exit_code 8   nothing to resume, or input/settings changed since
+    └── OutputError                       exit_code 10  an output or run record cannot be written (disk full, read-only)
 
 An error for one service quarantines that service and the run goes on, unless the
 class sets ``aborts_run`` (every later call would fail the same way).
@@ -30,11 +32,13 @@ from .secrets import scrub
 
 __all__ = [
     "BudgetExceeded",
+    "CacheCorrupt",
     "CacheUnavailable",
     "CallSpend",
     "ConfigError",
     "InputError",
     "MappingError",
+    "OutputError",
     "OutputInvalid",
     "ProviderError",
     "ProviderRefused",
@@ -177,6 +181,22 @@ class CacheUnavailable(ServiceAmbitionsError):
 
     exit_code = 7
     default_hint = "check --cache-dir / SA_CACHE_DIR, or run with --cache-mode off"
+
+
+class CacheCorrupt(CacheUnavailable):
+    """The cache database itself is damaged (not one entry: the file)."""
+
+    default_hint = "run `service-ambitions cache repair` to salvage every readable entry into a fresh database"
+
+
+class OutputError(ServiceAmbitionsError):
+    """An output, quarantine file or run record cannot be written (disk full, read-only, no permission).
+
+    Everything written before stays whole: a resumed run continues once the cause is fixed.
+    """
+
+    exit_code = 10
+    aborts_run = True
 
 
 class ResumeMismatch(ServiceAmbitionsError):

@@ -18,6 +18,7 @@ from .models import Stage
 __all__ = [
     "LEVELS",
     "CacheEntryRejected",
+    "CacheProblem",
     "CallFailed",
     "CallFinished",
     "Event",
@@ -175,6 +176,15 @@ class CacheEntryRejected(_Event):
     reason: str
 
 
+class CacheProblem(_Event):
+    """The cache could not be used at all (damaged, full, read-only): the run goes on without it."""
+
+    type: Literal["cache_problem"] = "cache_problem"
+    reason: str
+    reading: bool
+    """True: answers are no longer read from the cache either; False: only writing stopped."""
+
+
 Event = Annotated[
     RunStarted
     | RunFinished
@@ -186,6 +196,7 @@ Event = Annotated[
     | CallFinished
     | CallFailed
     | CacheEntryRejected
+    | CacheProblem
     | RetryScheduled
     | ThrottleChanged
     | ProviderPaused,
@@ -215,6 +226,7 @@ class Tally:
         self.failures: list[ServiceFailed] = []
         self._failed_ids: set[str] = set()
         self.rejected_entries: list[CacheEntryRejected] = []
+        self.cache_problems: list[CacheProblem] = []
         self.retries: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.retry_wait_s = 0.0
         self.deferred = 0
@@ -258,6 +270,8 @@ class Tally:
                 self._count_usage(event)
             case CacheEntryRejected():
                 self.rejected_entries.append(event)
+            case CacheProblem():
+                self.cache_problems.append(event)
             case _:
                 self._count_pressure(event)
 
@@ -314,6 +328,7 @@ _LEVELS = {
     "throttle_changed": "warning",
     "provider_paused": "warning",
     "cache_entry_rejected": "warning",
+    "cache_problem": "warning",
     "line_quarantined": "warning",
     "service_deferred": "warning",
 }

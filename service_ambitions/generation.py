@@ -12,6 +12,7 @@ import asyncio
 import functools
 import hashlib
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,8 +30,16 @@ from pydantic_ai.models.fallback import FallbackModel
 from .cache import CacheMode, ResultCache
 from .clock import utc_now
 from .config import Settings
-from .errors import CacheUnavailable, ConfigError, InputError, ResumeMismatch, ServiceAmbitionsError
-from .events import Event, EventSink, ProviderPaused, RunFinished, RunStarted, Tally
+from .errors import (
+    CacheCorrupt,
+    CacheUnavailable,
+    ConfigError,
+    InputError,
+    OutputError,
+    ResumeMismatch,
+    ServiceAmbitionsError,
+)
+from .events import CacheProblem, Event, EventSink, ProviderPaused, RunFinished, RunStarted, Tally
 from .jsonl import Accepted, JsonlWriter, Rejected, is_stdout, read_services
 from .llm.budget import Budget, call_price
 from .llm.gateway import Gateway, provider_unwell
@@ -51,6 +60,7 @@ from .runs import (
     current_process,
     file_sha256,
     find_run,
+    output_lock,
     recover_output,
     recover_quarantine,
     restore_input_order,
@@ -415,26 +425,27 @@ async def generate(
         ResumeMismatch: nothing to resume, or the input or result-affecting settings
             changed since (unless ``force``).
     """
-    # Hashing the input and reading back a long output take a while: off the event loop.
-    opened = await asyncio.to_thread(
-        _open_run, prepared, input_path, output_path, quarantine_path, resume, resume_run_id, force, clock
-    )
-    entries = _remaining(input_path, opened.done, opened.seen_lines, prepared.settings.max_line_bytes)
-    outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
-    job = _Job(prepared, entries, outputs, max_services, clock)
-    result = await _recorded(
-        job,
-        opened.directory,
-        opened.manifest,
-        resumed=opened.resuming,
-        already_done=len(opened.done),
-        on_event=on_event,
-    )
-    if opened.resuming:
-        await asyncio.to_thread(
-            _restore_input_order, input_path, output_path, quarantine_path, prepared.settings.max_line_bytes
+    with output_lock(output_path, prepared.settings.runs_directory()):
+        # Hashing the input and reading back a long output take a while: off the event loop.
+        opened = await asyncio.to_thread(
+            _open_run, prepared, input_path, output_path, quarantine_path, resume, resume_run_id, force, clock
         )
-    return replace(result, fresh_start=resume and not opened.resuming)
+        entries = _remaining(input_path, opened.done, opened.seen_lines, prepared.settings.max_line_bytes)
+        outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
+        job = _Job(prepared, entries, outputs, max_services, clock)
+        result = await _recorded(
+            job,
+            opened.directory,
+            opened.manifest,
+            resumed=opened.resuming,
+            already_done=len(opened.done),
+            on_event=on_event,
+        )
+        if opened.resuming:
+            await asyncio.to_thread(
+                _restore_input_order, input_path, output_path, quarantine_path, prepared.settings.max_line_bytes
+            )
+        return replace(result, fresh_start=resume and not opened.resuming)
 
 
 def _restore_input_order(input_path: Path, output_path: Path, quarantine_path: Path, max_line_bytes: int) -> None:
@@ -467,13 +478,14 @@ async def remap(
         ConfigError: a catalogue name is not in the reference data.
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
     """
-    opened = await asyncio.to_thread(
-        _open_run, prepared, input_path, output_path, quarantine_path, False, None, False, clock, "map"
-    )
-    directory, manifest = opened.directory, opened.manifest
-    chosen, entries = _map_input(prepared, input_path, catalogues, service_file, service_id)
-    job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=False), None, clock, remap=chosen)
-    return await _recorded(job, directory, manifest, resumed=False, already_done=0, on_event=on_event)
+    with output_lock(output_path, prepared.settings.runs_directory()):
+        opened = await asyncio.to_thread(
+            _open_run, prepared, input_path, output_path, quarantine_path, False, None, False, clock, "map"
+        )
+        directory, manifest = opened.directory, opened.manifest
+        chosen, entries = _map_input(prepared, input_path, catalogues, service_file, service_id)
+        job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=False), None, clock, remap=chosen)
+        return await _recorded(job, directory, manifest, resumed=False, already_done=0, on_event=on_event)
 
 
 def _map_input(
@@ -547,7 +559,12 @@ async def _recorded(
         try:
             cache = None
             if settings.cache_mode is not CacheMode.OFF:
-                cache = stack.enter_context(open_cache(settings))
+                try:
+                    cache = stack.enter_context(open_cache(settings))
+                except CacheUnavailable as exc:
+                    # Answers cost money, not correctness: a damaged or unreachable cache
+                    # is reported once and the run goes on without it.
+                    emit(CacheProblem(reason=exc.user_message, reading=True))
             gateway = _run_gateway(job.prepared, cache, emit)
             attributes: dict[str, str | bool] = {
                 "run_id": manifest.run_id,
@@ -572,7 +589,11 @@ async def _recorded(
         finally:
             emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
             # A resumed run's counts are those of all its segments, as `report` adds them up.
-            recorder.finish(status, RunCounts.from_tally(tally_run(directory) if resumed else tally), reason)
+            whole_run = tally_run(directory) if resumed and recorder.problem is None else tally
+            recorder.finish(status, RunCounts.from_tally(whole_run), reason)
+    if recorder.problem is not None:
+        # The outputs are whole; the run's own records are not: say so rather than pretend.
+        raise recorder.problem
     budget_reason = reason if status is RunStatus.BUDGET_STOPPED else None
     return RunResult(
         manifest.run_id, directory, already_done, status, budget_reason, resumed=resumed, unstarted=unstarted
@@ -622,7 +643,7 @@ def _open_run(
     """The run's directory and manifest, and what a resumed run already has."""
     runs_dir = prepared.settings.runs_directory()
     input_sha = _input_sha256(input_path)
-    if input_path.resolve() in (_where(output_path), quarantine_path.resolve()):
+    if _same_file(input_path, output_path) or _same_file(input_path, quarantine_path):
         raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
     found = find_run(runs_dir, run_id=resume_run_id, output=output_path) if resume else None
     if found is not None:
@@ -640,7 +661,12 @@ def _open_run(
         )
         return _Opened(directory, manifest, recover_output(output_path), recover_quarantine(quarantine_path), True)
     # A quarantine file left by an earlier run would be mistaken for this run's.
-    quarantine_path.unlink(missing_ok=True)
+    try:
+        quarantine_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {quarantine_path}: {exc.strerror or exc}", hint="choose a writable place for -o"
+        ) from exc
     run_id = new_run_id(clock)
     manifest = Manifest(
         run_id=run_id,
@@ -680,6 +706,18 @@ def _remapped_reference(
         return None  # a migrated record that never said; mixing would claim what is not known
     catalogues = {**original.catalogues, **{c.field: current.catalogues[c.field] for c in mapped}}
     return original.model_copy(update={"catalogues": catalogues, "prompts": current.prompts})
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether two paths name one file: by identity (hard links, symlinks), not by spelling."""
+    if is_stdout(one) or is_stdout(other):
+        return False
+    if one.resolve() == other.resolve():
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False  # one of them does not exist yet
 
 
 def _where(path: Path) -> Path:
@@ -730,11 +768,14 @@ def open_cache(settings: Settings) -> ResultCache:
     """The result cache the settings point at.
 
     Raises:
+        CacheCorrupt: the database is damaged (``cache repair`` salvages it).
         CacheUnavailable: the directory cannot be created or the database opened.
     """
     directory = settings.cache_directory()
     try:
         return ResultCache(directory, size_limit=settings.cache_size_limit, eviction=settings.cache_eviction)
+    except sqlite3.DatabaseError as exc:
+        raise CacheCorrupt(f"the cache database in {directory} is damaged ({exc})") from exc
     except (OSError, sqlite3.Error) as exc:
         raise CacheUnavailable(f"cannot open the cache in {directory}: {exc}") from exc
 

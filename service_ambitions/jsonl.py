@@ -8,6 +8,8 @@ whole and flushed one at a time, so an interrupted run leaves only complete line
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -19,7 +21,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .models import Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .problems import describe_errors
 
@@ -242,45 +244,76 @@ def is_stdout(path: Path) -> bool:
 
 
 class JsonlWriter:
-    """Writes models as JSON lines, each complete and flushed; opens the file on first write.
+    """Writes models as JSON lines, each complete; opens the file on first write.
 
     Opening lazily means a quarantine file only appears when something is quarantined.
-    ``durable`` also fsyncs every line; ``append`` continues an existing file.
+    ``durable`` also fsyncs every line; ``append`` continues an existing file. A line
+    that cannot be written whole (a full disk) is cut off again, so the file only ever
+    holds whole lines, and the failure is one :class:`OutputError`.
     """
 
     def __init__(self, path: Path, *, append: bool = False, durable: bool = False) -> None:
         self.path = path
         self.count = 0
-        self._mode = "a" if append else "w"
+        self._mode = "ab" if append else "wb"
         self._durable = durable
-        self._handle: IO[str] | None = None
+        self._file: io.FileIO | None = None
+        self._stdout = False
 
     def open(self) -> None:
-        """Create (or, in append mode, open) the file now, for outputs that must exist even when empty."""
-        if self._handle is None and is_stdout(self.path):
-            self._handle = sys.stdout
-        elif self._handle is None:
+        """Create (or, in append mode, open) the file now, for outputs that must exist even when empty.
+
+        Raises:
+            OutputError: the file cannot be created (read-only place, no permission, full disk).
+        """
+        if self._file is not None or self._stdout:
+            return
+        if is_stdout(self.path):
+            self._stdout = True
+            return
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open(self._mode, encoding="utf-8")
+            self._file = io.FileIO(self.path, self._mode)
+        except OSError as exc:
+            raise _output_error(self.path, exc) from exc
 
     def write(self, record: ServiceEvolution | QuarantineRecord | str) -> None:
-        """Append one record (or one line already serialised) as one line."""
+        """Append one record (or one line already serialised) as one line.
+
+        Raises:
+            OutputError: the line could not be written whole; the file is as it was before.
+        """
         self.open()
-        assert self._handle is not None
         if not isinstance(record, str):
             record = record.model_dump_json(exclude_none=isinstance(record, QuarantineRecord))
-        self._handle.write(record + "\n")
-        self._handle.flush()
-        if self._durable and self._handle is not sys.stdout:
-            # On disk before the next service is reported done: a crash loses no finished work.
-            os.fsync(self._handle.fileno())
+        line = (record + "\n").encode("utf-8")
+        if self._stdout:
+            sys.stdout.write(line.decode("utf-8"))
+            sys.stdout.flush()
+        else:
+            assert self._file is not None
+            self._append(self._file, line)
         self.count += 1
+
+    def _append(self, handle: io.FileIO, line: bytes) -> None:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[handle.write(view) or 0 :]
+            if self._durable:
+                # On disk before the next service is reported done: a crash loses no finished work.
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(handle.fileno(), size)  # no torn line is left behind
+            raise _output_error(self.path, exc) from exc
 
     def close(self) -> None:
         """Close the file if it was opened."""
-        if self._handle is not None and self._handle is not sys.stdout:
-            self._handle.close()
-        self._handle = None
+        if self._file is not None:
+            self._file.close()
+        self._file = None
 
     def __enter__(self) -> JsonlWriter:
         return self
@@ -289,3 +322,10 @@ class JsonlWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    return OutputError(
+        f"cannot write {path}: {exc.strerror or exc}",
+        hint="free some space or choose a writable place; --resume then continues where it stopped",
+    )

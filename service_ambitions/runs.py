@@ -15,21 +15,28 @@ drops before a resumed run appends.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock; outputs are not locked there
+    fcntl = None  # type: ignore[assignment]
+
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .clock import utc_now
-from .errors import ResumeMismatch
+from .errors import OutputError, ResumeMismatch
 from .events import Event, Tally
 from .secrets import scrub
 
@@ -42,6 +49,7 @@ __all__ = [
     "current_process",
     "file_sha256",
     "find_run",
+    "output_lock",
     "read_events",
     "read_manifest",
     "recover_output",
@@ -144,27 +152,49 @@ def file_sha256(path: Path) -> str:
 
 
 class RunRecorder:
-    """Writes one run's manifest and events; an event sink for the pipeline."""
+    """Writes one run's manifest and events; an event sink for the pipeline.
+
+    A record that cannot be written once the run is under way (a full disk, say) does
+    not stop the run mid-service: the first failure is kept in :attr:`problem`, later
+    writes are skipped, and the job reports it when the run ends.
+    """
 
     def __init__(self, directory: Path, manifest: Manifest, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.directory = directory
         self.manifest = manifest
         self._clock = clock
-        # Owner-only, like the cache: records name inputs and may quote what providers said.
-        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        directory.mkdir(mode=0o700, exist_ok=True)
-        descriptor = os.open(directory / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._events: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
-        self.save()
+        self.problem: OutputError | None = None
+        """The first failure to write a record, if any."""
+        try:
+            # Owner-only, like the cache: records name inputs and may quote what providers said.
+            directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, exist_ok=True)
+            descriptor = os.open(directory / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._events: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
+            self._write_manifest()
+        except OSError as exc:
+            raise _records_error(directory, exc) from exc
 
     def __call__(self, event: Event) -> None:
         """Append one event, with its time, as a line (scrubbed of secrets, whatever it carries)."""
+        if self.problem is not None:
+            return
         # The event's own JSON, with its time first: one serialisation, in pydantic-core.
-        self._events.write(scrub(f'{{"time": "{self._clock().isoformat()}", {event.model_dump_json()[1:]}\n'))
-        self._events.flush()
+        line = scrub(f'{{"time": "{self._clock().isoformat()}", {event.model_dump_json()[1:]}\n')
+        try:
+            self._events.write(line)
+            self._events.flush()
+        except OSError as exc:
+            self.problem = _records_error(self.directory, exc)
 
     def save(self) -> None:
         """Write the manifest atomically: readers never see half a file."""
+        try:
+            self._write_manifest()
+        except OSError as exc:
+            self.problem = self.problem or _records_error(self.directory, exc)
+
+    def _write_manifest(self) -> None:
         self.manifest.updated = self._clock()
         target = self.directory / "manifest.json"
         temporary = target.with_suffix(".json.tmp")
@@ -182,9 +212,11 @@ class RunRecorder:
 
     def close(self) -> None:
         """Flush events to disk."""
-        self._events.flush()
-        os.fsync(self._events.fileno())
-        self._events.close()
+        with contextlib.suppress(OSError):  # a failure to write them is already in `problem`
+            self._events.flush()
+            os.fsync(self._events.fileno())
+        with contextlib.suppress(OSError):
+            self._events.close()
 
     def __enter__(self) -> RunRecorder:
         return self
@@ -193,6 +225,52 @@ class RunRecorder:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _records_error(directory: Path, exc: OSError) -> OutputError:
+    return OutputError(
+        f"cannot write the run records in {directory}: {exc.strerror or exc}",
+        hint="free some space, or set --runs-dir (SA_RUNS_DIR) to a writable directory",
+    )
+
+
+@contextmanager
+def output_lock(output: Path, runs_dir: Path) -> Iterator[None]:
+    """Hold the one-writer lock of ``output`` while the block runs.
+
+    The lock is an advisory ``flock`` on a file under ``runs_dir/.locks`` named by the
+    output's real path, so two runs on one output (under any spelling of its path) never
+    write it at once. The kernel releases it when its process ends, however it ends, so a
+    killed run's lock is simply taken over. Standard output (``-``) is not locked; neither
+    is anything on a platform without ``flock``.
+
+    Raises:
+        OutputError: another live run holds the lock.
+    """
+    if str(output) == "-" or fcntl is None:
+        yield
+        return
+    locks = runs_dir / ".locks"
+    try:
+        locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:32]
+        descriptor = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise _records_error(locks, exc) from exc
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "another process"
+            raise OutputError(
+                f"{output} is being written by a run that is still going (process {holder})",
+                hint="wait for it to finish or stop it; two runs never write one output",
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 TERMINATE = "SIGTERM"
@@ -383,10 +461,15 @@ def tally_run(directory: Path) -> Tally:
 
 
 def read_events(directory: Path) -> list[Event]:
-    """Every event a run recorded (for reports and tests)."""
+    """Every event a run recorded (for reports and tests).
+
+    A torn last line (a process killed mid-write, a full disk) is skipped.
+    """
     events: list[Event] = []
-    with (directory / "events.jsonl").open(encoding="utf-8") as handle:
+    with (directory / "events.jsonl").open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
+            if not line.endswith("\n"):
+                break
             data = json.loads(line)
             data.pop("time", None)
             events.append(_EVENT.validate_python(data))

@@ -62,3 +62,8 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 def read_jsonl(path: Path) -> list[dict[str, object]]:
     """Every line of a JSONL file, parsed."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def run_dirs(runs: Path) -> list[Path]:
+    """The run directories under a runs directory (not its hidden ``.locks``), oldest id first."""
+    return sorted(path for path in runs.iterdir() if not path.name.startswith("."))

@@ -26,7 +26,7 @@ from service_ambitions.llm.resolve import resolve_model
 from service_ambitions.models import Stage
 from service_ambitions.runs import read_events, read_manifest
 
-from .conftest import EXAMPLES, read_jsonl
+from .conftest import EXAMPLES, read_jsonl, run_dirs
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI, completion
 
 runner = CliRunner()
@@ -86,7 +86,7 @@ def test_spend_never_passes_the_budget_under_concurrency(
     assert result.exit_code == 6, result.output
     assert "budget reached" in result.stderr
     assert "--resume" in result.stderr
-    run_dir = next((tmp_path / "runs").iterdir())
+    run_dir = run_dirs(tmp_path / "runs")[0]
     costs = [Decimal(e.cost_usd) for e in read_events(run_dir) if e.type == "call_finished" and e.cost_usd]
     assert len(costs) == route.call_count > 0
     assert sum(costs) <= Decimal("0.05")

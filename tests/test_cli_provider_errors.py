@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 
-from .conftest import read_jsonl
+from .conftest import read_jsonl, run_dirs
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
@@ -152,7 +152,7 @@ def test_a_failing_provider_is_paused_and_a_rate_limit_slows_the_run(
     )
 
     assert result.exit_code == 9, result.output  # the service whose call failed is quarantined
-    events = read_events(next((tmp_path / "runs").iterdir()))
+    events = read_events(run_dirs(tmp_path / "runs")[0])
     throttles = [e for e in events if e.type == "throttle_changed"]
     assert [t.limit for t in throttles] == [4]  # type: ignore[union-attr]  # 8 in flight halved after the 429
     pauses = [e.paused_s for e in events if e.type == "provider_paused"]  # type: ignore[union-attr]

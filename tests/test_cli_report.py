@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 
+from .conftest import run_dirs
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
@@ -45,7 +46,7 @@ def test_report_json_matches_the_provider_usage_and_prices(two_runs: respx.Route
 
 
 def test_report_of_a_named_run_and_the_runs_commands(two_runs: respx.Route, tmp_path: Path) -> None:
-    first, second = sorted(path.name for path in (tmp_path / "runs").iterdir())  # ids sort by start time
+    first, second = (path.name for path in run_dirs(tmp_path / "runs"))  # ids sort by start time
     listing = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0
     assert listing.stdout.index(second) < listing.stdout.index(first)  # newest first

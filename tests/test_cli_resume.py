@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 from service_ambitions.runs import read_events, read_manifest
 
-from .conftest import EXAMPLES, read_jsonl, subprocess_env
+from .conftest import EXAMPLES, read_jsonl, run_dirs, subprocess_env
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
@@ -31,7 +31,7 @@ def run(*args: str) -> str:
 
 
 def only_run(runs: Path) -> Path:
-    (directory,) = list(runs.iterdir())
+    (directory,) = run_dirs(runs)
     return directory
 
 

@@ -17,6 +17,7 @@ from service_ambitions.cli.app import app
 from service_ambitions.errors import ProviderError
 from service_ambitions.secrets import REDACTED, scrub
 
+from .conftest import run_dirs
 from .fake_openai import BASE_URL, COMPLETIONS
 
 runner = CliRunner()
@@ -57,7 +58,7 @@ def test_a_key_echoed_in_a_401_body_reaches_nothing(
     if quarantine.exists():
         written.append(quarantine.read_text(encoding="utf-8"))
     assert all(KEY not in text and KEY[:20] not in text for text in written)
-    run_dir = next((tmp_path / "runs").iterdir())
+    run_dir = run_dirs(tmp_path / "runs")[0]
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((run_dir / "events.jsonl").stat().st_mode) == 0o600
     assert stat.S_IMODE((run_dir / "manifest.json").stat().st_mode) == 0o600

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .safe import plain
 from .state import AppState
 
 if TYPE_CHECKING:
@@ -107,10 +108,17 @@ def validate(
         service-ambitions cache validate --fix
     """
     from ..cli.render import render_cache_validation
+    from ..errors import CacheCorrupt
 
     state: AppState = ctx.obj
-    with _open(state, cache_dir) as cache:
-        report = cache.validate(fix=fix)
+    try:
+        with _open(state, cache_dir) as cache:
+            report = cache.validate(fix=fix)
+    except CacheCorrupt:
+        if not fix:
+            raise
+        _repair(state, cache_dir, as_json=as_json)  # the database itself is damaged: salvage it
+        return
     if as_json:
         _print_json(
             {
@@ -119,6 +127,7 @@ def validate(
                 "corrupt": report.count("corrupt"),
                 "schema_invalid": report.count("schema-invalid"),
                 "orphan_transcripts": report.count("orphan-transcript"),
+                "unsafe": report.count("unsafe"),
                 "removed": report.removed,
                 "problems": [
                     {"key": p.key, "kind": p.kind, "reason": p.reason, "rowid": p.rowid} for p in report.problems
@@ -180,6 +189,47 @@ def purge(
         )
         return
     render_purge(state.out, removed)
+
+
+@cache_app.command("repair")
+def repair(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = False) -> None:
+    """Salvage a damaged cache database into a fresh one.
+
+    Every entry whose checksum still holds is kept; the damaged database is moved
+    aside (never deleted); counts of recovered and lost entries are printed. Only the
+    cache's own files are touched. `cache validate --fix` does the same when the
+    database itself is damaged.
+
+    For example:
+
+    \b
+        service-ambitions cache repair
+        service-ambitions cache repair --cache-dir ./.sa-cache --json
+    """
+    _repair(ctx.obj, cache_dir, as_json=as_json)
+
+
+def _repair(state: AppState, cache_dir: Path | None, *, as_json: bool) -> None:
+    from ..cache_repair import repair_cache
+
+    report = repair_cache(state.settings(cache_dir=cache_dir).cache_directory())
+    if as_json:
+        _print_json(
+            {
+                "directory": str(report.directory),
+                "recovered": report.recovered,
+                "lost": report.lost,
+                "damaged_copy": str(report.damaged_copy),
+            }
+        )
+        return
+    lost = f"lost {report.lost:,}" if report.lost is not None else "no entry was readable (its structure is damaged)"
+    state.out.print(
+        f"recovered {report.recovered:,} entries, {lost}; the damaged database is kept as {plain(report.damaged_copy)}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _describe(stage: str | None, model: str | None, older_than: str | None) -> str:

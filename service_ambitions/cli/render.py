@@ -153,6 +153,13 @@ def render_summary(
             highlight=False,
             soft_wrap=True,
         )
+    for problem in tally.cache_problems:
+        what = "without the cache" if problem.reading else "without writing new answers to the cache"
+        console.print(
+            f"[yellow]cache:[/] {markup_safe(problem.reason)}; the run went on {what}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if any(model == "offline" for model in tally.models.values()):
         console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
 
@@ -244,6 +251,7 @@ def render_cache_validation(console: Console, report: ValidationReport, *, fixed
     table.add_row("corrupt", f"{report.count('corrupt'):,}")
     table.add_row("schema-invalid", f"{report.count('schema-invalid'):,}")
     table.add_row("orphan transcripts", f"{report.count('orphan-transcript'):,}")
+    table.add_row("unsafe (name files outside the cache)", f"{report.count('unsafe'):,}")
     console.print(table)
     for problem in report.problems[:20]:
         where = problem.key[:18] + "…" if problem.key else f"row {problem.rowid}"

@@ -37,8 +37,8 @@ from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
-from ..errors import BudgetExceeded, CallSpend, OutputInvalid, ProviderError, ProviderRefused
-from ..events import CacheEntryRejected, EventSink, RetryScheduled, ThrottleChanged
+from ..errors import BudgetExceeded, CacheUnavailable, CallSpend, OutputInvalid, ProviderError, ProviderRefused
+from ..events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
 from .budget import Budget, BudgetedModel, call_price, response_price
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
@@ -153,6 +153,7 @@ class Gateway:
         self._endpoints = {stage: model.base_url for stage, model in models.items()}
         self._cache = cache if cache_mode is not CacheMode.OFF else None
         self._mode = cache_mode
+        self._writing = True
         self._emit: EventSink = on_event or (lambda event: None)
         self._key_settings = {k: v for k, v in (model_settings or {}).items() if k not in _TRANSPORT_SETTINGS}
         self._outputs: dict[type[Any], _OutputType] = {}
@@ -182,7 +183,11 @@ class Gateway:
         """
         key = self._key(request) if self._cache is not None else None
         if key is not None and self._mode in (CacheMode.READ, CacheMode.READONLY):
-            hit = self._cached(key, request)
+            try:
+                hit = self._cached(key, request)
+            except CacheUnavailable as exc:
+                self._give_up_cache(exc, reading=True)
+                hit = key = None
             if hit is not None:
                 return hit
         if self._reuse_imported and request.imported is not None and self._mode is not CacheMode.REFRESH:
@@ -190,9 +195,22 @@ class Gateway:
             if imported is not None:
                 return imported
         answer = await self._run_agent(request)
-        if key is not None and self._mode in (CacheMode.READ, CacheMode.REFRESH):
-            await asyncio.to_thread(self._store, key, request, answer)
+        writing = self._writing and self._mode in (CacheMode.READ, CacheMode.REFRESH)
+        if key is not None and self._cache is not None and writing:
+            try:
+                await asyncio.to_thread(self._store, key, request, answer)
+            except CacheUnavailable as exc:
+                self._give_up_cache(exc, reading=False)
         return answer
+
+    def _give_up_cache(self, exc: CacheUnavailable, *, reading: bool) -> None:
+        """Go on without the cache (or without writing to it), saying so once."""
+        if self._cache is None or not (reading or self._writing):
+            return
+        if reading:
+            self._cache = None
+        self._writing = False  # answers already cached are still read, unless reading failed too
+        self._emit(CacheProblem(reason=exc.user_message, reading=reading))
 
     def peek(self, request: LLMRequest[OutputT]) -> OutputT | None:
         """The cached answer to ``request``, if there is a usable one; never calls a model.
