@@ -177,7 +177,9 @@ def test_purge_usage_errors(args: list[str], message: str) -> None:
     assert message in result.output
 
 
-def test_unusable_cache_directory_is_a_warning_for_a_run_and_one_line_for_cache_commands(tmp_path: Path, services_file: Path) -> None:
+def test_unusable_cache_directory_is_a_warning_for_a_run_and_one_line_for_cache_commands(
+    tmp_path: Path, services_file: Path
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     result = runner.invoke(
