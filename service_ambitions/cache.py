@@ -54,6 +54,7 @@ __all__ = [
     "UnsafeRow",
     "cache_key",
     "canonical_json",
+    "database_error",
     "default_cache_dir",
     "key_scope",
     "own_value_file",
@@ -297,6 +298,13 @@ class CacheStats:
     """Answers imported by ``migrate cache``."""
 
 
+def database_error(directory: Path | str, exc: sqlite3.DatabaseError) -> CacheUnavailable:
+    """Our error for a failing cache database: damaged (repairable), or only unusable now (full, locked)."""
+    if isinstance(exc, sqlite3.OperationalError):  # full disk, locked, cannot open: nothing to repair
+        return CacheUnavailable(f"cannot use the cache in {directory}: {exc}")
+    return CacheCorrupt(f"the cache database in {directory} is damaged ({exc})")
+
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -309,8 +317,7 @@ def _reports_damage(method: Callable[_P, _R]) -> Callable[_P, _R]:
         try:
             return method(*args, **kwargs)
         except sqlite3.DatabaseError as exc:
-            directory = getattr(args[0], "directory", "")
-            raise CacheCorrupt(f"the cache database in {directory} is damaged ({exc})") from exc
+            raise database_error(getattr(args[0], "directory", ""), exc) from exc
 
     return wrapper
 
@@ -366,7 +373,7 @@ class ResultCache:
         except (UnsafeRow, OSError) as exc:
             return f"unreadable: {exc}"
         except sqlite3.DatabaseError as exc:
-            raise CacheCorrupt(f"the cache database in {self.directory} is damaged ({exc})") from exc
+            raise database_error(self.directory, exc) from exc
         if blob is None:
             return None
         try:

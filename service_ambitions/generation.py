@@ -27,11 +27,10 @@ from pydantic_ai import ModelSettings, UsageLimits
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 
-from .cache import CacheMode, ResultCache
+from .cache import CacheMode, ResultCache, database_error
 from .clock import utc_now
 from .config import Settings
 from .errors import (
-    CacheCorrupt,
     CacheUnavailable,
     ConfigError,
     InputError,
@@ -774,8 +773,10 @@ def open_cache(settings: Settings) -> ResultCache:
     directory = settings.cache_directory()
     try:
         return ResultCache(directory, size_limit=settings.cache_size_limit, eviction=settings.cache_eviction)
+    except sqlite3.OperationalError as exc:
+        raise CacheUnavailable(f"cannot open the cache in {directory}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
-        raise CacheCorrupt(f"the cache database in {directory} is damaged ({exc})") from exc
+        raise database_error(directory, exc) from exc
     except (OSError, sqlite3.Error) as exc:
         raise CacheUnavailable(f"cannot open the cache in {directory}: {exc}") from exc
 
