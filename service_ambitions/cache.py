@@ -36,7 +36,7 @@ from diskcache import Cache, Disk
 from diskcache.core import MODE_PICKLE, UNKNOWN
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .cache_mode import CacheMode
+from .cache_mode import CacheMode, Eviction, default_cache_dir
 from .clock import utc_now
 from .errors import CacheCorrupt, CacheUnavailable
 from .models import Stage
@@ -64,7 +64,6 @@ __all__ = [
 CACHE_FORMAT = 1
 """Part of every key: bump it when the entry layout changes, and old entries become misses."""
 
-Eviction = Literal["none", "least-recently-stored", "least-recently-used", "least-frequently-used"]
 
 _RESULT, _TRANSCRIPT, _SCHEMA, _IMPORTED = "r:", "t:", "s:", "i:"
 _MAGIC = b"sa-cache-1\n"
@@ -649,10 +648,3 @@ class ResultCache:
             pair = (entry.stage.value, entry.model)
             removed[pair] = removed.get(pair, 0) + 1
         return removed
-
-
-def default_cache_dir() -> Path:
-    """The platform's user cache directory for this tool."""
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("service-ambitions", appauthor=False))

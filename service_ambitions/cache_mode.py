@@ -1,10 +1,19 @@
-"""How a run uses the result cache: a small module, so the command line can name the modes cheaply."""
+"""How a run uses the result cache, and where it lives by default.
+
+A small module, so the command line and the settings can name these cheaply, without
+importing the cache itself.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
+from typing import Literal
 
-__all__ = ["CacheMode"]
+__all__ = ["CacheMode", "Eviction", "default_cache_dir"]
+
+Eviction = Literal["none", "least-recently-stored", "least-recently-used", "least-frequently-used"]
+"""diskcache's eviction policies, and ``none`` (the default: never drop an answer)."""
 
 
 class CacheMode(StrEnum):
@@ -18,3 +27,10 @@ class CacheMode(StrEnum):
     """Use hits, never write; a miss calls the model."""
     OFF = "off"
     """Neither read nor write."""
+
+
+def default_cache_dir() -> Path:
+    """The platform's user cache directory for this tool."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("service-ambitions", appauthor=False))

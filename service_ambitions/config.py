@@ -10,6 +10,9 @@ variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``…), so they never pass thr
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from .cache import CacheMode, Eviction, default_cache_dir
+from .cache_mode import CacheMode, Eviction, default_cache_dir
 from .errors import ConfigError
 from .models import Stage
 
@@ -240,6 +243,9 @@ class Settings(BaseSettings):
         return " | ".join(self.model_chain(stage))
 
 
+_PREFIX = "SA_"
+
+
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings of one invocation.
 
@@ -255,6 +261,8 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"config file {config} does not exist")
     path = config or DEFAULT_CONFIG_PATH
     _check_yaml_keys(path)
+    _check_variables(os.environ, "environment variable")
+    _check_variables(_dotenv(Path(".env")), ".env variable")
     runtime = type(
         "RuntimeSettings",
         (Settings,),
@@ -290,5 +298,50 @@ def _check_yaml_keys(path: Path) -> None:
     if unknown:
         raise ConfigError(
             f"{path}: unknown setting {', '.join(unknown)}",
-            hint=f"known settings: {', '.join(Settings.model_fields)}",
+            hint=_did_you_mean(unknown[0], list(Settings.model_fields))
+            or f"known settings: {', '.join(Settings.model_fields)}",
         )
+
+
+def _dotenv(path: Path) -> dict[str, str | None]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    try:
+        return dict(dotenv_values(path, encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8") from exc
+
+
+def _check_variables(variables: Mapping[str, str | None], kind: str) -> None:
+    """Refuse ``SA_*`` variables that misspell a setting: a typo must not silently leave the default.
+
+    A variable that resembles no setting at all is another program's (``SA_PASSWORD`` of
+    a database image, say) and is left alone.
+    """
+    for name in variables:
+        if not name.upper().startswith(_PREFIX):
+            continue
+        path = name[len(_PREFIX) :].lower().split("__")
+        model: type[BaseModel] = Settings
+        for depth, part in enumerate(path):
+            fields = model.model_fields
+            if part not in fields:
+                suggestion = _did_you_mean(part, list(fields), prefix=name[: len(name) - len(part)].upper())
+                if suggestion is None and depth == 0:
+                    break  # nothing like ours (SA_PASSWORD of a database image, say): not our variable
+                where = "a setting" if depth == 0 else f"a setting of {'.'.join(path[:depth])}"
+                raise ConfigError(
+                    f"{kind} {name} names no setting: {part!r} is not {where}",
+                    hint=suggestion or f"known: {', '.join(fields)}",
+                )
+            annotation = fields[part].annotation
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                break  # a plain value (lists and dicts given as JSON included)
+            model = annotation
+
+
+def _did_you_mean(name: str, known: list[str], *, prefix: str = "") -> str | None:
+    close = difflib.get_close_matches(name.lower(), known, n=1)
+    return f"did you mean {prefix}{close[0].upper() if prefix else close[0]}?" if close else None

@@ -86,3 +86,27 @@ def test_retry_settings_reach_every_call() -> None:
     assert model_settings["timeout"] == 42
     assert model_settings["max_tokens"] == 512
     assert model_settings["max_retries"] == 0  # the SDK's own retries are off: the transport retries
+
+
+def test_misspelt_variables_are_errors_with_a_suggestion(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SA_CONCURENCY", "99")
+    with pytest.raises(ConfigError, match="SA_CONCURENCY names no setting") as caught:
+        load_settings()
+    assert "did you mean SA_CONCURRENCY?" in caught.value.user_message
+    monkeypatch.delenv("SA_CONCURENCY")
+    monkeypatch.setenv("SA_RETRY__ATEMPTS", "3")
+    with pytest.raises(ConfigError) as nested:
+        load_settings()
+    assert nested.value.user_message.endswith("(did you mean SA_RETRY__ATTEMPTS?)")
+    monkeypatch.delenv("SA_RETRY__ATEMPTS")
+    monkeypatch.setenv("SA_PASSWORD", "another program's")  # resembles nothing of ours: left alone
+    (tmp_path / ".env").write_text("SA_MAX_IN_FLIGT=3\nOTHER=1\n")
+    with pytest.raises(ConfigError, match=r"\.env variable SA_MAX_IN_FLIGT names no setting"):
+        load_settings()
+    (tmp_path / ".env").write_text("SA_MAX_IN_FLIGHT=3\nOTHER=1\n")
+    assert load_settings().max_in_flight == 3
+    config = tmp_path / "typo.yaml"
+    config.write_text("concurency: 9\n")
+    with pytest.raises(ConfigError) as yaml_typo:
+        load_settings(config)
+    assert "did you mean concurrency?" in yaml_typo.value.user_message
