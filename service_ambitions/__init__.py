@@ -6,17 +6,23 @@ starts fast; ``service_ambitions.cli`` is a thin layer over these names.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+from importlib import import_module as _import_module
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .config import Settings, load_settings
     from .errors import (
+        BudgetExceeded,
+        CacheCorrupt,
+        CacheUnavailable,
         ConfigError,
         InputError,
         MappingError,
+        OutputError,
         OutputInvalid,
         ProviderError,
+        ProviderRefused,
+        ResumeMismatch,
         ServiceAmbitionsError,
     )
     from .generation import Prepared, generate, prepare, run_checks, scan_input
@@ -30,11 +36,17 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Settings": "config",
     "load_settings": "config",
+    "BudgetExceeded": "errors",
+    "CacheCorrupt": "errors",
+    "CacheUnavailable": "errors",
     "ConfigError": "errors",
     "InputError": "errors",
     "MappingError": "errors",
+    "OutputError": "errors",
     "OutputInvalid": "errors",
     "ProviderError": "errors",
+    "ProviderRefused": "errors",
+    "ResumeMismatch": "errors",
     "ServiceAmbitionsError": "errors",
     "Prepared": "generation",
     "generate": "generation",
@@ -56,15 +68,21 @@ _EXPORTS = {
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BudgetExceeded",
+    "CacheCorrupt",
+    "CacheUnavailable",
     "ConfigError",
     "Gateway",
     "InputError",
     "LLMAnswer",
     "LLMRequest",
     "MappingError",
+    "OutputError",
     "OutputInvalid",
     "Prepared",
     "ProviderError",
+    "ProviderRefused",
+    "ResumeMismatch",
     "Service",
     "ServiceAmbitionsError",
     "ServiceEvolution",
@@ -83,11 +101,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name == "__version__":
         from importlib.metadata import version
 
         return version("service-ambitions")
     if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        return getattr(_import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

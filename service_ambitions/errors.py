@@ -15,6 +15,10 @@ The hierarchy::
     ├── ResumeMismatch                    exit_code 8   nothing to resume, or input/settings changed since
     └── OutputError                       exit_code 10  an output or run record cannot be written (disk full, read-only)
 
+Outcomes that are not errors have their codes here too, so there is one table:
+:data:`EXIT_QUARANTINED` (9: finished, but something went to the quarantine file) and
+:data:`EXIT_INTERRUPTED` (130: Ctrl-C or SIGTERM). Typer keeps 2 for usage errors.
+
 An error for one service quarantines that service and the run goes on, unless the
 class sets ``aborts_run`` (every later call would fail the same way).
 
@@ -30,7 +34,15 @@ from typing import Any, ClassVar
 
 from .secrets import scrub
 
+EXIT_QUARANTINED = 9
+"""The job finished, but some input lines or services went to the quarantine file."""
+
+EXIT_INTERRUPTED = 130
+"""The job was stopped by Ctrl-C or SIGTERM; everything written is whole."""
+
 __all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_QUARANTINED",
     "BudgetExceeded",
     "CacheCorrupt",
     "CacheUnavailable",

@@ -21,7 +21,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import ServiceAmbitionsError
+from ..errors import EXIT_INTERRUPTED, ServiceAmbitionsError
 from . import map as map_module
 from . import run as run_module
 from . import schema as schema_module
@@ -38,7 +38,6 @@ __all__ = ["app", "main"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="service-ambitions",

@@ -137,7 +137,7 @@ def validate(
     else:
         render_cache_validation(state.out, report, fixed=fix)
     if report.problems and not fix:
-        raise typer.Exit(7)
+        raise typer.Exit(CacheCorrupt.exit_code)
 
 
 @cache_app.command("purge")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from ..errors import EXIT_QUARANTINED, BudgetExceeded
 from .state import AppState
 
 if TYPE_CHECKING:
@@ -37,11 +38,8 @@ __all__ = [
     "run_job",
 ]
 
-EXIT_BUDGET = 6
+EXIT_BUDGET = BudgetExceeded.exit_code
 """The budget stopped the run; what was finished is written."""
-
-EXIT_QUARANTINED = 9
-"""The run finished, but some input lines or services went to the quarantine file."""
 
 
 @dataclass(frozen=True)

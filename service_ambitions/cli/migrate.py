@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
+from ..errors import EXIT_QUARANTINED
 from .job import quarantine_for
 from .safe import plain
 from .state import AppState
 
 __all__ = ["EXIT_FAILED_LINES", "migrate_app"]
 
-EXIT_FAILED_LINES = 9
+EXIT_FAILED_LINES = EXIT_QUARANTINED
 """Finished, but some lines could not be migrated (they are in the quarantine file)."""
 
 migrate_app = typer.Typer(
