@@ -96,19 +96,23 @@ def _salvage(directory: Path, database: Path) -> tuple[dict[str, bytes], int | N
         try:
             highest = connection.execute("SELECT max(rowid) FROM Cache").fetchone()[0] or 0
         except sqlite3.DatabaseError:
-            if not seen:
-                return entries, None
-            highest = max(seen) + _PROBE_PAST
+            highest = max(seen, default=0) + _PROBE_PAST
+        unreadable: list[int] = []
         for rowid in range(1, highest + 1):
             if rowid in seen:
                 continue
             try:
                 row = connection.execute(f"{query} WHERE rowid = ?", (rowid,)).fetchone()
             except sqlite3.DatabaseError:
-                lost += 1
+                unreadable.append(rowid)
                 continue
             if row is not None:
+                seen.add(rowid)
                 lost += not _keep(directory, row, entries)
+        if not seen:
+            return entries, None  # not one row readable: how many there were is unknown
+        # Probing past the last row read finds failures that were never rows.
+        lost += sum(1 for rowid in unreadable if rowid < max(seen))
     finally:
         connection.close()
     return entries, lost + _drop_unverifiable(entries)

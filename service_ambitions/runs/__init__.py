@@ -1,0 +1,41 @@
+"""Run records, resume and the one-writer lock: everything a run leaves behind besides its output.
+
+- :mod:`.records`: the manifest and events of a run, and reading them back;
+- :mod:`.resume`: finding the run to continue, what it already wrote, and input order;
+- :mod:`.lock`: one live run per output.
+"""
+
+from __future__ import annotations
+
+from .lock import output_lock
+from .records import (
+    TERMINATE,
+    Manifest,
+    RunCounts,
+    RunRecorder,
+    RunStatus,
+    current_process,
+    file_sha256,
+    read_events,
+    read_manifest,
+    tally_run,
+)
+from .resume import find_run, recover_output, recover_quarantine, restore_input_order
+
+__all__ = [
+    "TERMINATE",
+    "Manifest",
+    "RunCounts",
+    "RunRecorder",
+    "RunStatus",
+    "current_process",
+    "file_sha256",
+    "find_run",
+    "output_lock",
+    "read_events",
+    "read_manifest",
+    "recover_output",
+    "recover_quarantine",
+    "restore_input_order",
+    "tally_run",
+]

@@ -1,0 +1,58 @@
+"""One writer per output: an exclusive lock held for a run's whole life."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock; outputs are not locked there
+    fcntl = None  # type: ignore[assignment]
+
+from ..errors import OutputError
+from .records import records_error
+
+__all__ = ["output_lock"]
+
+
+@contextmanager
+def output_lock(output: Path, runs_dir: Path) -> Iterator[None]:
+    """Hold the one-writer lock of ``output`` while the block runs.
+
+    The lock is an advisory ``flock`` on a file under ``runs_dir/.locks`` named by the
+    output's real path, so two runs on one output (under any spelling of its path) never
+    write it at once. The kernel releases it when its process ends, however it ends, so a
+    killed run's lock is simply taken over. Standard output (``-``) is not locked; neither
+    is anything on a platform without ``flock``.
+
+    Raises:
+        OutputError: another live run holds the lock.
+    """
+    if str(output) == "-" or fcntl is None:
+        yield
+        return
+    locks = runs_dir / ".locks"
+    try:
+        locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:32]
+        descriptor = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise records_error(locks, exc) from exc
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "another process"
+            raise OutputError(
+                f"{output} is being written by a run that is still going (process {holder})",
+                hint="wait for it to finish or stop it; two runs never write one output",
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
