@@ -33,7 +33,7 @@ from pydantic_ai.usage import RequestUsage
 
 from service_ambitions.config import load_settings
 from service_ambitions.events import Event, ServiceCompleted
-from service_ambitions.generation import generate, prepare
+from service_ambitions.jobs import generate, prepare
 from service_ambitions.llm.offline import offline_model
 
 

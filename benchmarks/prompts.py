@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from service_ambitions.config import load_settings  # noqa: E402
 from service_ambitions.events import CallFinished, Event  # noqa: E402
-from service_ambitions.generation import generate, prepare  # noqa: E402
+from service_ambitions.jobs import generate, prepare  # noqa: E402
 from service_ambitions.llm.gateway import Gateway  # noqa: E402
 from service_ambitions.models import Feature, FeatureScore, Service, ServiceEvolution, Stage  # noqa: E402
 from service_ambitions.stages import FeatureIds  # noqa: E402

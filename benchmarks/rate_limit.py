@@ -77,7 +77,7 @@ async def run(port: int, rpm: int, services: int) -> float:
     os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"
     from service_ambitions.config import load_settings
-    from service_ambitions.generation import generate, prepare
+    from service_ambitions.jobs import generate, prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

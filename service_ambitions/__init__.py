@@ -25,7 +25,7 @@ if _typing.TYPE_CHECKING:
         ResumeMismatch,
         ServiceAmbitionsError,
     )
-    from .generation import Prepared, generate, prepare, run_checks, scan_input
+    from .jobs import Prepared, generate, prepare, run_checks, scan_input
     from .llm.gateway import Gateway, LLMAnswer, LLMRequest
     from .llm.offline import offline_model
     from .llm.resolve import resolve_model
@@ -48,11 +48,11 @@ _EXPORTS = {
     "ProviderRefused": "errors",
     "ResumeMismatch": "errors",
     "ServiceAmbitionsError": "errors",
-    "Prepared": "generation",
-    "generate": "generation",
-    "prepare": "generation",
-    "run_checks": "generation",
-    "scan_input": "generation",
+    "Prepared": "jobs",
+    "generate": "jobs",
+    "prepare": "jobs",
+    "run_checks": "jobs",
+    "scan_input": "jobs",
     "Gateway": "llm.gateway",
     "LLMAnswer": "llm.gateway",
     "LLMRequest": "llm.gateway",

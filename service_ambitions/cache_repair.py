@@ -10,6 +10,7 @@ removed; a row naming any other file is counted as lost and the file left alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -113,6 +114,10 @@ def _salvage(directory: Path, database: Path) -> tuple[dict[str, bytes], int | N
             return entries, None  # not one row readable: how many there were is unknown
         # Probing past the last row read finds failures that were never rows.
         lost += sum(1 for rowid in unreadable if rowid < max(seen))
+        # A wrecked page can hide its rows altogether; diskcache's own count says how many there were.
+        with contextlib.suppress(sqlite3.DatabaseError, TypeError, ValueError):
+            (count,) = connection.execute("SELECT value FROM Settings WHERE key = 'count'").fetchone()
+            lost = max(lost, int(count) - len(entries))
     finally:
         connection.close()
     return entries, lost + _drop_unverifiable(entries)

@@ -37,10 +37,10 @@ from .jsonl import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
 from .llm.gateway import Gateway, LLMAnswer, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
-from .stages import FeatureIds, MappingResult, StageBook
+from .stages import FeatureIds, MappingResult, StageBook, record_plateau
 from .telemetry import Metrics, tracer
 
-__all__ = ["MetaFactory", "Pipeline", "Planner", "RecordSink", "StagePlan"]
+__all__ = ["MetaFactory", "Pipeline", "RecordSink"]
 
 MetaFactory = Callable[[int, Meta | None], Meta]
 """Builds a record's ``meta`` from the number of catalogue ids dropped for it and, for a
@@ -278,7 +278,7 @@ class Pipeline:
         try:
             async with asyncio.TaskGroup() as group:
                 for result in existing.plateaus:
-                    plateau = _plateau_of(result)
+                    plateau = record_plateau(result)
                     tasks = [
                         (catalogue, group.create_task(self._map(service, plateau, catalogue, result.features)))
                         for catalogue in self._remap
@@ -400,71 +400,6 @@ class Pipeline:
                 reason=exc.message,
             )
         )
-
-
-@dataclass
-class StagePlan:
-    """What one stage needs: calls, how many the cache already answers, tokens for the rest."""
-
-    calls: int = 0
-    cached: int = 0
-    input_tokens: int = 0
-    """Estimated input tokens of the calls the cache does not answer."""
-
-
-class Planner:
-    """Walks a service's calls through the cache only, to count what a run would spend.
-
-    A stage whose answer is cached lets the walk go on with that answer; after the first
-    miss, later prompts cannot be known exactly, so they are rendered from what is known
-    (their token estimates are then lower bounds).
-    """
-
-    def __init__(self, book: StageBook, gateway: Gateway) -> None:
-        self._book = book
-        self._gateway = gateway
-        self.stages: dict[Stage, StagePlan] = {stage: StagePlan() for stage in Stage}
-
-    def add(self, service: Service) -> None:
-        """Count one service's calls."""
-        book = self._book
-        answer = self._probe(book.descriptions_request(service), known=True)
-        descriptions = book.read_descriptions(answer) if answer is not None else {}
-        ids = FeatureIds(service.service_id)
-        earlier: list[tuple[Plateau, Feature]] = []
-        known = answer is not None
-        for plateau in book.reference.plateaus:
-            request = book.features_request(service, plateau, descriptions.get(plateau.id, ""), earlier)
-            answer = self._probe(request, known=known)
-            features = book.read_features(answer, plateau, ids) if answer is not None else []
-            for catalogue in book.reference.catalogues:
-                self._probe(book.mapping_request(service, plateau, catalogue, features), known=answer is not None)
-            known = answer is not None
-            earlier += [(plateau, feature) for feature in features]
-
-    def add_remap(self, service: Service, existing: Existing, catalogues: Sequence[Catalogue]) -> None:
-        """Count the mapping calls ``map`` makes for one record: every prompt is known."""
-        for result in existing.plateaus:
-            if not result.features:
-                continue
-            plateau = _plateau_of(result)
-            for catalogue in catalogues:
-                self._probe(self._book.mapping_request(service, plateau, catalogue, result.features), known=True)
-
-    def _probe(self, request: LLMRequest[BaseModel], *, known: bool) -> BaseModel | None:
-        plan = self.stages[request.stage]
-        plan.calls += 1
-        answer = self._gateway.peek(request) if known else None
-        if answer is None:
-            plan.input_tokens += self._gateway.estimate_input_tokens(request)
-        else:
-            plan.cached += 1
-        return answer
-
-
-def _plateau_of(result: PlateauResult) -> Plateau:
-    """The plateau of a record, as a mapping prompt needs it: level and name, which the record carries."""
-    return Plateau.model_construct(id=result.plateau_id, name=result.plateau_name, level=result.plateau, description="")
 
 
 def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: Sequence[MappingResult]) -> Feature:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from .config import FeatureCount, ShortlistSettings
 from .legacy_cache import imported_key
 from .llm.gateway import ImportedLookup, LLMRequest
-from .models import Feature, FeatureScore, MappedItem, Service, Stage
+from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service, Stage
 from .prompting import (
     PromptSet,
     render_catalogue_items,
@@ -32,7 +32,7 @@ from .prompting import (
 from .reference import Catalogue, Plateau, ReferenceData, Role
 from .shortlist import Shortlister
 
-__all__ = ["FeatureDraft", "FeatureIds", "MappingResult", "ScoreDraft", "StageBook"]
+__all__ = ["FeatureDraft", "FeatureIds", "MappingResult", "ScoreDraft", "StageBook", "record_plateau"]
 
 
 class ScoreDraft(BaseModel):
@@ -357,3 +357,8 @@ def _mapping_model(catalogue: Catalogue) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid"),
         mappings=(list[feature_model], Field(description="One entry per feature.")),
     )
+
+
+def record_plateau(result: PlateauResult) -> Plateau:
+    """The plateau of a record, as a mapping prompt needs it: level and name, which the record carries."""
+    return Plateau.model_construct(id=result.plateau_id, name=result.plateau_name, level=result.plateau, description="")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from pathlib import Path
 
@@ -79,7 +80,12 @@ def _flip(database: Path, seed: int, flips: int = 200) -> None:
 
 
 def test_a_damaged_database_is_one_line_then_repaired(filled: Path, tmp_path: Path) -> None:
-    _flip(filled / "cache.db", seed=0)
+    database = filled / "cache.db"
+    data = bytearray(database.read_bytes())
+    middle = len(data) // 2 // 4096 * 4096
+    data[middle : middle + 4096 * 2] = b"\xff" * (4096 * 2)  # two pages of rows wrecked
+    database.write_bytes(bytes(data))
+    _flip(database, seed=0, flips=20)  # and a few bytes anywhere
     for command in (["cache", "stats"], ["cache", "validate"], ["cache", "purge", "--stage", "mapping", "--yes"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 7, (command, result.output)
@@ -92,6 +98,9 @@ def test_a_damaged_database_is_one_line_then_repaired(filled: Path, tmp_path: Pa
     repaired = runner.invoke(app, ["cache", "validate", "--fix"])  # a damaged database is repaired
     assert repaired.exit_code == 0, repaired.output
     assert repaired.stdout.startswith("recovered ")
+    recovered, lost = (int(n.replace(",", "")) for n in re.findall(r"(?:recovered|lost) ([\d,]+)", repaired.stdout))
+    assert recovered > 100
+    assert lost > 0
     assert "the damaged database is kept as" in repaired.stdout
     assert list(filled.glob("cache.db.damaged-*"))
     assert runner.invoke(app, ["cache", "validate"]).exit_code == 0

@@ -108,7 +108,7 @@ def test_resume_refuses_when_input_or_settings_changed(tmp_path: Path) -> None:
 
     changed_settings = runner.invoke(app, ["run", str(source), "-o", str(out), *OFFLINE, "--seed", "9", "--resume"])
     assert changed_settings.exit_code == 8
-    assert "settings, reference data or prompts that affect results changed" in changed_settings.stderr
+    assert "seed changed (they affect results)" in changed_settings.stderr  # names what changed
     assert "--force" in changed_settings.stderr
 
     source.write_text(source.read_text() + json.dumps({"service_id": "new", "name": "N", "description": "d"}) + "\n")

@@ -79,7 +79,7 @@ def test_example_config_is_valid() -> None:
 
 
 def test_retry_settings_reach_every_call() -> None:
-    from service_ambitions.generation import prepare
+    from service_ambitions.jobs import prepare
 
     settings = load_settings(model="offline", retry={"request_timeout_s": 42}, max_output_tokens=512)
     model_settings = prepare(settings).model_settings()

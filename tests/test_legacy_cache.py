@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 from service_ambitions.config import load_settings
 from service_ambitions.events import CacheEntryRejected, CallFinished, Event
-from service_ambitions.generation import generate, prepare
+from service_ambitions.jobs import generate, prepare
 
 from .conftest import EXAMPLES, read_jsonl
 from .test_pipeline import scripted

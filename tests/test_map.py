@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 from service_ambitions.config import load_settings
-from service_ambitions.generation import prepare, remap
+from service_ambitions.jobs import prepare, remap
 
 from .conftest import EXAMPLES, read_jsonl
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI

@@ -14,7 +14,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from service_ambitions.config import load_settings
 from service_ambitions.events import Event, ServiceCompleted, ServiceStarted, Tally
-from service_ambitions.generation import generate, prepare
+from service_ambitions.jobs import generate, prepare
 from service_ambitions.jsonl import Accepted, QuarantineRecord
 from service_ambitions.llm.gateway import Gateway
 from service_ambitions.llm.offline import offline_model

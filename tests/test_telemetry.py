@@ -12,7 +12,7 @@ import respx
 from logfire.testing import CaptureLogfire
 
 from service_ambitions.config import load_settings
-from service_ambitions.generation import generate, prepare
+from service_ambitions.jobs import generate, prepare
 
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 

@@ -45,7 +45,7 @@ def parse_age(text: str) -> timedelta:
 
 
 def _open(state: AppState, cache_dir: Path | None) -> ResultCache:
-    from ..generation import open_cache
+    from ..jobs import open_cache
 
     return open_cache(state.settings(cache_dir=cache_dir))
 

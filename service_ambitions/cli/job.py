@@ -23,7 +23,7 @@ from .state import AppState
 
 if TYPE_CHECKING:
     from ..events import Event, EventSink, Tally
-    from ..generation import Prepared, RunResult
+    from ..jobs import Prepared, RunResult
 
 __all__ = [
     "EXIT_BUDGET",

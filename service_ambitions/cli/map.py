@@ -95,7 +95,7 @@ def map_features(
     """
     from decimal import Decimal
 
-    from ..generation import estimate_remap, prepare, remap
+    from ..jobs import estimate_remap, prepare, remap
     from .render import render_plan
 
     state: AppState = ctx.obj

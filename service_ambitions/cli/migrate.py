@@ -138,7 +138,7 @@ def cache(
         service-ambitions migrate cache ~/old-tool/.cache
         service-ambitions run services.jsonl -o evolutions.jsonl --reuse-imported
     """
-    from ..generation import open_cache
+    from ..jobs import open_cache
     from ..legacy_cache import import_legacy_cache
 
     state: AppState = ctx.obj

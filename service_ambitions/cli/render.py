@@ -18,7 +18,7 @@ from .safe import cell, markup_safe, plain
 if TYPE_CHECKING:
     from ..cache import CacheStats, ValidationReport
     from ..events import Event, EventSink, Tally
-    from ..generation import Estimate, Prepared, RunResult
+    from ..jobs import Estimate, Prepared, RunResult
     from ..runs import Manifest
     from ..usage import UsageReport, UsageRow
     from .state import AppState

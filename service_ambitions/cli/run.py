@@ -180,7 +180,7 @@ def run(
     """
     from decimal import Decimal
 
-    from ..generation import estimate, generate, prepare
+    from ..jobs import estimate, generate, prepare
     from ..telemetry import configure_telemetry
     from .render import render_plan
 

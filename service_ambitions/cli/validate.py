@@ -31,7 +31,7 @@ def validate(
         service-ambitions validate examples/services.jsonl --model offline
         service-ambitions --config config/app.yaml validate services.jsonl
     """
-    from ..generation import run_checks
+    from ..jobs import run_checks
 
     state: AppState = ctx.obj
     settings = state.settings(model=model)

@@ -20,22 +20,37 @@ from .records import (
     read_manifest,
     tally_run,
 )
-from .resume import find_run, recover_output, recover_quarantine, restore_input_order
+from .resume import (
+    OpenedRun,
+    RunIdentity,
+    find_run,
+    new_run_id,
+    open_run,
+    recover_output,
+    recover_quarantine,
+    restore_input_order,
+    same_file,
+)
 
 __all__ = [
     "TERMINATE",
     "Manifest",
+    "OpenedRun",
     "RunCounts",
+    "RunIdentity",
     "RunRecorder",
     "RunStatus",
     "current_process",
     "file_sha256",
     "find_run",
+    "new_run_id",
+    "open_run",
     "output_lock",
     "read_events",
     "read_manifest",
     "recover_output",
     "recover_quarantine",
     "restore_input_order",
+    "same_file",
     "tally_run",
 ]

@@ -119,6 +119,8 @@ class Manifest(BaseModel):
     quarantine_path: str
     fingerprint: str
     """SHA-256 of every setting, model, reference file and prompt that affects results."""
+    fingerprint_parts: dict[str, str] = Field(default_factory=dict)
+    """The same, part by part, so a refused resume can name what changed (empty in older records)."""
     settings: dict[str, Any]
     counts: RunCounts = Field(default_factory=RunCounts)
     resumed: int = 0

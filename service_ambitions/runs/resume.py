@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from ..errors import ResumeMismatch
-from .records import Manifest, read_manifest
+from ..clock import utc_now
+from ..errors import InputError, OutputError, ResumeMismatch
+from .records import Manifest, RunStatus, current_process, file_sha256, read_manifest
 
-__all__ = ["find_run", "recover_output", "recover_quarantine", "restore_input_order"]
+__all__ = [
+    "OpenedRun",
+    "RunIdentity",
+    "check_resumable",
+    "find_run",
+    "new_run_id",
+    "open_run",
+    "recover_output",
+    "recover_quarantine",
+    "restore_input_order",
+    "same_file",
+]
 
 
 def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path, Manifest] | None:
@@ -148,3 +165,148 @@ def _whole_lines(path: Path) -> list[dict[str, Any]]:
         with path.open("r+b") as handle:
             handle.truncate(good_until)
     return records
+
+
+def new_run_id(clock: Callable[[], datetime]) -> str:
+    """A sortable, unique run id: UTC timestamp plus a random suffix."""
+    return f"{clock().strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What a run is made of: what a resumed run must still match, and what its manifest records."""
+
+    command: str
+    fingerprint: str
+    """SHA-256 of everything that affects results."""
+    parts: dict[str, str]
+    """The same, part by part (models, seed, prompts…), so a refused resume can name what changed."""
+    settings: dict[str, Any]
+    """The settings snapshot (no secrets: keys are never settings)."""
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    """A run ready to go: new, or an earlier one being continued."""
+
+    directory: Path
+    manifest: Manifest
+    done: set[str]
+    """Service ids already in the output of the run being resumed."""
+    seen_lines: set[int]
+    """Input lines already quarantined by it."""
+    resuming: bool
+    """False for a new run, also when --resume found nothing to resume."""
+
+
+def open_run(
+    runs_dir: Path,
+    input_path: Path,
+    output_path: Path,
+    quarantine_path: Path,
+    identity: RunIdentity,
+    *,
+    resume: bool = False,
+    run_id: str | None = None,
+    force: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+) -> OpenedRun:
+    """The run's directory and manifest, and what a resumed run already has.
+
+    Raises:
+        InputError: the input cannot be read, or the output would overwrite it.
+        OutputError: the quarantine file of an earlier run cannot be cleared.
+        ResumeMismatch: the run to resume does not match the input or settings (unless ``force``).
+    """
+    input_sha = _input_sha256(input_path)
+    if same_file(input_path, output_path) or same_file(input_path, quarantine_path):
+        raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
+    found = find_run(runs_dir, run_id=run_id, output=output_path) if resume else None
+    if found is not None:
+        directory, manifest = found
+        check_resumable(manifest, input_sha, identity, force=force)
+        manifest = manifest.model_copy(
+            update={
+                "status": RunStatus.RUNNING,
+                **current_process(),
+                "resumed": manifest.resumed + 1,
+                "input_sha256": input_sha,
+                "fingerprint": identity.fingerprint,
+                "fingerprint_parts": identity.parts,
+                "stop_reason": None,
+            }
+        )
+        return OpenedRun(directory, manifest, recover_output(output_path), recover_quarantine(quarantine_path), True)
+    # A quarantine file left by an earlier run would be mistaken for this run's.
+    try:
+        quarantine_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {quarantine_path}: {exc.strerror or exc}", hint="choose a writable place for -o"
+        ) from exc
+    new_id = new_run_id(clock)
+    manifest = Manifest(
+        run_id=new_id,
+        command=identity.command,
+        tool_version=version("service-ambitions"),
+        status=RunStatus.RUNNING,
+        **current_process(),
+        started=clock(),
+        updated=clock(),
+        input_path=str(input_path.resolve()),
+        input_sha256=input_sha,
+        output_path=str(_where(output_path)),
+        quarantine_path=str(quarantine_path.resolve()),
+        fingerprint=identity.fingerprint,
+        fingerprint_parts=identity.parts,
+        settings=identity.settings,
+    )
+    return OpenedRun(runs_dir / new_id, manifest, set(), set(), False)
+
+
+def check_resumable(manifest: Manifest, input_sha: str, identity: RunIdentity, *, force: bool) -> None:
+    """Refuse to continue a run whose input or result-affecting settings changed, naming what changed.
+
+    Raises:
+        ResumeMismatch: something changed and ``force`` is not set.
+    """
+    changed = []
+    if manifest.input_sha256 != input_sha:
+        changed.append("the input file changed")
+    if manifest.fingerprint != identity.fingerprint:
+        parts = sorted(
+            name
+            for name in identity.parts.keys() | manifest.fingerprint_parts.keys()
+            if identity.parts.get(name) != manifest.fingerprint_parts.get(name)
+        )
+        what = ", ".join(parts) if parts and manifest.fingerprint_parts else "settings, reference data or prompts"
+        changed.append(f"{what} changed (they affect results)")
+    if changed and not force:
+        raise ResumeMismatch(
+            f"cannot resume run {manifest.run_id}: {' and '.join(changed)}",
+            hint="use --force to resume anyway, or run without --resume to start again",
+        )
+
+
+def same_file(one: Path, other: Path) -> bool:
+    """Whether two paths name one file: by identity (hard links, symlinks), not by spelling."""
+    if str(one) == "-" or str(other) == "-":
+        return False
+    if one.resolve() == other.resolve():
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False  # one of them does not exist yet
+
+
+def _where(path: Path) -> Path:
+    """The absolute path, or ``-`` for standard output."""
+    return path if str(path) == "-" else path.resolve()
+
+
+def _input_sha256(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise InputError(f"cannot read input: {exc.strerror}", path=str(path)) from exc

@@ -1,0 +1,39 @@
+"""The application layer: what the commands ask the library to do.
+
+Each module holds one job concern:
+
+- :mod:`.setup`: settings → reference data, prompts, models and the cache, all checked
+  (:func:`prepare`, :func:`open_cache`);
+- :mod:`.checks`: ``validate``'s pre-flight checks, each on its own;
+- :mod:`.plan`: the dry-run estimate of a run or a map (calls, cache hits, tokens, cost);
+- :mod:`.inputs`: what a job reads (the services still to do, the records to map);
+- :mod:`.run`: ``run`` (:func:`generate`) and ``map`` (:func:`remap`), recorded from start
+  to end.
+
+The CLI calls only these and the read-side modules (``usage``, ``runs``, ``cache``).
+"""
+
+from __future__ import annotations
+
+from .checks import Check, InputScan, run_checks, scan_input
+from .plan import Estimate, StageEstimate, estimate, estimate_remap
+from .run import RunResult, generate, remap
+from .setup import Prepared, open_cache, prepare, retry_policy
+
+__all__ = [
+    "Check",
+    "Estimate",
+    "InputScan",
+    "Prepared",
+    "RunResult",
+    "StageEstimate",
+    "estimate",
+    "estimate_remap",
+    "generate",
+    "open_cache",
+    "prepare",
+    "remap",
+    "retry_policy",
+    "run_checks",
+    "scan_input",
+]

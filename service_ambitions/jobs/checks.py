@@ -1,0 +1,111 @@
+"""Pre-flight checks: what ``validate`` reports, each check on its own, nothing spent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic_ai.models import Model
+
+from ..config import Settings
+from ..errors import (
+    InputError,
+    ServiceAmbitionsError,
+)
+from ..jsonl import Rejected, read_services
+from ..llm.resolve import resolve_model
+from ..models import Stage
+from ..prompting import load_prompts
+from ..reference import load_reference
+
+__all__ = ["Check", "InputScan", "run_checks", "scan_input"]
+
+
+@dataclass
+class InputScan:
+    """What an input file holds, read without calling any model."""
+
+    services: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def scan_input(path: Path, *, max_services: int | None = None, max_line_bytes: int = 1 << 20) -> InputScan:
+    """Read the whole input once: valid services (up to ``max_services``) and rejected lines.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
+    scan = InputScan()
+    for entry in read_services(path, max_line_bytes=max_line_bytes):
+        if isinstance(entry, Rejected):
+            scan.rejected.append(entry)
+        elif max_services is None or scan.services < max_services:
+            scan.services += 1
+    return scan
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one pre-flight check."""
+
+    name: str
+    detail: str
+    error: ServiceAmbitionsError | None = None
+
+
+def run_checks(
+    settings: Settings, input_path: Path, *, model_factory: Callable[[str], Model] = resolve_model
+) -> list[Check]:
+    """Check input, reference data, prompts, models and credentials, each on its own.
+
+    Unlike :func:`prepare`, a failure does not stop the later checks, so one
+    ``validate`` shows every problem at once. No model is called.
+    """
+    checks: list[Check] = []
+
+    def attempt(name: str, action: Callable[[], str]) -> None:
+        try:
+            checks.append(Check(name, action()))
+        except ServiceAmbitionsError as exc:
+            checks.append(Check(name, exc.user_message, exc))
+
+    def reference() -> str:
+        files = settings.reference
+        data = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
+        sizes = ", ".join(f"{c.field} ({len(c.items)} items)" for c in data.catalogues)
+        return f"{len(data.plateaus)} plateaus, {len(data.roles)} roles, catalogues: {sizes}"
+
+    def prompts() -> str:
+        loaded = load_prompts(settings.prompts_dir)
+        custom = sorted(
+            name
+            for name, path in loaded.sources.items()
+            if settings.prompts_dir and path.parent == settings.prompts_dir
+        )
+        return f"{len(loaded.templates)} templates" + (
+            f" ({', '.join(custom)} from {settings.prompts_dir})" if custom else ""
+        )
+
+    def models() -> str:
+        names = sorted({name for stage in Stage for name in settings.model_chain(stage)})
+        for name in names:
+            model_factory(name)
+        return ", ".join(names) + " (credentials present; no call made)"
+
+    def services() -> str:
+        scan = scan_input(input_path, max_line_bytes=settings.max_line_bytes)
+        if scan.rejected:
+            first = scan.rejected[0]
+            raise InputError(
+                f"{len(scan.rejected)} of {scan.services + len(scan.rejected)} lines rejected; first: {first.reason}",
+                path=str(input_path),
+                line=first.line,
+            )
+        return f"{scan.services} services"
+
+    attempt("reference data", reference)
+    attempt("prompts", prompts)
+    attempt("models", models)
+    attempt("input", services)
+    return checks

@@ -1,0 +1,183 @@
+"""The plan of a job and its dry-run estimate: calls per stage, cache hits, tokens and cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from ..cache import CacheMode
+from ..jsonl import Accepted, Existing, Rejected, read_services
+from ..llm.gateway import Gateway, LLMRequest
+from ..models import Feature, Service, Stage
+from ..reference import Catalogue, Plateau
+from ..stages import FeatureIds, StageBook, record_plateau
+from .checks import InputScan
+from .inputs import map_entries
+from .setup import Prepared, open_cache
+
+__all__ = ["Estimate", "Planner", "StageEstimate", "StagePlan", "estimate", "estimate_remap"]
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    """One stage of a planned run: calls, cache hits, and a token and cost range for the rest."""
+
+    stage: Stage
+    model: str
+    calls: int
+    cached: int
+    input_tokens: tuple[int, int]
+    output_tokens: tuple[int, int]
+    cost: tuple[Decimal, Decimal] | None
+    """Low and high USD for the calls the cache does not answer; None when the price is unknown."""
+
+
+@dataclass
+class Estimate:
+    """What ``run`` would do and spend, worked out without calling any model."""
+
+    scan: InputScan
+    stages: list[StageEstimate]
+
+
+_TYPICAL_ANSWER_TOKENS = 150
+"""The low end of an answer's length; the high end is ``max_output_tokens``."""
+
+
+def estimate(prepared: Prepared, input_path: Path, *, max_services: int | None = None) -> Estimate:
+    """Plan a run: services, calls per stage, how many the cache answers, tokens and cost for the rest.
+
+    The cache is only read. Input token counts are estimates (about four characters a
+    token); prompts after a cache miss depend on answers not yet known, so their counts
+    are lower bounds, and the high end adds 30 %.
+
+    Raises:
+        InputError: the input file cannot be read.
+    """
+    entries = read_services(input_path, max_line_bytes=prepared.settings.max_line_bytes)
+    return _estimate(prepared, entries, max_services=max_services)
+
+
+def estimate_remap(
+    prepared: Prepared,
+    input_path: Path,
+    *,
+    catalogues: Sequence[str] | None = None,
+    service_file: Path | None = None,
+    service_id: str | None = None,
+) -> Estimate:
+    """Plan a ``map`` run as :func:`estimate` plans ``run``: its mapping calls, cache hits, tokens and cost.
+
+    Raises:
+        ConfigError: a catalogue name is not in the reference data.
+        InputError: the input or service file cannot be read.
+    """
+    chosen, entries = map_entries(prepared, input_path, catalogues, service_file, service_id)
+    return _estimate(prepared, entries, remap=chosen)
+
+
+def _estimate(
+    prepared: Prepared,
+    entries: Iterable[Accepted | Rejected],
+    *,
+    max_services: int | None = None,
+    remap: Sequence[Catalogue] = (),
+) -> Estimate:
+    settings = prepared.settings
+    scan = InputScan()
+    with ExitStack() as stack:
+        cache = stack.enter_context(open_cache(settings)) if settings.cache_mode is not CacheMode.OFF else None
+        gateway = Gateway(
+            prepared.models,
+            max_in_flight=settings.max_in_flight,
+            model_settings=prepared.model_settings(),
+            output_retries=settings.output_retries,
+            cache=cache,
+            cache_mode=CacheMode.READONLY if cache is not None else CacheMode.OFF,
+        )
+        planner = Planner(prepared.book, gateway)
+        for entry in entries:
+            if isinstance(entry, Rejected):
+                scan.rejected.append(entry)
+            elif max_services is None or scan.services < max_services:
+                scan.services += 1
+                if entry.existing is not None:
+                    planner.add_remap(entry.service, entry.existing, remap)
+                else:
+                    planner.add(entry.service)
+    stages = []
+    for stage, plan in planner.stages.items():
+        if stage not in prepared.models:
+            continue  # a stage this command does not call
+        remaining = plan.calls - plan.cached
+        inputs = (plan.input_tokens, plan.input_tokens * 13 // 10)
+        outputs = (remaining * _TYPICAL_ANSWER_TOKENS, remaining * gateway.max_output_tokens)
+        low, high = gateway.price(stage, inputs[0], outputs[0]), gateway.price(stage, inputs[1], outputs[1])
+        cost = (low, high) if low is not None and high is not None else None
+        stages.append(StageEstimate(stage, settings.model_for(stage), plan.calls, plan.cached, inputs, outputs, cost))
+    return Estimate(scan, stages)
+
+
+@dataclass
+class StagePlan:
+    """What one stage needs: calls, how many the cache already answers, tokens for the rest."""
+
+    calls: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    """Estimated input tokens of the calls the cache does not answer."""
+
+
+class Planner:
+    """Walks a service's calls through the cache only, to count what a run would spend.
+
+    A stage whose answer is cached lets the walk go on with that answer; after the first
+    miss, later prompts cannot be known exactly, so they are rendered from what is known
+    (their token estimates are then lower bounds).
+    """
+
+    def __init__(self, book: StageBook, gateway: Gateway) -> None:
+        self._book = book
+        self._gateway = gateway
+        self.stages: dict[Stage, StagePlan] = {stage: StagePlan() for stage in Stage}
+
+    def add(self, service: Service) -> None:
+        """Count one service's calls."""
+        book = self._book
+        answer = self._probe(book.descriptions_request(service), known=True)
+        descriptions = book.read_descriptions(answer) if answer is not None else {}
+        ids = FeatureIds(service.service_id)
+        earlier: list[tuple[Plateau, Feature]] = []
+        known = answer is not None
+        for plateau in book.reference.plateaus:
+            request = book.features_request(service, plateau, descriptions.get(plateau.id, ""), earlier)
+            answer = self._probe(request, known=known)
+            features = book.read_features(answer, plateau, ids) if answer is not None else []
+            for catalogue in book.reference.catalogues:
+                self._probe(book.mapping_request(service, plateau, catalogue, features), known=answer is not None)
+            known = answer is not None
+            earlier += [(plateau, feature) for feature in features]
+
+    def add_remap(self, service: Service, existing: Existing, catalogues: Sequence[Catalogue]) -> None:
+        """Count the mapping calls ``map`` makes for one record: every prompt is known."""
+        for result in existing.plateaus:
+            if not result.features:
+                continue
+            plateau = record_plateau(result)
+            for catalogue in catalogues:
+                self._probe(self._book.mapping_request(service, plateau, catalogue, result.features), known=True)
+
+    def _probe(self, request: LLMRequest[BaseModel], *, known: bool) -> BaseModel | None:
+        plan = self.stages[request.stage]
+        plan.calls += 1
+        answer = self._gateway.peek(request) if known else None
+        if answer is None:
+            plan.input_tokens += self._gateway.estimate_input_tokens(request)
+        else:
+            plan.cached += 1
+        return answer
