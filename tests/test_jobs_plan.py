@@ -1,0 +1,27 @@
+"""jobs/plan.py: the dry-run estimate walks the stages through the cache only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service_ambitions.config import load_settings
+from service_ambitions.jobs import estimate, prepare
+from service_ambitions.models import Stage
+
+from .conftest import EXAMPLES
+
+
+def test_an_estimate_counts_every_call_of_every_stage(services_file: Path) -> None:
+    prepared = prepare(load_settings(model="offline"))
+    plan = estimate(prepared, services_file)
+    calls = {row.stage: row.calls for row in plan.stages}
+    plateaus, catalogues = len(prepared.reference.plateaus), len(prepared.reference.catalogues)
+    assert calls == {Stage.DESCRIPTIONS: 3, Stage.FEATURES: 3 * plateaus, Stage.MAPPING: 3 * plateaus * catalogues}
+    assert all(row.cached == 0 for row in plan.stages)
+    assert all(row.cost == (0, 0) for row in plan.stages)  # the offline model costs nothing
+    assert plan.scan.services == 3
+
+
+def test_an_estimate_with_a_limit_counts_only_those_services() -> None:
+    plan = estimate(prepare(load_settings(model="offline")), EXAMPLES / "services.jsonl", max_services=2)
+    assert plan.scan.services == 2

@@ -1,0 +1,23 @@
+"""jobs/setup.py: a prepared job and what identifies its runs."""
+
+from __future__ import annotations
+
+from service_ambitions.config import load_settings
+from service_ambitions.jobs import prepare
+from service_ambitions.models import Stage
+
+
+def test_a_run_identity_names_each_part_that_affects_results() -> None:
+    first = prepare(load_settings(model="offline"))
+    other_seed = prepare(load_settings(model="offline", seed=7))
+    one, two = first.identity("run"), other_seed.identity("run")
+    assert one.fingerprint == first.fingerprint != two.fingerprint
+    assert {name for name in one.parts if one.parts[name] != two.parts[name]} == {"seed"}
+    assert one.command == "run"
+    assert "api_key" not in str(one.settings).lower()
+
+
+def test_preparing_resolves_only_the_stages_asked_for() -> None:
+    prepared = prepare(load_settings(model="offline"), stages=("mapping",))
+    assert set(prepared.models) == {Stage.MAPPING}
+    assert prepared.synthetic
