@@ -195,6 +195,7 @@ def test_unusable_cache_directory_is_a_warning_for_a_run_and_one_line_for_cache_
     assert "--cache-mode off" in stats.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_cache(tmp_path: Path) -> None:
     source = EXAMPLES / "services.jsonl"
     env = subprocess_env(SA_CACHE_DIR=str(tmp_path / "shared"))

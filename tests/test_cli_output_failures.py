@@ -30,6 +30,7 @@ def test_output_on_a_full_device_is_one_line() -> None:
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_run_leaves_whole_lines_and_resume_finishes(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "service_ambitions", "run", str(EXAMPLES / "services.jsonl"), "-o", str(out)]

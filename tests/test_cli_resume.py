@@ -159,6 +159,7 @@ def many_services(tmp_path: Path) -> Path:
     return source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
 def test_stopped_mid_run_then_resumed_every_service_exactly_once(
     tmp_path: Path, many_services: Path, stop: signal.Signals

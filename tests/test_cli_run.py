@@ -227,6 +227,7 @@ def test_strict_mode_fails_services_with_invented_ids(
     assert "TECH-NOPE" in str(failures[0]["reason"])
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "service_ambitions", "--version"], capture_output=True, text=True, check=False

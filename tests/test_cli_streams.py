@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -40,6 +41,7 @@ def test_quiet_prints_only_the_final_line(tmp_path: Path) -> None:
     assert result.stdout.startswith("completed: 8 services done, 168 requests, $0.0000 spent; output out.jsonl; run ")
 
 
+@pytest.mark.slow
 def test_tables_in_a_pipe_are_never_cut(tmp_path: Path) -> None:
     long_id = "svc-" + "x" * 120
     source = tmp_path / "in.jsonl"
