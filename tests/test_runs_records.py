@@ -99,3 +99,26 @@ def test_a_running_record_whose_process_is_gone_reads_as_interrupted(tmp_path: P
     elsewhere = record.model_copy(update={"host": "another-machine"})
     RunRecorder(tmp_path / "runs" / "r2", elsewhere.model_copy(update={"run_id": "r2"})).close()
     assert read_manifest(tmp_path / "runs" / "r2").status == RunStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_following_a_run_waits_while_it_runs_and_stops_once_it_does_not(tmp_path: Path) -> None:
+    from service_ambitions.events import RunFinished
+    from service_ambitions.runs import follow_events
+
+    directory = tmp_path / "runs" / "r1"
+    recorder = RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"))
+    recorder(ServiceStarted(service_id="a"))
+    recorder(RunFinished(run_id="r1", status="interrupted"))  # an earlier segment's end: not the run's
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:  # meanwhile the run goes on, and ends
+            recorder(ServiceStarted(service_id="b"))
+            recorder.finish(RunStatus.COMPLETED, RunCounts())
+
+    lines = list(follow_events(directory, follow=True, sleep=nap))
+    recorder.close()
+    assert [json.loads(line)["type"] for line in lines] == ["service_started", "run_finished", "service_started"]
+    assert len(naps) == 2
+    assert list(follow_events(directory)) == lines  # without follow: what is there now

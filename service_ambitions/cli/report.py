@@ -148,28 +148,17 @@ def tail(
         service-ambitions runs tail --level warning
     """
     import json
-    import time
 
     from ..events import LEVELS, event_level
+    from ..runs import follow_events
 
     if level is not None and level not in LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(LEVELS)}", param_hint="--level")
     floor = LEVELS.index(level or "debug")
     state: AppState = ctx.obj
-    events = _find(state, runs_dir, run_id) / "events.jsonl"
-    with events.open(encoding="utf-8") as handle:
-        while True:
-            line = handle.readline()
-            if line.endswith("\n"):
-                event = json.loads(line)
-                kind = event.get("type", "")
-                wanted = event_type is None or kind == event_type
-                if wanted and LEVELS.index(event_level(kind, event.get("status"))) >= floor:
-                    typer.echo(json_safe(line.rstrip("\n")))
-                if event.get("type") == "run_finished" and follow:
-                    return
-                continue
-            if not follow:
-                return
-            handle.seek(handle.tell() - len(line))  # a line still being written: read it whole later
-            time.sleep(0.2)
+    for line in follow_events(_find(state, runs_dir, run_id), follow=follow):
+        event = json.loads(line)
+        kind = event.get("type", "")
+        wanted = event_type is None or kind == event_type
+        if wanted and LEVELS.index(event_level(kind, event.get("status"))) >= floor:
+            typer.echo(json_safe(line))

@@ -18,7 +18,8 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "RunStatus",
     "current_process",
     "file_sha256",
+    "follow_events",
     "read_events",
     "read_manifest",
     "records_error",
@@ -294,3 +296,31 @@ def read_events(directory: Path) -> list[Event]:
             data.pop("time", None)
             events.append(_EVENT.validate_python(data))
     return events
+
+
+def follow_events(
+    directory: Path, *, follow: bool = False, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[str]:
+    """Every event line of the run in ``directory`` as it was written (JSON); with ``follow``, new ones too.
+
+    Following stops once the run is no longer running — finished, or its process gone
+    (``kill -9``) — and every line it wrote has been read. A resumed run's earlier
+    ``run_finished`` does not stop it: the manifest, not one event, says whether it runs.
+    """
+    with (directory / "events.jsonl").open(encoding="utf-8", errors="replace") as handle:
+        while True:
+            line = handle.readline()
+            if line.endswith("\n"):
+                yield line.rstrip("\n")
+                continue
+            handle.seek(handle.tell() - len(line))  # a line still being written: read it whole later
+            if not follow:
+                return
+            manifest = read_manifest(directory)
+            if manifest is None or manifest.status is not RunStatus.RUNNING:
+                # Written before the status changed: whatever is still unread is there now.
+                for rest in handle:
+                    if rest.endswith("\n"):
+                        yield rest.rstrip("\n")
+                return
+            sleep(0.2)
