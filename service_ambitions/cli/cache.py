@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .safe import plain
+from .safe import json_safe, plain
 from .state import AppState
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ..cache import ResultCache
 
 __all__ = ["cache_app", "parse_age"]
@@ -68,22 +70,9 @@ def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fals
     with _open(state, cache_dir) as cache:
         report = cache.stats()
     if as_json:
-        _print_json(
-            {
-                "directory": str(report.directory),
-                "entries": report.entries,
-                "transcripts": report.transcripts,
-                "bytes_on_disk": report.bytes_on_disk,
-                "unreadable": report.unreadable,
-                "imported": report.imported,
-                "oldest": report.oldest.isoformat() if report.oldest else None,
-                "newest": report.newest.isoformat() if report.newest else None,
-                "by_stage_model": [
-                    {"stage": stage, "model": model, "entries": count}
-                    for (stage, model), count in report.by_stage_model.items()
-                ],
-            }
-        )
+        from ..reports import CacheStatsReport
+
+        _print_json(CacheStatsReport.of(report))
         return
     render_cache_stats(state.out, report)
 
@@ -120,20 +109,9 @@ def validate(
         _repair(state, cache_dir, as_json=as_json)  # the database itself is damaged: salvage it
         return
     if as_json:
-        _print_json(
-            {
-                "good": report.good,
-                "imported": report.imported,
-                "corrupt": report.count("corrupt"),
-                "schema_invalid": report.count("schema-invalid"),
-                "orphan_transcripts": report.count("orphan-transcript"),
-                "unsafe": report.count("unsafe"),
-                "removed": report.removed,
-                "problems": [
-                    {"key": p.key, "kind": p.kind, "reason": p.reason, "rowid": p.rowid} for p in report.problems
-                ],
-            }
-        )
+        from ..reports import CacheValidationReport
+
+        _print_json(CacheValidationReport.of(report))
     else:
         render_cache_validation(state.out, report, fixed=fix)
     if report.problems and not fix:
@@ -181,12 +159,9 @@ def purge(
             raise typer.Exit(1)
         removed = cache.purge(stage=stage, model=model, older_than=age)
     if as_json:
-        _print_json(
-            {
-                "removed": sum(removed.values()),
-                "by_stage_model": [{"stage": s, "model": m, "entries": n} for (s, m), n in removed.items()],
-            }
-        )
+        from ..reports import PurgeReport
+
+        _print_json(PurgeReport.of(removed))
         return
     render_purge(state.out, removed)
 
@@ -214,14 +189,9 @@ def _repair(state: AppState, cache_dir: Path | None, *, as_json: bool) -> None:
 
     report = repair_cache(state.settings(cache_dir=cache_dir).cache_directory())
     if as_json:
-        _print_json(
-            {
-                "directory": str(report.directory),
-                "recovered": report.recovered,
-                "lost": report.lost,
-                "damaged_copy": str(report.damaged_copy),
-            }
-        )
+        from ..reports import CacheRepairReport
+
+        _print_json(CacheRepairReport.of(report))
         return
     lost = f"lost {report.lost:,}" if report.lost is not None else "no entry was readable (its structure is damaged)"
     state.out.print(
@@ -241,7 +211,5 @@ def _describe(stage: str | None, model: str | None, older_than: str | None) -> s
     return "the entries with " + " and ".join(part for part in filters if part)
 
 
-def _print_json(document: dict[str, Any]) -> None:
-    import json
-
-    typer.echo(json.dumps(document, indent=2))  # ASCII only: every control and non-ASCII character escaped
+def _print_json(report: BaseModel) -> None:  # every --json here is one report model, dumped
+    typer.echo(json_safe(report.model_dump_json(indent=2)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 
 from ..errors import EXIT_QUARANTINED
 from .job import quarantine_for
-from .safe import plain
+from .safe import json_safe, plain
 from .state import AppState
 
 __all__ = ["EXIT_FAILED_LINES", "migrate_app"]
@@ -73,16 +72,17 @@ def records(
     report = migrate_records(input_path, output, quarantine_path, to=to, dry_run=dry_run)
     console = state.err if str(output) == "-" else state.out
     if as_json:
-        document = {
-            "migrated": report.migrated,
-            "already_current": report.current,
-            "failed": report.failed,
-            "from_versions": dict(report.from_versions),
-            "failures": [{"line": line, "reason": reason} for line, reason in report.failures],
-            "output": None if dry_run else str(output),
-            "quarantine": str(quarantine_path) if report.failed and not dry_run else None,
-        }
-        console.print_json(json.dumps(document))
+        from ..reports import MigrationReport
+
+        document = MigrationReport.of(
+            migrated=report.migrated,
+            current=report.current,
+            from_versions=report.from_versions,
+            failures=report.failures,
+            output=None if dry_run else output,
+            quarantine=quarantine_path if report.failed and not dry_run else None,
+        )
+        typer.echo(json_safe(document.model_dump_json(indent=2)), err=console is state.err)
     else:
         verb = "would migrate" if dry_run else "migrated"
         console.print(
@@ -146,13 +146,15 @@ def cache(
         report = import_legacy_cache(legacy_dir, store, dry_run=dry_run)
     imported = sum(report.imported.values())
     if as_json:
-        document = {
-            "imported": {stage.value: count for stage, count in report.imported.items()},
-            "skipped": [{"path": str(path), "reason": reason} for path, reason in report.skipped],
-            "corrupt": [{"path": str(path), "reason": reason} for path, reason in report.corrupt],
-            "dry_run": dry_run,
-        }
-        state.out.print_json(json.dumps(document))
+        from ..reports import ImportReport, PathProblem
+
+        summary = ImportReport(
+            imported={stage.value: count for stage, count in report.imported.items()},
+            skipped=[PathProblem(path=str(path), reason=reason) for path, reason in report.skipped],
+            corrupt=[PathProblem(path=str(path), reason=reason) for path, reason in report.corrupt],
+            dry_run=dry_run,
+        )
+        typer.echo(json_safe(summary.model_dump_json(indent=2)))
         return
     by_stage = ", ".join(f"{stage.value} {count}" for stage, count in report.imported.items())
     verb = "would import" if dry_run else "imported"

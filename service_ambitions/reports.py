@@ -1,0 +1,198 @@
+"""What the maintenance commands report, as Pydantic models: every ``--json`` is one dump.
+
+``cache stats | validate | purge | repair`` and ``migrate records | cache`` each turn the
+library's result into one of these; the tables are rendered from the same facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from .cache import CacheStats, ValidationReport
+from .cache_repair import RepairReport
+
+__all__ = [
+    "CacheRepairReport",
+    "CacheStatsReport",
+    "CacheValidationReport",
+    "ImportReport",
+    "MigrationReport",
+    "PathProblem",
+    "PurgeReport",
+    "RowProblemRow",
+    "StageModelCount",
+]
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StageModelCount(_Report):
+    """Entries of one stage and model."""
+
+    stage: str
+    model: str
+    entries: int
+
+
+def _counts(pairs: Mapping[tuple[str, str], int]) -> list[StageModelCount]:
+    return [StageModelCount(stage=stage, model=model, entries=count) for (stage, model), count in pairs.items()]
+
+
+class CacheStatsReport(_Report):
+    """``cache stats --json``."""
+
+    directory: str
+    entries: int
+    transcripts: int
+    bytes_on_disk: int
+    unreadable: int
+    imported: int
+    oldest: datetime | None
+    newest: datetime | None
+    by_stage_model: list[StageModelCount]
+
+    @classmethod
+    def of(cls, stats: CacheStats) -> CacheStatsReport:
+        """The report of what ``ResultCache.stats`` found."""
+        return cls(
+            directory=str(stats.directory),
+            entries=stats.entries,
+            transcripts=stats.transcripts,
+            bytes_on_disk=stats.bytes_on_disk,
+            unreadable=stats.unreadable,
+            imported=stats.imported,
+            oldest=stats.oldest,
+            newest=stats.newest,
+            by_stage_model=_counts(stats.by_stage_model),
+        )
+
+
+class RowProblemRow(_Report):
+    """One row ``cache validate`` found wrong."""
+
+    key: str | None
+    kind: str
+    reason: str
+    rowid: int
+
+
+class CacheValidationReport(_Report):
+    """``cache validate --json``."""
+
+    good: int
+    imported: int
+    corrupt: int
+    schema_invalid: int
+    orphan_transcripts: int
+    unsafe: int
+    removed: int
+    problems: list[RowProblemRow]
+
+    @classmethod
+    def of(cls, report: ValidationReport) -> CacheValidationReport:
+        """The report of what ``ResultCache.validate`` found (and removed)."""
+        return cls(
+            good=report.good,
+            imported=report.imported,
+            corrupt=report.count("corrupt"),
+            schema_invalid=report.count("schema-invalid"),
+            orphan_transcripts=report.count("orphan-transcript"),
+            unsafe=report.count("unsafe"),
+            removed=report.removed,
+            problems=[RowProblemRow(key=p.key, kind=p.kind, reason=p.reason, rowid=p.rowid) for p in report.problems],
+        )
+
+
+class PurgeReport(_Report):
+    """``cache purge --json``."""
+
+    removed: int
+    by_stage_model: list[StageModelCount]
+
+    @classmethod
+    def of(cls, removed: Mapping[tuple[str, str], int]) -> PurgeReport:
+        """The report of what ``ResultCache.purge`` removed."""
+        return cls(removed=sum(removed.values()), by_stage_model=_counts(removed))
+
+
+class CacheRepairReport(_Report):
+    """``cache repair --json``."""
+
+    directory: str
+    recovered: int
+    lost: int | None
+    """None when the damage left no row readable and their number unknown."""
+    damaged_copy: str
+
+    @classmethod
+    def of(cls, report: RepairReport) -> CacheRepairReport:
+        """The report of what ``repair_cache`` salvaged."""
+        return cls(
+            directory=str(report.directory),
+            recovered=report.recovered,
+            lost=report.lost,
+            damaged_copy=str(report.damaged_copy),
+        )
+
+
+class LineProblem(_Report):
+    """An input line that could not be migrated."""
+
+    line: int
+    reason: str
+
+
+class MigrationReport(_Report):
+    """``migrate records --json``."""
+
+    migrated: int
+    already_current: int
+    failed: int
+    from_versions: dict[str, int]
+    failures: list[LineProblem]
+    output: str | None
+    quarantine: str | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        migrated: int,
+        current: int,
+        from_versions: Mapping[str, int],
+        failures: Sequence[tuple[int, str]],
+        output: Path | None,
+        quarantine: Path | None,
+    ) -> MigrationReport:
+        """The report of a ``migrate_records`` pass."""
+        return cls(
+            migrated=migrated,
+            already_current=current,
+            failed=len(failures),
+            from_versions=dict(from_versions),
+            failures=[LineProblem(line=line, reason=reason) for line, reason in failures],
+            output=None if output is None else str(output),
+            quarantine=None if quarantine is None else str(quarantine),
+        )
+
+
+class PathProblem(_Report):
+    """A legacy file ``migrate cache`` skipped or found corrupt."""
+
+    path: str
+    reason: str
+
+
+class ImportReport(_Report):
+    """``migrate cache --json``."""
+
+    imported: dict[str, int]
+    skipped: list[PathProblem]
+    corrupt: list[PathProblem]
+    dry_run: bool
