@@ -14,14 +14,18 @@ from pydantic import BaseModel, ConfigDict
 
 from .cache import CacheStats, ValidationReport
 from .cache_repair import RepairReport
+from .jobs.plan import Estimate
 
 __all__ = [
     "CacheRepairReport",
     "CacheStatsReport",
     "CacheValidationReport",
+    "CheckRow",
     "ImportReport",
     "MigrationReport",
     "PathProblem",
+    "PlanReport",
+    "PlanRow",
     "PurgeReport",
     "RowProblemRow",
     "StageModelCount",
@@ -196,3 +200,54 @@ class ImportReport(_Report):
     skipped: list[PathProblem]
     corrupt: list[PathProblem]
     dry_run: bool
+
+
+class CheckRow(_Report):
+    """One pre-flight check of ``validate --json``."""
+
+    name: str
+    ok: bool
+    detail: str
+    exit_code: int | None
+    """The exit code its failure means; None when it passed."""
+
+
+class PlanRow(_Report):
+    """One stage of a plan: calls, cache hits, and token and cost ranges for the rest."""
+
+    stage: str
+    model: str
+    calls: int
+    cached: int
+    input_tokens: tuple[int, int]
+    output_tokens: tuple[int, int]
+    cost_usd: tuple[str, str] | None
+    """Low and high USD for the calls the cache does not answer; None when the price is unknown."""
+
+
+class PlanReport(_Report):
+    """``run --dry-run --json`` and ``map --dry-run --json``."""
+
+    services: int
+    rejected_lines: int
+    stages: list[PlanRow]
+
+    @classmethod
+    def of(cls, plan: Estimate) -> PlanReport:
+        """The report of a dry-run estimate."""
+        return cls(
+            services=plan.scan.services,
+            rejected_lines=len(plan.scan.rejected),
+            stages=[
+                PlanRow(
+                    stage=row.stage.value,
+                    model=row.model,
+                    calls=row.calls,
+                    cached=row.cached,
+                    input_tokens=row.input_tokens,
+                    output_tokens=row.output_tokens,
+                    cost_usd=(str(row.cost[0]), str(row.cost[1])) if row.cost else None,
+                )
+                for row in plan.stages
+            ],
+        )

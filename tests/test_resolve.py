@@ -27,7 +27,7 @@ def test_missing_key_names_the_variable() -> None:
     with pytest.raises(ConfigError) as caught:
         resolve_model("openai:gpt-4o-mini")
     assert caught.value.user_message == (
-        "OPENAI_API_KEY is not set, and model 'openai-chat:gpt-4o-mini' needs it "
+        "OPENAI_API_KEY is not set, and model 'openai:gpt-4o-mini' needs it "
         "(export OPENAI_API_KEY=..., or try --model offline)"
     )
 
@@ -52,3 +52,10 @@ def test_provider_package_not_installed() -> None:
     with pytest.raises(ConfigError, match="needs the 'groq' provider package") as caught:
         resolve_model("groq:llama-3.3-70b")
     assert "uv pip install 'pydantic-ai-slim[groq]'" in caught.value.user_message
+
+
+def test_an_unknown_provider_gets_a_suggestion_in_the_users_words() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_model("opneai:gpt-4o-mini")
+    assert "cannot use model 'opneai:gpt-4o-mini'" in caught.value.user_message
+    assert "did you mean openai:gpt-4o-mini?" in caught.value.user_message

@@ -23,7 +23,7 @@ from .state import AppState
 
 if TYPE_CHECKING:
     from ..events import Event, EventSink, Tally
-    from ..jobs import Prepared, RunResult
+    from ..jobs import Estimate, Prepared, RunResult
 
 __all__ = [
     "EXIT_BUDGET",
@@ -36,6 +36,7 @@ __all__ = [
     "json_lines",
     "quarantine_for",
     "run_job",
+    "show_plan",
 ]
 
 EXIT_BUDGET = BudgetExceeded.exit_code
@@ -111,6 +112,19 @@ def run_job(
         raise typer.Exit(EXIT_BUDGET)
     if tally.failed or tally.quarantined_lines:
         raise typer.Exit(EXIT_QUARANTINED)
+
+
+def show_plan(state: AppState, prepared: Prepared, plan: Estimate, input_path: Path, *, as_json: bool) -> None:
+    """A dry run's plan: tables, or one JSON document (``--json``)."""
+    if as_json:
+        from ..reports import PlanReport
+        from .safe import json_safe
+
+        typer.echo(json_safe(PlanReport.of(plan).model_dump_json(indent=2)))
+        return
+    from .render import render_plan
+
+    render_plan(state.out, prepared, plan, input_path)
 
 
 @contextmanager

@@ -7,8 +7,22 @@ from typing import Annotated
 
 import typer
 
-from ..cache_mode import CacheMode
-from .job import JobDisplay, count_lines, quarantine_for, run_job
+from .job import JobDisplay, count_lines, quarantine_for, run_job, show_plan
+from .options import (
+    AllowPromptLogging,
+    AsJson,
+    CacheDirOption,
+    CacheModeOption,
+    JsonLogs,
+    MaxCost,
+    MaxInFlight,
+    QuarantineOption,
+    Quiet,
+    RunsDirOption,
+    Seed,
+    Strict,
+    TraceIds,
+)
 from .state import AppState
 
 __all__ = ["map_features"]
@@ -47,32 +61,22 @@ def map_features(
         str | None, typer.Option(help="Model for the mapping calls: 'provider:model' or 'offline'.")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Services mapped at once.")] = None,
-    max_cost: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0, help="Budget in USD: no call starts that could take spending past it.", show_default=False
-        ),
-    ] = None,
-    cache_mode: Annotated[
-        CacheMode | None,
-        typer.Option(help="read, refresh, readonly or off (as for run).", show_default=False),
-    ] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Cache directory.", show_default=False)] = None,
-    runs_dir: Annotated[Path | None, typer.Option(help="Where run records go.", show_default=False)] = None,
-    quarantine: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where unreadable lines and failed services go. [default: OUTPUT with .quarantine.jsonl]",
-            show_default=False,
-        ),
-    ] = None,
+    max_in_flight: MaxInFlight = None,
+    seed: Seed = None,
+    strict: Strict = None,
+    max_cost: MaxCost = None,
+    cache_mode: CacheModeOption = None,
+    cache_dir: CacheDirOption = None,
+    runs_dir: RunsDirOption = None,
+    quarantine: QuarantineOption = None,
+    as_json: AsJson = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and print the plan: calls, cache hits, cost.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
-    json_logs: Annotated[
-        bool, typer.Option("--json-logs", help="Instead of a progress display, every event as a JSON line on stderr.")
-    ] = False,
+    quiet: Quiet = False,
+    json_logs: JsonLogs = False,
+    allow_prompt_logging: AllowPromptLogging = False,
+    trace_ids: TraceIds = False,
 ) -> None:
     """Map existing features to the catalogues again.
 
@@ -96,12 +100,15 @@ def map_features(
     from decimal import Decimal
 
     from ..jobs import estimate_remap, prepare, remap
-    from .render import render_plan
+    from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
     settings = state.settings(
         models={"mapping": model} if model else None,
         concurrency=concurrency,
+        max_in_flight=max_in_flight,
+        seed=seed,
+        strict=strict,
         cache_mode=cache_mode,
         cache_dir=cache_dir,
         runs_dir=runs_dir,
@@ -112,13 +119,15 @@ def map_features(
         plan = estimate_remap(
             prepared, input_path, catalogues=catalogue, service_file=service_file, service_id=service_id
         )
-        render_plan(state.out, prepared, plan, input_path)
+        show_plan(state, prepared, plan, input_path, as_json=as_json)
         return
+    configure_telemetry(allow_prompt_logging=allow_prompt_logging)
     quarantine_path = quarantine or quarantine_for(output, input_path, "map")
     display = JobDisplay(
         quiet=quiet,
         json_logs=json_logs,
         total=count_lines(input_path, None) if not (quiet or json_logs or service_id) else None,
+        trace_ids=trace_ids,
     )
     run_job(
         state,

@@ -86,7 +86,11 @@ def report(
 
 
 @runs_app.command("list")
-def list_command(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+def list_command(
+    ctx: typer.Context,
+    runs_dir: RunsDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs' manifests as one JSON list.")] = False,
+) -> None:
     """List recorded runs, newest first.
 
     Id, command, start, status, services and cost of each.
@@ -95,12 +99,21 @@ def list_command(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
 
     \b
         service-ambitions runs list
+        service-ambitions runs list --json
     """
     from ..usage import list_runs
     from .render import render_runs
 
     state: AppState = ctx.obj
-    render_runs(state.out, list_runs(_runs_dir(state, runs_dir)))
+    manifests = list_runs(_runs_dir(state, runs_dir))
+    if as_json:
+        from pydantic import TypeAdapter
+
+        from ..runs import Manifest
+
+        typer.echo(json_safe(TypeAdapter(list[Manifest]).dump_json(manifests, indent=2).decode()))
+        return
+    render_runs(state.out, manifests)
 
 
 @runs_app.command("show")

@@ -7,8 +7,22 @@ from typing import Annotated
 
 import typer
 
-from ..cache_mode import CacheMode
-from .job import JobDisplay, count_lines, quarantine_for, run_job
+from .job import JobDisplay, count_lines, quarantine_for, run_job, show_plan
+from .options import (
+    AllowPromptLogging,
+    AsJson,
+    CacheDirOption,
+    CacheModeOption,
+    JsonLogs,
+    MaxCost,
+    MaxInFlight,
+    QuarantineOption,
+    Quiet,
+    RunsDirOption,
+    Seed,
+    Strict,
+    TraceIds,
+)
 from .state import AppState
 
 __all__ = ["run"]
@@ -43,25 +57,15 @@ def run(
     mapping_model: Annotated[
         str | None, typer.Option(help="Model for the mapping stage only.", rich_help_panel=_MODELS)
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed sent to the model.", rich_help_panel=_MODELS)] = None,
+    seed: Seed = None,
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="Services processed at once.", rich_help_panel=_RUN)
     ] = None,
-    max_in_flight: Annotated[
-        int | None, typer.Option(min=1, help="LLM calls in flight at once, all services.", rich_help_panel=_RUN)
-    ] = None,
+    max_in_flight: MaxInFlight = None,
     max_services: Annotated[
         int | None, typer.Option(min=1, help="Process only the first N services.", rich_help_panel=_RUN)
     ] = None,
-    max_cost: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            help="Budget in USD: no call starts that could take spending past it; the rest waits for --resume.",
-            show_default=False,
-            rich_help_panel=_RUN,
-        ),
-    ] = None,
+    max_cost: MaxCost = None,
     allow_unknown_prices: Annotated[
         bool | None,
         typer.Option(
@@ -71,39 +75,10 @@ def run(
             rich_help_panel=_RUN,
         ),
     ] = None,
-    strict: Annotated[
-        bool | None,
-        typer.Option(
-            "--strict/--no-strict",
-            help="Fail a service whose mapping names catalogue ids that do not exist.",
-            show_default=False,
-            rich_help_panel=_RUN,
-        ),
-    ] = None,
-    cache_mode: Annotated[
-        CacheMode | None,
-        typer.Option(
-            help="read: use and fill the cache; refresh: recompute and overwrite; readonly: never write; off.",
-            show_default=False,
-            rich_help_panel=_CACHE,
-        ),
-    ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Cache directory. [default: the platform's user cache directory]",
-            show_default=False,
-            rich_help_panel=_CACHE,
-        ),
-    ] = None,
-    quarantine: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where rejected lines and failed services go. [default: OUTPUT with .quarantine.jsonl]",
-            show_default=False,
-            rich_help_panel=_RUN,
-        ),
-    ] = None,
+    strict: Strict = None,
+    cache_mode: CacheModeOption = None,
+    cache_dir: CacheDirOption = None,
+    quarantine: QuarantineOption = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -126,14 +101,7 @@ def run(
             rich_help_panel=_RESUME,
         ),
     ] = False,
-    runs_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where run records go. [default: the platform's user state directory]",
-            show_default=False,
-            rich_help_panel=_RESUME,
-        ),
-    ] = None,
+    runs_dir: RunsDirOption = None,
     reuse_imported: Annotated[
         bool | None,
         typer.Option(
@@ -143,23 +111,14 @@ def run(
             rich_help_panel=_CACHE,
         ),
     ] = None,
+    as_json: AsJson = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and print the plan; call no model.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
-    json_logs: Annotated[
-        bool, typer.Option("--json-logs", help="Instead of a progress display, every event as a JSON line on stderr.")
-    ] = False,
-    allow_prompt_logging: Annotated[
-        bool,
-        typer.Option(
-            "--allow-prompt-logging",
-            help="Include prompts and answers in telemetry spans (sent to logfire only when LOGFIRE_TOKEN is set).",
-        ),
-    ] = False,
-    trace_ids: Annotated[
-        bool, typer.Option("--trace-ids", help="At the end, list failed services with the provider's request id.")
-    ] = False,
+    quiet: Quiet = False,
+    json_logs: JsonLogs = False,
+    allow_prompt_logging: AllowPromptLogging = False,
+    trace_ids: TraceIds = False,
 ) -> None:
     """Generate service evolutions for every service in INPUT.
 
@@ -182,7 +141,6 @@ def run(
 
     from ..jobs import estimate, generate, prepare
     from ..telemetry import configure_telemetry
-    from .render import render_plan
 
     state: AppState = ctx.obj
     stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
@@ -202,7 +160,8 @@ def run(
     )
     prepared = prepare(settings)
     if dry_run:
-        render_plan(state.out, prepared, estimate(prepared, input_path, max_services=max_services), input_path)
+        plan = estimate(prepared, input_path, max_services=max_services)
+        show_plan(state, prepared, plan, input_path, as_json=as_json)
         return
 
     configure_telemetry(allow_prompt_logging=allow_prompt_logging)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .safe import markup_safe
+from .safe import json_safe, markup_safe
 from .state import AppState
 
 __all__ = ["validate"]
@@ -19,6 +19,7 @@ def validate(
         Path, typer.Argument(metavar="INPUT", help="JSONL file with one service per line.", show_default=False)
     ],
     model: Annotated[str | None, typer.Option(help="Model to check instead of the configured one.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as one JSON document.")] = False,
 ) -> None:
     """Check input, reference data, prompts and credentials.
 
@@ -29,6 +30,7 @@ def validate(
 
     \b
         service-ambitions validate examples/services.jsonl --model offline
+        service-ambitions validate services.jsonl --json
         service-ambitions --config config/app.yaml validate services.jsonl
     """
     from ..jobs import run_checks
@@ -36,10 +38,28 @@ def validate(
     state: AppState = ctx.obj
     settings = state.settings(model=model)
     checks = run_checks(settings, input_path)
+    failed = [check.error for check in checks if check.error is not None]
+    if as_json:
+        from pydantic import TypeAdapter
+
+        from ..reports import CheckRow
+
+        rows = [
+            CheckRow(
+                name=check.name,
+                ok=check.error is None,
+                detail=check.detail,
+                exit_code=check.error.exit_code if check.error else None,
+            )
+            for check in checks
+        ]
+        typer.echo(json_safe(TypeAdapter(list[CheckRow]).dump_json(rows, indent=2).decode()))
+        if failed:
+            raise typer.Exit(failed[0].exit_code)
+        return
     for check in checks:
         mark = "[green]ok[/]  " if check.error is None else "[red]fail[/]"
         state.out.print(f"{mark} {check.name}: {markup_safe(check.detail)}", highlight=False, soft_wrap=True)
-    failed = [check.error for check in checks if check.error is not None]
     if failed:
         raise typer.Exit(failed[0].exit_code)
     state.out.print("[green]all checks passed[/]")

@@ -6,6 +6,7 @@ clear line at the start of a run instead of a failure on the first call.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -54,10 +55,10 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None) -
             f"model {name!r} is not a 'provider:model' name",
             hint="for example openai:gpt-4o-mini, anthropic:claude-haiku-4-5, or offline",
         )
-    if provider == "openai":
-        name = f"openai-chat:{model_name}"
+    # Messages name the model as the user typed it, never the internal alias.
+    internal = f"openai-chat:{model_name}" if provider == "openai" else name
     try:
-        return infer_model(name, provider_factory=_provider_factory(http_client))
+        return infer_model(internal, provider_factory=_provider_factory(http_client))
     except (UserError, ValueError) as exc:  # ValueError: a provider pydantic-ai does not know
         raise _explain(name, str(exc)) from exc
     except ImportError as exc:
@@ -90,4 +91,20 @@ def _explain(name: str, message: str) -> ConfigError:
             f"{variable.group(1)} is not set, and model {name!r} needs it",
             hint=f"export {variable.group(1)}=..., or try --model offline",
         )
-    return ConfigError(f"cannot use model {name!r}: {message.splitlines()[0]}", hint="or try --model offline")
+    suggestion = _did_you_mean(name)
+    hint = f"did you mean {suggestion}? Or try --model offline" if suggestion else "or try --model offline"
+    return ConfigError(f"cannot use model {name!r}: {message.splitlines()[0]}", hint=hint)
+
+
+def _did_you_mean(name: str) -> str | None:
+    """The known model name closest to ``name`` (pydantic-ai's curated list), if one is close."""
+    from pydantic_ai.models import known_model_names
+
+    known = [known.replace("openai-chat:", "openai:") for known in known_model_names()]
+    provider, _, model_name = name.partition(":")
+    providers = sorted({known_name.partition(":")[0] for known_name in known})
+    if provider not in providers:
+        close_provider = difflib.get_close_matches(provider, providers, n=1, cutoff=0.6)
+        return f"{close_provider[0]}:{model_name}" if close_provider else None
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return close[0] if close else None

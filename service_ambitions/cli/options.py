@@ -1,0 +1,105 @@
+"""Options that several commands share, defined once so they read and behave the same everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cache_mode import CacheMode
+
+__all__ = [
+    "AllowPromptLogging",
+    "AsJson",
+    "CacheDirOption",
+    "CacheModeOption",
+    "JsonLogs",
+    "MaxCost",
+    "MaxInFlight",
+    "QuarantineOption",
+    "Quiet",
+    "RunsDirOption",
+    "Seed",
+    "Strict",
+    "TraceIds",
+]
+
+_MODELS = "Models"
+_RUN = "Run"
+_CACHE = "Cache"
+_RESUME = "Records and resume"
+
+Seed = Annotated[int | None, typer.Option(help="Seed sent to the model.", rich_help_panel=_MODELS)]
+MaxInFlight = Annotated[
+    int | None, typer.Option(min=1, help="LLM calls in flight at once, all services.", rich_help_panel=_RUN)
+]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        help="Budget in USD: no call starts that could take spending past it; the rest waits for --resume.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+Strict = Annotated[
+    bool | None,
+    typer.Option(
+        "--strict/--no-strict",
+        help="Fail a service whose mapping names catalogue ids that do not exist.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+CacheModeOption = Annotated[
+    CacheMode | None,
+    typer.Option(
+        "--cache-mode",
+        help="read: use and fill the cache; refresh: recompute and overwrite; readonly: never write; off.",
+        show_default=False,
+        rich_help_panel=_CACHE,
+    ),
+]
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Cache directory. [default: the platform's user cache directory]",
+        show_default=False,
+        rich_help_panel=_CACHE,
+    ),
+]
+QuarantineOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--quarantine",
+        help="Where rejected lines and failed services go. [default: OUTPUT with .quarantine.jsonl]",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+RunsDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--runs-dir",
+        help="Where run records go. [default: the platform's user state directory]",
+        show_default=False,
+        rich_help_panel=_RESUME,
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the final one-line result.")]
+JsonLogs = Annotated[
+    bool, typer.Option("--json-logs", help="Instead of a progress display, every event as a JSON line on stderr.")
+]
+AllowPromptLogging = Annotated[
+    bool,
+    typer.Option(
+        "--allow-prompt-logging",
+        help="Include prompts and answers in telemetry spans (sent to logfire only when LOGFIRE_TOKEN is set).",
+    ),
+]
+TraceIds = Annotated[
+    bool, typer.Option("--trace-ids", help="At the end, list failed services with the provider's request id.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="With --dry-run: print the plan as one JSON document.")]
