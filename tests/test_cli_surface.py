@@ -54,3 +54,24 @@ def test_typos_get_suggestions() -> None:
     )
     assert model.exit_code == 4
     assert "did you mean openai:gpt-4o-mini?" in model.stderr
+
+
+def test_global_options_may_follow_the_command() -> None:
+    from service_ambitions.cli.app import hoist_global_options
+
+    assert hoist_global_options(["run", "in.jsonl", "-o", "o", "--config", "c.yaml", "--no-color"]) == [
+        "--config",
+        "c.yaml",
+        "--no-color",
+        "run",
+        "in.jsonl",
+        "-o",
+        "o",
+    ]
+    assert hoist_global_options(["run", "--config=c.yaml", "x", "--", "--no-color"]) == [
+        "--config=c.yaml",
+        "run",
+        "x",
+        "--",
+        "--no-color",
+    ]

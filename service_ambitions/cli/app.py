@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -33,7 +34,7 @@ from .report import report, runs_app
 from .safe import markup_safe
 from .state import AppState
 
-__all__ = ["app", "main"]
+__all__ = ["app", "hoist_global_options", "main"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -75,23 +76,27 @@ def _main(
             show_default=False,
         ),
     ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour in any output (as does the NO_COLOR variable).")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    ctx.obj = AppState(config=config, out=_console(stderr=False), err=_console(stderr=True))
+    out, err = _console(stderr=False, no_color=no_color), _console(stderr=True, no_color=no_color)
+    ctx.obj = AppState(config=config, out=out, err=err)
 
 
 _UNBOUNDED_WIDTH = 1000
 """Width of a console that is a pipe or a file: wide enough that no table or figure is cut."""
 
 
-def _console(*, stderr: bool) -> Console:
+def _console(*, stderr: bool, no_color: bool = False) -> Console:
     """A console; one that is not a terminal is never cut to 80 columns, unless COLUMNS says so."""
-    console = Console(stderr=stderr)
+    console = Console(stderr=stderr, no_color=no_color or None)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, width=_UNBOUNDED_WIDTH)
+        console = Console(stderr=stderr, no_color=no_color or None, width=_UNBOUNDED_WIDTH)
     return console
 
 
@@ -128,6 +133,36 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(migrate_app, name="migrate")
 
 
-def main() -> None:
+_GLOBAL_FLAGS = frozenset({"--no-color"})
+_GLOBAL_WITH_VALUE = frozenset({"--config", "-c"})
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """The arguments with global options moved before the command, wherever they were typed.
+
+    ``service-ambitions run … --config x.yaml`` then means what ``service-ambitions
+    --config x.yaml run …`` means; everything after ``--`` is left alone.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS or (name in _GLOBAL_WITH_VALUE and "=" in arg):
+            hoisted.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and index + 1 < len(args):
+            hoisted += args[index : index + 2]
+            index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return hoisted + rest
+
+
+def main(args: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app(prog_name="service-ambitions")
+    app(args=hoist_global_options(sys.argv[1:] if args is None else args), prog_name="service-ambitions")
