@@ -39,11 +39,12 @@ __all__ = [
     "Settings",
     "ShortlistSettings",
     "StageModelOverrides",
+    "find_config",
     "load_settings",
 ]
 
 DEFAULT_CONFIG_PATH = Path("config/app.yaml")
-"""Read when present and no ``--config`` is given; relative to the working directory."""
+"""Read when present and no ``--config`` is given; relative to the working directory (see :func:`find_config`)."""
 
 
 class StageModelOverrides(BaseModel):
@@ -259,8 +260,8 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """
     if config is not None and not config.is_file():
         raise ConfigError(f"config file {config} does not exist")
-    path = config or DEFAULT_CONFIG_PATH
-    _check_yaml_keys(path)
+    path = config or find_config()
+    data = _check_yaml_keys(path)
     _check_variables(os.environ, "environment variable")
     _check_variables(_dotenv(Path(".env")), ".env variable")
     runtime = type(
@@ -277,13 +278,66 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(
             f"invalid setting {where}: {first['msg']}", hint=f"check {path}, SA_* variables and flags"
         ) from exc
-    return settings
+    return _paths_from_file(settings, data, path.parent)
 
 
-def _check_yaml_keys(path: Path) -> None:
-    """Report top-level keys the YAML file has but Settings does not, so typos are not ignored."""
+def find_config(*, environ: Mapping[str, str] | None = None) -> Path:
+    """The settings file used without ``--config``: ``./config/app.yaml``, else the user's own.
+
+    The user's file is ``$XDG_CONFIG_HOME/service-ambitions/config.yaml`` (the platform's
+    user config directory), so an installed tool has settings wherever it runs. When
+    neither exists, the first is returned (and, missing, is simply not read).
+    """
+    if DEFAULT_CONFIG_PATH.is_file():
+        return DEFAULT_CONFIG_PATH
+    environ = os.environ if environ is None else environ
+    if xdg := environ.get("XDG_CONFIG_HOME"):
+        user = Path(xdg) / "service-ambitions" / "config.yaml"
+    else:
+        from platformdirs import user_config_dir
+
+        user = Path(user_config_dir("service-ambitions", appauthor=False)) / "config.yaml"
+    return user if user.is_file() else DEFAULT_CONFIG_PATH
+
+
+_PATH_SETTINGS = (("prompts_dir",), ("runs_dir",), ("cache_dir",), ("reference", "plateaus"), ("reference", "roles"))
+
+
+def _paths_from_file(settings: Settings, data: dict[str, Any] | None, folder: Path) -> Settings:
+    """Paths the settings file gave, relative to that file (not to where the command runs).
+
+    A path given by a flag or a variable stays relative to the working directory: only
+    values that are still the file's own are resolved.
+    """
+    if not data:
+        return settings
+    updates: dict[str, Any] = {}
+    for keys in _PATH_SETTINGS:
+        given: Any = data
+        for key in keys:
+            given = given.get(key) if isinstance(given, dict) else None
+        current: Any = settings
+        for key in keys:
+            current = getattr(current, key)
+        if isinstance(given, str) and current == Path(given) and not current.is_absolute():
+            updates[".".join(keys)] = folder / current
+    catalogues = data.get("reference", {}).get("catalogues") if isinstance(data.get("reference"), dict) else None
+    given_catalogues = settings.reference.catalogues or []
+    if isinstance(catalogues, list) and [str(p) for p in given_catalogues] == catalogues:
+        updates["reference.catalogues"] = [p if p.is_absolute() else folder / p for p in given_catalogues]
+    if not updates:
+        return settings
+    reference = settings.reference.model_copy(
+        update={key.split(".")[1]: value for key, value in updates.items() if key.startswith("reference.")}
+    )
+    top = {key: value for key, value in updates.items() if "." not in key}
+    return settings.model_copy(update={**top, "reference": reference})
+
+
+def _check_yaml_keys(path: Path) -> dict[str, Any] | None:
+    """The YAML file's settings; unknown top-level keys are reported, so typos are not ignored."""
     if not path.is_file():
-        return
+        return None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -291,7 +345,7 @@ def _check_yaml_keys(path: Path) -> None:
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     if data is None:
-        return
+        return None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings")
     unknown = sorted(set(map(str, data)) - set(Settings.model_fields))
@@ -301,6 +355,7 @@ def _check_yaml_keys(path: Path) -> None:
             hint=_did_you_mean(unknown[0], list(Settings.model_fields))
             or f"known settings: {', '.join(Settings.model_fields)}",
         )
+    return data
 
 
 def _dotenv(path: Path) -> dict[str, str | None]:

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 
 from ..errors import EXIT_INTERRUPTED, ServiceAmbitionsError
+from . import init as init_module
 from . import map as map_module
 from . import run as run_module
 from . import schema as schema_module
@@ -123,6 +124,7 @@ app.command("run", no_args_is_help=True)(_reported(run_module.run))
 app.command("map", no_args_is_help=True)(_reported(map_module.map_features))
 app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
 app.command("schema")(_reported(schema_module.schema))
+app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
 for _group in (cache_app, runs_app, migrate_app):
     for _command in _group.registered_commands:

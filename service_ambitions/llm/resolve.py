@@ -66,7 +66,10 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None) -
         extra = group.group(1) if group else provider
         raise ConfigError(
             f"model {name!r} needs the {provider!r} provider package, which is not installed",
-            hint=f"install it with: uv pip install 'pydantic-ai-slim[{extra}]'",
+            hint=(
+                f"in a checkout: uv sync --extra {extra}; for an installed tool: "
+                f"uv tool install --with 'pydantic-ai-slim[{extra}]' service-ambitions (or pipx inject)"
+            ),
         ) from exc
 
 

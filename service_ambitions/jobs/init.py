@@ -1,0 +1,69 @@
+"""``init``: a folder to start from, with a commented config, example services and editable reference data.
+
+An installed tool (``uv tool install``, ``pipx``) has no repository around it: ``init``
+writes what the help's examples use, from the package's own data, so they work as shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..errors import OutputError
+
+__all__ = ["InitResult", "init_project"]
+
+_DATA = resources.files("service_ambitions") / "data"
+
+_REFERENCE = """reference:
+  plateaus: ../reference/plateaus.json
+  roles: ../reference/roles.json
+  catalogues:
+{catalogues}"""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` wrote."""
+
+    directory: Path
+    written: list[Path]
+
+
+def init_project(directory: Path, *, force: bool = False) -> InitResult:
+    """Write ``config/app.yaml``, ``examples/services.jsonl`` and ``reference/`` under ``directory``.
+
+    The config points at the copied reference files (relative to itself), so editing a
+    catalogue there changes what runs use.
+
+    Raises:
+        OutputError: a file would be overwritten (without ``force``), or cannot be written.
+    """
+    catalogues = sorted(entry.name for entry in (_DATA / "catalogues").iterdir() if entry.name.endswith(".json"))
+    files: dict[Path, bytes] = {
+        Path("examples/services.jsonl"): (_DATA / "examples" / "services.jsonl").read_bytes(),
+        Path("reference/plateaus.json"): (_DATA / "plateaus.json").read_bytes(),
+        Path("reference/roles.json"): (_DATA / "roles.json").read_bytes(),
+        **{Path("reference/catalogues") / name: (_DATA / "catalogues" / name).read_bytes() for name in catalogues},
+    }
+    template = (_DATA / "config.example.yaml").read_text(encoding="utf-8")
+    start = template.index("reference:\n")
+    end = template.index("\n\n", start)
+    listed = "\n".join(f"    - ../reference/catalogues/{name}" for name in catalogues)
+    files[Path("config/app.yaml")] = (template[:start] + _REFERENCE.format(catalogues=listed) + template[end:]).encode()
+    existing = [relative for relative in files if (directory / relative).exists()]
+    if existing and not force:
+        raise OutputError(
+            f"{directory / existing[0]} exists already", hint="choose another directory, or add --force to overwrite"
+        )
+    written = []
+    try:
+        for relative, content in files.items():
+            target = directory / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            written.append(target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {directory}: {exc.strerror or exc}") from exc
+    return InitResult(directory, written)
