@@ -14,15 +14,15 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from .entries import RAW_PREFIX_CHARS, Accepted, Existing, JsonObject, QuarantineRecord, Rejected, raw_prefix
 from .errors import InputError, OutputError
-from .models import Meta, PlateauResult, Service, ServiceEvolution, Stage
+from .models import Service, ServiceEvolution
 from .problems import describe_errors
 
 __all__ = [
@@ -41,59 +41,6 @@ __all__ = [
     "read_json_objects",
     "read_services",
 ]
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A valid service and the line it came from."""
-
-    line: int
-    service: Service
-    existing: Existing | None = None
-    """For ``map``: the features to map again."""
-
-
-@dataclass(frozen=True)
-class Existing:
-    """Plateaus whose features ``map`` maps again, and the meta of the record they came from."""
-
-    plateaus: list[PlateauResult]
-    meta: Meta | None
-    """None for a features-only record."""
-
-
-@dataclass(frozen=True)
-class JsonObject:
-    """One line that holds a JSON object."""
-
-    line: int
-    data: dict[str, Any]
-    raw: str
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """An input line that is not a usable service."""
-
-    line: int
-    reason: str
-    raw: str
-
-
-class QuarantineRecord(BaseModel):
-    """One line of the quarantine file: what was set aside, where it came from, and why."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["input", "service"]
-    """``input``: the line could not be read as a service; ``service``: its generation failed."""
-    line: int
-    reason: str
-    service_id: str | None = None
-    stage: Stage | None = None
-    raw: str | None = None
-    transcript: list[Any] | None = None
-    """For an answer that kept failing validation: the whole exchange with the model."""
 
 
 def open_lines(path: Path) -> IO[bytes]:
@@ -115,16 +62,6 @@ DEFAULT_MAX_LINE_BYTES = 1 << 20
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects an input line may have: output records must stay serialisable."""
-
-RAW_PREFIX_CHARS = 4096
-"""How much of a set-aside line the quarantine file keeps."""
-
-
-def raw_prefix(raw: str) -> str:
-    """``raw``, or its first characters and a note of how long it was."""
-    if len(raw) <= RAW_PREFIX_CHARS:
-        return raw
-    return f"{raw[:RAW_PREFIX_CHARS]}… [{len(raw):,} characters in all]"
 
 
 def read_json_objects(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[JsonObject | Rejected]:

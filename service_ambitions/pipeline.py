@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from pydantic import BaseModel
 
+from .entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
 from .errors import BudgetExceeded, MappingError, ProviderError, ServiceAmbitionsError
 from .events import (
     CallFailed,
@@ -33,7 +34,6 @@ from .events import (
     ServiceFailed,
     ServiceStarted,
 )
-from .jsonl import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
 from .llm.gateway import Gateway, LLMAnswer, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
@@ -240,9 +240,8 @@ class Pipeline:
                         break
                     features = book.read_features(answer.output, plateau, ids)
                     earlier += [(plateau, feature) for feature in features]
-                    # An imported mapping answer may be matched to imported features by position.
                     mappings = [
-                        group.create_task(self._map(service, plateau, catalogue, features, answer.imported))
+                        group.create_task(self._map(service, plateau, catalogue, features))
                         for catalogue in book.reference.catalogues
                     ]
                     per_plateau.append((plateau, features, mappings))
@@ -316,10 +315,9 @@ class Pipeline:
         plateau: Plateau,
         catalogue: Catalogue,
         features: Sequence[Feature],
-        imported_features: bool = False,
     ) -> MappingResult | ServiceAmbitionsError:
         """One mapping call; a failure is returned, not raised, so sibling calls in flight finish."""
-        request = self._book.mapping_request(service, plateau, catalogue, features, imported_features=imported_features)
+        request = self._book.mapping_request(service, plateau, catalogue, features)
         try:
             answer = await self._ask(request, service)
         except ServiceAmbitionsError as exc:

@@ -199,8 +199,6 @@ class StageBook:
         plateau: Plateau,
         catalogue: Catalogue,
         features: Sequence[Feature],
-        *,
-        imported_features: bool = False,
     ) -> LLMRequest[BaseModel]:
         """One call per plateau and catalogue: which items each feature relies on.
 
@@ -225,7 +223,8 @@ class StageBook:
         )
         key = imported_key(Stage.MAPPING, service.service_id, plateau.level, catalogue.field)
         ids = [f.feature_id for f in features]
-        lookup = ImportedLookup(key, functools.partial(_imported_mapping, ids, catalogue, imported_features))
+        after = imported_key(Stage.FEATURES, service.service_id, plateau.level)
+        lookup = ImportedLookup(key, functools.partial(_imported_mapping, ids, catalogue), after=after)
         return LLMRequest(
             Stage.MAPPING, self._instructions, prompt, self._mapping_types[catalogue.field], imported=lookup
         )
@@ -252,7 +251,7 @@ class StageBook:
 # -- answers imported by ``migrate cache`` (shapes in legacy_cache.py), as this run's output data --
 
 
-def _imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str]) -> dict[str, str]:
+def _imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str], _: bool) -> dict[str, str]:
     """Descriptions by plateau level, keyed by this run's plateau ids."""
     missing = [str(p.level) for p in plateaus if str(p.level) not in imported]
     if missing:
@@ -261,7 +260,7 @@ def _imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str]
 
 
 def _imported_features(
-    roles: Sequence[Role], imported: dict[str, list[dict[str, Any]]]
+    roles: Sequence[Role], imported: dict[str, list[dict[str, Any]]], _: bool
 ) -> dict[str, list[dict[str, Any]]]:
     """This run's roles, in its order, with their features as drafts (an imported answer has no ids)."""
     missing = [role.role_id for role in roles if role.role_id not in imported]
@@ -279,7 +278,7 @@ def _imported_draft(feature: dict[str, Any]) -> dict[str, Any]:
 
 
 def _imported_mapping(
-    ids: list[str], catalogue: Catalogue, by_position: bool, imported: list[dict[str, Any]]
+    ids: list[str], catalogue: Catalogue, imported: list[dict[str, Any]], by_position: bool
 ) -> dict[str, Any]:
     """An imported mapping answer, re-keyed to this run's feature ids.
 

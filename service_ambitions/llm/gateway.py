@@ -55,8 +55,12 @@ class ImportedLookup:
 
     key: str
     """``stage/service_id[/plateau[/catalogue]]``, as ``ResultCache.imported`` files it."""
-    convert: Callable[[Any], Any]
-    """The imported payload as this call's output data; ValueError when it does not fit."""
+    convert: Callable[[Any, bool], Any]
+    """The imported payload as this call's output data; ValueError when it does not fit. The
+    flag says whether the answer named by :attr:`after` was itself imported in this run."""
+    after: str | None = None
+    """The key of the imported answer this one builds on (a mapping's features): an older
+    tool's ids can be matched by position only to features that were that tool's too."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,8 @@ class Gateway:
         self._outputs: dict[type[Any], _OutputType] = {}
         self._rejected: set[str] = set()
         self._reuse_imported = reuse_imported
+        self._imports_served: set[str] = set()
+        """Keys of the imported answers used so far (see ``ImportedLookup.after``)."""
 
     def _budgeted(self, stage: Stage, model: Model, budget: Budget | None) -> Model:
         # Below the concurrency cap: a request reserves once it has a slot, not while it queues.
@@ -296,14 +302,16 @@ class Gateway:
         payload = self._cache.imported(lookup.key)
         if payload is None:
             return None
+        built_on_import = lookup.after is not None and lookup.after in self._imports_served
         try:
-            output = self._output(request.output_type).adapter.validate_python(lookup.convert(payload))
+            output = self._output(request.output_type).adapter.validate_python(lookup.convert(payload, built_on_import))
         except (ValueError, ValidationError) as exc:
             if lookup.key not in self._rejected:
                 self._rejected.add(lookup.key)
                 reason = f"imported answer {lookup.key} does not fit: {str(exc).splitlines()[0]}"
                 self._emit(CacheEntryRejected(stage=request.stage, key=lookup.key, reason=reason))
             return None
+        self._imports_served.add(lookup.key)
         return LLMAnswer(output, "imported", RunUsage(), (), cached=True, cost=None, imported=True)
 
     def _store(self, key: str, request: LLMRequest[Any], answer: LLMAnswer[Any]) -> None:
