@@ -37,7 +37,7 @@ from .events import (
 from .llm.gateway import Gateway, LLMAnswer, LLMRequest
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
-from .stages import FeatureIds, MappingResult, StageBook, record_plateau
+from .stages import Call, Described, Featured, MappingResult, StageBook, Step, record_plan, service_plan
 from .telemetry import Metrics, tracer
 
 __all__ = ["MetaFactory", "Pipeline", "RecordSink"]
@@ -217,9 +217,11 @@ class Pipeline:
         """
         dropped = [] if dropped is None else dropped
         book = self._book
-        descriptions = book.read_descriptions((await self._ask(book.descriptions_request(service), service)).output)
-        ids = FeatureIds(service.service_id)
-        earlier: list[tuple[Plateau, Feature]] = []
+        plan = service_plan(book, service)
+        first = next(plan)
+        assert isinstance(first, Call)
+        step: Step | None = plan.send((await self._ask(first.request, service)).output)
+        descriptions: dict[str, str] = {}
         per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | ServiceAmbitionsError]]]] = []
         stop: ServiceAmbitionsError | None = None
         # Mapping calls never cancel each other: a call in flight is already billed, so it
@@ -227,24 +229,26 @@ class Pipeline:
         # not yet started are given up.
         try:
             async with asyncio.TaskGroup() as group:
-                for plateau in book.reference.plateaus:
-                    if _first_stop(task for _, _, tasks in per_plateau for task in tasks) is not None:
-                        break
-                    request = book.features_request(service, plateau, descriptions[plateau.id], earlier)
-                    try:
-                        answer = await self._ask(request, service)
-                    except ServiceAmbitionsError as exc:
-                        if exc.aborts_run:
-                            raise
-                        stop = exc
-                        break
-                    features = book.read_features(answer.output, plateau, ids)
-                    earlier += [(plateau, feature) for feature in features]
-                    mappings = [
-                        group.create_task(self._map(service, plateau, catalogue, features))
-                        for catalogue in book.reference.catalogues
-                    ]
-                    per_plateau.append((plateau, features, mappings))
+                while step is not None:
+                    if isinstance(step, Described):
+                        descriptions = step.descriptions
+                    elif isinstance(step, Featured):
+                        per_plateau.append((step.plateau, step.features, []))
+                    elif step.catalogue is not None:
+                        per_plateau[-1][2].append(group.create_task(self._map(service, step)))
+                    else:  # a features call: its answer shapes the rest of the plan
+                        if _first_stop(task for _, _, tasks in per_plateau for task in tasks) is not None:
+                            break
+                        try:
+                            answer = await self._ask(step.request, service)
+                        except ServiceAmbitionsError as exc:
+                            if exc.aborts_run:
+                                raise
+                            stop = exc
+                            break
+                        step = plan.send(answer.output)
+                        continue
+                    step = next(plan, None)
         except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
             _reraise_domain_error(group_error)
         stops = [stop, _first_stop(task for _, _, tasks in per_plateau for task in tasks)]
@@ -272,21 +276,23 @@ class Pipeline:
         Raises:
             ServiceAmbitionsError: a mapping call failed.
         """
-        calls: list[tuple[PlateauResult, list[tuple[Catalogue, asyncio.Task[MappingResult | ServiceAmbitionsError]]]]]
-        calls = []
+        running: dict[tuple[int, str], asyncio.Task[MappingResult | ServiceAmbitionsError]] = {}
         try:
             async with asyncio.TaskGroup() as group:
-                for result in existing.plateaus:
-                    plateau = record_plateau(result)
-                    tasks = [
-                        (catalogue, group.create_task(self._map(service, plateau, catalogue, result.features)))
-                        for catalogue in self._remap
-                        if result.features
-                    ]
-                    calls.append((result, tasks))
+                for call in record_plan(self._book, service, existing.plateaus, self._remap):
+                    assert call.plateau is not None
+                    assert call.catalogue is not None
+                    running[(call.plateau.level, call.catalogue.field)] = group.create_task(self._map(service, call))
         except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
             _reraise_domain_error(group_error)
-        _raise_first([_first_stop(task for _, tasks in calls for _, task in tasks)])
+        _raise_first([_first_stop(running.values())])
+        calls = [
+            (
+                result,
+                [(c, running[(result.plateau, c.field)]) for c in self._remap if (result.plateau, c.field) in running],
+            )
+            for result in existing.plateaus
+        ]
         plateaus: list[PlateauResult] = []
         for result, tasks in calls:
             answers: dict[str, MappingResult] = {}
@@ -309,15 +315,10 @@ class Pipeline:
             plateaus.append(result.model_copy(update={"features": features}))
         return ServiceEvolution(meta=self._meta(len(dropped), existing.meta), service=service, plateaus=plateaus)
 
-    async def _map(
-        self,
-        service: Service,
-        plateau: Plateau,
-        catalogue: Catalogue,
-        features: Sequence[Feature],
-    ) -> MappingResult | ServiceAmbitionsError:
+    async def _map(self, service: Service, call: Call) -> MappingResult | ServiceAmbitionsError:
         """One mapping call; a failure is returned, not raised, so sibling calls in flight finish."""
-        request = self._book.mapping_request(service, plateau, catalogue, features)
+        request, catalogue, features = call.request, call.catalogue, call.features
+        assert catalogue is not None
         try:
             answer = await self._ask(request, service)
         except ServiceAmbitionsError as exc:

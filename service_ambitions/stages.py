@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from base64 import b32encode
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,21 @@ from .prompting import (
 from .reference import Catalogue, Plateau, ReferenceData, Role
 from .shortlist import Shortlister
 
-__all__ = ["FeatureDraft", "FeatureIds", "MappingResult", "ScoreDraft", "StageBook", "record_plateau"]
+__all__ = [
+    "Call",
+    "CallPlan",
+    "Described",
+    "FeatureDraft",
+    "FeatureIds",
+    "Featured",
+    "MappingResult",
+    "ScoreDraft",
+    "StageBook",
+    "Step",
+    "record_plan",
+    "record_plateau",
+    "service_plan",
+]
 
 
 class ScoreDraft(BaseModel):
@@ -361,3 +375,72 @@ def _mapping_model(catalogue: Catalogue) -> type[BaseModel]:
 def record_plateau(result: PlateauResult) -> Plateau:
     """The plateau of a record, as a mapping prompt needs it: level and name, which the record carries."""
     return Plateau.model_construct(id=result.plateau_id, name=result.plateau_name, level=result.plateau, description="")
+
+
+# -- the stage plan: the one place the order of a service's calls is written ---------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One LLM call of the plan; a mapping call carries what reading its answer needs."""
+
+    request: LLMRequest[BaseModel]
+    plateau: Plateau | None = None
+    catalogue: Catalogue | None = None
+    features: Sequence[Feature] = ()
+
+
+@dataclass(frozen=True)
+class Described:
+    """The descriptions answer, read: plateau id → description (empty when not known)."""
+
+    descriptions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Featured:
+    """One plateau's features answer, read, with their ids (empty when not known)."""
+
+    plateau: Plateau
+    features: list[Feature]
+
+
+Step = Call | Described | Featured
+CallPlan = Generator[Step, BaseModel | None, None]
+"""What a driver walks: send the answer of each descriptions and features call back (None
+when it is not known); mapping calls and the notes need nothing back."""
+
+
+def service_plan(book: StageBook, service: Service) -> CallPlan:
+    """The calls of one service, in the order they must run: what ``run`` does and ``--dry-run`` counts.
+
+    Descriptions first; then, plateau by plateau, the features (each call seeing the
+    features of earlier plateaus) and the mapping of those features to every catalogue,
+    which may run while the next plateau's features are generated.
+    """
+    answer = yield Call(book.descriptions_request(service))
+    descriptions = book.read_descriptions(answer) if answer is not None else {}
+    yield Described(descriptions)
+    ids = FeatureIds(service.service_id)
+    earlier: list[tuple[Plateau, Feature]] = []
+    for plateau in book.reference.plateaus:
+        request = book.features_request(service, plateau, descriptions.get(plateau.id, ""), earlier)
+        answer = yield Call(request, plateau)
+        features = book.read_features(answer, plateau, ids) if answer is not None else []
+        yield Featured(plateau, features)
+        earlier += [(plateau, feature) for feature in features]
+        for catalogue in book.reference.catalogues:
+            yield Call(book.mapping_request(service, plateau, catalogue, features), plateau, catalogue, features)
+
+
+def record_plan(
+    book: StageBook, service: Service, plateaus: Sequence[PlateauResult], catalogues: Sequence[Catalogue]
+) -> Generator[Call, BaseModel | None, None]:
+    """The mapping calls ``map`` makes for one record: each plateau with features, each chosen catalogue."""
+    for result in plateaus:
+        if not result.features:
+            continue
+        plateau = record_plateau(result)
+        for catalogue in catalogues:
+            request = book.mapping_request(service, plateau, catalogue, result.features)
+            yield Call(request, plateau, catalogue, result.features)

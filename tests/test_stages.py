@@ -152,3 +152,26 @@ def synthetic_items(count: int) -> list[dict[str, str]]:
         }
         for i in range(count)
     ]
+
+
+def test_the_stage_plan_is_the_one_order_of_a_services_calls() -> None:
+    from service_ambitions.config import load_settings
+    from service_ambitions.jobs import prepare
+    from service_ambitions.stages import Call, Described, Featured, service_plan
+
+    book = prepare(load_settings(model="offline")).book
+    plan = service_plan(book, Service(service_id="s", name="S", description="D"))
+    order: list[str] = []
+    step = next(plan, None)
+    while step is not None:
+        if isinstance(step, Call):
+            order.append(f"{step.request.stage.value}:{step.plateau.level if step.plateau else '-'}")
+            step = plan.send(None) if step.catalogue is None else next(plan, None)
+        else:
+            assert isinstance(step, Described | Featured)
+            step = next(plan, None)
+    catalogues = len(book.reference.catalogues)
+    expected = ["descriptions:-"]
+    for level in range(1, len(book.reference.plateaus) + 1):
+        expected += [f"features:{level}"] + [f"mapping:{level}"] * catalogues
+    assert order == expected

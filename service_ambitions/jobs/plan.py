@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from ..cache import CacheMode
 from ..jsonl import Accepted, Existing, Rejected, read_services
 from ..llm.gateway import Gateway, LLMRequest
-from ..models import Feature, Service, Stage
-from ..reference import Catalogue, Plateau
-from ..stages import FeatureIds, StageBook, record_plateau
+from ..models import Service, Stage
+from ..reference import Catalogue
+from ..stages import Call, CallPlan, StageBook, record_plan, service_plan
 from .checks import InputScan
 from .inputs import map_entries
 from .setup import Prepared, open_cache
@@ -147,30 +147,27 @@ class Planner:
         self.stages: dict[Stage, StagePlan] = {stage: StagePlan() for stage in Stage}
 
     def add(self, service: Service) -> None:
-        """Count one service's calls."""
-        book = self._book
-        answer = self._probe(book.descriptions_request(service), known=True)
-        descriptions = book.read_descriptions(answer) if answer is not None else {}
-        ids = FeatureIds(service.service_id)
-        earlier: list[tuple[Plateau, Feature]] = []
-        known = answer is not None
-        for plateau in book.reference.plateaus:
-            request = book.features_request(service, plateau, descriptions.get(plateau.id, ""), earlier)
-            answer = self._probe(request, known=known)
-            features = book.read_features(answer, plateau, ids) if answer is not None else []
-            for catalogue in book.reference.catalogues:
-                self._probe(book.mapping_request(service, plateau, catalogue, features), known=answer is not None)
-            known = answer is not None
-            earlier += [(plateau, feature) for feature in features]
+        """Count one service's calls: the plan ``run`` walks, walked through the cache."""
+        self._walk(service_plan(self._book, service))
 
     def add_remap(self, service: Service, existing: Existing, catalogues: Sequence[Catalogue]) -> None:
         """Count the mapping calls ``map`` makes for one record: every prompt is known."""
-        for result in existing.plateaus:
-            if not result.features:
-                continue
-            plateau = record_plateau(result)
-            for catalogue in catalogues:
-                self._probe(self._book.mapping_request(service, plateau, catalogue, result.features), known=True)
+        self._walk(record_plan(self._book, service, existing.plateaus, catalogues))
+
+    def _walk(self, plan: CallPlan) -> None:
+        # After the first answer the cache does not hold, later prompts are not known exactly.
+        known = True
+        step = next(plan, None)
+        while step is not None:
+            if not isinstance(step, Call):
+                step = next(plan, None)
+            elif step.catalogue is not None:  # a mapping call: nothing comes back into the plan
+                self._probe(step.request, known=known)
+                step = next(plan, None)
+            else:
+                answer = self._probe(step.request, known=known)
+                known = answer is not None
+                step = plan.send(answer)
 
     def _probe(self, request: LLMRequest[BaseModel], *, known: bool) -> BaseModel | None:
         plan = self.stages[request.stage]
