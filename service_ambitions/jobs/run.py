@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from pydantic_ai import UsageLimits
 
@@ -30,6 +31,7 @@ from ..reference import Catalogue
 from ..runs import (
     TERMINATE,
     Manifest,
+    OpenedRun,
     RunCounts,
     RunRecorder,
     RunStatus,
@@ -91,20 +93,16 @@ async def generate(
             changed since (unless ``force``).
     """
     with output_lock(output_path, prepared.settings.runs_directory()):
-        # Hashing the input and reading back a long output take a while: off the event loop.
-        opened = await asyncio.to_thread(
-            functools.partial(
-                open_run,
-                prepared.settings.runs_directory(),
-                input_path,
-                output_path,
-                quarantine_path,
-                prepared.identity("run"),
-                resume=resume,
-                run_id=resume_run_id,
-                force=force,
-                clock=clock,
-            )
+        opened = await _open(
+            prepared,
+            "run",
+            input_path,
+            output_path,
+            quarantine_path,
+            clock,
+            resume=resume,
+            run_id=resume_run_id,
+            force=force,
         )
         entries = remaining_services(input_path, opened.done, opened.seen_lines, prepared.settings.max_line_bytes)
         outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
@@ -122,6 +120,30 @@ async def generate(
                 _restore_input_order, input_path, output_path, quarantine_path, prepared.settings.max_line_bytes
             )
         return replace(result, fresh_start=resume and not opened.resuming)
+
+
+async def _open(
+    prepared: Prepared,
+    command: str,
+    input_path: Path,
+    output_path: Path,
+    quarantine_path: Path,
+    clock: Callable[[], datetime],
+    **resume: Any,
+) -> OpenedRun:
+    """The run's record, new or resumed; hashing the input and reading back a long output is off the loop."""
+    return await asyncio.to_thread(
+        functools.partial(
+            open_run,
+            prepared.settings.runs_directory(),
+            input_path,
+            output_path,
+            quarantine_path,
+            prepared.identity(command),
+            clock=clock,
+            **resume,
+        )
+    )
 
 
 def _restore_input_order(input_path: Path, output_path: Path, quarantine_path: Path, max_line_bytes: int) -> None:
@@ -155,17 +177,7 @@ async def remap(
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
     """
     with output_lock(output_path, prepared.settings.runs_directory()):
-        opened = await asyncio.to_thread(
-            functools.partial(
-                open_run,
-                prepared.settings.runs_directory(),
-                input_path,
-                output_path,
-                quarantine_path,
-                prepared.identity("map"),
-                clock=clock,
-            )
-        )
+        opened = await _open(prepared, "map", input_path, output_path, quarantine_path, clock)
         directory, manifest = opened.directory, opened.manifest
         chosen, entries = map_entries(prepared, input_path, catalogues, service_file, service_id)
         job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=False), None, clock, remap=chosen)
