@@ -20,26 +20,38 @@ its checksum, is not ours, or does not parse is a miss, never an exception.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import os
-import re
 import sqlite3
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from diskcache import Cache, Disk
-from diskcache.core import MODE_PICKLE, UNKNOWN
-from pydantic import BaseModel, ConfigDict, ValidationError
+from diskcache import Cache
+from pydantic import ValidationError
 
+from .cache_format import (
+    CACHE_FORMAT,
+    CachedAnswer,
+    CachedUsage,
+    CacheEntry,
+    SafeDisk,
+    UnsafeRow,
+    cache_key,
+    canonical_json,
+    key_scope,
+    own_value_file,
+    seal,
+    text_column,
+    unsafe_file,
+    unseal,
+)
 from .cache_mode import CacheMode, Eviction, default_cache_dir
 from .clock import utc_now
 from .errors import CacheCorrupt, CacheUnavailable
-from .models import Stage
+
+_RESULT, _TRANSCRIPT, _SCHEMA, _IMPORTED = "r:", "t:", "s:", "i:"
 
 __all__ = [
     "CACHE_FORMAT",
@@ -60,197 +72,6 @@ __all__ = [
     "own_value_file",
     "unseal",
 ]
-
-CACHE_FORMAT = 1
-"""Part of every key: bump it when the entry layout changes, and old entries become misses."""
-
-
-_RESULT, _TRANSCRIPT, _SCHEMA, _IMPORTED = "r:", "t:", "s:", "i:"
-_MAGIC = b"sa-cache-1\n"
-
-
-class UnsafeRow(ValueError):
-    """A row holds a pickled key or value, which this cache never writes nor reads."""
-
-
-class SafeDisk(Disk):  # type: ignore[misc]  # diskcache is untyped
-    """A diskcache ``Disk`` for ``str`` keys and ``bytes`` values that never unpickles."""
-
-    def put(self, key: Any) -> tuple[Any, bool]:
-        """Refuse any key but a string, so no key is ever pickled."""
-        if type(key) is not str:
-            raise TypeError(f"cache keys must be str, not {type(key).__name__}")
-        result: tuple[Any, bool] = super().put(key)
-        return result
-
-    def get(self, key: Any, raw: bool) -> Any:
-        """Refuse rows whose key was pickled."""
-        if not raw:
-            raise UnsafeRow("refusing a pickled cache key")
-        return super().get(key, raw)
-
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[int, int, str | None, Any]:
-        """Refuse any value but bytes, so no value is ever pickled."""
-        if type(value) is not bytes:
-            raise TypeError(f"cache values must be bytes, not {type(value).__name__}")
-        result: tuple[int, int, str | None, Any] = super().store(value, read, key)
-        return result
-
-    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-        """Refuse rows stored as pickles, and value files that are not this cache's own."""
-        if mode == MODE_PICKLE:
-            raise UnsafeRow("refusing a pickled cache value")
-        if filename is not None:
-            own_value_file(self._directory, filename)
-        return super().fetch(mode, filename, value, read)
-
-    def remove(self, file_path: Any) -> None:
-        """Delete a value file, but only one this cache wrote: a row never deletes anything else."""
-        try:
-            own_value_file(self._directory, file_path)
-        except UnsafeRow:
-            return  # the row goes from the index; the file it names is not ours to touch
-        super().remove(file_path)
-
-
-_VALUE_FILE = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{28}\.val$")
-"""The names diskcache gives value files (``Disk.filename``); any other name is not ours."""
-
-
-def _text(value: Any) -> Any:
-    """A column read as bytes, as text when it is valid UTF-8 (otherwise the bytes, reported as corrupt)."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return value
-    return value
-
-
-def _unsafe_file(directory: Path, filename: Any) -> str | None:
-    """Why ``filename`` is not a value file of this cache, or None when it is one."""
-    try:
-        own_value_file(directory, filename)
-    except UnsafeRow as exc:
-        return str(exc)
-    return None
-
-
-def own_value_file(directory: str | Path, filename: Any) -> str:
-    """The full path of a value file this cache wrote.
-
-    Raises:
-        UnsafeRow: ``filename`` is not a name diskcache gives its files (an absolute path,
-            ``..``, anything else), or a symbolic link is on the way to it.
-    """
-    if not isinstance(filename, str) or not _VALUE_FILE.match(filename.replace(os.sep, "/")):
-        raise UnsafeRow(f"refusing value file {filename!r}: not one this cache writes")
-    first, second, _ = filename.replace(os.sep, "/").split("/")
-    for part in (os.path.join(directory, first), os.path.join(directory, first, second)):
-        if os.path.islink(part):
-            raise UnsafeRow(f"refusing value file {filename!r}: a symbolic link is on its path")
-    full = os.path.join(directory, filename)
-    if os.path.islink(full):
-        raise UnsafeRow(f"refusing value file {filename!r}: it is a symbolic link")
-    return full
-
-
-class CachedUsage(BaseModel):
-    """What the original call consumed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
-class CacheEntry(BaseModel):
-    """What is known about a stored answer besides the output itself."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal[1] = 1
-    stage: Stage
-    model: str
-    created: datetime
-    schema_sha256: str
-    usage: CachedUsage
-    cost_usd: str | None = None
-    """What the call cost in USD, as a decimal string; None when unknown."""
-
-
-@dataclass(frozen=True)
-class CachedAnswer:
-    """An entry and its output, as JSON bytes for the reader to validate against its type."""
-
-    entry: CacheEntry
-    output_json: bytes
-
-
-def canonical_json(value: Any) -> bytes:
-    """JSON with sorted keys and no spaces: equal data, equal bytes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-
-
-def _sha256(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
-def key_scope(
-    *,
-    stage: str,
-    model: str,
-    endpoint: str | None,
-    settings: Mapping[str, Any],
-    output_schema: Mapping[str, Any],
-) -> str:
-    """The part of a key that a stage's calls share: computed once per stage and output type.
-
-    ``endpoint`` (the provider's base URL) keeps answers of a local server and of the real
-    provider apart when both use one model name. Dict order never matters (canonical JSON).
-    """
-    parts = {
-        "format": CACHE_FORMAT,
-        "stage": stage,
-        "model": model,
-        "endpoint": endpoint,
-        "settings": settings,
-        "schema": _sha256(canonical_json(output_schema)),
-    }
-    return _sha256(canonical_json(parts))
-
-
-def cache_key(*, scope: str, instructions: str, prompt: str, history: Any = ()) -> str:
-    """The key of an answer: a hash over everything that determines it.
-
-    ``scope`` comes from :func:`key_scope`; the rest is what differs from call to call.
-    Changing any part changes the key.
-    """
-    history_digest = _sha256(canonical_json(history)) if history else ""
-    material = f"{scope}\0{_sha256(instructions)}\0{_sha256(prompt)}\0{history_digest}"
-    return _sha256(material)
-
-
-def _seal(payload: bytes) -> bytes:
-    """Checksum, then the compressed payload."""
-    return _MAGIC + _sha256(payload).encode() + b"\n" + zlib.compress(payload, 6)
-
-
-def unseal(blob: Any) -> bytes:
-    """The payload of a sealed blob; ValueError when it is not one or its checksum fails."""
-    if type(blob) is not bytes or not blob.startswith(_MAGIC):
-        raise ValueError("not an entry written by service-ambitions")
-    digest, _, compressed = blob[len(_MAGIC) :].partition(b"\n")
-    try:
-        payload = zlib.decompress(compressed)
-    except zlib.error as exc:
-        raise ValueError("compressed payload is damaged") from exc
-    if _sha256(payload).encode() != digest:
-        raise ValueError("checksum mismatch")
-    return payload
 
 
 @dataclass(frozen=True)
@@ -413,10 +234,10 @@ class ResultCache:
     ) -> None:
         with self._cache.transact():
             if entry.schema_sha256 not in self._known_schemas:
-                self._cache.add(_SCHEMA + entry.schema_sha256, _seal(canonical_json(output_schema)))
+                self._cache.add(_SCHEMA + entry.schema_sha256, seal(canonical_json(output_schema)))
                 self._known_schemas.add(entry.schema_sha256)
-            self._cache.set(_TRANSCRIPT + key, _seal(transcript))
-            self._cache.set(_RESULT + key, _seal(entry.model_dump_json().encode() + b"\n" + output_json))
+            self._cache.set(_TRANSCRIPT + key, seal(transcript))
+            self._cache.set(_RESULT + key, seal(entry.model_dump_json().encode() + b"\n" + output_json))
 
     def transcript(self, key: str) -> list[Any] | None:
         """The messages of the call that produced the entry under ``key``."""
@@ -438,7 +259,7 @@ class ResultCache:
         """Store answers imported from an older tool (keys as in :meth:`imported`), in one transaction."""
         with self._cache.transact():
             for key, payload in answers.items():
-                self._cache.set(_IMPORTED + key, _seal(canonical_json(payload)))
+                self._cache.set(_IMPORTED + key, seal(canonical_json(payload)))
 
     def restore(self, entries: Mapping[str, bytes]) -> None:
         """Write sealed entries as they are (``cache repair``), in one transaction."""
@@ -464,7 +285,7 @@ class ResultCache:
             for rowid, key, raw, filename in connection.execute(
                 "SELECT rowid, key, raw, filename FROM Cache ORDER BY rowid"
             ):
-                yield rowid, _text(key), raw, _text(filename)
+                yield rowid, text_column(key), raw, text_column(filename)
         finally:
             connection.close()
 
@@ -516,7 +337,7 @@ class ResultCache:
         validators: dict[str, Any] = {}
         for rowid, key, raw, filename in self._rows():
             problem: RowProblem | None
-            if filename is not None and (unsafe := _unsafe_file(self.directory, filename)):
+            if filename is not None and (unsafe := unsafe_file(self.directory, filename)):
                 # Never read, written or deleted: the row goes from the index only.
                 problem = RowProblem(None, "unsafe", unsafe, rowid)
             elif not raw or not isinstance(key, str):

@@ -17,7 +17,7 @@ import.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,8 +28,16 @@ from .cache import ResultCache
 from .errors import InputError
 from .models import Stage
 from .problems import describe_errors
+from .reference import Catalogue, Plateau, Role
 
-__all__ = ["ImportReport", "import_legacy_cache", "imported_key"]
+__all__ = [
+    "ImportReport",
+    "import_legacy_cache",
+    "imported_descriptions",
+    "imported_features",
+    "imported_key",
+    "imported_mapping",
+]
 
 _Shape = TypeVar("_Shape", bound=BaseModel)
 
@@ -186,3 +194,54 @@ def _parse(path: Path, model: type[_Shape]) -> _Shape:
         raise ValueError(f"not a {model.__name__.strip('_').lower()} answer: {describe_errors(exc)}") from exc
     except OSError as exc:
         raise ValueError(f"cannot read: {exc.strerror}") from exc
+
+
+# -- imported answers as this run's output data (the converters of ``ImportedLookup``) -----------
+
+
+def imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str], _: bool) -> dict[str, str]:
+    """Descriptions by plateau level, keyed by this run's plateau ids."""
+    missing = [str(p.level) for p in plateaus if str(p.level) not in imported]
+    if missing:
+        raise ValueError(f"no description for plateau {', '.join(missing)}")
+    return {p.id: imported[str(p.level)] for p in plateaus}
+
+
+def imported_features(
+    roles: Sequence[Role], imported: dict[str, list[dict[str, Any]]], _: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """This run's roles, in its order, with their features as drafts (an imported answer has no ids)."""
+    missing = [role.role_id for role in roles if role.role_id not in imported]
+    if missing:
+        raise ValueError(f"no features for role {', '.join(missing)}")
+    return {r.role_id: [_imported_draft(f) for f in imported[r.role_id]] for r in roles}
+
+
+def _imported_draft(feature: dict[str, Any]) -> dict[str, Any]:
+    """An imported feature as a draft: its label is dropped (code derives it from the level)."""
+    score = feature.get("score")
+    if isinstance(score, dict):
+        score = {k: v for k, v in score.items() if k in ("level", "justification")}
+    return {"name": feature.get("name"), "description": feature.get("description"), "score": score}
+
+
+def imported_mapping(
+    ids: list[str], catalogue: Catalogue, imported: list[dict[str, Any]], by_position: bool
+) -> dict[str, Any]:
+    """An imported mapping answer, re-keyed to this run's feature ids.
+
+    An older tool gave its features its own ids. When they are not this run's, the answer
+    can only be matched by position, and only when this plateau's features are that
+    tool's too (reused from its imported features answer, whose order this run keeps):
+    features a model wrote afresh are other features, whatever their number.
+    """
+    given = [entry["feature_id"] for entry in imported]
+    if not set(given) <= set(ids):
+        if not by_position:
+            raise ValueError("it maps features with other ids, and this plateau's features were not imported")
+        if len(given) != len(ids):
+            raise ValueError(f"it maps {len(given)} features with other ids; this call has {len(ids)}")
+        imported = [{**entry, "feature_id": ours} for entry, ours in zip(imported, ids, strict=True)]
+    if not catalogue.facets:
+        imported = [{**entry, "items": [{"item": i["item"]} for i in entry["items"]]} for entry in imported]
+    return {"mappings": imported}

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .config import FeatureCount, ShortlistSettings
-from .legacy_cache import imported_key
+from .legacy_cache import imported_descriptions, imported_features, imported_key, imported_mapping
 from .llm.gateway import ImportedLookup, LLMRequest
 from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service, Stage
 from .prompting import (
@@ -146,7 +146,7 @@ class StageBook:
     def descriptions_request(self, service: Service) -> LLMRequest[BaseModel]:
         """One call: the service described at every plateau."""
         prompt = self._prompts.render("descriptions", service=render_service(service), plateaus=self._plateaus_text)
-        convert = functools.partial(_imported_descriptions, self.reference.plateaus)
+        convert = functools.partial(imported_descriptions, self.reference.plateaus)
         lookup = ImportedLookup(imported_key(Stage.DESCRIPTIONS, service.service_id), convert)
         return LLMRequest(Stage.DESCRIPTIONS, self._instructions, prompt, self._descriptions_type, imported=lookup)
 
@@ -172,7 +172,7 @@ class StageBook:
             min_features=self._feature_count.min,
             max_features=self._feature_count.max,
         )
-        convert = functools.partial(_imported_features, self.reference.roles)
+        convert = functools.partial(imported_features, self.reference.roles)
         lookup = ImportedLookup(imported_key(Stage.FEATURES, service.service_id, plateau.level), convert)
         return LLMRequest(Stage.FEATURES, self._instructions, prompt, self._features_type, imported=lookup)
 
@@ -238,7 +238,7 @@ class StageBook:
         key = imported_key(Stage.MAPPING, service.service_id, plateau.level, catalogue.field)
         ids = [f.feature_id for f in features]
         after = imported_key(Stage.FEATURES, service.service_id, plateau.level)
-        lookup = ImportedLookup(key, functools.partial(_imported_mapping, ids, catalogue), after=after)
+        lookup = ImportedLookup(key, functools.partial(imported_mapping, ids, catalogue), after=after)
         return LLMRequest(
             Stage.MAPPING, self._instructions, prompt, self._mapping_types[catalogue.field], imported=lookup
         )
@@ -260,57 +260,6 @@ class StageBook:
                     # Facets were validated against the catalogue's facet model with the answer.
                     chosen.append(MappedItem(item=pick.item, facets=facets.model_dump() if facets else None))
         return result
-
-
-# -- answers imported by ``migrate cache`` (shapes in legacy_cache.py), as this run's output data --
-
-
-def _imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str], _: bool) -> dict[str, str]:
-    """Descriptions by plateau level, keyed by this run's plateau ids."""
-    missing = [str(p.level) for p in plateaus if str(p.level) not in imported]
-    if missing:
-        raise ValueError(f"no description for plateau {', '.join(missing)}")
-    return {p.id: imported[str(p.level)] for p in plateaus}
-
-
-def _imported_features(
-    roles: Sequence[Role], imported: dict[str, list[dict[str, Any]]], _: bool
-) -> dict[str, list[dict[str, Any]]]:
-    """This run's roles, in its order, with their features as drafts (an imported answer has no ids)."""
-    missing = [role.role_id for role in roles if role.role_id not in imported]
-    if missing:
-        raise ValueError(f"no features for role {', '.join(missing)}")
-    return {r.role_id: [_imported_draft(f) for f in imported[r.role_id]] for r in roles}
-
-
-def _imported_draft(feature: dict[str, Any]) -> dict[str, Any]:
-    """An imported feature as a draft: its label is dropped (code derives it from the level)."""
-    score = feature.get("score")
-    if isinstance(score, dict):
-        score = {k: v for k, v in score.items() if k in ("level", "justification")}
-    return {"name": feature.get("name"), "description": feature.get("description"), "score": score}
-
-
-def _imported_mapping(
-    ids: list[str], catalogue: Catalogue, imported: list[dict[str, Any]], by_position: bool
-) -> dict[str, Any]:
-    """An imported mapping answer, re-keyed to this run's feature ids.
-
-    An older tool gave its features its own ids. When they are not this run's, the answer
-    can only be matched by position, and only when this plateau's features are that
-    tool's too (reused from its imported features answer, whose order this run keeps):
-    features a model wrote afresh are other features, whatever their number.
-    """
-    given = [entry["feature_id"] for entry in imported]
-    if not set(given) <= set(ids):
-        if not by_position:
-            raise ValueError("it maps features with other ids, and this plateau's features were not imported")
-        if len(given) != len(ids):
-            raise ValueError(f"it maps {len(given)} features with other ids; this call has {len(ids)}")
-        imported = [{**entry, "feature_id": ours} for entry, ours in zip(imported, ids, strict=True)]
-    if not catalogue.facets:
-        imported = [{**entry, "items": [{"item": i["item"]} for i in entry["items"]]} for entry in imported]
-    return {"mappings": imported}
 
 
 def _field_name(index: int) -> str:

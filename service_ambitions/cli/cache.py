@@ -64,7 +64,7 @@ def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fals
         service-ambitions cache stats
         service-ambitions cache stats --json --cache-dir ./.sa-cache
     """
-    from ..cli.render import render_cache_stats
+    from .render_cache import render_cache_stats
 
     state: AppState = ctx.obj
     with _open(state, cache_dir) as cache:
@@ -96,8 +96,8 @@ def validate(
         service-ambitions cache validate
         service-ambitions cache validate --fix
     """
-    from ..cli.render import render_cache_validation
     from ..errors import CacheCorrupt
+    from .render_cache import render_cache_validation
 
     state: AppState = ctx.obj
     try:
@@ -144,8 +144,8 @@ def purge(
         service-ambitions cache purge --model offline --older-than 7d
         service-ambitions cache purge --all
     """
-    from ..cli.render import render_purge
     from ..models import Stage
+    from .render_cache import render_purge
 
     state: AppState = ctx.obj
     if not all_entries and stage is None and model is None and older_than is None:

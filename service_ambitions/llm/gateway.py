@@ -27,20 +27,20 @@ from pydantic_ai.exceptions import (
     ModelHTTPError,
     ModelNotFoundError,
     ModelQuotaExceededError,
-    ModelRequestRejectedError,
     UnexpectedModelBehavior,
 )
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
-from ..errors import BudgetExceeded, CacheUnavailable, CallSpend, OutputInvalid, ProviderError, ProviderRefused
+from ..errors import BudgetExceeded, CacheUnavailable, OutputInvalid, ProviderError, ProviderRefused
 from ..events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
-from .budget import Budget, BudgetedModel, call_price, response_price
+from .budget import Budget, BudgetedModel, call_price
+from .failures import provider_message, provider_unwell, request_id, spent_by, validation_reason
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .transport import proxy_for, retry_observer
 
@@ -374,35 +374,35 @@ class Gateway:
             self.limiter.succeeded()
         except BudgetExceeded as exc:
             # Stopped before an output retry: the attempts already answered were billed.
-            exc.spent = _spent(messages, offline=wrapped.system == "function")
+            exc.spent = spent_by(messages, offline=wrapped.system == "function")
             raise
         except UnexpectedModelBehavior as exc:
-            reason = _validation_reason(exc)
+            reason = validation_reason(exc)
             raise OutputInvalid(
                 f"the model's answer did not match the schema: {reason}",
                 stage=request.stage,
                 model=model,
                 transcript=ModelMessagesTypeAdapter.dump_python(messages, mode="json"),
-                spent=_spent(messages, offline=wrapped.system == "function"),
+                spent=spent_by(messages, offline=wrapped.system == "function"),
             ) from exc
         except ModelAPIError as exc:
             # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
             refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
             status = exc.status_code if isinstance(exc, ModelHTTPError) else None
-            message = _provider_message(exc, status)
+            message = provider_message(exc, status)
             if status is None and wrapped.base_url and (proxy := proxy_for(wrapped.base_url)) is not None:
                 message += f" (through proxy {proxy}; NO_PROXY lists hosts to reach directly)"
             raise (ProviderRefused if refused else ProviderError)(
                 message,
                 status_code=status,
-                request_id=_request_id(exc),
+                request_id=request_id(exc),
                 stage=request.stage,
                 model=model,
                 hint="check the API key, the model name and the account's quota" if refused else None,
-                spent=_spent(messages, offline=wrapped.system == "function"),
+                spent=spent_by(messages, offline=wrapped.system == "function"),
             ) from exc
         except AgentRunError as exc:
-            spent = _spent(messages, offline=wrapped.system == "function")
+            spent = spent_by(messages, offline=wrapped.system == "function")
             raise ProviderError(str(exc), stage=request.stage, model=model, spent=spent) from exc
         cost = result.usage.cost if wrapped.system != "function" else Decimal(0)
         return LLMAnswer(result.output, model, result.usage, result.new_messages(), cost=cost)
@@ -422,56 +422,12 @@ class Gateway:
         return agent
 
 
-def _spent(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
-    """What the responses of a failed call used and cost, as pydantic-ai counts a finished run's usage."""
-    usage = RunUsage()
-    cost: Decimal | None = Decimal(0)
-    for message in messages:
-        if isinstance(message, ModelResponse):
-            usage.requests += 1
-            usage.incr(message.usage)
-            price = Decimal(0) if offline else response_price(message)
-            cost = None if cost is None or price is None else cost + price
-    return CallSpend(
-        requests=usage.requests,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        reasoning_tokens=usage.details.get("reasoning_tokens", 0),
-        cost_usd=None if cost is None else str(cost),
-    )
-
-
 def _display_name(model: Model) -> str:
     # The offline model reports its own name; providers get "provider:model"; a fallback
     # chain lists its models in order.
     if isinstance(model, FallbackModel):
         return " | ".join(_display_name(member) for member in model.models)
     return model.model_name if model.system == "function" else f"{model.system}:{model.model_name}"
-
-
-def _request_id(exc: ModelAPIError) -> str | None:
-    """The provider's request id, from the response headers providers commonly use."""
-    headers = exc.headers if isinstance(exc, ModelHTTPError) else None
-    if not headers:
-        return None
-    return headers.get("x-request-id") or headers.get("request-id")
-
-
-def _provider_message(exc: ModelAPIError, status: int | None) -> str:
-    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"provider answered HTTP {status}: {first_line}" if status else f"provider failed: {first_line}"
-
-
-def _validation_reason(exc: UnexpectedModelBehavior) -> str:
-    """The first validation problem, as 'where: what', or pydantic-ai's own message."""
-    cause = exc.__cause__
-    if isinstance(cause, ValidationError) and cause.errors():
-        first = cause.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "answer"
-        more = f" (and {cause.error_count() - 1} more)" if cause.error_count() > 1 else ""
-        return f"{where}: {first['msg']}{more}"
-    return str(exc).splitlines()[0]
 
 
 def _without_volatile(value: Any) -> Any:
@@ -481,12 +437,3 @@ def _without_volatile(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_volatile(item) for item in value]
     return value
-
-
-def provider_unwell(exc: BaseException) -> bool:
-    """Whether a failed call says something about the provider's health (for the circuit breaker).
-
-    Rate limits, server errors, timeouts and dropped connections that outlasted the
-    retries do; a request the provider rejected, or an answer that broke the schema, do not.
-    """
-    return isinstance(exc, ModelAPIError) and not isinstance(exc, ModelRequestRejectedError)
