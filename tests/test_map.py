@@ -287,3 +287,23 @@ def test_an_unknown_service_id_is_an_input_error_for_the_plan_too(evolutions: Pa
 
     assert plan.exit_code == 3
     assert "no record for service 'svc-nothing'" in plan.output
+
+
+def test_map_resume_continues_a_map_run_in_input_order(evolutions: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert map_cli(str(evolutions), "-o", str(out)).exit_code == 0
+    whole = out.read_text().splitlines()
+    out.write_text("\n".join(whole[:2]) + "\n")  # as if stopped after two records
+
+    resumed = map_cli(str(evolutions), "-o", str(out), "--resume")
+
+    assert resumed.exit_code == 0, resumed.output
+    ids = [json.loads(line)["service"]["service_id"] for line in out.read_text().splitlines()]
+    assert ids == [json.loads(line)["service"]["service_id"] for line in whole]
+    listing = json.loads(runner.invoke(app, ["runs", "list", "--json"]).stdout)
+    assert [run["resumed"] for run in listing if run["command"] == "map"] == [1]  # one map run, resumed once
+    refused = runner.invoke(
+        app, ["map", str(evolutions), "-o", str(out), "--model", "offline", "--resume", "--seed", "5"]
+    )
+    assert refused.exit_code == 8
+    assert "seed changed" in refused.stderr

@@ -13,11 +13,14 @@ from .options import (
     AsJson,
     CacheDirOption,
     CacheModeOption,
+    Force,
     JsonLogs,
     MaxCost,
     MaxInFlight,
     QuarantineOption,
     Quiet,
+    Resume,
+    RunId,
     RunsDirOption,
     Seed,
     Strict,
@@ -77,6 +80,9 @@ def map_features(
     json_logs: JsonLogs = False,
     allow_prompt_logging: AllowPromptLogging = False,
     trace_ids: TraceIds = False,
+    resume: Resume = False,
+    run_id: RunId = None,
+    force: Force = False,
 ) -> None:
     """Map existing features to the catalogues again.
 
@@ -96,6 +102,7 @@ def map_features(
         service-ambitions map evolutions.jsonl -o - --catalogue applications --service-id svc-library
         service-ambitions map features.jsonl -o mapped.jsonl --service-file services.jsonl
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model openai:gpt-4o-mini --dry-run
+        service-ambitions map evolutions.jsonl -o remapped.jsonl --model offline --resume
     """
     from decimal import Decimal
 
@@ -128,6 +135,7 @@ def map_features(
         json_logs=json_logs,
         total=count_lines(input_path, None) if not (quiet or json_logs or service_id) else None,
         trace_ids=trace_ids,
+        interrupted_hint=f"stopped: continue with  service-ambitions map {input_path} -o {output} --resume",
     )
     run_job(
         state,
@@ -140,4 +148,7 @@ def map_features(
         catalogues=catalogue,
         service_file=service_file,
         service_id=service_id,
+        resume=resume,
+        resume_run_id=run_id,
+        force=force,
     )

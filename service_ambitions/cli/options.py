@@ -14,11 +14,14 @@ __all__ = [
     "AsJson",
     "CacheDirOption",
     "CacheModeOption",
+    "Force",
     "JsonLogs",
     "MaxCost",
     "MaxInFlight",
     "QuarantineOption",
     "Quiet",
+    "Resume",
+    "RunId",
     "RunsDirOption",
     "Seed",
     "Strict",
@@ -103,3 +106,27 @@ TraceIds = Annotated[
     bool, typer.Option("--trace-ids", help="At the end, list failed services with the provider's request id.")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="With --dry-run: print the plan as one JSON document.")]
+Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue the run that wrote OUTPUT: skip services already in it, append the rest.",
+        rich_help_panel=_RESUME,
+    ),
+]
+RunId = Annotated[
+    str | None,
+    typer.Option(
+        "--run-id",
+        help="With --resume: the run to continue (default: the latest that wrote OUTPUT).",
+        rich_help_panel=_RESUME,
+    ),
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="With --resume: continue even though the input or result-affecting settings changed.",
+        rich_help_panel=_RESUME,
+    ),
+]

@@ -13,11 +13,14 @@ from .options import (
     AsJson,
     CacheDirOption,
     CacheModeOption,
+    Force,
     JsonLogs,
     MaxCost,
     MaxInFlight,
     QuarantineOption,
     Quiet,
+    Resume,
+    RunId,
     RunsDirOption,
     Seed,
     Strict,
@@ -79,28 +82,9 @@ def run(
     cache_mode: CacheModeOption = None,
     cache_dir: CacheDirOption = None,
     quarantine: QuarantineOption = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Continue the run that wrote OUTPUT: skip services already in it, append the rest.",
-            rich_help_panel=_RESUME,
-        ),
-    ] = False,
-    run_id: Annotated[
-        str | None,
-        typer.Option(
-            help="With --resume: the run to continue (default: the latest that wrote OUTPUT).", rich_help_panel=_RESUME
-        ),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="With --resume: continue even though the input or result-affecting settings changed.",
-            rich_help_panel=_RESUME,
-        ),
-    ] = False,
+    resume: Resume = False,
+    run_id: RunId = None,
+    force: Force = False,
     runs_dir: RunsDirOption = None,
     reuse_imported: Annotated[
         bool | None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import (
@@ -13,7 +13,7 @@ from ..map_input import load_service_file, read_map_input
 from ..reference import Catalogue, ReferenceData
 from .setup import Prepared
 
-__all__ = ["chosen_catalogues", "map_entries", "remaining_services"]
+__all__ = ["chosen_catalogues", "map_entries", "not_done", "remaining_services"]
 
 
 def map_entries(
@@ -54,7 +54,14 @@ def remaining_services(
     input_path: Path, done: set[str], seen_lines: set[int], max_line_bytes: int
 ) -> Iterator[Accepted | Rejected]:
     """The input, less what a resumed run already wrote or quarantined."""
-    for entry in read_services(input_path, max_line_bytes=max_line_bytes):
+    return not_done(read_services(input_path, max_line_bytes=max_line_bytes), done, seen_lines)
+
+
+def not_done(
+    entries: Iterable[Accepted | Rejected], done: set[str], seen_lines: set[int]
+) -> Iterator[Accepted | Rejected]:
+    """The entries, less the services already written and the lines already quarantined."""
+    for entry in entries:
         if isinstance(entry, Accepted) and entry.service.service_id in done:
             continue
         if isinstance(entry, Rejected) and entry.line in seen_lines:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -41,7 +41,7 @@ from ..runs import (
     tally_run,
 )
 from ..telemetry import tracer
-from .inputs import map_entries, remaining_services
+from .inputs import map_entries, not_done, remaining_services
 from .setup import Prepared, open_cache
 
 __all__ = ["RunResult", "generate", "remap"]
@@ -116,9 +116,8 @@ async def generate(
             on_event=on_event,
         )
         if opened.resuming:
-            await asyncio.to_thread(
-                _restore_input_order, input_path, output_path, quarantine_path, prepared.settings.max_line_bytes
-            )
+            services = read_services(input_path, max_line_bytes=prepared.settings.max_line_bytes)
+            await asyncio.to_thread(_restore_input_order, services, output_path, quarantine_path)
         return replace(result, fresh_start=resume and not opened.resuming)
 
 
@@ -146,8 +145,7 @@ async def _open(
     )
 
 
-def _restore_input_order(input_path: Path, output_path: Path, quarantine_path: Path, max_line_bytes: int) -> None:
-    entries = read_services(input_path, max_line_bytes=max_line_bytes)
+def _restore_input_order(entries: Iterable[Accepted | Rejected], output_path: Path, quarantine_path: Path) -> None:
     positions = {entry.service.service_id: entry.line for entry in entries if isinstance(entry, Accepted)}
     restore_input_order(output_path, quarantine_path, positions)
 
@@ -161,6 +159,9 @@ async def remap(
     catalogues: Sequence[str] | None = None,
     service_file: Path | None = None,
     service_id: str | None = None,
+    resume: bool = False,
+    resume_run_id: str | None = None,
+    force: bool = False,
     on_event: EventSink | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RunResult:
@@ -170,18 +171,45 @@ async def remap(
     records (see ``map_input.py``). Only ``catalogues`` (default: every catalogue of the
     reference data) are mapped; a record's other mappings are kept. The run goes through
     the same gateway, cache, limits and run records as :func:`generate`; ``-`` as output
-    path writes to standard output.
+    path writes to standard output. With ``resume``, the map run that wrote
+    ``output_path`` (or ``resume_run_id``) continues as :func:`generate` continues a run.
 
     Raises:
         ConfigError: a catalogue name is not in the reference data.
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
+        ResumeMismatch: the map run to resume does not match the input or settings (unless ``force``).
     """
     with output_lock(output_path, prepared.settings.runs_directory()):
-        opened = await _open(prepared, "map", input_path, output_path, quarantine_path, clock)
-        directory, manifest = opened.directory, opened.manifest
-        chosen, entries = map_entries(prepared, input_path, catalogues, service_file, service_id)
-        job = _Job(prepared, entries, _Outputs(output_path, quarantine_path, append=False), None, clock, remap=chosen)
-        return await _recorded(job, directory, manifest, resumed=False, already_done=0, on_event=on_event)
+        opened = await _open(
+            prepared,
+            "map",
+            input_path,
+            output_path,
+            quarantine_path,
+            clock,
+            resume=resume,
+            run_id=resume_run_id,
+            force=force,
+        )
+
+        def records() -> tuple[tuple[Catalogue, ...], Iterator[Accepted | Rejected]]:
+            return map_entries(prepared, input_path, catalogues, service_file, service_id)
+
+        chosen, entries = records()
+        left = not_done(entries, opened.done, opened.seen_lines)
+        outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
+        job = _Job(prepared, left, outputs, None, clock, remap=chosen)
+        result = await _recorded(
+            job,
+            opened.directory,
+            opened.manifest,
+            resumed=opened.resuming,
+            already_done=len(opened.done),
+            on_event=on_event,
+        )
+        if opened.resuming:
+            await asyncio.to_thread(_restore_input_order, records()[1], output_path, quarantine_path)
+        return replace(result, fresh_start=resume and not opened.resuming)
 
 
 @dataclass(frozen=True)

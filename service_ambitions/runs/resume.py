@@ -35,8 +35,8 @@ __all__ = [
 ]
 
 
-def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path, Manifest] | None:
-    """The run to resume: ``run_id``, or the latest run that wrote ``output``.
+def find_run(runs_dir: Path, *, run_id: str | None, output: Path, command: str = "run") -> tuple[Path, Manifest] | None:
+    """The run of ``command`` to resume: ``run_id``, or the latest such run that wrote ``output``.
 
     None when no run wrote ``output`` and ``output`` holds nothing yet (a run killed
     while starting, or never started): the caller starts a new run. Records no run
@@ -49,9 +49,10 @@ def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path,
         manifest = read_manifest(runs_dir / run_id)
         if manifest is None:
             raise ResumeMismatch(f"no run {run_id!r} in {runs_dir}", hint="run without --resume to start a new run")
-        if manifest.command != "run":
+        if manifest.command != command:
             raise ResumeMismatch(
-                f"run {run_id} was made by {manifest.command!r}, which cannot be resumed", hint="run it again"
+                f"run {run_id} was made by {manifest.command!r}; `{command} --resume` cannot continue it",
+                hint=f"resume it with `{manifest.command} --resume`",
             )
         return runs_dir / run_id, manifest
     target = str(output.resolve())
@@ -60,7 +61,7 @@ def find_run(runs_dir: Path, *, run_id: str | None, output: Path) -> tuple[Path,
         for directory in (runs_dir.iterdir() if runs_dir.is_dir() else [])
         if (manifest := read_manifest(directory)) is not None
         and manifest.output_path == target
-        and manifest.command == "run"
+        and manifest.command == command
     ]
     if not candidates:
         if output.exists() and output.stat().st_size > 0:
@@ -221,7 +222,7 @@ def open_run(
     input_sha = _input_sha256(input_path)
     if same_file(input_path, output_path) or same_file(input_path, quarantine_path):
         raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
-    found = find_run(runs_dir, run_id=run_id, output=output_path) if resume else None
+    found = find_run(runs_dir, run_id=run_id, output=output_path, command=identity.command) if resume else None
     if found is not None:
         directory, manifest = found
         check_resumable(manifest, input_sha, identity, force=force)
