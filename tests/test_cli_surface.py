@@ -75,3 +75,10 @@ def test_global_options_may_follow_the_command() -> None:
         "--",
         "--no-color",
     ]
+
+
+def test_quiet_before_the_command() -> None:
+    result = runner.invoke(app, ["-q", "run", str(EXAMPLES / "services.jsonl"), "-o", "o.jsonl", *OFFLINE])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout.startswith("completed: 8 services done")

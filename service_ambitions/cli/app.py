@@ -80,13 +80,16 @@ def _main(
     no_color: Annotated[
         bool, typer.Option("--no-color", help="No colour in any output (as does the NO_COLOR variable).")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Jobs print only errors and their final one-line result.")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     out, err = _console(stderr=False, no_color=no_color), _console(stderr=True, no_color=no_color)
-    ctx.obj = AppState(config=config, out=out, err=err)
+    ctx.obj = AppState(config=config, out=out, err=err, quiet=quiet)
 
 
 _UNBOUNDED_WIDTH = 1000
@@ -135,7 +138,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(migrate_app, name="migrate")
 
 
-_GLOBAL_FLAGS = frozenset({"--no-color"})
+_GLOBAL_FLAGS = frozenset({"--no-color", "--quiet", "-q"})
 _GLOBAL_WITH_VALUE = frozenset({"--config", "-c"})
 
 

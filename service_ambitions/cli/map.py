@@ -110,6 +110,7 @@ def map_features(
     from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
+    quiet = quiet or state.quiet
     settings = state.settings(
         models={"mapping": model} if model else None,
         concurrency=concurrency,

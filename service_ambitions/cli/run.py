@@ -127,6 +127,7 @@ def run(
     from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
+    quiet = quiet or state.quiet
     stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
     settings = state.settings(
         model=model,

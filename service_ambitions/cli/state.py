@@ -21,6 +21,8 @@ class AppState:
     config: Path | None
     out: Console
     err: Console
+    quiet: bool = False
+    """``-q`` given before the command (or moved there from after it)."""
 
     def settings(self, **flags: Any) -> Settings:
         """Settings from every source, with the flags the user gave (None = not given) on top."""
