@@ -10,11 +10,13 @@ out the rest. Ids the model names are still checked against the whole catalogue.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
 from .reference import Catalogue, CatalogueItem
 
 if TYPE_CHECKING:
@@ -40,6 +42,18 @@ class Shortlister:
     """Ranks one catalogue's items against feature texts; the index is built on first use."""
 
     def __init__(self, catalogue: Catalogue) -> None:
+        """A shortlister for ``catalogue``.
+
+        Raises:
+            ConfigError: the optional ``bm25s`` package (the ``shortlist`` extra) is not installed.
+        """
+        if importlib.util.find_spec("bm25s") is None:
+            raise ConfigError(
+                f"catalogue {catalogue.field!r} has {len(catalogue.items)} items, more than shortlist.threshold, "
+                "and shortlists need the optional 'shortlist' extra",
+                hint="in a checkout: uv sync --extra shortlist; for an installed tool: uv tool install --with bm25s "
+                "service-ambitions; or set shortlist.threshold to null to send whole catalogues",
+            )
         self.catalogue = catalogue
 
     @cached_property

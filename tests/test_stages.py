@@ -4,6 +4,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from service_ambitions.config import FeatureCount, ShortlistSettings
 from service_ambitions.models import Feature, FeatureScore, Service
 from service_ambitions.prompting import load_prompts, render_catalogue_items
@@ -175,3 +177,20 @@ def test_the_stage_plan_is_the_one_order_of_a_services_calls() -> None:
     for level in range(1, len(book.reference.plateaus) + 1):
         expected += [f"features:{level}"] + [f"mapping:{level}"] * catalogues
     assert order == expected
+
+
+def test_a_big_catalogue_without_the_shortlist_extra_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from service_ambitions.errors import ConfigError
+    from service_ambitions.reference import Catalogue
+    from service_ambitions.shortlist import Shortlister
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bm25s" else real(name, *a))
+    catalogue = Catalogue.model_validate(
+        {"field": "apps", "label": "Apps", "items": [{"id": str(i), "name": f"n{i}"} for i in range(3)]}
+    )
+    with pytest.raises(ConfigError) as caught:
+        Shortlister(catalogue)
+    assert "uv sync --extra shortlist" in caught.value.user_message
