@@ -30,7 +30,7 @@ once, with ``raise ... from exc``, so no caller needs to know pydantic-ai's exce
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from .secrets import scrub
 
@@ -56,6 +56,7 @@ __all__ = [
     "ProviderRefused",
     "ResumeMismatch",
     "ServiceAmbitionsError",
+    "reraise_first_error",
 ]
 
 
@@ -234,3 +235,24 @@ def _scrubbed(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _scrubbed(item) for key, item in value.items()}
     return value
+
+
+def reraise_first_error(group: ExceptionGroup[Exception]) -> NoReturn:
+    """Raise the first of our errors in a task group's ``group`` (chained), or the group itself.
+
+    A task group that failed raises an ``ExceptionGroup``; the user needs the one error
+    that says what went wrong, not the group.
+    """
+    first = _first_domain_error(group)
+    if first is None:
+        raise group
+    raise first from group
+
+
+def _first_domain_error(group: BaseExceptionGroup[BaseException]) -> ServiceAmbitionsError | None:
+    """The error to report for a failed service: the first of ours, if any."""
+    for error in group.exceptions:
+        found = _first_domain_error(error) if isinstance(error, BaseExceptionGroup) else error
+        if isinstance(found, ServiceAmbitionsError):
+            return found
+    return None

@@ -18,12 +18,11 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 from pydantic import BaseModel
 
 from .entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
-from .errors import BudgetExceeded, MappingError, ProviderError, ServiceAmbitionsError
+from .errors import BudgetExceeded, MappingError, ProviderError, ServiceAmbitionsError, reraise_first_error
 from .events import (
     CallFailed,
     CallFinished,
@@ -142,7 +141,7 @@ class Pipeline:
                 group.create_task(produce(group))
                 group.create_task(consume())
         except ExceptionGroup as group_error:
-            _reraise_domain_error(group_error)
+            reraise_first_error(group_error)
 
     async def _guarded(self, entry: Accepted, slots: asyncio.Semaphore) -> _Outcome:
         """One service, with its failures captured rather than cancelling the run."""
@@ -250,7 +249,7 @@ class Pipeline:
                         continue
                     step = next(plan, None)
         except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
-            _reraise_domain_error(group_error)
+            reraise_first_error(group_error)
         stops = [stop, _first_stop(task for _, _, tasks in per_plateau for task in tasks)]
         _raise_first(stops)
 
@@ -284,7 +283,7 @@ class Pipeline:
                     assert call.catalogue is not None
                     running[(call.plateau.level, call.catalogue.field)] = group.create_task(self._map(service, call))
         except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
-            _reraise_domain_error(group_error)
+            reraise_first_error(group_error)
         _raise_first([_first_stop(running.values())])
         calls = [
             (
@@ -423,20 +422,3 @@ def _raise_first(stops: Sequence[ServiceAmbitionsError | None]) -> None:
     real = [stop for stop in found if not isinstance(stop, BudgetExceeded)]
     if real or found:
         raise (real or found)[0]
-
-
-def _reraise_domain_error(group: ExceptionGroup[Exception]) -> NoReturn:
-    """Raise the first of our errors in ``group`` (chained), or the group itself."""
-    first = _first_domain_error(group)
-    if first is None:
-        raise group
-    raise first from group
-
-
-def _first_domain_error(group: BaseExceptionGroup[BaseException]) -> ServiceAmbitionsError | None:
-    """The error to report for a failed service: the first of ours, if any."""
-    for error in group.exceptions:
-        found = _first_domain_error(error) if isinstance(error, BaseExceptionGroup) else error
-        if isinstance(found, ServiceAmbitionsError):
-            return found
-    return None

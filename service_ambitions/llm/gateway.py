@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import pydantic_ai
 from pydantic import TypeAdapter, ValidationError
@@ -29,7 +29,7 @@ from pydantic_ai.exceptions import (
     ModelQuotaExceededError,
     UnexpectedModelBehavior,
 )
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.models.fallback import FallbackModel
@@ -42,55 +42,12 @@ from ..models import Stage
 from .budget import Budget, BudgetedModel, call_price
 from .failures import provider_message, provider_unwell, request_id, spent_by, validation_reason
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
+from .requests import ImportedLookup, LLMAnswer, LLMRequest
 from .transport import proxy_for, retry_observer
 
 __all__ = ["Gateway", "ImportedLookup", "LLMAnswer", "LLMRequest", "provider_unwell"]
 
 OutputT = TypeVar("OutputT")
-
-
-@dataclass(frozen=True)
-class ImportedLookup:
-    """Where an answer imported by ``migrate cache`` for this call would be, and how to read it."""
-
-    key: str
-    """``stage/service_id[/plateau[/catalogue]]``, as ``ResultCache.imported`` files it."""
-    convert: Callable[[Any, bool], Any]
-    """The imported payload as this call's output data; ValueError when it does not fit. The
-    flag says whether the answer named by :attr:`after` was itself imported in this run."""
-    after: str | None = None
-    """The key of the imported answer this one builds on (a mapping's features): an older
-    tool's ids can be matched by position only to features that were that tool's too."""
-
-
-@dataclass(frozen=True)
-class LLMRequest(Generic[OutputT]):
-    """Everything that determines one answer."""
-
-    stage: Stage
-    instructions: str
-    prompt: str
-    output_type: type[OutputT]
-    history: Sequence[ModelMessage] = ()
-    imported: ImportedLookup | None = field(default=None, compare=False)
-    """Not part of the answer's identity: only used with ``reuse_imported``."""
-
-
-@dataclass(frozen=True)
-class LLMAnswer(Generic[OutputT]):
-    """A validated answer and what it cost."""
-
-    output: OutputT
-    model: str
-    usage: RunUsage
-    messages: Sequence[ModelMessage] = field(repr=False)
-    """The new messages of this call (request and responses, including failed attempts); empty when cached."""
-    cached: bool = False
-    """True when the answer came from the cache; ``usage`` is then what the original call used."""
-    cost: Decimal | None = None
-    """USD from genai-prices (for a cache hit, what the original call cost); None when unknown."""
-    imported: bool = False
-    """True when the answer was imported by ``migrate cache`` (``cached`` is then true too)."""
 
 
 # Settings that change how a request travels, not what the model answers: not part of the key.

@@ -1,0 +1,61 @@
+"""What goes into the gateway and what comes out: one call's request and its answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.usage import RunUsage
+
+from ..models import Stage
+
+__all__ = ["ImportedLookup", "LLMAnswer", "LLMRequest"]
+
+OutputT = TypeVar("OutputT")
+
+
+@dataclass(frozen=True)
+class ImportedLookup:
+    """Where an answer imported by ``migrate cache`` for this call would be, and how to read it."""
+
+    key: str
+    """``stage/service_id[/plateau[/catalogue]]``, as ``ResultCache.imported`` files it."""
+    convert: Callable[[Any, bool], Any]
+    """The imported payload as this call's output data; ValueError when it does not fit. The
+    flag says whether the answer named by :attr:`after` was itself imported in this run."""
+    after: str | None = None
+    """The key of the imported answer this one builds on (a mapping's features): an older
+    tool's ids can be matched by position only to features that were that tool's too."""
+
+
+@dataclass(frozen=True)
+class LLMRequest(Generic[OutputT]):
+    """Everything that determines one answer."""
+
+    stage: Stage
+    instructions: str
+    prompt: str
+    output_type: type[OutputT]
+    history: Sequence[ModelMessage] = ()
+    imported: ImportedLookup | None = field(default=None, compare=False)
+    """Not part of the answer's identity: only used with ``reuse_imported``."""
+
+
+@dataclass(frozen=True)
+class LLMAnswer(Generic[OutputT]):
+    """A validated answer and what it cost."""
+
+    output: OutputT
+    model: str
+    usage: RunUsage
+    messages: Sequence[ModelMessage] = field(repr=False)
+    """The new messages of this call (request and responses, including failed attempts); empty when cached."""
+    cached: bool = False
+    """True when the answer came from the cache; ``usage`` is then what the original call used."""
+    cost: Decimal | None = None
+    """USD from genai-prices (for a cache hit, what the original call cost); None when unknown."""
+    imported: bool = False
+    """True when the answer was imported by ``migrate cache`` (``cached`` is then true too)."""
