@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -41,7 +41,7 @@ from ..runs import (
     tally_run,
 )
 from ..telemetry import tracer
-from .inputs import map_entries, not_done, remaining_services
+from .inputs import chosen_catalogues, map_entries, not_done
 from .setup import Prepared, open_cache
 
 __all__ = ["RunResult", "generate", "remap"]
@@ -92,33 +92,19 @@ async def generate(
         ResumeMismatch: nothing to resume, or the input or result-affecting settings
             changed since (unless ``force``).
     """
-    with output_lock(output_path, prepared.settings.runs_directory()):
-        opened = await _open(
-            prepared,
-            "run",
-            input_path,
-            output_path,
-            quarantine_path,
-            clock,
-            resume=resume,
-            run_id=resume_run_id,
-            force=force,
-        )
-        entries = remaining_services(input_path, opened.done, opened.seen_lines, prepared.settings.max_line_bytes)
-        outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
-        job = _Job(prepared, entries, outputs, max_services, clock)
-        result = await _recorded(
-            job,
-            opened.directory,
-            opened.manifest,
-            resumed=opened.resuming,
-            already_done=len(opened.done),
-            on_event=on_event,
-        )
-        if opened.resuming:
-            services = read_services(input_path, max_line_bytes=prepared.settings.max_line_bytes)
-            await asyncio.to_thread(_restore_input_order, services, output_path, quarantine_path)
-        return replace(result, fresh_start=resume and not opened.resuming)
+    max_line_bytes = prepared.settings.max_line_bytes
+    return await _run_job(
+        prepared,
+        "run",
+        (input_path, output_path, quarantine_path),
+        lambda: read_services(input_path, max_line_bytes=max_line_bytes),
+        max_services=max_services,
+        resume=resume,
+        run_id=resume_run_id,
+        force=force,
+        on_event=on_event,
+        clock=clock,
+    )
 
 
 async def _open(
@@ -179,26 +165,57 @@ async def remap(
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
         ResumeMismatch: the map run to resume does not match the input or settings (unless ``force``).
     """
+    chosen = chosen_catalogues(prepared.reference, catalogues)
+    return await _run_job(
+        prepared,
+        "map",
+        (input_path, output_path, quarantine_path),
+        lambda: map_entries(prepared, input_path, catalogues, service_file, service_id)[1],
+        remap=chosen,
+        resume=resume,
+        run_id=resume_run_id,
+        force=force,
+        on_event=on_event,
+        clock=clock,
+    )
+
+
+async def _run_job(
+    prepared: Prepared,
+    command: str,
+    paths: tuple[Path, Path, Path],
+    read: Callable[[], Iterable[Accepted | Rejected]],
+    *,
+    remap: Sequence[Catalogue] = (),
+    max_services: int | None = None,
+    resume: bool,
+    run_id: str | None,
+    force: bool,
+    on_event: EventSink | None,
+    clock: Callable[[], datetime],
+) -> RunResult:
+    """One recorded job, new or resumed, holding its output's lock throughout.
+
+    ``read`` gives the job's entries (services or records to map), afresh each time: a
+    resumed job reads them once to skip what is done, and once more at the end to put
+    the output back in input order.
+    """
+    input_path, output_path, quarantine_path = paths
     with output_lock(output_path, prepared.settings.runs_directory()):
         opened = await _open(
             prepared,
-            "map",
+            command,
             input_path,
             output_path,
             quarantine_path,
             clock,
             resume=resume,
-            run_id=resume_run_id,
+            run_id=run_id,
             force=force,
         )
-
-        def records() -> tuple[tuple[Catalogue, ...], Iterator[Accepted | Rejected]]:
-            return map_entries(prepared, input_path, catalogues, service_file, service_id)
-
-        chosen, entries = records()
-        left = not_done(entries, opened.done, opened.seen_lines)
+        left = not_done(read(), opened.done, opened.seen_lines)
         outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
-        job = _Job(prepared, left, outputs, None, clock, remap=chosen)
+        job = _Job(prepared, left, outputs, max_services, clock, remap=remap)
         result = await _recorded(
             job,
             opened.directory,
@@ -208,7 +225,7 @@ async def remap(
             on_event=on_event,
         )
         if opened.resuming:
-            await asyncio.to_thread(_restore_input_order, records()[1], output_path, quarantine_path)
+            await asyncio.to_thread(_restore_input_order, read(), output_path, quarantine_path)
         return replace(result, fresh_start=resume and not opened.resuming)
 
 
