@@ -38,6 +38,19 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 
 
 @pytest.fixture
+def openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OpenAI provider pointed at respx's fake host (``fake_openai.BASE_URL``), with a test key.
+
+    Model requests are allowed because respx answers them: nothing leaves the machine.
+    """
+    from .fake_openai import BASE_URL
+
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghij")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+
+
+@pytest.fixture
 def services_file(tmp_path: Path) -> Path:
     """Three small, valid services."""
     path = tmp_path / "services.jsonl"

@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx2
-import pydantic_ai.models
 import pytest
 import respx
 from pydantic import BaseModel
@@ -27,16 +26,9 @@ from service_ambitions.models import Stage
 from service_ambitions.runs import read_events, read_manifest
 
 from .conftest import EXAMPLES, read_jsonl, run_dirs
-from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI, completion
+from .fake_openai import COMPLETIONS, FakeOpenAI, completion
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-budget")
-    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
 
 
 def test_prices(openai_env: None) -> None:

@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import pydantic_ai.models
 import pytest
 import respx
 from genai_prices import Usage, calc_price
@@ -22,7 +21,7 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 
 from .conftest import read_jsonl
-from .fake_openai import BASE_URL, COMPLETIONS, completion
+from .fake_openai import COMPLETIONS, completion
 from .schema_fill import SchemaFiller
 
 runner = CliRunner()
@@ -61,10 +60,7 @@ def _price(answers: list[dict[str, int]]) -> Decimal:
 
 
 @pytest.fixture
-def provider(respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> Provider:
-    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-accounting")
-    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+def provider(respx_mock: respx.MockRouter, openai_env: None) -> Provider:
     fake = Provider(seed=3)
     fake.broken = {"svc-2"}
     respx_mock.post(COMPLETIONS).mock(side_effect=fake)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pydantic_ai.models
 import pytest
 import respx
 from typer.testing import CliRunner
@@ -16,17 +15,14 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 
 from .conftest import EXAMPLES, read_jsonl, subprocess_env
-from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+from .fake_openai import COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
 MODEL = ["--model", "openai:gpt-4o-mini"]
 
 
 @pytest.fixture
-def provider(respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> respx.Route:
-    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cache")
-    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+def provider(respx_mock: respx.MockRouter, openai_env: None) -> respx.Route:
     return respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI())
 
 

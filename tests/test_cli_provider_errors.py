@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import httpx
-import pydantic_ai.models
 import pytest
 import respx
 from typer.testing import CliRunner
@@ -14,16 +13,14 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 
 from .conftest import read_jsonl, run_dirs
-from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+from .fake_openai import COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-refused")
-    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+def _provider(openai_env: None) -> None:
+    """Every test here speaks to respx's fake OpenAI host."""
 
 
 def test_rejected_request_quarantines_that_service_only(

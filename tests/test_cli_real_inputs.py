@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pydantic_ai.models
 import pytest
 import respx
 from typer.testing import CliRunner
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 
 from .conftest import read_jsonl
-from .fake_openai import BASE_URL, COMPLETIONS
+from .fake_openai import COMPLETIONS
 from .schema_fill import SchemaFiller
 
 runner = CliRunner()
@@ -99,14 +98,11 @@ def test_a_rejected_line_names_each_problem_once_in_terminal_and_quarantine(tmp_
 @pytest.mark.parametrize("seed", [1, 2])
 def test_any_schema_valid_answer_completes_every_service_without_output_retries(
     respx_mock: respx.MockRouter,
-    monkeypatch: pytest.MonkeyPatch,
+    openai_env: None,
     tmp_path: Path,
     legacy_config: Path,
     seed: int,
 ) -> None:
-    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
-    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     filler = SchemaFiller(seed=seed)
     respx_mock.post(COMPLETIONS).mock(side_effect=filler)
     out = tmp_path / "out.jsonl"

@@ -6,7 +6,6 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import pydantic_ai.models
 import pytest
 import respx
 from typer.testing import CliRunner
@@ -14,16 +13,13 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 
 from .conftest import run_dirs
-from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
+from .fake_openai import COMPLETIONS, FakeOpenAI
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def two_runs(respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, services_file: Path) -> respx.Route:
-    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)  # respx answers; nothing leaves
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-report")
-    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+def two_runs(respx_mock: respx.MockRouter, openai_env: None, services_file: Path) -> respx.Route:
     route = respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI(usage=(1000, 100)))
     for name in ("first.jsonl", "second.jsonl"):  # the second is answered from the cache
         result = runner.invoke(app, ["run", str(services_file), "-o", name, "--model", "openai:gpt-4o-mini"])
