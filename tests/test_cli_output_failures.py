@@ -33,8 +33,13 @@ def test_output_on_a_full_device_is_one_line() -> None:
 @pytest.mark.slow
 def test_a_disk_that_fills_mid_run_leaves_whole_lines_and_resume_finishes(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "service_ambitions", "run", str(EXAMPLES / "services.jsonl"), "-o", str(out)]
-    env = subprocess_env(SA_CACHE_DIR=str(tmp_path / "cache"), SA_RUNS_DIR=str(tmp_path / "runs"))
+    # -B: under the size limit, Python's own bytecode files would be cut short too, and a
+    # truncated .pyc in the environment breaks every later process that imports it.
+    command = [sys.executable, "-B", "-m", "service_ambitions", "run", str(EXAMPLES / "services.jsonl"), "-o", str(out)]
+    env = {
+        **subprocess_env(SA_CACHE_DIR=str(tmp_path / "cache"), SA_RUNS_DIR=str(tmp_path / "runs")),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
     def small_disk() -> None:  # files may not grow past 60 KB: the output fills it mid-run
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
