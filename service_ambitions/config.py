@@ -10,23 +10,22 @@ variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``…), so they never pass thr
 
 from __future__ import annotations
 
-import difflib
 import os
-from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
 
 from .cache_mode import CacheMode, Eviction, default_cache_dir
+from .config_files import DEFAULT_CONFIG_PATH, check_variables, dotenv, find_config, read_settings_file
 from .errors import ConfigError
 from .models import Stage
 
@@ -42,9 +41,6 @@ __all__ = [
     "find_config",
     "load_settings",
 ]
-
-DEFAULT_CONFIG_PATH = Path("config/app.yaml")
-"""Read when present and no ``--config`` is given; relative to the working directory (see :func:`find_config`)."""
 
 
 class StageModelOverrides(BaseModel):
@@ -251,152 +247,41 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings of one invocation.
 
     Args:
-        config: YAML file given with ``--config``; it must exist. Without it,
-            ``config/app.yaml`` is read if present.
+        config: YAML file given with ``--config``; it must exist. Without it, the file
+            :func:`find_config` finds is read, if there is one.
         overrides: values from command-line flags; None means "flag not given".
 
     Raises:
-        ConfigError: the YAML file is missing, unreadable or holds an unknown or invalid setting.
+        ConfigError: the YAML file is missing, unreadable or holds an unknown or invalid
+            setting, or an ``SA_*`` variable misspells one.
     """
     if config is not None and not config.is_file():
         raise ConfigError(f"config file {config} does not exist")
     path = config or find_config()
-    data = _check_yaml_keys(path)
-    _check_variables(os.environ, "environment variable")
-    _check_variables(_dotenv(Path(".env")), ".env variable")
-    runtime = type(
-        "RuntimeSettings",
-        (Settings,),
-        {"model_config": {**Settings.model_config, "yaml_file": str(path)}},
-    )
+    from_file = read_settings_file(path, Settings)
+    check_variables(os.environ, "environment variable", Settings)
+    check_variables(dotenv(Path(".env")), ".env variable", Settings)
+
+    class RuntimeSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # The file as read above (keys checked, paths resolved), where YAML ranks.
+            file_settings = InitSettingsSource(settings_cls, from_file)
+            return init_settings, env_settings, dotenv_settings, file_settings, file_secret_settings
+
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
-        settings: Settings = runtime(**given)
+        return RuntimeSettings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(
             f"invalid setting {where}: {first['msg']}", hint=f"check {path}, SA_* variables and flags"
         ) from exc
-    return _paths_from_file(settings, data, path.parent)
-
-
-def find_config(*, environ: Mapping[str, str] | None = None) -> Path:
-    """The settings file used without ``--config``: ``./config/app.yaml``, else the user's own.
-
-    The user's file is ``$XDG_CONFIG_HOME/service-ambitions/config.yaml`` (the platform's
-    user config directory), so an installed tool has settings wherever it runs. When
-    neither exists, the first is returned (and, missing, is simply not read).
-    """
-    if DEFAULT_CONFIG_PATH.is_file():
-        return DEFAULT_CONFIG_PATH
-    environ = os.environ if environ is None else environ
-    if xdg := environ.get("XDG_CONFIG_HOME"):
-        user = Path(xdg) / "service-ambitions" / "config.yaml"
-    else:
-        from platformdirs import user_config_dir
-
-        user = Path(user_config_dir("service-ambitions", appauthor=False)) / "config.yaml"
-    return user if user.is_file() else DEFAULT_CONFIG_PATH
-
-
-_PATH_SETTINGS = (("prompts_dir",), ("runs_dir",), ("cache_dir",), ("reference", "plateaus"), ("reference", "roles"))
-
-
-def _paths_from_file(settings: Settings, data: dict[str, Any] | None, folder: Path) -> Settings:
-    """Paths the settings file gave, relative to that file (not to where the command runs).
-
-    A path given by a flag or a variable stays relative to the working directory: only
-    values that are still the file's own are resolved.
-    """
-    if not data:
-        return settings
-    updates: dict[str, Any] = {}
-    for keys in _PATH_SETTINGS:
-        given: Any = data
-        for key in keys:
-            given = given.get(key) if isinstance(given, dict) else None
-        current: Any = settings
-        for key in keys:
-            current = getattr(current, key)
-        if isinstance(given, str) and current == Path(given) and not current.is_absolute():
-            updates[".".join(keys)] = folder / current
-    catalogues = data.get("reference", {}).get("catalogues") if isinstance(data.get("reference"), dict) else None
-    given_catalogues = settings.reference.catalogues or []
-    if isinstance(catalogues, list) and [str(p) for p in given_catalogues] == catalogues:
-        updates["reference.catalogues"] = [p if p.is_absolute() else folder / p for p in given_catalogues]
-    if not updates:
-        return settings
-    reference = settings.reference.model_copy(
-        update={key.split(".")[1]: value for key, value in updates.items() if key.startswith("reference.")}
-    )
-    top = {key: value for key, value in updates.items() if "." not in key}
-    return settings.model_copy(update={**top, "reference": reference})
-
-
-def _check_yaml_keys(path: Path) -> dict[str, Any] | None:
-    """The YAML file's settings; unknown top-level keys are reported, so typos are not ignored."""
-    if not path.is_file():
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8") from exc
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of settings")
-    unknown = sorted(set(map(str, data)) - set(Settings.model_fields))
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting {', '.join(unknown)}",
-            hint=_did_you_mean(unknown[0], list(Settings.model_fields))
-            or f"known settings: {', '.join(Settings.model_fields)}",
-        )
-    return data
-
-
-def _dotenv(path: Path) -> dict[str, str | None]:
-    if not path.is_file():
-        return {}
-    from dotenv import dotenv_values
-
-    try:
-        return dict(dotenv_values(path, encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8") from exc
-
-
-def _check_variables(variables: Mapping[str, str | None], kind: str) -> None:
-    """Refuse ``SA_*`` variables that misspell a setting: a typo must not silently leave the default.
-
-    A variable that resembles no setting at all is another program's (``SA_PASSWORD`` of
-    a database image, say) and is left alone.
-    """
-    for name in variables:
-        if not name.upper().startswith(_PREFIX):
-            continue
-        path = name[len(_PREFIX) :].lower().split("__")
-        model: type[BaseModel] = Settings
-        for depth, part in enumerate(path):
-            fields = model.model_fields
-            if part not in fields:
-                suggestion = _did_you_mean(part, list(fields), prefix=name[: len(name) - len(part)].upper())
-                if suggestion is None and depth == 0:
-                    break  # nothing like ours (SA_PASSWORD of a database image, say): not our variable
-                where = "a setting" if depth == 0 else f"a setting of {'.'.join(path[:depth])}"
-                raise ConfigError(
-                    f"{kind} {name} names no setting: {part!r} is not {where}",
-                    hint=suggestion or f"known: {', '.join(fields)}",
-                )
-            annotation = fields[part].annotation
-            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                break  # a plain value (lists and dicts given as JSON included)
-            model = annotation
-
-
-def _did_you_mean(name: str, known: list[str], *, prefix: str = "") -> str | None:
-    close = difflib.get_close_matches(name.lower(), known, n=1)
-    return f"did you mean {prefix}{close[0].upper() if prefix else close[0]}?" if close else None
