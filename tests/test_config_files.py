@@ -15,7 +15,8 @@ def test_paths_in_the_file_are_relative_to_it_and_absolute_ones_stay(tmp_path: P
     path = tmp_path / "conf" / "app.yaml"
     path.parent.mkdir()
     path.write_text(
-        "prompts_dir: prompts\ncache_dir: /var/cache/sa\nreference:\n  roles: r.json\n  catalogues: [a.json, /x/b.json]\n"
+        "prompts_dir: prompts\ncache_dir: /var/cache/sa\n"
+        "reference:\n  roles: r.json\n  catalogues: [a.json, /x/b.json]\n"
     )
     data = read_settings_file(path, Settings)
     assert data["prompts_dir"] == str(tmp_path / "conf" / "prompts")
