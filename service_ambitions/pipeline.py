@@ -15,17 +15,13 @@ and reason, and the run goes on.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
+from .calls import MeasuredCalls
 from .entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
-from .errors import BudgetExceeded, MappingError, ProviderError, ServiceAmbitionsError, reraise_first_error
+from .errors import BudgetExceeded, MappingError, ServiceAmbitionsError, reraise_first_error
 from .events import (
-    CallFailed,
-    CallFinished,
     EventSink,
     LineQuarantined,
     ServiceCompleted,
@@ -33,11 +29,11 @@ from .events import (
     ServiceFailed,
     ServiceStarted,
 )
-from .llm.gateway import Gateway, LLMAnswer, LLMRequest
+from .llm.gateway import Gateway
 from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
 from .reference import Catalogue, Plateau
 from .stages import Call, Described, Featured, MappingResult, StageBook, Step, record_plan, service_plan
-from .telemetry import Metrics, tracer
+from .telemetry import tracer
 
 __all__ = ["MetaFactory", "Pipeline", "RecordSink"]
 
@@ -83,11 +79,10 @@ class Pipeline:
     ) -> None:
         self._book = book
         self._remap = remap
-        self._gateway = gateway
         self._meta = meta
         self._strict = strict
         self._emit: EventSink = on_event or (lambda event: None)
-        self._metrics = Metrics()
+        self._calls = MeasuredCalls(gateway, self._emit)
         self.budget_stop: BudgetExceeded | None = None
         """Set when the budget ran out: no new service starts, and unfinished ones are deferred."""
         self.unstarted = 0
@@ -219,7 +214,7 @@ class Pipeline:
         plan = service_plan(book, service)
         first = next(plan)
         assert isinstance(first, Call)
-        step: Step | None = plan.send((await self._ask(first.request, service)).output)
+        step: Step | None = plan.send((await self._calls.ask(first.request, service)).output)
         descriptions: dict[str, str] = {}
         per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | ServiceAmbitionsError]]]] = []
         stop: ServiceAmbitionsError | None = None
@@ -239,7 +234,7 @@ class Pipeline:
                         if _first_stop(task for _, _, tasks in per_plateau for task in tasks) is not None:
                             break
                         try:
-                            answer = await self._ask(step.request, service)
+                            answer = await self._calls.ask(step.request, service)
                         except ServiceAmbitionsError as exc:
                             if exc.aborts_run:
                                 raise
@@ -319,7 +314,7 @@ class Pipeline:
         request, catalogue, features = call.request, call.catalogue, call.features
         assert catalogue is not None
         try:
-            answer = await self._ask(request, service)
+            answer = await self._calls.ask(request, service)
         except ServiceAmbitionsError as exc:
             if exc.aborts_run:
                 raise
@@ -333,71 +328,6 @@ class Pipeline:
                 hint="run without --strict to drop them instead",
             )
         return result
-
-    async def _ask(self, request: LLMRequest[BaseModel], service: Service) -> LLMAnswer[BaseModel]:
-        attributes = {"service_id": service.service_id, "stage": request.stage.value}
-        metrics = self._metrics
-        started = time.perf_counter()
-        metrics.in_flight.add(1, attributes)
-        try:
-            with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
-                answer = await self._gateway.ask(request)
-                span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
-        except (ProviderError, BudgetExceeded) as exc:
-            if exc.spent is not None and exc.spent.requests:
-                self._emit_failed_call(service, request.stage, exc, started)
-            raise
-        finally:
-            metrics.in_flight.add(-1, attributes)
-        latency_ms = round((time.perf_counter() - started) * 1000, 1)
-        usage = answer.usage
-        labels = {"stage": request.stage.value, "model": answer.model}
-        metrics.calls.add(1, labels)
-        metrics.latency.record(latency_ms, labels)
-        if answer.cached:
-            metrics.cache_hits.add(1, labels)
-        else:
-            metrics.tokens.add(usage.input_tokens + usage.output_tokens, labels)
-            if answer.cost is not None:
-                metrics.cost.add(float(answer.cost), labels)
-        self._emit(
-            CallFinished(
-                service_id=service.service_id,
-                stage=request.stage,
-                model=answer.model,
-                cached=answer.cached,
-                latency_ms=latency_ms,
-                cost_usd=None if answer.cost is None else str(answer.cost),
-                requests=usage.requests,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                reasoning_tokens=usage.details.get("reasoning_tokens", 0),
-            )
-        )
-        return answer
-
-    def _emit_failed_call(
-        self, service: Service, stage: Stage, exc: ProviderError | BudgetExceeded, started: float
-    ) -> None:
-        """The requests of a failed call were billed: count them like any other."""
-        spent = exc.spent
-        assert spent is not None
-        self._emit(
-            CallFailed(
-                service_id=service.service_id,
-                stage=stage,
-                model=exc.model or self._gateway.model_name(stage),
-                latency_ms=round((time.perf_counter() - started) * 1000, 1),
-                cost_usd=spent.cost_usd,
-                requests=spent.requests,
-                input_tokens=spent.input_tokens,
-                output_tokens=spent.output_tokens,
-                cache_read_tokens=spent.cache_read_tokens,
-                reasoning_tokens=spent.reasoning_tokens,
-                reason=exc.message,
-            )
-        )
 
 
 def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: Sequence[MappingResult]) -> Feature:

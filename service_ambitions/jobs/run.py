@@ -8,24 +8,18 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from pydantic_ai import UsageLimits
-
-from ..cache import CacheMode, ResultCache
+from ..cache import CacheMode
 from ..clock import utc_now
 from ..errors import (
     CacheUnavailable,
     ServiceAmbitionsError,
 )
-from ..events import CacheProblem, Event, EventSink, ProviderPaused, RunFinished, RunStarted, Tally
+from ..events import CacheProblem, Event, EventSink, RunFinished, RunStarted, Tally
 from ..jsonl import Accepted, JsonlWriter, Rejected, read_services
-from ..llm.budget import Budget
-from ..llm.gateway import Gateway, provider_unwell
-from ..llm.limits import CircuitBreaker, RateLimiter
-from ..models import Meta, ReferenceHashes, Stage, StageModels
+from ..llm.gateway import Gateway
 from ..pipeline import Pipeline, RecordSink
 from ..reference import Catalogue
 from ..runs import (
@@ -41,6 +35,7 @@ from ..runs import (
     tally_run,
 )
 from ..telemetry import tracer
+from .compose import meta_maker, run_gateway
 from .inputs import chosen_catalogues, map_entries, not_done
 from .setup import Prepared, open_cache
 
@@ -273,7 +268,7 @@ async def _recorded(
                     # Answers cost money, not correctness: a damaged or unreachable cache
                     # is reported once and the run goes on without it.
                     emit(CacheProblem(reason=exc.user_message, reading=True))
-            gateway = _run_gateway(job.prepared, cache, emit)
+            gateway = run_gateway(job.prepared, cache, emit)
             attributes: dict[str, str | bool] = {
                 "run_id": manifest.run_id,
                 "resumed": resumed,
@@ -308,45 +303,6 @@ async def _recorded(
     )
 
 
-def _run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) -> Gateway:
-    """The gateway of a real run: the settings' cache mode, budget, rate limits and breaker."""
-    settings = prepared.settings
-    limits = settings.limits
-    return Gateway(
-        prepared.models,
-        max_in_flight=settings.max_in_flight,
-        model_settings=prepared.model_settings(),
-        output_retries=settings.output_retries,
-        cache=cache,
-        cache_mode=settings.cache_mode,
-        on_event=emit,
-        budget=Budget(settings.max_cost) if settings.max_cost is not None else None,
-        rate=RateLimiter(requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute),
-        breaker=CircuitBreaker(
-            threshold=limits.breaker_failures,
-            cooldown_s=limits.breaker_cooldown_s,
-            is_failure=provider_unwell,
-            on_change=lambda provider, paused: emit(ProviderPaused(provider=provider, paused_s=paused)),
-        ),
-        usage_limits=UsageLimits(
-            request_limit=None,
-            input_tokens_limit=limits.call_input_tokens,
-            output_tokens_limit=limits.call_output_tokens,
-        ),
-        reuse_imported=settings.reuse_imported,
-    )
-
-
-def _remapped_reference(
-    original: ReferenceHashes | None, current: ReferenceHashes, mapped: Sequence[Catalogue]
-) -> ReferenceHashes | None:
-    """The reference a record mapped again was made with: its own, with the mapped catalogues' and prompts' now."""
-    if original is None:
-        return None  # a migrated record that never said; mixing would claim what is not known
-    catalogues = {**original.catalogues, **{c.field: current.catalogues[c.field] for c in mapped}}
-    return original.model_copy(update={"catalogues": catalogues, "prompts": current.prompts})
-
-
 @dataclass(frozen=True)
 class _Outputs:
     output: Path
@@ -355,39 +311,9 @@ class _Outputs:
 
 
 async def _run(job: _Job, gateway: Gateway, run_id: str, on_event: EventSink) -> Pipeline:
-    prepared, clock, outputs = job.prepared, job.clock, job.outputs
+    prepared, outputs = job.prepared, job.outputs
     settings = prepared.settings
-    stage_models = StageModels(
-        **{stage.value: gateway.model_name(stage) if stage in prepared.models else "input" for stage in Stage}
-    )
-    hashes = prepared.reference.hashes
-    reference = ReferenceHashes(
-        plateaus=hashes["plateaus"],
-        roles=hashes["roles"],
-        catalogues={c.field: hashes[f"catalogue:{c.field}"] for c in prepared.reference.catalogues},
-        prompts=prepared.prompts.sha256,
-    )
-    generator = f"service-ambitions {version('service-ambitions')}"
-
-    def meta(dropped: int, original: Meta | None) -> Meta:
-        models = stage_models
-        made_with: ReferenceHashes | None = reference
-        if original is not None:
-            # Mapped again: the other stages are the original's; only the mapping is new.
-            models = original.models.model_copy(update={"mapping": stage_models.mapping})
-            made_with = _remapped_reference(original.reference, reference, job.remap)
-        return Meta(
-            run_id=run_id,
-            created=clock(),
-            generator=generator,
-            models=models,
-            seed=settings.seed,
-            synthetic=prepared.synthetic or (original is not None and original.synthetic),
-            reference=made_with,
-            dropped_items=dropped,
-            legacy=original.legacy if original is not None else None,
-        )
-
+    meta = meta_maker(prepared, gateway, run_id, job.clock, job.remap)
     pipeline = Pipeline(prepared.book, gateway, meta=meta, strict=settings.strict, on_event=on_event, remap=job.remap)
     with (
         JsonlWriter(outputs.output, append=outputs.append, durable=True) as output,

@@ -1,0 +1,102 @@
+"""One LLM call of a service, as the run sees it: traced, measured and told as an event.
+
+The pipeline decides *which* calls a service needs; this module holds what every one of
+them does around the gateway, so ``CallFinished`` and ``CallFailed`` are built in one
+place and every billed request (answered or not) reaches the events and the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+from .errors import BudgetExceeded, ProviderError
+from .events import CallFailed, CallFinished, EventSink
+from .llm.gateway import Gateway, LLMAnswer, LLMRequest
+from .models import Service, Stage
+from .telemetry import Metrics, tracer
+
+__all__ = ["MeasuredCalls"]
+
+
+class MeasuredCalls:
+    """Asks the gateway on behalf of a service and reports each call."""
+
+    def __init__(self, gateway: Gateway, emit: EventSink) -> None:
+        self._gateway = gateway
+        self._emit = emit
+        self._metrics = Metrics()
+
+    async def ask(self, request: LLMRequest[BaseModel], service: Service) -> LLMAnswer[BaseModel]:
+        """The gateway's answer to ``request``, with its span, metrics and event.
+
+        Raises:
+            ProviderError, BudgetExceeded: as the gateway does; requests they billed are
+                reported first (``CallFailed``).
+        """
+        attributes = {"service_id": service.service_id, "stage": request.stage.value}
+        metrics = self._metrics
+        started = time.perf_counter()
+        metrics.in_flight.add(1, attributes)
+        try:
+            with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
+                answer = await self._gateway.ask(request)
+                span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
+        except (ProviderError, BudgetExceeded) as exc:
+            if exc.spent is not None and exc.spent.requests:
+                self._failed(service, request.stage, exc, started)
+            raise
+        finally:
+            metrics.in_flight.add(-1, attributes)
+        latency_ms = _elapsed_ms(started)
+        usage = answer.usage
+        labels = {"stage": request.stage.value, "model": answer.model}
+        metrics.calls.add(1, labels)
+        metrics.latency.record(latency_ms, labels)
+        if answer.cached:
+            metrics.cache_hits.add(1, labels)
+        else:
+            metrics.tokens.add(usage.input_tokens + usage.output_tokens, labels)
+            if answer.cost is not None:
+                metrics.cost.add(float(answer.cost), labels)
+        self._emit(
+            CallFinished(
+                service_id=service.service_id,
+                stage=request.stage,
+                model=answer.model,
+                cached=answer.cached,
+                latency_ms=latency_ms,
+                cost_usd=None if answer.cost is None else str(answer.cost),
+                requests=usage.requests,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                reasoning_tokens=usage.details.get("reasoning_tokens", 0),
+            )
+        )
+        return answer
+
+    def _failed(self, service: Service, stage: Stage, exc: ProviderError | BudgetExceeded, started: float) -> None:
+        """The requests of a failed call were billed: count them like any other."""
+        spent = exc.spent
+        assert spent is not None
+        self._emit(
+            CallFailed(
+                service_id=service.service_id,
+                stage=stage,
+                model=exc.model or self._gateway.model_name(stage),
+                latency_ms=_elapsed_ms(started),
+                cost_usd=spent.cost_usd,
+                requests=spent.requests,
+                input_tokens=spent.input_tokens,
+                output_tokens=spent.output_tokens,
+                cache_read_tokens=spent.cache_read_tokens,
+                reasoning_tokens=spent.reasoning_tokens,
+                reason=exc.message,
+            )
+        )
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

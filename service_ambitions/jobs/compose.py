@@ -1,0 +1,106 @@
+"""What a run is assembled from: its gateway and the metadata each record carries.
+
+Kept apart from :mod:`.run`, which records a run from start to end: these are pure
+constructions from the prepared settings, the same for ``run`` and ``map``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from importlib.metadata import version
+
+from pydantic_ai import UsageLimits
+
+from ..cache import ResultCache
+from ..events import EventSink, ProviderPaused
+from ..llm.budget import Budget
+from ..llm.gateway import Gateway, provider_unwell
+from ..llm.limits import CircuitBreaker, RateLimiter
+from ..models import Meta, ReferenceHashes, Stage, StageModels
+from ..pipeline import MetaFactory
+from ..reference import Catalogue
+from .setup import Prepared
+
+__all__ = ["meta_maker", "remapped_reference", "run_gateway"]
+
+
+def run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) -> Gateway:
+    """The gateway of a real run: the settings' cache mode, budget, rate limits and breaker."""
+    settings = prepared.settings
+    limits = settings.limits
+    return Gateway(
+        prepared.models,
+        max_in_flight=settings.max_in_flight,
+        model_settings=prepared.model_settings(),
+        output_retries=settings.output_retries,
+        cache=cache,
+        cache_mode=settings.cache_mode,
+        on_event=emit,
+        budget=Budget(settings.max_cost) if settings.max_cost is not None else None,
+        rate=RateLimiter(requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute),
+        breaker=CircuitBreaker(
+            threshold=limits.breaker_failures,
+            cooldown_s=limits.breaker_cooldown_s,
+            is_failure=provider_unwell,
+            on_change=lambda provider, paused: emit(ProviderPaused(provider=provider, paused_s=paused)),
+        ),
+        usage_limits=UsageLimits(
+            request_limit=None,
+            input_tokens_limit=limits.call_input_tokens,
+            output_tokens_limit=limits.call_output_tokens,
+        ),
+        reuse_imported=settings.reuse_imported,
+    )
+
+
+def meta_maker(
+    prepared: Prepared,
+    gateway: Gateway,
+    run_id: str,
+    clock: Callable[[], datetime],
+    remap: Sequence[Catalogue] = (),
+) -> MetaFactory:
+    """How this run labels its records: models, reference hashes, seed and provenance."""
+    stage_models = StageModels(
+        **{stage.value: gateway.model_name(stage) if stage in prepared.models else "input" for stage in Stage}
+    )
+    hashes = prepared.reference.hashes
+    reference = ReferenceHashes(
+        plateaus=hashes["plateaus"],
+        roles=hashes["roles"],
+        catalogues={c.field: hashes[f"catalogue:{c.field}"] for c in prepared.reference.catalogues},
+        prompts=prepared.prompts.sha256,
+    )
+    generator = f"service-ambitions {version('service-ambitions')}"
+
+    def meta(dropped: int, original: Meta | None) -> Meta:
+        models = stage_models
+        made_with: ReferenceHashes | None = reference
+        if original is not None:
+            # Mapped again: the other stages are the original's; only the mapping is new.
+            models = original.models.model_copy(update={"mapping": stage_models.mapping})
+            made_with = remapped_reference(original.reference, reference, remap)
+        return Meta(
+            run_id=run_id,
+            created=clock(),
+            generator=generator,
+            models=models,
+            seed=prepared.settings.seed,
+            synthetic=prepared.synthetic or (original is not None and original.synthetic),
+            reference=made_with,
+            dropped_items=dropped,
+            legacy=original.legacy if original is not None else None,
+        )
+
+    return meta
+
+
+def remapped_reference(
+    original: ReferenceHashes | None, current: ReferenceHashes, mapped: Sequence[Catalogue]
+) -> ReferenceHashes | None:
+    """The reference a record mapped again was made with: its own, with the mapped catalogues' and prompts' now."""
+    if original is None:
+        return None  # a migrated record that never said; mixing would claim what is not known
+    catalogues = {**original.catalogues, **{c.field: current.catalogues[c.field] for c in mapped}}
+    return original.model_copy(update={"catalogues": catalogues, "prompts": current.prompts})

@@ -1,0 +1,54 @@
+"""calls.py: every call a service makes is reported, answered or failed, with what it was billed."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from service_ambitions.calls import MeasuredCalls
+from service_ambitions.errors import OutputInvalid
+from service_ambitions.events import CallFailed, CallFinished, Event
+from service_ambitions.llm.gateway import Gateway, LLMRequest
+from service_ambitions.models import Service, Stage
+
+SERVICE = Service(service_id="svc-1", name="Permits", description="Issue permits.")
+
+
+class Answer(BaseModel):
+    value: int
+
+
+def _calls(answer: object, events: list[Event]) -> MeasuredCalls:
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"value": answer})])
+
+    gateway = Gateway(dict.fromkeys(Stage, FunctionModel(model, model_name="fn")), max_in_flight=2, output_retries=1)
+    return MeasuredCalls(gateway, events.append)
+
+
+async def test_an_answered_call_is_told_with_its_usage() -> None:
+    events: list[Event] = []
+    answer = await _calls(3, events).ask(LLMRequest(Stage.FEATURES, "", "x", Answer), SERVICE)
+
+    assert answer.output == Answer(value=3)
+    [finished] = events
+    assert isinstance(finished, CallFinished)
+    assert (finished.service_id, finished.stage, finished.model, finished.cached) == ("svc-1", "features", "fn", False)
+    assert finished.requests == 1
+    assert (finished.input_tokens, finished.output_tokens) == (answer.usage.input_tokens, answer.usage.output_tokens)
+    assert finished.input_tokens > 0
+
+
+async def test_a_failed_call_still_reports_the_requests_it_was_billed_for() -> None:
+    events: list[Event] = []
+    with pytest.raises(OutputInvalid) as caught:
+        await _calls("never a number", events).ask(LLMRequest(Stage.MAPPING, "", "x", Answer), SERVICE)
+
+    [failed] = events
+    assert isinstance(failed, CallFailed)
+    assert failed.requests == 2  # the first answer and its one output retry
+    assert caught.value.spent is not None
+    assert failed.input_tokens == caught.value.spent.input_tokens > 0
+    assert failed.reason == caught.value.message

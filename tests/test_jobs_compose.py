@@ -1,0 +1,63 @@
+"""jobs/compose.py: a run's gateway and the metadata its records carry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from service_ambitions.config import load_settings
+from service_ambitions.jobs import prepare
+from service_ambitions.jobs.compose import meta_maker, remapped_reference, run_gateway
+from service_ambitions.models import Meta, ReferenceHashes, StageModels
+
+WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def _hashes(tag: str) -> ReferenceHashes:
+    return ReferenceHashes(
+        plateaus=f"p-{tag}",
+        roles=f"r-{tag}",
+        catalogues={"data": f"d-{tag}", "technologies": f"t-{tag}"},
+        prompts=f"x-{tag}",
+    )
+
+
+def test_a_record_mapped_again_keeps_its_own_reference_but_for_what_was_mapped() -> None:
+    prepared = prepare(load_settings(model="offline"))
+    data = [c for c in prepared.reference.catalogues if c.field == "data"]
+    mixed = remapped_reference(_hashes("old"), _hashes("new"), data)
+    assert mixed == ReferenceHashes(
+        plateaus="p-old", roles="r-old", catalogues={"data": "d-new", "technologies": "t-old"}, prompts="x-new"
+    )
+    assert remapped_reference(None, _hashes("new"), data) is None
+
+
+def test_new_records_say_the_run_models_and_reference_while_mapped_ones_keep_their_origin() -> None:
+    prepared = prepare(load_settings(model="offline", seed=3), stages=("mapping",))
+    gateway = run_gateway(prepared, None, lambda event: None)
+    data = [c for c in prepared.reference.catalogues if c.field == "data"]
+    meta = meta_maker(prepared, gateway, "run-1", lambda: WHEN, data)
+
+    fresh = meta(2, None)
+    assert (fresh.run_id, fresh.created, fresh.seed, fresh.dropped_items) == ("run-1", WHEN, 3, 2)
+    assert fresh.models.descriptions == "input"
+    assert fresh.models.mapping != "input"
+    assert fresh.synthetic
+    assert fresh.reference is not None
+    assert fresh.reference.prompts == prepared.prompts.sha256
+
+    original = Meta(
+        run_id="old",
+        created=WHEN,
+        generator="service-ambitions 0.1",
+        models=StageModels(descriptions="openai:a", features="openai:b", mapping="openai:c"),
+        seed=None,
+        synthetic=False,
+        reference=_hashes("old"),
+        dropped_items=0,
+    )
+    again = meta(0, original)
+    assert again.models.descriptions == "openai:a"
+    assert again.models.mapping == fresh.models.mapping
+    assert again.reference is not None
+    assert again.reference.plateaus == "p-old"
+    assert again.reference.catalogues["data"] == fresh.reference.catalogues["data"]
