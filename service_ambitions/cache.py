@@ -31,6 +31,10 @@ from pydantic import ValidationError
 
 from .cache_format import (
     CACHE_FORMAT,
+    IMPORTED_ROW,
+    RESULT_ROW,
+    SCHEMA_ROW,
+    TRANSCRIPT_ROW,
     CachedAnswer,
     CachedUsage,
     CacheEntry,
@@ -47,8 +51,6 @@ from .cache_maintenance import CacheMaintenance, CacheStats, RowProblem, Validat
 from .cache_mode import CacheMode, Eviction, default_cache_dir
 from .clock import utc_now
 from .errors import CacheUnavailable
-
-_RESULT, _TRANSCRIPT, _SCHEMA, _IMPORTED = "r:", "t:", "s:", "i:"
 
 __all__ = [
     "CACHE_FORMAT",
@@ -120,7 +122,7 @@ class ResultCache(CacheMaintenance):
             CacheCorrupt: the database itself is damaged, not just this row.
         """
         try:
-            blob = self._cache.get(_RESULT + key)
+            blob = self._cache.get(RESULT_ROW + key)
         except (UnsafeRow, OSError) as exc:
             return f"unreadable: {exc}"
         except sqlite3.DatabaseError as exc:
@@ -165,14 +167,14 @@ class ResultCache(CacheMaintenance):
     ) -> None:
         with self._cache.transact():
             if entry.schema_sha256 not in self._known_schemas:
-                self._cache.add(_SCHEMA + entry.schema_sha256, seal(canonical_json(output_schema)))
+                self._cache.add(SCHEMA_ROW + entry.schema_sha256, seal(canonical_json(output_schema)))
                 self._known_schemas.add(entry.schema_sha256)
-            self._cache.set(_TRANSCRIPT + key, seal(transcript))
-            self._cache.set(_RESULT + key, seal(entry.model_dump_json().encode() + b"\n" + output_json))
+            self._cache.set(TRANSCRIPT_ROW + key, seal(transcript))
+            self._cache.set(RESULT_ROW + key, seal(entry.model_dump_json().encode() + b"\n" + output_json))
 
     def transcript(self, key: str) -> list[Any] | None:
         """The messages of the call that produced the entry under ``key``."""
-        blob = self._cache.get(_TRANSCRIPT + key)
+        blob = self._cache.get(TRANSCRIPT_ROW + key)
         if blob is None:
             return None
         messages: list[Any] = json.loads(unseal(blob))
@@ -181,7 +183,7 @@ class ResultCache(CacheMaintenance):
     def imported(self, key: str) -> Any | None:
         """The imported answer under ``key`` (see :meth:`add_imported`); None when there is no usable one."""
         try:
-            blob = self._cache.get(_IMPORTED + key)
+            blob = self._cache.get(IMPORTED_ROW + key)
             return None if blob is None else json.loads(unseal(blob))
         except (UnsafeRow, ValueError, OSError, sqlite3.DatabaseError):
             return None
@@ -190,7 +192,7 @@ class ResultCache(CacheMaintenance):
         """Store answers imported from an older tool (keys as in :meth:`imported`), in one transaction."""
         with self._cache.transact():
             for key, payload in answers.items():
-                self._cache.set(_IMPORTED + key, seal(canonical_json(payload)))
+                self._cache.set(IMPORTED_ROW + key, seal(canonical_json(payload)))
 
     def restore(self, entries: Mapping[str, bytes]) -> None:
         """Write sealed entries as they are (``cache repair``), in one transaction."""

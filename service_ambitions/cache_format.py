@@ -27,6 +27,10 @@ from .models import Stage
 
 __all__ = [
     "CACHE_FORMAT",
+    "IMPORTED_ROW",
+    "RESULT_ROW",
+    "SCHEMA_ROW",
+    "TRANSCRIPT_ROW",
     "CacheEntry",
     "CachedAnswer",
     "CachedUsage",
@@ -44,6 +48,9 @@ __all__ = [
 
 CACHE_FORMAT = 1
 """Part of every key: bump it when the entry layout changes, and old entries become misses."""
+
+RESULT_ROW, TRANSCRIPT_ROW, SCHEMA_ROW, IMPORTED_ROW = "r:", "t:", "s:", "i:"
+"""Key prefixes of the four kinds of row: an answer, its transcript, an output schema, an imported answer."""
 
 
 _MAGIC = b"sa-cache-1\n"

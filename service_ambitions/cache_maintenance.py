@@ -17,12 +17,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from .cache_format import CachedAnswer, UnsafeRow, text_column, unsafe_file, unseal
+from .cache_format import (
+    IMPORTED_ROW,
+    RESULT_ROW,
+    SCHEMA_ROW,
+    TRANSCRIPT_ROW,
+    CachedAnswer,
+    UnsafeRow,
+    text_column,
+    unsafe_file,
+    unseal,
+)
 from .errors import CacheCorrupt, CacheUnavailable
 
 __all__ = ["CacheMaintenance", "CacheStats", "RowProblem", "ValidationReport", "database_error"]
-
-_RESULT, _TRANSCRIPT, _SCHEMA, _IMPORTED = "r:", "t:", "s:", "i:"
 
 
 @dataclass(frozen=True)
@@ -122,8 +130,8 @@ class CacheMaintenance:
 
     def _entries(self) -> Iterator[tuple[str, CachedAnswer | str]]:
         for _, key, raw, _ in self._rows():
-            if raw and isinstance(key, str) and key.startswith(_RESULT):
-                yield key[len(_RESULT) :], self.lookup(key[len(_RESULT) :]) or "vanished"
+            if raw and isinstance(key, str) and key.startswith(RESULT_ROW):
+                yield key[len(RESULT_ROW) :], self.lookup(key[len(RESULT_ROW) :]) or "vanished"
 
     @_reports_damage
     def stats(self) -> CacheStats:
@@ -132,9 +140,9 @@ class CacheMaintenance:
         created: list[datetime] = []
         unreadable = transcripts = imported = 0
         for _, key, raw, _ in self._rows():
-            if raw and isinstance(key, str) and key.startswith(_TRANSCRIPT):
+            if raw and isinstance(key, str) and key.startswith(TRANSCRIPT_ROW):
                 transcripts += 1
-            elif raw and isinstance(key, str) and key.startswith(_IMPORTED):
+            elif raw and isinstance(key, str) and key.startswith(IMPORTED_ROW):
                 imported += 1
         for _, answer in self._entries():
             if isinstance(answer, str):
@@ -173,18 +181,18 @@ class CacheMaintenance:
                 problem = RowProblem(None, "unsafe", unsafe, rowid)
             elif not raw or not isinstance(key, str):
                 problem = RowProblem(None, "corrupt", "pickled or binary key", rowid)
-            elif key.startswith(_RESULT):
-                results.add(key[len(_RESULT) :])
+            elif key.startswith(RESULT_ROW):
+                results.add(key[len(RESULT_ROW) :])
                 problem = self._check_result(key, rowid, validators)
                 report.good += problem is None
-            elif key.startswith(_TRANSCRIPT):
-                transcripts[key[len(_TRANSCRIPT) :]] = rowid
+            elif key.startswith(TRANSCRIPT_ROW):
+                transcripts[key[len(TRANSCRIPT_ROW) :]] = rowid
                 problem = self._check_blob(key, rowid)
                 report.transcripts += problem is None
-            elif key.startswith(_SCHEMA):
+            elif key.startswith(SCHEMA_ROW):
                 problem = self._check_blob(key, rowid)
                 report.schemas += problem is None
-            elif key.startswith(_IMPORTED):
+            elif key.startswith(IMPORTED_ROW):
                 problem = self._check_blob(key, rowid)
                 report.imported += problem is None
             else:
@@ -193,7 +201,7 @@ class CacheMaintenance:
                 report.problems.append(problem)
         for key, rowid in transcripts.items():
             if key not in results:
-                report.problems.append(RowProblem(_TRANSCRIPT + key, "orphan-transcript", "no answer for it", rowid))
+                report.problems.append(RowProblem(TRANSCRIPT_ROW + key, "orphan-transcript", "no answer for it", rowid))
                 report.transcripts -= 1
         if fix:
             report.removed = self._remove(report.problems)
@@ -202,7 +210,7 @@ class CacheMaintenance:
     def _check_result(self, key: str, rowid: int, validators: dict[str, Any]) -> RowProblem | None:
         import jsonschema
 
-        answer = self.lookup(key[len(_RESULT) :])
+        answer = self.lookup(key[len(RESULT_ROW) :])
         if not isinstance(answer, CachedAnswer):
             return RowProblem(key, "corrupt", answer or "vanished", rowid)
         try:
@@ -233,7 +241,7 @@ class CacheMaintenance:
 
     def _schema(self, digest: str) -> dict[str, Any] | None:
         try:
-            schema: dict[str, Any] = json.loads(unseal(self._cache.get(_SCHEMA + digest)))
+            schema: dict[str, Any] = json.loads(unseal(self._cache.get(SCHEMA_ROW + digest)))
         except (UnsafeRow, ValueError, OSError):
             return None
         return schema
@@ -243,9 +251,9 @@ class CacheMaintenance:
         for problem in problems:
             if problem.key is not None:
                 removed += bool(self._cache.delete(problem.key))
-                if problem.key.startswith(_RESULT):
+                if problem.key.startswith(RESULT_ROW):
                     # A transcript is only kept for the answer it explains.
-                    self._cache.delete(_TRANSCRIPT + problem.key[len(_RESULT) :])
+                    self._cache.delete(TRANSCRIPT_ROW + problem.key[len(RESULT_ROW) :])
         unsafe = [problem.rowid for problem in problems if problem.key is None]
         if unsafe:
             # Rows whose key cannot be decoded safely, or that name a file that is not the
@@ -295,8 +303,8 @@ class CacheMaintenance:
                 continue
             if cutoff is not None and entry.created >= cutoff:
                 continue
-            self._cache.delete(_RESULT + key)
-            self._cache.delete(_TRANSCRIPT + key)
+            self._cache.delete(RESULT_ROW + key)
+            self._cache.delete(TRANSCRIPT_ROW + key)
             pair = (entry.stage.value, entry.model)
             removed[pair] = removed.get(pair, 0) + 1
         return removed

@@ -22,7 +22,8 @@ from typing import Any
 
 from diskcache.core import MODE_BINARY, MODE_RAW
 
-from .cache import ResultCache, UnsafeRow, own_value_file, unseal
+from .cache import ResultCache
+from .cache_format import RESULT_ROW, TRANSCRIPT_ROW, UnsafeRow, own_value_file, unseal
 from .clock import utc_now
 from .errors import CacheUnavailable
 
@@ -125,7 +126,11 @@ def _salvage(directory: Path, database: Path) -> tuple[dict[str, bytes], int | N
 
 def _drop_unverifiable(entries: dict[str, bytes]) -> int:
     """Drop transcripts whose answer was lost: a transcript only explains an answer."""
-    orphans = [key for key in entries if key.startswith("t:") and f"r:{key[2:]}" not in entries]
+    orphans = [
+        key
+        for key in entries
+        if key.startswith(TRANSCRIPT_ROW) and RESULT_ROW + key[len(TRANSCRIPT_ROW) :] not in entries
+    ]
     for key in orphans:
         del entries[key]
     return len(orphans)

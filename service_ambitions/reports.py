@@ -90,6 +90,8 @@ class CacheValidationReport(_Report):
     """``cache validate --json``."""
 
     good: int
+    transcripts: int
+    schemas: int
     imported: int
     corrupt: int
     schema_invalid: int
@@ -103,6 +105,8 @@ class CacheValidationReport(_Report):
         """The report of what ``ResultCache.validate`` found (and removed)."""
         return cls(
             good=report.good,
+            transcripts=report.transcripts,
+            schemas=report.schemas,
             imported=report.imported,
             corrupt=report.count("corrupt"),
             schema_invalid=report.count("schema-invalid"),

@@ -144,6 +144,8 @@ def test_cache_commands(tmp_path: Path, services_file: Path) -> None:
     checked = runner.invoke(app, ["cache", "validate", "--json"])
     assert checked.exit_code == 0
     assert json.loads(checked.stdout)["good"] == 63
+    assert json.loads(checked.stdout)["transcripts"] == 63  # every answer keeps its transcript
+    assert json.loads(checked.stdout)["schemas"] > 0
 
     refused = runner.invoke(app, ["cache", "purge", "--stage", "mapping"], input="n\n")
     assert refused.exit_code == 1

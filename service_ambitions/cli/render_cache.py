@@ -47,6 +47,7 @@ def render_cache_validation(console: Console, report: ValidationReport, *, fixed
     table.add_column(justify="right")
     table.add_row("good entries", f"{report.good:,}")
     table.add_row("transcripts", f"{report.transcripts:,}")
+    table.add_row("output schemas", f"{report.schemas:,}")
     if report.imported:
         table.add_row("imported answers", f"{report.imported:,}")
     table.add_row("corrupt", f"{report.count('corrupt'):,}")
