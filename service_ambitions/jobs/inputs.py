@@ -2,38 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import (
     ConfigError,
 )
-from ..jsonl import Accepted, Rejected, read_services
+from ..jsonl import Accepted, Rejected
 from ..map_input import load_service_file, read_map_input
 from ..reference import Catalogue, ReferenceData
 from .setup import Prepared
 
-__all__ = ["chosen_catalogues", "map_entries", "not_done", "remaining_services"]
+__all__ = ["chosen_catalogues", "map_reader", "not_done"]
 
 
-def map_entries(
+def map_reader(
     prepared: Prepared,
     input_path: Path,
     catalogues: Sequence[str] | None,
     service_file: Path | None,
     service_id: str | None,
-) -> tuple[tuple[Catalogue, ...], Iterator[Accepted | Rejected]]:
-    """The catalogues ``map`` maps, and the records it reads: the same for a run and its plan."""
+) -> tuple[tuple[Catalogue, ...], Callable[[], Iterator[Accepted | Rejected]]]:
+    """The catalogues ``map`` maps, and how to read its records: the same for a run and its plan.
+
+    The catalogue names and the service file are checked and read here, once; the
+    reader may be called again (a resumed run reads its input twice).
+    """
     chosen = chosen_catalogues(prepared.reference, catalogues)
     services = load_service_file(service_file) if service_file is not None else None
-    entries = read_map_input(
-        input_path,
-        prepared.reference.plateaus,
-        services=services,
-        service_id=service_id,
-        max_line_bytes=prepared.settings.max_line_bytes,
-    )
-    return chosen, entries
+    max_line_bytes = prepared.settings.max_line_bytes
+
+    def read() -> Iterator[Accepted | Rejected]:
+        plateaus = prepared.reference.plateaus
+        return read_map_input(
+            input_path, plateaus, services=services, service_id=service_id, max_line_bytes=max_line_bytes
+        )
+
+    return chosen, read
 
 
 def chosen_catalogues(reference: ReferenceData, names: Sequence[str] | None) -> tuple[Catalogue, ...]:
@@ -48,13 +53,6 @@ def chosen_catalogues(reference: ReferenceData, names: Sequence[str] | None) -> 
             hint=f"--catalogue takes a catalogue field of the reference data: {', '.join(known)}",
         )
     return tuple(known[name] for name in dict.fromkeys(names))
-
-
-def remaining_services(
-    input_path: Path, done: set[str], seen_lines: set[int], max_line_bytes: int
-) -> Iterator[Accepted | Rejected]:
-    """The input, less what a resumed run already wrote or quarantined."""
-    return not_done(read_services(input_path, max_line_bytes=max_line_bytes), done, seen_lines)
 
 
 def not_done(

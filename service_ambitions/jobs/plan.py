@@ -17,7 +17,7 @@ from ..models import Service, Stage
 from ..reference import Catalogue
 from ..stages import Call, CallPlan, StageBook, record_plan, service_plan
 from .checks import InputScan
-from .inputs import map_entries
+from .inputs import map_reader
 from .setup import Prepared, open_cache
 
 __all__ = ["Estimate", "Planner", "StageEstimate", "StagePlan", "estimate", "estimate_remap"]
@@ -77,8 +77,8 @@ def estimate_remap(
         ConfigError: a catalogue name is not in the reference data.
         InputError: the input or service file cannot be read.
     """
-    chosen, entries = map_entries(prepared, input_path, catalogues, service_file, service_id)
-    return _estimate(prepared, entries, remap=chosen)
+    chosen, read = map_reader(prepared, input_path, catalogues, service_file, service_id)
+    return _estimate(prepared, read(), remap=chosen)
 
 
 def _estimate(

@@ -36,7 +36,7 @@ from ..runs import (
 )
 from ..telemetry import tracer
 from .compose import meta_maker, run_gateway
-from .inputs import chosen_catalogues, map_entries, not_done
+from .inputs import map_reader, not_done
 from .setup import Prepared, open_cache
 
 __all__ = ["RunResult", "generate", "remap"]
@@ -160,12 +160,12 @@ async def remap(
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
         ResumeMismatch: the map run to resume does not match the input or settings (unless ``force``).
     """
-    chosen = chosen_catalogues(prepared.reference, catalogues)
+    chosen, read = map_reader(prepared, input_path, catalogues, service_file, service_id)
     return await _run_job(
         prepared,
         "map",
         (input_path, output_path, quarantine_path),
-        lambda: map_entries(prepared, input_path, catalogues, service_file, service_id)[1],
+        read,
         remap=chosen,
         resume=resume,
         run_id=resume_run_id,
