@@ -74,7 +74,6 @@ def run_job(
     With ``-o -`` the records own standard output, so everything else goes to stderr.
     """
     from ..events import Tally
-    from ..runs import tally_run
     from .render import progress_display, render_result_line, render_run_end, render_summary
 
     to_stdout = str(output) == "-"
@@ -100,8 +99,8 @@ def run_job(
             if display.interrupted_hint:
                 state.err.print(display.interrupted_hint, highlight=False, soft_wrap=True, markup=False)
             raise
-    if result.resumed:
-        tally = tally_run(result.directory)  # one run, one total: every segment, as `report` counts it
+    if result.whole_run is not None:
+        tally = result.whole_run  # one run, one total: every segment, as `report` counts it
     shown = None if to_stdout else output
     if display.quiet:
         render_result_line(state.out, tally, result, output=shown, quarantine=quarantine)

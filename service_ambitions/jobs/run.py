@@ -59,6 +59,8 @@ class RunResult:
     """True when --resume found no earlier run for the output and started a new one."""
     unstarted: int = 0
     """Services never started because the budget ran out (deferred ones are counted by events)."""
+    whole_run: Tally | None = None
+    """For a resumed run, the counts of all its segments, as ``report`` adds them up."""
 
 
 async def generate(
@@ -292,14 +294,21 @@ async def _recorded(
         finally:
             emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
             # A resumed run's counts are those of all its segments, as `report` adds them up.
-            whole_run = tally_run(directory) if resumed and recorder.problem is None else tally
-            recorder.finish(status, RunCounts.from_tally(whole_run), reason)
+            whole_run = tally_run(directory) if resumed and recorder.problem is None else None
+            recorder.finish(status, RunCounts.from_tally(whole_run or tally), reason)
     if recorder.problem is not None:
         # The outputs are whole; the run's own records are not: say so rather than pretend.
         raise recorder.problem
     budget_reason = reason if status is RunStatus.BUDGET_STOPPED else None
     return RunResult(
-        manifest.run_id, directory, already_done, status, budget_reason, resumed=resumed, unstarted=unstarted
+        manifest.run_id,
+        directory,
+        already_done,
+        status,
+        budget_reason,
+        resumed=resumed,
+        unstarted=unstarted,
+        whole_run=whole_run,
     )
 
 
