@@ -9,7 +9,9 @@ store. Three kinds of rows share one diskcache directory:
 - ``s:<sha256>``: an output JSON Schema, stored once, so ``cache validate`` can check
   outputs without the run's reference data;
 - ``i:<stage>/<service_id>[/<plateau>[/<catalogue>]]``: an answer imported by ``migrate
-  cache`` from an older tool's JSON files, used only by ``run --reuse-imported``.
+  cache`` from an older tool's JSON files, used only by ``run --reuse-imported``;
+- ``e:<key>``: a record entry, a whole service's plateaus derived from its answers (see
+  ``record_entries.py``), so a cached re-run reads one row per service.
 
 Nothing is ever pickled: diskcache 5.6.3 unpickles rows by default (CVE-2025-69872), and
 even its ``JSONDisk`` unpickles rows planted with a pickle mode, so :class:`SafeDisk`
@@ -32,6 +34,7 @@ from pydantic import ValidationError
 from .cache_format import (
     CACHE_FORMAT,
     IMPORTED_ROW,
+    RECORD_ROW,
     RESULT_ROW,
     SCHEMA_ROW,
     TRANSCRIPT_ROW,
@@ -187,6 +190,38 @@ class ResultCache(CacheMaintenance):
             return None if blob is None else json.loads(unseal(blob))
         except (UnsafeRow, ValueError, OSError, sqlite3.DatabaseError):
             return None
+
+    def record(self, key: str) -> bytes | None:
+        """The record entry under ``key``, checksum verified; None on a miss or an unusable row.
+
+        Raises:
+            CacheCorrupt: the database itself is damaged, not just this row.
+        """
+        try:
+            blob = self._cache.get(RECORD_ROW + key)
+            return None if blob is None else unseal(blob)
+        except (UnsafeRow, ValueError, OSError):
+            return None
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.directory, exc) from exc
+
+    def has_record(self, key: str) -> bool:
+        """True when a record entry is stored under ``key`` (not read, nor checked)."""
+        try:
+            return RECORD_ROW + key in self._cache
+        except (OSError, sqlite3.Error):
+            return False
+
+    def store_record(self, key: str, payload: bytes) -> None:
+        """Write a record entry (see ``record_entries.py``).
+
+        Raises:
+            CacheUnavailable: it cannot be written (disk full, read-only, damaged database).
+        """
+        try:
+            self._cache.set(RECORD_ROW + key, seal(payload))
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheUnavailable(f"cannot write to the cache in {self.directory}: {exc}") from exc
 
     def add_imported(self, answers: Mapping[str, Any]) -> None:
         """Store answers imported from an older tool (keys as in :meth:`imported`), in one transaction."""

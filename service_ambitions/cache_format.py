@@ -28,6 +28,7 @@ from .models import Stage
 __all__ = [
     "CACHE_FORMAT",
     "IMPORTED_ROW",
+    "RECORD_ROW",
     "RESULT_ROW",
     "SCHEMA_ROW",
     "TRANSCRIPT_ROW",
@@ -49,8 +50,9 @@ __all__ = [
 CACHE_FORMAT = 1
 """Part of every key: bump it when the entry layout changes, and old entries become misses."""
 
-RESULT_ROW, TRANSCRIPT_ROW, SCHEMA_ROW, IMPORTED_ROW = "r:", "t:", "s:", "i:"
-"""Key prefixes of the four kinds of row: an answer, its transcript, an output schema, an imported answer."""
+RESULT_ROW, TRANSCRIPT_ROW, SCHEMA_ROW, IMPORTED_ROW, RECORD_ROW = "r:", "t:", "s:", "i:", "e:"
+"""Key prefixes of the five kinds of row: an answer, its transcript, an output schema, an
+imported answer, and a record entry (a whole service's result, see ``record_entries.py``)."""
 
 
 _MAGIC = b"sa-cache-1\n"

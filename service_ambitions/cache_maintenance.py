@@ -19,6 +19,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from .cache_format import (
     IMPORTED_ROW,
+    RECORD_ROW,
     RESULT_ROW,
     SCHEMA_ROW,
     TRANSCRIPT_ROW,
@@ -29,6 +30,7 @@ from .cache_format import (
     unseal,
 )
 from .errors import CacheCorrupt, CacheUnavailable
+from .record_entries import record_deps
 
 __all__ = ["CacheMaintenance", "CacheStats", "RowProblem", "ValidationReport", "database_error"]
 
@@ -39,8 +41,9 @@ class RowProblem:
 
     key: str | None
     """The row's key; None when the key itself could not be decoded safely."""
-    kind: Literal["corrupt", "schema-invalid", "orphan-transcript", "unsafe"]
-    """``unsafe``: the row names a file outside the cache's own value files; it is never touched."""
+    kind: Literal["corrupt", "schema-invalid", "orphan-transcript", "orphan-record", "unsafe"]
+    """``unsafe``: the row names a file outside the cache's own value files; it is never touched.
+    ``orphan-record``: a record entry built from an answer that is gone or found wrong."""
     reason: str
     rowid: int
 
@@ -53,6 +56,8 @@ class ValidationReport:
     transcripts: int = 0
     schemas: int = 0
     imported: int = 0
+    records: int = 0
+    """Record entries whose answers are all here and good."""
     problems: list[RowProblem] = field(default_factory=list)
     removed: int = 0
 
@@ -75,6 +80,8 @@ class CacheStats:
     unreadable: int
     imported: int = 0
     """Answers imported by ``migrate cache``."""
+    records: int = 0
+    """Record entries: whole services' results, one row each (see ``record_entries.py``)."""
 
 
 def database_error(directory: Path | str, exc: sqlite3.DatabaseError) -> CacheUnavailable:
@@ -138,12 +145,14 @@ class CacheMaintenance:
         """Entries by stage and model, size on disk, oldest and newest."""
         by_stage_model: dict[tuple[str, str], int] = {}
         created: list[datetime] = []
-        unreadable = transcripts = imported = 0
+        unreadable = transcripts = imported = records = 0
         for _, key, raw, _ in self._rows():
             if raw and isinstance(key, str) and key.startswith(TRANSCRIPT_ROW):
                 transcripts += 1
             elif raw and isinstance(key, str) and key.startswith(IMPORTED_ROW):
                 imported += 1
+            elif raw and isinstance(key, str) and key.startswith(RECORD_ROW):
+                records += 1
         for _, answer in self._entries():
             if isinstance(answer, str):
                 unreadable += 1
@@ -162,6 +171,7 @@ class CacheMaintenance:
             newest=max(created, default=None),
             unreadable=unreadable,
             imported=imported,
+            records=records,
         )
 
     @_reports_damage
@@ -173,6 +183,7 @@ class CacheMaintenance:
         report = ValidationReport()
         results: set[str] = set()
         transcripts: dict[str, int] = {}
+        records: dict[str, tuple[int, list[str]]] = {}
         validators: dict[str, Any] = {}
         for rowid, key, raw, filename in self._rows():
             problem: RowProblem | None
@@ -189,20 +200,22 @@ class CacheMaintenance:
                 transcripts[key[len(TRANSCRIPT_ROW) :]] = rowid
                 problem = self._check_blob(key, rowid)
                 report.transcripts += problem is None
-            elif key.startswith(SCHEMA_ROW):
-                problem = self._check_blob(key, rowid)
-                report.schemas += problem is None
-            elif key.startswith(IMPORTED_ROW):
-                problem = self._check_blob(key, rowid)
-                report.imported += problem is None
             else:
-                problem = RowProblem(key, "corrupt", "not a key this tool writes", rowid)
+                problem = self._check_other(key, rowid, report, records)
             if problem is not None:
                 report.problems.append(problem)
         for key, rowid in transcripts.items():
             if key not in results:
                 report.problems.append(RowProblem(TRANSCRIPT_ROW + key, "orphan-transcript", "no answer for it", rowid))
                 report.transcripts -= 1
+        wrong = {p.key[len(RESULT_ROW) :] for p in report.problems if p.key and p.key.startswith(RESULT_ROW)}
+        for key, (rowid, deps) in records.items():
+            missing = [dep for dep in deps if dep not in results or dep in wrong]
+            if missing:
+                reason = f"built from {len(missing)} answer(s) that are gone or wrong"
+                report.problems.append(RowProblem(key, "orphan-record", reason, rowid))
+            else:
+                report.records += 1
         if fix:
             report.removed = self._remove(report.problems)
         return report
@@ -230,6 +243,32 @@ class CacheMaintenance:
         if error is not None:
             where = "/".join(str(part) for part in error.absolute_path) or "output"
             return RowProblem(key, "schema-invalid", f"{where}: {error.message}", rowid)
+        return None
+
+    def _check_other(
+        self, key: str, rowid: int, report: ValidationReport, records: dict[str, tuple[int, list[str]]]
+    ) -> RowProblem | None:
+        """Schemas, imported answers and record entries; any other key is not one this tool writes."""
+        if key.startswith(SCHEMA_ROW):
+            problem = self._check_blob(key, rowid)
+            report.schemas += problem is None
+            return problem
+        if key.startswith(IMPORTED_ROW):
+            problem = self._check_blob(key, rowid)
+            report.imported += problem is None
+            return problem
+        if key.startswith(RECORD_ROW):
+            return self._check_record(key, rowid, records)
+        return RowProblem(key, "corrupt", "not a key this tool writes", rowid)
+
+    def _check_record(self, key: str, rowid: int, records: dict[str, tuple[int, list[str]]]) -> RowProblem | None:
+        try:
+            deps = record_deps(unseal(self._cache.get(key)))
+        except (UnsafeRow, ValueError, OSError) as exc:
+            return RowProblem(key, "corrupt", str(exc), rowid)
+        if deps is None:
+            return RowProblem(key, "corrupt", "not a record entry", rowid)
+        records[key] = (rowid, deps)
         return None
 
     def _check_blob(self, key: str, rowid: int) -> RowProblem | None:
@@ -293,6 +332,7 @@ class CacheMaintenance:
             self._cache.clear()
             return removed
         cutoff = self._clock() - older_than if older_than is not None else None
+        gone: set[str] = set()
         for key, answer in self._entries():
             if not isinstance(answer, CachedAnswer):
                 continue
@@ -305,6 +345,22 @@ class CacheMaintenance:
                 continue
             self._cache.delete(RESULT_ROW + key)
             self._cache.delete(TRANSCRIPT_ROW + key)
+            gone.add(key)
             pair = (entry.stage.value, entry.model)
             removed[pair] = removed.get(pair, 0) + 1
+        self._drop_records(gone)
         return removed
+
+    def _drop_records(self, gone: set[str]) -> None:
+        """Remove the record entries built from any of the answers ``gone`` (a record entry is derived)."""
+        if not gone:
+            return
+        for _, key, raw, _ in list(self._rows()):
+            if not (raw and isinstance(key, str) and key.startswith(RECORD_ROW)):
+                continue
+            try:
+                deps = record_deps(unseal(self._cache.get(key)))
+            except (UnsafeRow, ValueError, OSError):
+                deps = None
+            if deps is None or gone.intersection(deps):
+                self._cache.delete(key)

@@ -23,9 +23,10 @@ from typing import Any
 from diskcache.core import MODE_BINARY, MODE_RAW
 
 from .cache import ResultCache
-from .cache_format import RESULT_ROW, TRANSCRIPT_ROW, UnsafeRow, own_value_file, unseal
+from .cache_format import RECORD_ROW, RESULT_ROW, TRANSCRIPT_ROW, UnsafeRow, own_value_file, unseal
 from .clock import utc_now
 from .errors import CacheUnavailable
+from .record_entries import record_deps
 
 __all__ = ["RepairReport", "repair_cache"]
 
@@ -125,18 +126,26 @@ def _salvage(directory: Path, database: Path) -> tuple[dict[str, bytes], int | N
 
 
 def _drop_unverifiable(entries: dict[str, bytes]) -> int:
-    """Drop transcripts whose answer was lost: a transcript only explains an answer."""
+    """Drop what only makes sense beside an answer that was lost.
+
+    A transcript only explains its answer; a record entry is derived from its answers.
+    """
     orphans = [
         key
         for key in entries
         if key.startswith(TRANSCRIPT_ROW) and RESULT_ROW + key[len(TRANSCRIPT_ROW) :] not in entries
     ]
+    for key, blob in entries.items():
+        if key.startswith(RECORD_ROW):
+            deps = record_deps(unseal(blob))
+            if deps is None or any(RESULT_ROW + dep not in entries for dep in deps):
+                orphans.append(key)
     for key in orphans:
         del entries[key]
     return len(orphans)
 
 
-_KEY = re.compile(r"^(?:[rts]:[0-9a-f]{64}|i:[\w./-]+)$")
+_KEY = re.compile(r"^(?:[rtse]:[0-9a-f]{64}|i:[\w./-]+)$")
 """The keys this cache writes; a row whose key a flipped byte changed is not an entry any more."""
 
 

@@ -8,14 +8,19 @@ place and every billed request (answered or not) reaches the events and the ledg
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from .errors import BudgetExceeded, ProviderError
 from .events import CallFailed, CallFinished, EventSink
-from .llm.gateway import Gateway, LLMAnswer, LLMRequest
 from .models import Service, Stage
 from .telemetry import Metrics, tracer
+
+if TYPE_CHECKING:
+    from .llm.gateway import Gateway
+    from .llm.requests import LLMAnswer, LLMRequest
 
 __all__ = ["MeasuredCalls"]
 
@@ -23,10 +28,19 @@ __all__ = ["MeasuredCalls"]
 class MeasuredCalls:
     """Asks the gateway on behalf of a service and reports each call."""
 
-    def __init__(self, gateway: Gateway, emit: EventSink) -> None:
-        self._gateway = gateway
+    def __init__(self, gateway: Gateway | Callable[[], Gateway], emit: EventSink) -> None:
+        """``gateway`` may be a function that builds it, called at the first call."""
+        self._make = gateway if callable(gateway) else None
+        self._built: Gateway | None = None if callable(gateway) else gateway
         self._emit = emit
-        self._metrics = Metrics()
+        self._metrics: Metrics | None = None
+
+    @property
+    def _gateway(self) -> Gateway:
+        if self._built is None:
+            assert self._make is not None
+            self._built = self._make()
+        return self._built
 
     async def ask(self, request: LLMRequest[BaseModel], service: Service) -> LLMAnswer[BaseModel]:
         """The gateway's answer to ``request``, with its span, metrics and event.
@@ -36,12 +50,13 @@ class MeasuredCalls:
                 reported first (``CallFailed``).
         """
         attributes = {"service_id": service.service_id, "stage": request.stage.value}
-        metrics = self._metrics
+        gateway = self._gateway
+        metrics = self._metrics = self._metrics or Metrics()
         started = time.perf_counter()
         metrics.in_flight.add(1, attributes)
         try:
             with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
-                answer = await self._gateway.ask(request)
+                answer = await gateway.ask(request)
                 span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
         except (ProviderError, BudgetExceeded) as exc:
             if exc.spent is not None and exc.spent.requests:

@@ -126,6 +126,9 @@ class CallFinished(_CallUsage):
     type: Literal["call_finished"] = "call_finished"
     cached: bool = False
     """True for a cache hit; the usage is then that of the original call, not spent again."""
+    calls: int = 1
+    """How many calls the event stands for: a service read from its record entry tells its
+    cached calls in one event per stage and model, with their usage added up."""
 
 
 class CallFailed(_CallUsage):
@@ -276,10 +279,10 @@ class Tally:
                 self._count_pressure(event)
 
     def _count_call(self, event: CallFinished) -> None:
-        self.calls[event.stage] += 1
+        self.calls[event.stage] += event.calls
         self.models[event.stage] = event.model
         if event.cached:
-            self.cached[event.stage] += 1
+            self.cached[event.stage] += event.calls
             return
         self._count_usage(event)
 

@@ -13,7 +13,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -64,7 +64,7 @@ MAX_DEPTH = 64
 """Deepest nesting of arrays and objects an input line may have: output records must stay serialisable."""
 
 
-def read_json_objects(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[JsonObject | Rejected]:
+def read_json_objects(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Generator[JsonObject | Rejected]:
     """Yield every non-blank line of ``path`` as a JSON object or a rejected line, in order.
 
     The file is opened now, so a missing file fails here rather than at the first read.
@@ -92,7 +92,7 @@ def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[int, bytes, int]]:
         yield number, chunk, length
 
 
-def _objects(handle: IO[bytes], limit: int) -> Iterator[JsonObject | Rejected]:
+def _objects(handle: IO[bytes], limit: int) -> Generator[JsonObject | Rejected]:
     with handle:
         for number, raw_bytes, length in _lines(handle, limit):
             if length > limit and len(raw_bytes) < length:
@@ -147,7 +147,12 @@ def read_services(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -
     return _services(read_json_objects(path, max_line_bytes=max_line_bytes))
 
 
-def _services(objects: Iterator[JsonObject | Rejected]) -> Iterator[Accepted | Rejected]:
+def _services(objects: Generator[JsonObject | Rejected]) -> Iterator[Accepted | Rejected]:
+    with contextlib.closing(objects):  # a reader that stops early closes the file now
+        yield from _checked_services(objects)
+
+
+def _checked_services(objects: Iterator[JsonObject | Rejected]) -> Iterator[Accepted | Rejected]:
     first_seen: dict[str, int] = {}
     for entry in objects:
         if isinstance(entry, Rejected):

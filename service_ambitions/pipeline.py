@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .calls import MeasuredCalls
 from .entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
-from .errors import BudgetExceeded, MappingError, ServiceAmbitionsError, reraise_first_error
+from .errors import BudgetExceeded, CacheUnavailable, MappingError, ServiceAmbitionsError, reraise_first_error
 from .events import (
+    CallFinished,
     EventSink,
     LineQuarantined,
     ServiceCompleted,
@@ -29,17 +31,25 @@ from .events import (
     ServiceFailed,
     ServiceStarted,
 )
-from .llm.gateway import Gateway
-from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage
+from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage, StageModels
+from .record_entries import RecordEntries
 from .reference import Catalogue, Plateau
 from .stages import Call, Described, Featured, MappingResult, StageBook, Step, record_plan, service_plan
 from .telemetry import tracer
 
+if TYPE_CHECKING:  # a run answered from record entries never builds a gateway, nor imports pydantic-ai
+    from .llm.gateway import Gateway
+    from .llm.requests import LLMAnswer
+
 __all__ = ["MetaFactory", "Pipeline", "RecordSink"]
 
-MetaFactory = Callable[[int, Meta | None], Meta]
-"""Builds a record's ``meta`` from the number of catalogue ids dropped for it and, for a
-record mapped again, the meta it had (None when it had none)."""
+MetaFactory = Callable[[int, Meta | None, StageModels | None], Meta]
+"""Builds a record's ``meta`` from the number of catalogue ids dropped for it, for a
+record mapped again the meta it had (None when it had none), and for a record read from
+its record entry the models that made it (None: this run's)."""
+
+_Trail = list[tuple[Stage, "LLMAnswer[Any]"]]
+"""A service's answers, in call order: what its record entry is built from."""
 
 
 class RecordSink:
@@ -62,6 +72,7 @@ class _Outcome:
     error: ServiceAmbitionsError | None = None
     deferred: BudgetExceeded | None = None
     dropped: list[str] = field(default_factory=list)
+    trail: _Trail = field(default_factory=list)
 
 
 class Pipeline:
@@ -70,19 +81,26 @@ class Pipeline:
     def __init__(
         self,
         book: StageBook,
-        gateway: Gateway,
+        gateway: Gateway | Callable[[], Gateway],
         *,
         meta: MetaFactory,
         strict: bool = False,
         on_event: EventSink | None = None,
         remap: Sequence[Catalogue] = (),
+        records: RecordEntries | None = None,
     ) -> None:
+        """Set up the pipeline; ``gateway`` may be a function that builds it.
+
+        The function is then called at the first service that needs an LLM call, so a run
+        answered from record entries never builds a gateway.
+        """
         self._book = book
         self._remap = remap
         self._meta = meta
         self._strict = strict
         self._emit: EventSink = on_event or (lambda event: None)
         self._calls = MeasuredCalls(gateway, self._emit)
+        self._records = records
         self.budget_stop: BudgetExceeded | None = None
         """Set when the budget ran out: no new service starts, and unfinished ones are deferred."""
         self.unstarted = 0
@@ -149,8 +167,13 @@ class Pipeline:
                 try:
                     if entry.existing is not None:
                         outcome.evolution = await self.remap(entry.service, entry.existing, dropped=outcome.dropped)
+                    elif (recorded := self._recorded(entry.service, outcome.dropped)) is not None:
+                        outcome.evolution = recorded
                     else:
-                        outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped)
+                        outcome.evolution = await self.evolve(
+                            entry.service, dropped=outcome.dropped, trail=outcome.trail
+                        )
+                        await self._remember(entry.service, outcome)
                 except BudgetExceeded as exc:
                     # Not the service's fault: it stays undone (neither written nor quarantined),
                     # for a resumed run with more budget; calls it finished are cached.
@@ -162,6 +185,38 @@ class Pipeline:
                         raise
                     outcome.error = exc
             return outcome
+
+    def _recorded(self, service: Service, dropped: list[str]) -> ServiceEvolution | None:
+        """The service's record from its record entry, its calls told as cache hits; None on a miss."""
+        found = self._records.lookup(service) if self._records is not None else None
+        if found is None:
+            return None
+        for group in found.calls:
+            self._emit(
+                CallFinished(
+                    service_id=service.service_id,
+                    cached=True,
+                    **group.model_dump(include=set(_GROUP_FIELDS)),
+                )
+            )
+        dropped += found.dropped
+        return ServiceEvolution(
+            meta=self._meta(len(found.dropped), None, found.models), service=service, plateaus=found.plateaus
+        )
+
+    async def _remember(self, service: Service, outcome: _Outcome) -> None:
+        """Write the service's record entry, when every answer it was built from is a verified cache entry."""
+        evolution = outcome.evolution
+        if self._records is None or evolution is None:
+            return
+        records = self._records
+        found = records.entry(evolution.plateaus, evolution.meta.models, outcome.dropped, outcome.trail)
+        if found is None:
+            return
+        try:
+            await asyncio.to_thread(records.store, service, found)
+        except CacheUnavailable:
+            self._records = None  # the gateway says so once when its own writes fail; records are extra
 
     def _reject(self, entry: Rejected, sink: RecordSink) -> None:
         sink.write_quarantine(QuarantineRecord(kind="input", line=entry.line, reason=entry.reason, raw=entry.raw))
@@ -199,22 +254,28 @@ class Pipeline:
         request_id = getattr(error, "request_id", None)
         self._emit(ServiceFailed(service_id=service_id, stage=stage, reason=error.message, request_id=request_id))
 
-    async def evolve(self, service: Service, *, dropped: list[str] | None = None) -> ServiceEvolution:
+    async def evolve(
+        self, service: Service, *, dropped: list[str] | None = None, trail: _Trail | None = None
+    ) -> ServiceEvolution:
         """All stages for one service.
 
         Args:
             service: the service to evolve.
             dropped: receives the catalogue ids the model invented (and that were removed).
+            trail: receives every answer, in call order (for the record entry).
 
         Raises:
             ServiceAmbitionsError: a stage failed; the error names the stage.
         """
         dropped = [] if dropped is None else dropped
+        trail = [] if trail is None else trail
         book = self._book
         plan = service_plan(book, service)
         first = next(plan)
         assert isinstance(first, Call)
-        step: Step | None = plan.send((await self._calls.ask(first.request, service)).output)
+        described = await self._calls.ask(first.request, service)
+        trail.append((Stage.DESCRIPTIONS, described))
+        step: Step | None = plan.send(described.output)
         descriptions: dict[str, str] = {}
         per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | ServiceAmbitionsError]]]] = []
         stop: ServiceAmbitionsError | None = None
@@ -229,7 +290,7 @@ class Pipeline:
                     elif isinstance(step, Featured):
                         per_plateau.append((step.plateau, step.features, []))
                     elif step.catalogue is not None:
-                        per_plateau[-1][2].append(group.create_task(self._map(service, step)))
+                        per_plateau[-1][2].append(group.create_task(self._map(service, step, trail)))
                     else:  # a features call: its answer shapes the rest of the plan
                         if _first_stop(task for _, _, tasks in per_plateau for task in tasks) is not None:
                             break
@@ -240,6 +301,7 @@ class Pipeline:
                                 raise
                             stop = exc
                             break
+                        trail.append((Stage.FEATURES, answer))
                         step = plan.send(answer.output)
                         continue
                     step = next(plan, None)
@@ -262,7 +324,7 @@ class Pipeline:
                     features=[_with_mappings(feature, book.reference.catalogues, results) for feature in features],
                 )
             )
-        return ServiceEvolution(meta=self._meta(len(dropped), None), service=service, plateaus=plateaus)
+        return ServiceEvolution(meta=self._meta(len(dropped), None, None), service=service, plateaus=plateaus)
 
     async def remap(self, service: Service, existing: Existing, *, dropped: list[str]) -> ServiceEvolution:
         """Map existing features again to the pipeline's ``remap`` catalogues; other mappings stay as they are.
@@ -307,9 +369,11 @@ class Pipeline:
                 for feature in result.features
             ]
             plateaus.append(result.model_copy(update={"features": features}))
-        return ServiceEvolution(meta=self._meta(len(dropped), existing.meta), service=service, plateaus=plateaus)
+        return ServiceEvolution(meta=self._meta(len(dropped), existing.meta, None), service=service, plateaus=plateaus)
 
-    async def _map(self, service: Service, call: Call) -> MappingResult | ServiceAmbitionsError:
+    async def _map(
+        self, service: Service, call: Call, trail: _Trail | None = None
+    ) -> MappingResult | ServiceAmbitionsError:
         """One mapping call; a failure is returned, not raised, so sibling calls in flight finish."""
         request, catalogue, features = call.request, call.catalogue, call.features
         assert catalogue is not None
@@ -319,6 +383,8 @@ class Pipeline:
             if exc.aborts_run:
                 raise
             return exc
+        if trail is not None:
+            trail.append((Stage.MAPPING, answer))
         result = self._book.read_mapping(answer.output, catalogue, features)
         if result.dropped and self._strict:
             unknown = ", ".join(sorted(set(result.dropped)))
@@ -328,6 +394,19 @@ class Pipeline:
                 hint="run without --strict to drop them instead",
             )
         return result
+
+
+_GROUP_FIELDS = (
+    "stage",
+    "model",
+    "calls",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+)
 
 
 def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: Sequence[MappingResult]) -> Feature:

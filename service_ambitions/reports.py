@@ -57,6 +57,8 @@ class CacheStatsReport(_Report):
     bytes_on_disk: int
     unreadable: int
     imported: int
+    records: int
+    """Record entries: whole services' results, one row each."""
     oldest: datetime | None
     newest: datetime | None
     by_stage_model: list[StageModelCount]
@@ -71,6 +73,7 @@ class CacheStatsReport(_Report):
             bytes_on_disk=stats.bytes_on_disk,
             unreadable=stats.unreadable,
             imported=stats.imported,
+            records=stats.records,
             oldest=stats.oldest,
             newest=stats.newest,
             by_stage_model=_counts(stats.by_stage_model),
@@ -93,9 +96,11 @@ class CacheValidationReport(_Report):
     transcripts: int
     schemas: int
     imported: int
+    records: int
     corrupt: int
     schema_invalid: int
     orphan_transcripts: int
+    orphan_records: int
     unsafe: int
     removed: int
     problems: list[RowProblemRow]
@@ -108,9 +113,11 @@ class CacheValidationReport(_Report):
             transcripts=report.transcripts,
             schemas=report.schemas,
             imported=report.imported,
+            records=report.records,
             corrupt=report.count("corrupt"),
             schema_invalid=report.count("schema-invalid"),
             orphan_transcripts=report.count("orphan-transcript"),
+            orphan_records=report.count("orphan-record"),
             unsafe=report.count("unsafe"),
             removed=report.removed,
             problems=[RowProblemRow(key=p.key, kind=p.kind, reason=p.reason, rowid=p.rowid) for p in report.problems],

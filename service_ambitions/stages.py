@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from base64 import b32encode
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .config import FeatureCount, ShortlistSettings
 from .legacy_cache import imported_descriptions, imported_features, imported_key, imported_mapping
-from .llm.gateway import ImportedLookup, LLMRequest
+from .llm.requests import ImportedLookup, LLMRequest
 from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service, Stage
 from .prompting import (
     PromptSet,
@@ -140,6 +141,13 @@ class StageBook:
             for c in reference.catalogues
             if shortlist.threshold is not None and len(c.items) > shortlist.threshold
         }
+
+    @functools.cached_property
+    def schema_sha256(self) -> str:
+        """SHA-256 over every output type's JSON Schema: what the answers of this book look like."""
+        types = [self._descriptions_type, self._features_type, *self._mapping_types.values()]
+        schemas = [model.model_json_schema() for model in types]
+        return hashlib.sha256(json.dumps(schemas, sort_keys=True).encode()).hexdigest()
 
     # -- descriptions -------------------------------------------------------------------
 

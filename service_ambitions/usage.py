@@ -57,9 +57,9 @@ class UsageRow(BaseModel):
         if isinstance(event, CallFailed):
             self.failed_calls += 1
         else:
-            self.calls += 1
+            self.calls += event.calls
             if event.cached:
-                self.cached += 1
+                self.cached += event.calls
                 self.saved_usd += cost or 0
                 return
         self.requests += event.requests

@@ -35,9 +35,9 @@ def test_new_records_say_the_run_models_and_reference_while_mapped_ones_keep_the
     prepared = prepare(load_settings(model="offline", seed=3), stages=("mapping",))
     gateway = run_gateway(prepared, None, lambda event: None)
     data = [c for c in prepared.reference.catalogues if c.field == "data"]
-    meta = meta_maker(prepared, gateway, "run-1", lambda: WHEN, data)
+    meta = meta_maker(prepared, lambda: gateway, "run-1", lambda: WHEN, data)
 
-    fresh = meta(2, None)
+    fresh = meta(2, None, None)
     assert (fresh.run_id, fresh.created, fresh.seed, fresh.dropped_items) == ("run-1", WHEN, 3, 2)
     assert fresh.models.descriptions == "input"
     assert fresh.models.mapping != "input"
@@ -55,7 +55,9 @@ def test_new_records_say_the_run_models_and_reference_while_mapped_ones_keep_the
         reference=_hashes("old"),
         dropped_items=0,
     )
-    again = meta(0, original)
+    recorded = StageModels(descriptions="openai:x", features="openai:y", mapping="openai:z")
+    assert meta(1, None, recorded).models == recorded  # read from its record entry: the models that made it
+    again = meta(0, original, None)
     assert again.models.descriptions == "openai:a"
     assert again.models.mapping == fresh.models.mapping
     assert again.reference is not None

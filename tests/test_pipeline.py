@@ -52,9 +52,9 @@ def services(count: int) -> list[Accepted]:
     ]
 
 
-def meta(dropped: int, original: Meta | None = None) -> Meta:
+def meta(dropped: int, original: Meta | None = None, recorded_by: StageModels | None = None) -> Meta:
     hashes = ReferenceHashes(plateaus="p", roles="r", catalogues={}, prompts="x")
-    models = StageModels(descriptions="m", features="m", mapping="m")
+    models = recorded_by or StageModels(descriptions="m", features="m", mapping="m")
     return Meta(
         run_id="r",
         created=datetime(2026, 1, 1, tzinfo=UTC),

@@ -143,7 +143,8 @@ def run(
         allow_unknown_prices=allow_unknown_prices,
         reuse_imported=reuse_imported,
     )
-    prepared = prepare(settings)
+    # A run resolves its models once it knows a service needs one (a fully cached re-run never does).
+    prepared = prepare(settings, resolve_models=dry_run)
     if dry_run:
         plan = estimate(prepared, input_path, max_services=max_services)
         show_plan(state, prepared, plan, input_path, as_json=as_json)

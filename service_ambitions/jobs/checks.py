@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic_ai.models import Model
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import (
@@ -14,10 +13,12 @@ from ..errors import (
     ServiceAmbitionsError,
 )
 from ..jsonl import Rejected, read_services
-from ..llm.resolve import resolve_model
 from ..models import Stage
 from ..prompting import load_prompts
 from ..reference import load_reference
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
 
 __all__ = ["Check", "InputScan", "run_checks", "scan_input"]
 
@@ -55,7 +56,7 @@ class Check:
 
 
 def run_checks(
-    settings: Settings, input_path: Path, *, model_factory: Callable[[str], Model] = resolve_model
+    settings: Settings, input_path: Path, *, model_factory: Callable[[str], Model] | None = None
 ) -> list[Check]:
     """Check input, reference data, prompts, models and credentials, each on its own.
 
@@ -88,9 +89,11 @@ def run_checks(
         )
 
     def models() -> str:
+        from ..llm.resolve import resolve_model
+
         names = sorted({name for stage in Stage for name in settings.model_chain(stage)})
         for name in names:
-            model_factory(name)
+            (model_factory or resolve_model)(name)
         return ", ".join(names) + " (credentials present; no call made)"
 
     def services() -> str:

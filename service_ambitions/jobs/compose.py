@@ -9,24 +9,33 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
-from pydantic_ai import UsageLimits
-
-from ..cache import ResultCache
 from ..events import EventSink, ProviderPaused
-from ..llm.budget import Budget
-from ..llm.gateway import Gateway, provider_unwell
-from ..llm.limits import CircuitBreaker, RateLimiter
 from ..models import Meta, ReferenceHashes, Stage, StageModels
 from ..pipeline import MetaFactory
 from ..reference import Catalogue
 from .setup import Prepared
 
+if TYPE_CHECKING:  # the gateway is built only when a call is made: it imports pydantic-ai
+    from ..cache import ResultCache
+    from ..llm.gateway import Gateway
+
 __all__ = ["meta_maker", "remapped_reference", "run_gateway"]
 
 
 def run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) -> Gateway:
-    """The gateway of a real run: the settings' cache mode, budget, rate limits and breaker."""
+    """The gateway of a real run: the settings' cache mode, budget, rate limits and breaker.
+
+    Raises:
+        ConfigError: the models cannot be resolved (see :attr:`Prepared.models`).
+    """
+    from pydantic_ai import UsageLimits
+
+    from ..llm.budget import Budget
+    from ..llm.gateway import Gateway, provider_unwell
+    from ..llm.limits import CircuitBreaker, RateLimiter
+
     settings = prepared.settings
     limits = settings.limits
     return Gateway(
@@ -56,15 +65,24 @@ def run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) 
 
 def meta_maker(
     prepared: Prepared,
-    gateway: Gateway,
+    gateway: Callable[[], Gateway],
     run_id: str,
     clock: Callable[[], datetime],
     remap: Sequence[Catalogue] = (),
 ) -> MetaFactory:
-    """How this run labels its records: models, reference hashes, seed and provenance."""
-    stage_models = StageModels(
-        **{stage.value: gateway.model_name(stage) if stage in prepared.models else "input" for stage in Stage}
-    )
+    """How this run labels its records: models, reference hashes, seed and provenance.
+
+    ``gateway`` gives the run's gateway, asked only for a record this run's models made
+    (one read from its record entry names the models that made it).
+    """
+    made_by: list[StageModels] = []
+
+    def stage_models() -> StageModels:
+        if not made_by:
+            names = {stage: gateway().model_name(stage) for stage in prepared.chains}
+            made_by.append(StageModels(**{stage.value: names.get(stage, "input") for stage in Stage}))
+        return made_by[0]
+
     hashes = prepared.reference.hashes
     reference = ReferenceHashes(
         plateaus=hashes["plateaus"],
@@ -74,12 +92,12 @@ def meta_maker(
     )
     generator = f"service-ambitions {version('service-ambitions')}"
 
-    def meta(dropped: int, original: Meta | None) -> Meta:
-        models = stage_models
+    def meta(dropped: int, original: Meta | None, recorded_by: StageModels | None) -> Meta:
+        models = recorded_by or stage_models()
         made_with: ReferenceHashes | None = reference
         if original is not None:
             # Mapped again: the other stages are the original's; only the mapping is new.
-            models = original.models.model_copy(update={"mapping": stage_models.mapping})
+            models = original.models.model_copy(update={"mapping": models.mapping})
             made_with = remapped_reference(original.reference, reference, remap)
         return Meta(
             run_id=run_id,

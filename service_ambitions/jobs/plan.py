@@ -7,18 +7,22 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from ..cache import CacheMode
 from ..jsonl import Accepted, Existing, Rejected, read_services
-from ..llm.gateway import Gateway, LLMRequest
 from ..models import Service, Stage
 from ..reference import Catalogue
 from ..stages import Call, CallPlan, StageBook, record_plan, service_plan
 from .checks import InputScan
 from .inputs import map_reader
 from .setup import Prepared, open_cache
+
+if TYPE_CHECKING:
+    from ..llm.gateway import Gateway
+    from ..llm.requests import LLMRequest
 
 __all__ = ["Estimate", "Planner", "StageEstimate", "StagePlan", "estimate", "estimate_remap"]
 
@@ -88,6 +92,8 @@ def _estimate(
     max_services: int | None = None,
     remap: Sequence[Catalogue] = (),
 ) -> Estimate:
+    from ..llm.gateway import Gateway
+
     settings = prepared.settings
     scan = InputScan()
     with ExitStack() as stack:

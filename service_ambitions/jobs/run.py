@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cache import CacheMode
 from ..clock import utc_now
@@ -19,8 +19,8 @@ from ..errors import (
 )
 from ..events import CacheProblem, Event, EventSink, RunFinished, RunStarted, Tally
 from ..jsonl import Accepted, JsonlWriter, Rejected, read_services
-from ..llm.gateway import Gateway
 from ..pipeline import Pipeline, RecordSink
+from ..record_entries import RecordEntries, record_key
 from ..reference import Catalogue
 from ..runs import (
     TERMINATE,
@@ -38,6 +38,9 @@ from ..telemetry import tracer
 from .compose import meta_maker, run_gateway
 from .inputs import map_reader, not_done
 from .setup import Prepared, open_cache
+
+if TYPE_CHECKING:
+    from ..llm.gateway import Gateway
 
 __all__ = ["RunResult", "generate", "remap"]
 
@@ -90,11 +93,19 @@ async def generate(
             changed since (unless ``force``).
     """
     max_line_bytes = prepared.settings.max_line_bytes
+
+    def read() -> Iterator[Accepted | Rejected]:
+        return read_services(input_path, max_line_bytes=max_line_bytes)
+
+    if not await asyncio.to_thread(_answered_by_records, prepared, read):
+        # Some service needs a model: resolve them now, so a missing key or an unknown
+        # model is one clear error before the run starts, not after its cached part.
+        prepared.models  # noqa: B018
     return await _run_job(
         prepared,
         "run",
         (input_path, output_path, quarantine_path),
-        lambda: read_services(input_path, max_line_bytes=max_line_bytes),
+        read,
         max_services=max_services,
         resume=resume,
         run_id=resume_run_id,
@@ -102,6 +113,32 @@ async def generate(
         on_event=on_event,
         clock=clock,
     )
+
+
+def _answered_by_records(prepared: Prepared, read: Callable[[], Iterator[Accepted | Rejected]]) -> bool:
+    """True when every service ``read`` gives has a record entry: the run then needs no model.
+
+    Stops at the first service without one (a cold run reads one line). A record entry
+    found here but unusable later means the models are resolved when that service runs.
+    """
+    settings = prepared.settings
+    if settings.cache_mode not in (CacheMode.READ, CacheMode.READONLY) or not settings.cache_directory().is_dir():
+        return False
+    try:
+        with open_cache(settings) as cache:
+            scope = prepared.record_scope
+            entries = read()
+            try:
+                return all(
+                    cache.has_record(record_key(scope, entry.service))
+                    for entry in entries
+                    if isinstance(entry, Accepted)
+                )
+            finally:
+                if isinstance(entries, Generator):
+                    entries.close()  # stopped at a miss: the input file is closed now
+    except ServiceAmbitionsError:
+        return False  # the run reports the cache's or the input's trouble itself
 
 
 async def _open(
@@ -270,14 +307,17 @@ async def _recorded(
                     # Answers cost money, not correctness: a damaged or unreachable cache
                     # is reported once and the run goes on without it.
                     emit(CacheProblem(reason=exc.user_message, reading=True))
-            gateway = run_gateway(job.prepared, cache, emit)
+            gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit))
+            records = None
+            if cache is not None and not job.remap:
+                records = RecordEntries(cache, job.prepared.record_scope, settings.cache_mode)
             attributes: dict[str, str | bool] = {
                 "run_id": manifest.run_id,
                 "resumed": resumed,
                 "command": manifest.command,
             }
             with tracer.start_as_current_span("run", attributes=attributes):
-                pipeline = await _run(job, gateway, manifest.run_id, emit)
+                pipeline = await _run(job, gateway, records, manifest.run_id, emit)
             status = RunStatus.COMPLETED
             if pipeline.budget_stop is not None:
                 status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
@@ -319,11 +359,26 @@ class _Outputs:
     append: bool
 
 
-async def _run(job: _Job, gateway: Gateway, run_id: str, on_event: EventSink) -> Pipeline:
+def _lazy(build: Callable[[], Gateway]) -> Callable[[], Gateway]:
+    """``build``, called once, at the first call that needs the gateway."""
+    return functools.cache(build)
+
+
+async def _run(
+    job: _Job, gateway: Callable[[], Gateway], records: RecordEntries | None, run_id: str, on_event: EventSink
+) -> Pipeline:
     prepared, outputs = job.prepared, job.outputs
     settings = prepared.settings
     meta = meta_maker(prepared, gateway, run_id, job.clock, job.remap)
-    pipeline = Pipeline(prepared.book, gateway, meta=meta, strict=settings.strict, on_event=on_event, remap=job.remap)
+    pipeline = Pipeline(
+        prepared.book,
+        gateway,
+        meta=meta,
+        strict=settings.strict,
+        on_event=on_event,
+        remap=job.remap,
+        records=records,
+    )
     with (
         JsonlWriter(outputs.output, append=outputs.append, durable=True) as output,
         JsonlWriter(outputs.quarantine, append=outputs.append, durable=True) as quarantine,

@@ -12,47 +12,81 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
 
-from pydantic_ai import ModelSettings
-from pydantic_ai.models import Model
-from pydantic_ai.models.fallback import FallbackModel
-
-from ..cache import ResultCache, database_error
+from ..cache import CACHE_FORMAT, ResultCache, database_error
 from ..config import Settings
 from ..errors import (
     CacheUnavailable,
     ConfigError,
 )
-from ..llm.budget import call_price
-from ..llm.resolve import is_offline, resolve_model
-from ..llm.transport import RetryPolicy, retrying_client
-from ..models import Stage
+from ..llm.names import is_offline
+from ..models import SCHEMA_VERSION, Stage
 from ..prompting import PromptSet, load_prompts
+from ..record_entries import endpoint_environment, record_scope
 from ..reference import ReferenceData, load_reference
 from ..runs import (
     RunIdentity,
 )
 from ..stages import StageBook
 
+if TYPE_CHECKING:  # resolving models imports pydantic-ai and the providers' SDKs: only when a call is made
+    from pydantic_ai import ModelSettings
+    from pydantic_ai.models import Model
+
+    from ..llm.transport import RetryPolicy
+
 __all__ = ["Prepared", "open_cache", "prepare", "retry_policy"]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Settings, reference data, prompts and models of a run, all checked."""
+    """Settings, reference data, prompts and models of a run, all checked.
+
+    The models are resolved when first asked for (:attr:`models`): :func:`prepare` does it
+    at once unless told otherwise, and a run whose services all come from record entries
+    never does (so never imports pydantic-ai or a provider's SDK).
+    """
 
     settings: Settings
     reference: ReferenceData
     prompts: PromptSet
-    models: dict[Stage, Model]
+    chains: dict[Stage, list[str]]
+    """Per stage that makes calls, its model names as configured (a fallback chain in order)."""
     book: StageBook
+    model_factory: Callable[[str], Model] | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def models(self) -> dict[Stage, Model]:
+        """Per stage that makes calls, its model (a fallback chain for several names).
+
+        Raises:
+            ConfigError: a model name or its credentials are unusable, or ``--max-cost`` is
+                set and a model has no known price.
+        """
+        return _resolve(self.settings, self.chains, self.model_factory)
 
     @property
     def synthetic(self) -> bool:
         """True when any stage is answered by the offline model."""
-        return any(is_offline(name) for stage in self.models for name in self.settings.model_chain(stage))
+        return any(is_offline(name) for chain in self.chains.values() for name in chain)
+
+    @functools.cached_property
+    def record_scope(self) -> str:
+        """What every record entry's key shares: see ``record_entries.py``."""
+        return record_scope(
+            {
+                "format": CACHE_FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "generator": version("service-ambitions"),
+                "results": self.fingerprint_material,
+                "shortlist": self.settings.shortlist.model_dump(mode="json"),
+                "endpoints": endpoint_environment(),
+                "output_schemas": self.book.schema_sha256,
+            }
+        )
 
     @functools.cached_property
     def fingerprint_material(self) -> dict[str, Any]:
@@ -88,6 +122,8 @@ class Prepared:
         The SDK's own retries are off: the HTTP transport retries (``llm/transport.py``),
         and the two would multiply.
         """
+        from pydantic_ai import ModelSettings
+
         settings = ModelSettings(
             seed=self.settings.seed,
             max_tokens=self.settings.max_output_tokens,
@@ -101,13 +137,39 @@ class Prepared:
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     """The HTTP retry policy the settings describe."""
+    from ..llm.transport import RetryPolicy
+
     retry = settings.retry
     return RetryPolicy(attempts=retry.attempts, max_wait=retry.max_wait_s, request_timeout=retry.request_timeout_s)
 
 
-def _chain_model(models: list[Model]) -> Model:
-    """One model, or a fallback chain that moves on when a provider fails."""
-    return models[0] if len(models) == 1 else FallbackModel(*models)
+def _resolve(
+    settings: Settings, chains: dict[Stage, list[str]], model_factory: Callable[[str], Model] | None
+) -> dict[Stage, Model]:
+    """The models of ``chains``, resolved and (with ``--max-cost``) priced."""
+    from pydantic_ai.models.fallback import FallbackModel
+
+    from ..llm.budget import call_price
+    from ..llm.resolve import resolve_model
+    from ..llm.transport import retrying_client
+
+    if model_factory is None:
+        model_factory = functools.partial(resolve_model, http_client=retrying_client(retry_policy(settings)))
+    resolved = {name: model_factory(name) for name in sorted({name for chain in chains.values() for name in chain})}
+    models = {
+        # One model, or a fallback chain that moves on when a provider fails.
+        stage: resolved[chain[0]] if len(chain) == 1 else FallbackModel(*(resolved[name] for name in chain))
+        for stage, chain in chains.items()
+    }
+    names = {stage: settings.model_for(stage) for stage in chains}
+    if settings.max_cost is not None and not settings.allow_unknown_prices:
+        unpriced = sorted({name for stage, name in names.items() if call_price(models[stage], 1000, 1000) is None})
+        if unpriced:
+            raise ConfigError(
+                f"no price is known for {', '.join(unpriced)}, so --max-cost cannot be enforced",
+                hint="use a model genai-prices knows, or add --allow-unknown-prices (their calls then count as $0)",
+            )
+    return models
 
 
 def prepare(
@@ -115,6 +177,7 @@ def prepare(
     *,
     model_factory: Callable[[str], Model] | None = None,
     stages: Sequence[Stage | str] = tuple(Stage),
+    resolve_models: bool = True,
 ) -> Prepared:
     """Load and check everything a run needs before it spends anything.
 
@@ -124,6 +187,8 @@ def prepare(
             default resolves names with one retrying HTTP client for every provider.
         stages: the stages that will make calls (``map`` only maps); only their models
             are resolved, so only their credentials are needed.
+        resolve_models: resolve the models now (the default); otherwise when first used
+            (:attr:`Prepared.models`), so a run answered from its record entries needs none.
 
     Raises:
         ConfigError: reference data, prompts, a model name or its credentials are unusable.
@@ -132,20 +197,11 @@ def prepare(
     reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
     prompts = load_prompts(settings.prompts_dir)
     chains = {stage: settings.model_chain(stage) for stage in map(Stage, stages)}
-    if model_factory is None:
-        model_factory = functools.partial(resolve_model, http_client=retrying_client(retry_policy(settings)))
-    resolved = {name: model_factory(name) for name in sorted({name for chain in chains.values() for name in chain})}
-    models = {stage: _chain_model([resolved[name] for name in chain]) for stage, chain in chains.items()}
-    names = {stage: settings.model_for(stage) for stage in chains}
-    if settings.max_cost is not None and not settings.allow_unknown_prices:
-        unpriced = sorted({name for stage, name in names.items() if call_price(models[stage], 1000, 1000) is None})
-        if unpriced:
-            raise ConfigError(
-                f"no price is known for {', '.join(unpriced)}, so --max-cost cannot be enforced",
-                hint="use a model genai-prices knows, or add --allow-unknown-prices (their calls then count as $0)",
-            )
     book = StageBook(reference, prompts, settings.features_per_role, settings.shortlist)
-    return Prepared(settings, reference, prompts, models, book)
+    prepared = Prepared(settings, reference, prompts, chains, book, model_factory)
+    if resolve_models:
+        prepared.models  # noqa: B018  # resolving is the check
+    return prepared
 
 
 def open_cache(settings: Settings) -> ResultCache:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -164,6 +165,8 @@ class Gateway:
                 await asyncio.to_thread(self._store, key, request, answer)
             except CacheUnavailable as exc:
                 self._give_up_cache(exc, reading=False)
+            else:
+                return dataclasses.replace(answer, key=key)
         return answer
 
     def _give_up_cache(self, exc: CacheUnavailable, *, reading: bool) -> None:
@@ -245,7 +248,7 @@ class Gateway:
             else:
                 usage = RunUsage(**found.entry.usage.model_dump())
                 cost = None if found.entry.cost_usd is None else Decimal(found.entry.cost_usd)
-                return LLMAnswer(output, found.entry.model, usage, (), cached=True, cost=cost)
+                return LLMAnswer(output, found.entry.model, usage, (), cached=True, cost=cost, key=key)
         if key not in self._rejected:
             # Reported once; the fresh answer then replaces the entry (except in readonly mode).
             self._rejected.add(key)

@@ -29,10 +29,10 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from ..models import CMMI_LABELS
+from .names import OFFLINE_MODEL_NAME
 
 __all__ = ["OFFLINE_MODEL_NAME", "offline_model"]
 
-OFFLINE_MODEL_NAME = "offline"
 
 _SERVICE = re.compile(r"^Service: (.+?)(?: \([^()]*\))?$|Features of (.+?) at plateau", re.MULTILINE)
 _DESCRIPTION = re.compile(r"^Description: (.+)$", re.MULTILINE)

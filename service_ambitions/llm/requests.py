@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
-
-from pydantic_ai.messages import ModelMessage
-from pydantic_ai.usage import RunUsage
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..models import Stage
+
+if TYPE_CHECKING:  # not imported at run time: a run answered from record entries never loads pydantic-ai
+    from pydantic_ai.messages import ModelMessage
+    from pydantic_ai.usage import RunUsage
 
 __all__ = ["ImportedLookup", "LLMAnswer", "LLMRequest"]
 
@@ -59,3 +60,5 @@ class LLMAnswer(Generic[OutputT]):
     """USD from genai-prices (for a cache hit, what the original call cost); None when unknown."""
     imported: bool = False
     """True when the answer was imported by ``migrate cache`` (``cached`` is then true too)."""
+    key: str | None = None
+    """The cache entry the answer is stored under (or was read from); None when it is in none."""

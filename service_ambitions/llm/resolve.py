@@ -17,17 +17,13 @@ from pydantic_ai.models import Model, infer_model
 from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 
 from ..errors import ConfigError
-from .offline import OFFLINE_MODEL_NAME, offline_model
+from .names import is_offline
+from .offline import offline_model
 
 __all__ = ["is_offline", "resolve_model"]
 
 _KEY_VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 _OPTIONAL_GROUP = re.compile(r"`([\w-]+)` optional group")
-
-
-def is_offline(name: str) -> bool:
-    """True for the built-in synthetic model."""
-    return name == OFFLINE_MODEL_NAME
 
 
 def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None) -> Model:
