@@ -34,7 +34,7 @@ from pydantic_ai.usage import RequestUsage
 from service_ambitions.config import load_settings
 from service_ambitions.events import Event, ServiceCompleted
 from service_ambitions.jobs import generate, prepare
-from service_ambitions.llm.offline import offline_model
+from service_ambitions.llm.offline import offline_answer
 
 
 def write_services(path: Path, count: int) -> None:
@@ -71,8 +71,7 @@ def rss_mib() -> float:
 
 
 async def measure(services: int, latency: float, in_flight: int, small: bool) -> None:
-    offline = offline_model().function
-    assert offline is not None
+    offline = offline_answer
     model_cpu = 0.0
 
     async def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:

@@ -152,6 +152,11 @@ class ResultCache(CacheMaintenance):
     ) -> None:
         """Write an answer, its transcript, and (once) its output schema, in one transaction.
 
+        Called on the event loop, not in a worker thread: a write costs about half a
+        millisecond, and handing each one to a thread cost more (the threads queue for
+        SQLite's one writer lock and for the GIL) — 4,200 offline calls took 9.7 s written
+        here against 11.9 s through a writer thread.
+
         Raises:
             CacheUnavailable: the answer cannot be written (disk full, read-only, damaged database).
         """

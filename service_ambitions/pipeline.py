@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .calls import MeasuredCalls
 from .entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
-from .errors import BudgetExceeded, CacheUnavailable, MappingError, ServiceAmbitionsError, reraise_first_error
+from .errors import BudgetExceeded, MappingError, ServiceAmbitionsError, reraise_first_error
 from .events import (
     CallFinished,
     EventSink,
@@ -173,7 +173,7 @@ class Pipeline:
                         outcome.evolution = await self.evolve(
                             entry.service, dropped=outcome.dropped, trail=outcome.trail
                         )
-                        await self._remember(entry.service, outcome)
+                        self._remember(entry.service, outcome)
                 except BudgetExceeded as exc:
                     # Not the service's fault: it stays undone (neither written nor quarantined),
                     # for a resumed run with more budget; calls it finished are cached.
@@ -204,19 +204,15 @@ class Pipeline:
             meta=self._meta(len(found.dropped), None, found.models), service=service, plateaus=found.plateaus
         )
 
-    async def _remember(self, service: Service, outcome: _Outcome) -> None:
+    def _remember(self, service: Service, outcome: _Outcome) -> None:
         """Write the service's record entry, when every answer it was built from is a verified cache entry."""
         evolution = outcome.evolution
         if self._records is None or evolution is None:
             return
         records = self._records
         found = records.entry(evolution.plateaus, evolution.meta.models, outcome.dropped, outcome.trail)
-        if found is None:
-            return
-        try:
-            await asyncio.to_thread(records.store, service, found)
-        except CacheUnavailable:
-            self._records = None  # the gateway says so once when its own writes fail; records are extra
+        if found is not None:
+            records.store(service, found)
 
     def _reject(self, entry: Rejected, sink: RecordSink) -> None:
         sink.write_quarantine(QuarantineRecord(kind="input", line=entry.line, reason=entry.reason, raw=entry.raw))

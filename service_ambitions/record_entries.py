@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .cache_format import canonical_json
 from .cache_mode import CacheMode
+from .errors import CacheUnavailable
 from .models import PlateauResult, Service, Stage, StageModels
 
 if TYPE_CHECKING:
@@ -125,7 +126,12 @@ class RecordEntries:
         """The service's record entry, checked; None on a miss or an unusable row (the stages then answer)."""
         if not self._reading:
             return None
-        payload = self._cache.record(record_key(self._scope, service))
+        try:
+            payload = self._cache.record(record_key(self._scope, service))
+        except CacheUnavailable:
+            # A damaged database: the gateway says so once, at the first answer it reads.
+            self._reading = self._writing = False
+            return None
         if payload is None:
             return None
         try:
@@ -153,12 +159,14 @@ class RecordEntries:
         )
 
     def store(self, service: Service, entry: RecordEntry) -> None:
-        """Write ``entry`` for ``service``.
+        """Write ``entry`` for ``service`` (on the event loop, as the gateway writes answers).
 
-        Raises:
-            CacheUnavailable: it cannot be written.
+        A write that fails stops further ones; the gateway reports the cache's trouble once.
         """
-        self._cache.store_record(record_key(self._scope, service), entry.model_dump_json().encode())
+        try:
+            self._cache.store_record(record_key(self._scope, service), entry.model_dump_json().encode())
+        except CacheUnavailable:
+            self._writing = False
 
 
 def _groups(answers: Iterable[tuple[Stage, LLMAnswer[Any]]]) -> list[CallGroup]:

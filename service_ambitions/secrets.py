@@ -27,9 +27,16 @@ _MIN_SECRET_LENGTH = 8
 """Shorter values are not treated as secrets: replacing them would mangle ordinary text."""
 
 
+_secret_names: dict[str, bool] = {}
+"""Whether a variable's name says it holds a secret, decided once per name (every event line is scrubbed)."""
+
+
 def scrub(text: str) -> str:
     """``text`` with secret values from the environment and key-shaped strings replaced."""
     for name, value in os.environ.items():
-        if len(value) >= _MIN_SECRET_LENGTH and _SECRET_NAME.search(name) and value in text:
+        secret = _secret_names.get(name)
+        if secret is None:
+            secret = _secret_names[name] = _SECRET_NAME.search(name) is not None
+        if secret and len(value) >= _MIN_SECRET_LENGTH and value in text:
             text = text.replace(value, REDACTED)
     return _SHAPES.sub(REDACTED, text)

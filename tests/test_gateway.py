@@ -100,3 +100,56 @@ async def test_calls_in_flight_never_exceed_the_cap() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert peak == 3
+
+
+async def test_an_answer_without_the_output_tool_is_asked_again_and_every_attempt_counts() -> None:
+    sent: list[list[ModelMessage]] = []
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        sent.append(messages)
+        if len(sent) == 1:
+            return ModelResponse(parts=[TextPart("Here is my answer: 7")])  # prose, no tool call
+        if len(sent) == 2:
+            return ModelResponse(parts=[ToolCallPart("some_other_tool", {"value": 7})])
+        return call(info, 7)
+
+    answer = await gateway_for(FunctionModel(model, model_name="fake")).ask(
+        LLMRequest(Stage.MAPPING, "Be brief.", "Now?", Answer)
+    )
+    assert answer.output == Answer(value=7)
+    assert answer.usage.requests == 3  # the provider billed all three
+    retry_parts = [m.parts[0] for m in answer.messages if isinstance(m, ModelRequest)][1:]
+    assert [part.part_kind for part in retry_parts] == ["retry-feedback", "retry-feedback"]
+    assert all(isinstance(m, ModelRequest) and m.instructions == "Be brief." for m in sent[-1] if m.kind == "request")
+
+
+async def test_a_tool_call_cut_off_by_the_token_limit_is_not_retried() -> None:
+    attempts = 0
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        nonlocal attempts
+        attempts += 1
+        part = ToolCallPart(info.output_tools[0].name, '{"value": 4')  # the JSON stops mid-object
+        return ModelResponse(parts=[part], finish_reason="length")
+
+    with pytest.raises(OutputInvalid) as raised:
+        await gateway_for(FunctionModel(model, model_name="fake")).ask(LLMRequest(Stage.FEATURES, "", "Now?", Answer))
+    assert attempts == 1  # the same limit would cut the next attempt off too
+    assert "token limit" in raised.value.message
+    assert raised.value.spent is not None
+    assert raised.value.spent.requests == 1
+
+
+async def test_arguments_as_a_json_string_are_validated_and_a_validation_retry_answers_the_tool_call() -> None:
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        retried = [m for m in messages if isinstance(m, ModelRequest) and m.parts[0].part_kind == "tool-return"]
+        if not retried:
+            return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, '{"value": "x"}', tool_call_id="c1")])
+        part = retried[0].parts[0]
+        assert part.tool_call_id == "c1"  # type: ignore[union-attr]
+        assert "valid integer" in str(part.content)  # type: ignore[union-attr]
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, '{"value": 5}')])
+
+    answer = await gateway_for(FunctionModel(model, model_name="fake")).ask(LLMRequest(Stage.FEATURES, "", "?", Answer))
+    assert answer.output == Answer(value=5)
+    assert answer.usage.requests == 2

@@ -17,15 +17,14 @@ from service_ambitions.events import Event, ServiceCompleted, ServiceStarted, Ta
 from service_ambitions.jobs import generate, prepare
 from service_ambitions.jsonl import Accepted, QuarantineRecord
 from service_ambitions.llm.gateway import Gateway
-from service_ambitions.llm.offline import offline_model
+from service_ambitions.llm.offline import offline_answer, offline_model
 from service_ambitions.models import Meta, ReferenceHashes, Service, ServiceEvolution, StageModels
 from service_ambitions.pipeline import Pipeline, RecordSink
 
 from .conftest import read_jsonl
 
 OFFLINE = offline_model()
-_OFFLINE_FUNCTION = OFFLINE.function
-assert _OFFLINE_FUNCTION is not None
+_OFFLINE_FUNCTION = offline_answer
 
 Script = Callable[[str, list[ModelMessage], AgentInfo], Awaitable[ModelResponse | None]]
 
@@ -40,7 +39,7 @@ def scripted(script: Script) -> FunctionModel:
             for part in getattr(message, "parts", [])
             if isinstance(part, UserPromptPart)
         )
-        return await script(prompt, messages, info) or _OFFLINE_FUNCTION(messages, info)  # type: ignore[return-value]
+        return await script(prompt, messages, info) or _OFFLINE_FUNCTION(messages, info)
 
     return FunctionModel(answer, model_name="scripted")
 

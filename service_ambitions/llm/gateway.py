@@ -9,7 +9,6 @@ whether an answer came from the cache, a provider or the offline model.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 
 import pydantic_ai
 from pydantic import TypeAdapter, ValidationError
-from pydantic_ai import Agent, ModelSettings, UsageLimits, capture_run_messages
+from pydantic_ai import ModelSettings, UsageLimits
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
@@ -44,6 +43,7 @@ from .budget import Budget, BudgetedModel, call_price
 from .failures import provider_message, provider_unwell, request_id, spent_by, validation_reason
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .requests import ImportedLookup, LLMAnswer, LLMRequest
+from .structured import Exchange, OutputTool, ask_structured
 from .transport import proxy_for, retry_observer
 
 __all__ = ["Gateway", "ImportedLookup", "LLMAnswer", "LLMRequest", "provider_unwell"]
@@ -62,6 +62,7 @@ _VOLATILE_FIELDS = frozenset(
 @dataclass(frozen=True)
 class _OutputType:
     adapter: TypeAdapter[Any]
+    tool: OutputTool
     schema: dict[str, Any]
     sha256: str
     schema_chars: int
@@ -111,7 +112,6 @@ class Gateway:
         self._usage_limits = usage_limits
         self._model_settings = model_settings
         self._output_retries = output_retries
-        self._agents: dict[tuple[Stage, type[Any]], Agent[None, Any]] = {}
         self._endpoints = {stage: model.base_url for stage, model in models.items()}
         self._cache = cache if cache_mode is not CacheMode.OFF else None
         self._mode = cache_mode
@@ -158,11 +158,11 @@ class Gateway:
             imported = self._imported(request, request.imported)
             if imported is not None:
                 return imported
-        answer = await self._run_agent(request)
+        answer = await self._call_model(request)
         writing = self._writing and self._mode in (CacheMode.READ, CacheMode.REFRESH)
         if key is not None and self._cache is not None and writing:
             try:
-                await asyncio.to_thread(self._store, key, request, answer)
+                self._store(key, request, answer)
             except CacheUnavailable as exc:
                 self._give_up_cache(exc, reading=False)
             else:
@@ -232,7 +232,13 @@ class Gateway:
             adapter: TypeAdapter[Any] = TypeAdapter(output_type)
             schema = adapter.json_schema()
             encoded = canonical_json(schema)
-            self._outputs[output_type] = _OutputType(adapter, schema, hashlib.sha256(encoded).hexdigest(), len(encoded))
+            self._outputs[output_type] = _OutputType(
+                adapter,
+                OutputTool.of(adapter, schema, None),
+                schema,
+                hashlib.sha256(encoded).hexdigest(),
+                len(encoded),
+            )
         return self._outputs[output_type]
 
     def _cached(self, key: str, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT] | None:
@@ -306,8 +312,7 @@ class Gateway:
     def _estimated_tokens(self, request: LLMRequest[Any]) -> int:
         return self._prompt_chars(request) // 4 + self._max_output_tokens // 4
 
-    async def _run_agent(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
-        agent = self._agent(request.stage, request.output_type)
+    async def _call_model(self, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT]:
         model = self._names[request.stage]
 
         def on_retry(wait_s: float, reason: str) -> None:
@@ -318,23 +323,28 @@ class Gateway:
         # The transport reports retries to whichever call is waiting: this task's context.
         retry_observer.set(on_retry)
         wrapped = self._raw[request.stage]
+        offline = wrapped.system == "function"
         provider = f"{wrapped.system}@{wrapped.base_url}"
+        exchange = Exchange()
         try:
             async with self._breaker.call(provider) if self._breaker else contextlib.nullcontext():
                 if self._rate is not None:
                     await self._rate.wait(self._estimated_tokens(request))
-                with capture_run_messages() as messages:
-                    result = await agent.run(
-                        request.prompt,
-                        instructions=request.instructions,
-                        message_history=list(request.history) or None,
-                        usage_limits=self._usage_limits,
-                        infer_name=False,
-                    )
+                output = await ask_structured(
+                    self._models[request.stage],
+                    self._output(request.output_type).tool,
+                    instructions=request.instructions,
+                    prompt=request.prompt,
+                    history=request.history,
+                    settings=self._model_settings,
+                    retries=self._output_retries,
+                    limits=self._usage_limits,
+                    exchange=exchange,
+                )
             self.limiter.succeeded()
         except BudgetExceeded as exc:
             # Stopped before an output retry: the attempts already answered were billed.
-            exc.spent = spent_by(messages, offline=wrapped.system == "function")
+            exc.spent = spent_by(exchange.messages, offline=offline)
             raise
         except UnexpectedModelBehavior as exc:
             reason = validation_reason(exc)
@@ -342,8 +352,8 @@ class Gateway:
                 f"the model's answer did not match the schema: {reason}",
                 stage=request.stage,
                 model=model,
-                transcript=ModelMessagesTypeAdapter.dump_python(messages, mode="json"),
-                spent=spent_by(messages, offline=wrapped.system == "function"),
+                transcript=ModelMessagesTypeAdapter.dump_python(exchange.messages, mode="json"),
+                spent=spent_by(exchange.messages, offline=offline),
             ) from exc
         except ModelAPIError as exc:
             # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
@@ -359,27 +369,14 @@ class Gateway:
                 stage=request.stage,
                 model=model,
                 hint="check the API key, the model name and the account's quota" if refused else None,
-                spent=spent_by(messages, offline=wrapped.system == "function"),
+                spent=spent_by(exchange.messages, offline=offline),
             ) from exc
         except AgentRunError as exc:
-            spent = spent_by(messages, offline=wrapped.system == "function")
+            spent = spent_by(exchange.messages, offline=offline)
             raise ProviderError(str(exc), stage=request.stage, model=model, spent=spent) from exc
-        cost = result.usage.cost if wrapped.system != "function" else Decimal(0)
-        return LLMAnswer(result.output, model, result.usage, result.new_messages(), cost=cost)
-
-    def _agent(self, stage: Stage, output_type: type[OutputT]) -> Agent[None, OutputT]:
-        # One agent per stage and output type: building the output schema costs more
-        # than the rest of a call, so it is done once, not per run.
-        key = (stage, output_type)
-        if key not in self._agents:
-            self._agents[key] = Agent(
-                self._models[stage],
-                output_type=output_type,
-                retries={"output": self._output_retries},
-                model_settings=self._model_settings,
-            )
-        agent: Agent[None, OutputT] = self._agents[key]
-        return agent
+        spent = spent_by(exchange.messages, offline=offline)
+        cost = None if spent.cost_usd is None else Decimal(spent.cost_usd)
+        return LLMAnswer(output, model, exchange.usage, exchange.messages, cost=cost)
 
 
 def _display_name(model: Model) -> str:

@@ -27,11 +27,12 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.usage import RequestUsage
 
 from ..models import CMMI_LABELS
 from .names import OFFLINE_MODEL_NAME
 
-__all__ = ["OFFLINE_MODEL_NAME", "offline_model"]
+__all__ = ["OFFLINE_MODEL_NAME", "offline_answer", "offline_model"]
 
 
 _SERVICE = re.compile(r"^Service: (.+?)(?: \([^()]*\))?$|Features of (.+?) at plateau", re.MULTILINE)
@@ -104,10 +105,17 @@ _CHANGES = {
 
 def offline_model() -> FunctionModel:
     """A fresh offline model; the seed comes from the run's model settings."""
-    return FunctionModel(_answer, model_name=OFFLINE_MODEL_NAME)
+    return FunctionModel(_answer_now, model_name=OFFLINE_MODEL_NAME)
 
 
-def _answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+async def _answer_now(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    # Async, so pydantic-ai runs it on the event loop: a sync function would go to a worker
+    # thread for each call, which costs more than writing the answer.
+    return offline_answer(messages, info)
+
+
+def offline_answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """The offline model's answer to ``messages`` (what it returns, as a plain function for tests)."""
     prompt = _last_prompt(messages)
     seed = (info.model_settings or {}).get("seed") or 0
     rng = random.Random(hashlib.sha256(f"{seed}\0{prompt}".encode()).hexdigest())
@@ -116,7 +124,19 @@ def _answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         return ModelResponse(parts=[TextPart(_sentence(facts, rng, facts.plateau_level))])
     tool = info.output_tools[0]
     writer = _Writer(tool.parameters_json_schema, facts, rng)
-    return ModelResponse(parts=[ToolCallPart(tool.name, writer.object_for(tool.parameters_json_schema))])
+    call = ToolCallPart(tool.name, writer.object_for(tool.parameters_json_schema))
+    return ModelResponse(parts=[call], usage=_usage(messages, info, call))
+
+
+def _usage(messages: Sequence[ModelMessage], info: AgentInfo, call: ToolCallPart) -> RequestUsage:
+    """Tokens as a provider would report them, estimated at four characters a token.
+
+    Reported with the answer, as a provider does: otherwise pydantic-ai tokenises the whole
+    conversation again for every call, which costs more than writing the answer.
+    """
+    sent = sum(len(str(part.content)) for message in messages for part in message.parts if hasattr(part, "content"))
+    sent += len(info.instructions or "") + sum(len(str(tool.parameters_json_schema)) for tool in info.output_tools)
+    return RequestUsage(input_tokens=max(1, sent // 4), output_tokens=max(1, len(call.args_as_json_str()) // 4))
 
 
 def _last_prompt(messages: Sequence[ModelMessage]) -> str:
