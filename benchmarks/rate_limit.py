@@ -2,15 +2,16 @@
 
 Starts a local OpenAI-compatible server in another process (127.0.0.1 only) that answers
 chat-completions requests and replies 429 with Retry-After to any request beyond R in a
-sliding 60-second window. Then runs services through ``generate`` with
-``limits.requests_per_minute = R`` and reports the sustained throughput against R and the
-share of requests answered 429.
+sliding 60-second window. Every answer carries OpenAI's ``x-ratelimit-*`` headers (limit,
+remaining, reset). Then runs services through ``generate`` and reports the sustained
+throughput against R and the share of requests answered 429.
 
 Usage:
-    uv run python benchmarks/rate_limit.py                 # R = 1200/min for about 45 s
+    uv run python benchmarks/rate_limit.py                 # R = 1200/min, announced in the settings
+    uv run python benchmarks/rate_limit.py --unannounced   # no limit configured: paced by the headers
     uv run python benchmarks/rate_limit.py --rpm 600 --services 20
 
-Targets: throughput >= 90 % of R, <= 2 % of requests answered 429.
+Targets: throughput >= 90 % of R, <= 1 % of requests answered 429, announced or not.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
                 if not limited:
                     window.append(now)
                 counts["limited" if limited else "answered"] += 1
+                remaining = max(0, rpm - len(window))
+                reset = 60 - (now - window[0]) if window else 0.0
             if limited:
                 wait = math.ceil(60 - (now - window[0]))
                 data = json.dumps({"error": {"message": "rate limit"}}).encode()
@@ -62,6 +65,9 @@ def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
                 request = httpx2.Request("POST", "http://x" + self.path, content=body)
                 data = fake(request).content
                 self.send_response(200)
+            self.send_header("x-ratelimit-limit-requests", str(rpm))
+            self.send_header("x-ratelimit-remaining-requests", str(remaining))
+            self.send_header("x-ratelimit-reset-requests", f"{reset:.3f}s")
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
@@ -73,7 +79,7 @@ def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
-async def run(port: int, rpm: int, services: int) -> float:
+async def run(port: int, rpm: int, services: int, announced: bool, follow: bool) -> float:
     os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"
     from service_ambitions.config import load_settings
@@ -90,7 +96,9 @@ async def run(port: int, rpm: int, services: int) -> float:
             max_in_flight=16,
             cache_mode="off",
             runs_dir=folder / "runs",
-            limits={"requests_per_minute": rpm},
+            limits={"requests_per_minute": rpm, "follow_rate_headers": follow}
+            if announced
+            else {"follow_rate_headers": follow},
         )
         started = time.perf_counter()
         await generate(prepare(settings), source, folder / "out.jsonl", folder / "q.jsonl")
@@ -102,6 +110,8 @@ def main() -> None:
     parser.add_argument("--rpm", type=int, default=1200)
     parser.add_argument("--services", type=int, default=43)
     parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--unannounced", action="store_true", help="configure no limit: the run learns it")
+    parser.add_argument("--ignore-headers", action="store_true", help="limits.follow_rate_headers off (the baseline)")
     args = parser.parse_args()
     manager = multiprocessing.Manager()
     counts = manager.dict({"answered": 0, "limited": 0})
@@ -109,13 +119,15 @@ def main() -> None:
     server.start()
     time.sleep(1.5)
     try:
-        elapsed = asyncio.run(run(args.port, args.rpm, args.services))
+        elapsed = asyncio.run(run(args.port, args.rpm, args.services, not args.unannounced, not args.ignore_headers))
     finally:
         server.terminate()
     answered, limited = counts["answered"], counts["limited"]
     per_minute = answered / elapsed * 60
     print(
-        f"R={args.rpm}/min  calls={answered}  elapsed={elapsed:.1f}s  throughput={per_minute:.0f}/min "
+        f"R={args.rpm}/min ({'unannounced' if args.unannounced else 'configured'}"
+        f"{', headers ignored' if args.ignore_headers else ''})  calls={answered}  elapsed={elapsed:.1f}s  "
+        f"throughput={per_minute:.0f}/min "
         f"({per_minute / args.rpm * 100:.1f}% of R)  429s={limited} "
         f"({limited / max(1, answered + limited) * 100:.2f}% of requests)"
     )

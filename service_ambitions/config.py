@@ -107,6 +107,8 @@ class LimitSettings(BaseModel):
     """Most input tokens one call may use, retries included (unset: no limit)."""
     call_output_tokens: int | None = Field(default=None, ge=1)
     """Most output tokens one call may use, retries included (unset: no limit)."""
+    follow_rate_headers: bool = True
+    """Pace requests by the limits providers announce in their rate-limit headers, before they answer 429."""
 
 
 class ShortlistSettings(BaseModel):

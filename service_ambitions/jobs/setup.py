@@ -154,7 +154,11 @@ def _resolve(
     from ..llm.transport import retrying_client
 
     if model_factory is None:
-        model_factory = functools.partial(resolve_model, http_client=retrying_client(retry_policy(settings)))
+        from ..llm.pacing import HeaderPacer
+
+        pacer = HeaderPacer() if settings.limits.follow_rate_headers else None
+        client = retrying_client(retry_policy(settings), pacer=pacer)
+        model_factory = functools.partial(resolve_model, http_client=client)
     resolved = {name: model_factory(name) for name in sorted({name for chain in chains.values() for name in chain})}
     models = {
         # One model, or a fallback chain that moves on when a provider fails.

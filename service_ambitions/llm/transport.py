@@ -9,6 +9,10 @@ exponentially with jitter. The provider SDK's own retries are turned off (``max_
 
 Each scheduled retry is reported to the call that is waiting, through
 :data:`retry_observer`, which the gateway sets for the duration of a call.
+
+Below the retries, every attempt goes through a :class:`~.pacing.HeaderPacer` when one is
+given: it waits before a request the provider's announced limits have no room for, and
+reads the rate-limit headers of every answer, retried ones included.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from pydantic_ai.models import get_user_agent
 from pydantic_ai.retries import AsyncHTTPX2TenacityTransport, RetryConfig, wait_retry_after
 from tenacity import RetryCallState, retry_if_exception_type, stop_after_attempt, stop_any, wait_random_exponential
 from tenacity.stop import stop_base
+
+from .pacing import HeaderPacer
 
 __all__ = ["RetryObserver", "RetryPolicy", "environment_proxies", "proxy_for", "retry_observer", "retrying_client"]
 
@@ -75,13 +81,39 @@ def _reason(state: RetryCallState) -> str:
     return type(exc).__name__ if exc else "unknown"
 
 
+class _PacedTransport(httpx2.AsyncBaseTransport):
+    """Each attempt waits for the pacer first, and the pacer reads each answer's headers."""
+
+    def __init__(self, wrapped: httpx2.AsyncBaseTransport, pacer: HeaderPacer) -> None:
+        self._wrapped = wrapped
+        self._pacer = pacer
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        host = request.url.netloc.decode("ascii")
+        try:
+            body = request.content
+        except httpx2.RequestNotRead:
+            body = b""  # a streamed upload: its size is unknown, its tokens are not estimated
+        await self._pacer.before(host, body)
+        response = await self._wrapped.handle_async_request(request)
+        self._pacer.after(host, response.status_code, response.headers)
+        return response
+
+    async def aclose(self) -> None:
+        await self._wrapped.aclose()
+
+
 def retrying_client(
-    policy: RetryPolicy, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    policy: RetryPolicy,
+    *,
+    pacer: HeaderPacer | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> httpx2.AsyncClient:
-    """An HTTP client for a provider, retrying as the module docstring says.
+    """An HTTP client for a provider, retrying (and pacing) as the module docstring says.
 
     Args:
         policy: attempts, longest wait and per-attempt timeout.
+        pacer: paces every attempt by the providers' rate-limit headers; None sends at once.
         sleep: how to wait; tests pass one that records the waits instead.
     """
     backoff = wait_random_exponential(multiplier=0.5, max=policy.max_wait)
@@ -96,6 +128,8 @@ def retrying_client(
             observer(state.next_action.sleep, _reason(state))
 
     def retrying(wrapped: httpx2.AsyncBaseTransport) -> httpx2.AsyncBaseTransport:
+        if pacer is not None:
+            wrapped = _PacedTransport(wrapped, pacer)
         return AsyncHTTPX2TenacityTransport(
             wrapped=wrapped,
             config=RetryConfig(
