@@ -13,7 +13,8 @@ import io
 import json
 import os
 import sys
-from collections.abc import Generator, Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -189,16 +190,31 @@ class JsonlWriter:
     """Writes models as JSON lines, each complete; opens the file on first write.
 
     Opening lazily means a quarantine file only appears when something is quarantined.
-    ``durable`` also fsyncs every line; ``append`` continues an existing file. A line
-    that cannot be written whole (a full disk) is cut off again, so the file only ever
-    holds whole lines, and the failure is one :class:`OutputError`.
+    ``durable`` also fsyncs what was written, at most every :data:`SYNC_INTERVAL_S` and at
+    close (an fsync per line cost 0.4 ms, a fifth of a cached service); a power cut can then
+    lose the last moment's lines, which a resumed run redoes from the cache. ``append``
+    continues an existing file. A line that cannot be written whole (a full disk) is cut
+    off again, so the file only ever holds whole lines, and the failure is one
+    :class:`OutputError`.
     """
 
-    def __init__(self, path: Path, *, append: bool = False, durable: bool = False) -> None:
+    SYNC_INTERVAL_S = 0.05
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        append: bool = False,
+        durable: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
         self.count = 0
         self._mode = "ab" if append else "wb"
         self._durable = durable
+        self._clock = clock
+        self._synced_at = clock()
+        self._unsynced = False
         self._file: io.FileIO | None = None
         self._stdout = False
 
@@ -243,18 +259,32 @@ class JsonlWriter:
             view = memoryview(line)
             while view:
                 view = view[handle.write(view) or 0 :]
-            if self._durable:
-                # On disk before the next service is reported done: a crash loses no finished work.
-                os.fsync(handle.fileno())
+            self._unsynced = True
+            if self._durable and self._clock() - self._synced_at >= self.SYNC_INTERVAL_S:
+                self._sync(handle)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(handle.fileno(), size)  # no torn line is left behind
             raise _output_error(self.path, exc) from exc
 
+    def _sync(self, handle: io.FileIO) -> None:
+        os.fsync(handle.fileno())
+        self._synced_at, self._unsynced = self._clock(), False
+
     def close(self) -> None:
-        """Close the file if it was opened."""
+        """Close the file if it was opened (on disk first, when durable).
+
+        Raises:
+            OutputError: what was written could not be put on disk.
+        """
         if self._file is not None:
-            self._file.close()
+            try:
+                if self._durable and self._unsynced:
+                    self._sync(self._file)
+            except OSError as exc:
+                raise _output_error(self.path, exc) from exc
+            finally:
+                self._file.close()
         self._file = None
 
     def __enter__(self) -> JsonlWriter:

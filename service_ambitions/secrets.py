@@ -27,16 +27,30 @@ _MIN_SECRET_LENGTH = 8
 """Shorter values are not treated as secrets: replacing them would mangle ordinary text."""
 
 
-_secret_names: dict[str, bool] = {}
+_secret_names: dict[bytes, bool] = {}
 """Whether a variable's name says it holds a secret, decided once per name (every event line is scrubbed)."""
+
+
+def _secret_values() -> list[str]:
+    """The values of the environment's secret-named variables, read afresh (variables change in tests)."""
+    # The raw bytes mapping: going through os.environ decodes every name and value on each
+    # line written, which cost more than the rest of writing an event.
+    raw: dict[bytes, bytes] | None = getattr(os.environ, "_data", None)
+    if raw is None:  # pragma: no cover - CPython keeps os.environ's data in _data
+        return [v for n, v in os.environ.items() if _SECRET_NAME.search(n) and len(v) >= _MIN_SECRET_LENGTH]
+    values = []
+    for name, value in raw.items():
+        secret = _secret_names.get(name)
+        if secret is None:
+            secret = _secret_names[name] = _SECRET_NAME.search(os.fsdecode(name)) is not None
+        if secret and len(value) >= _MIN_SECRET_LENGTH:
+            values.append(os.fsdecode(value))
+    return values
 
 
 def scrub(text: str) -> str:
     """``text`` with secret values from the environment and key-shaped strings replaced."""
-    for name, value in os.environ.items():
-        secret = _secret_names.get(name)
-        if secret is None:
-            secret = _secret_names[name] = _SECRET_NAME.search(name) is not None
-        if secret and len(value) >= _MIN_SECRET_LENGTH and value in text:
+    for value in _secret_values():
+        if value in text:
             text = text.replace(value, REDACTED)
     return _SHAPES.sub(REDACTED, text)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,22 @@ def test_writer_opens_lazily_and_writes_whole_lines(tmp_path: Path) -> None:
         writer.write(QuarantineRecord(kind="input", line=3, reason="bad"))
         assert path.read_text() == '{"kind":"input","line":3,"reason":"bad"}\n'  # flushed, nulls left out
     assert writer.count == 1
+
+
+def test_a_durable_writer_syncs_at_most_every_interval_and_always_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    now = [0.0]
+    writer = JsonlWriter(tmp_path / "out.jsonl", durable=True, clock=lambda: now[0])
+    for _ in range(5):
+        writer.write('{"a": 1}')  # within one interval: written, not yet synced
+    assert synced == []
+    now[0] += JsonlWriter.SYNC_INTERVAL_S
+    writer.write('{"a": 2}')
+    assert len(synced) == 1
+    writer.write('{"a": 3}')
+    writer.close()
+    assert len(synced) == 2  # what was left is on disk before the file is closed
+    assert (tmp_path / "out.jsonl").read_text().count("\n") == 7

@@ -198,9 +198,17 @@ def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args:
     """
     import asyncio
     import contextlib
+    import gc
     import signal
 
     from ..runs import TERMINATE
+
+    # What was built before the run (modules, settings, reference data) lives until the
+    # end: freezing it keeps the collector from scanning it again and again, and a higher
+    # first threshold suits a run that allocates thousands of short-lived, acyclic models a
+    # second. A fully cached run of 1,000 services took a quarter less time.
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
 
     async def main() -> RunResult:
         task = asyncio.current_task()
