@@ -11,11 +11,12 @@ record it writes is marked ``meta.synthetic``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic_ai.messages import (
@@ -175,12 +176,18 @@ class _Facts:
             plateau_level=min(int(plateau.group(1)), 5) if plateau else 1,
             plateau_name=plateau.group(2).strip() if plateau else "current",
             catalogue=[
-                (m.group(1), m.group(2), frozenset(_words(f"{m.group(2)} {m.group(3)}")))
+                (m.group(1), m.group(2), _word_set(m.group(2), m.group(3)))
                 for m in _CATALOGUE_ROW.finditer(prompt)
                 if m.group(1) not in {"id", "---"}
             ],
             features=[(m.group(1), m.group(2)) for m in _FEATURE_BULLET.finditer(prompt)],
         )
+
+
+@functools.lru_cache(maxsize=16384)
+def _word_set(name: str, description: str) -> frozenset[str]:
+    """A catalogue row's words: every mapping call of a catalogue shows the same rows again."""
+    return frozenset(_words(f"{name} {description}"))
 
 
 def _words(text: str) -> list[str]:
@@ -209,6 +216,14 @@ class _Context:
     feature: tuple[str, str] | None = None
     item: tuple[str, str, frozenset[str]] | None = None
     taken_names: set[str] = field(default_factory=set)
+
+    def about(
+        self, feature: tuple[str, str] | None = None, item: tuple[str, str, frozenset[str]] | None = None
+    ) -> _Context:
+        """This context for one feature or item (``dataclasses.replace`` cost more than writing the value)."""
+        return _Context(
+            self.role, self.level, self.plateau_name, feature or self.feature, item or self.item, self.taken_names
+        )
 
 
 class _Writer:
@@ -272,10 +287,10 @@ class _Writer:
         low = schema.get("minItems", 0)
         high = schema.get("maxItems", max(low, 3))
         if "feature_id" in properties:
-            return [self._value(items, "", replace(context, feature=feature)) for feature in self._facts.features]
+            return [self._value(items, "", context.about(feature=feature)) for feature in self._facts.features]
         if "item" in properties:
             chosen = self._relevant_items(context, low, high)
-            return [self._value(items, "", replace(context, item=item)) for item in chosen]
+            return [self._value(items, "", context.about(item=item)) for item in chosen]
         role = _role_from(description) or context.role
         count = min(max(low, min(high, low + 1)), high)
         child = _Context(role, context.level, context.plateau_name, taken_names=set())
@@ -284,7 +299,7 @@ class _Writer:
     def _relevant_items(self, context: _Context, low: int, high: int) -> list[tuple[str, str, frozenset[str]]]:
         if not self._facts.catalogue:
             return []
-        topic = set(_words(context.feature[1] if context.feature else " ".join(self._facts.keywords)))
+        topic = _word_set(context.feature[1] if context.feature else " ".join(self._facts.keywords), "")
         ranked = sorted(
             self._facts.catalogue,
             key=lambda row: (-len(topic & row[2]), self._rng.random()),
