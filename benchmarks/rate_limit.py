@@ -10,6 +10,7 @@ Usage:
     uv run python benchmarks/rate_limit.py                 # R = 1200/min, announced in the settings
     uv run python benchmarks/rate_limit.py --unannounced   # no limit configured: paced by the headers
     uv run python benchmarks/rate_limit.py --rpm 600 --services 20
+    uv run python benchmarks/rate_limit.py --rpm 0 --services 40   # no limit: client CPU per call over HTTP
 
 Targets: throughput >= 90 % of R, <= 1 % of requests answered 429, announced or not.
 """
@@ -33,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
+def serve(port: int, rpm: int, counts: dict[str, int], latency: float = 0.0) -> None:
     sys.path.insert(0, str(ROOT))
     import httpx2
 
@@ -44,17 +45,21 @@ def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as providers do: no new connection per request
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
+            if latency:
+                time.sleep(latency)
             now = time.monotonic()
             with lock:
                 while window and now - window[0] >= 60:
                     window.popleft()
-                limited = len(window) >= rpm
+                limited = bool(rpm) and len(window) >= rpm
                 if not limited:
                     window.append(now)
                 counts["limited" if limited else "answered"] += 1
-                remaining = max(0, rpm - len(window))
+                remaining = max(0, rpm - len(window)) if rpm else 10**6
                 reset = 60 - (now - window[0]) if window else 0.0
             if limited:
                 wait = math.ceil(60 - (now - window[0]))
@@ -65,9 +70,10 @@ def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
                 request = httpx2.Request("POST", "http://x" + self.path, content=body)
                 data = fake(request).content
                 self.send_response(200)
-            self.send_header("x-ratelimit-limit-requests", str(rpm))
-            self.send_header("x-ratelimit-remaining-requests", str(remaining))
-            self.send_header("x-ratelimit-reset-requests", f"{reset:.3f}s")
+            if rpm:
+                self.send_header("x-ratelimit-limit-requests", str(rpm))
+                self.send_header("x-ratelimit-remaining-requests", str(remaining))
+                self.send_header("x-ratelimit-reset-requests", f"{reset:.3f}s")
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
@@ -79,7 +85,9 @@ def serve(port: int, rpm: int, counts: dict[str, int]) -> None:
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
-async def run(port: int, rpm: int, services: int, announced: bool, follow: bool) -> float:
+async def run(
+    port: int, rpm: int, services: int, announced: bool, follow: bool, in_flight: int = 16
+) -> tuple[float, float]:
     os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"
     from service_ambitions.config import load_settings
@@ -92,17 +100,18 @@ async def run(port: int, rpm: int, services: int, announced: bool, follow: bool)
         source.write_text("".join(json.dumps({**rows[i % 8], "service_id": f"s{i}"}) + "\n" for i in range(services)))
         settings = load_settings(
             model="openai:gpt-4o-mini",
-            concurrency=8,
-            max_in_flight=16,
+            concurrency=in_flight,
+            max_in_flight=in_flight,
             cache_mode="off",
             runs_dir=folder / "runs",
             limits={"requests_per_minute": rpm, "follow_rate_headers": follow}
-            if announced
+            if announced and rpm
             else {"follow_rate_headers": follow},
         )
-        started = time.perf_counter()
-        await generate(prepare(settings), source, folder / "out.jsonl", folder / "q.jsonl")
-        return time.perf_counter() - started
+        prepared = prepare(settings)
+        started, cpu = time.perf_counter(), time.process_time()
+        await generate(prepared, source, folder / "out.jsonl", folder / "q.jsonl")
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> None:
@@ -112,18 +121,30 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--unannounced", action="store_true", help="configure no limit: the run learns it")
     parser.add_argument("--ignore-headers", action="store_true", help="limits.follow_rate_headers off (the baseline)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds the server takes to answer")
+    parser.add_argument("--in-flight", type=int, default=16, help="max_in_flight and concurrency")
     args = parser.parse_args()
     manager = multiprocessing.Manager()
     counts = manager.dict({"answered": 0, "limited": 0})
-    server = multiprocessing.Process(target=serve, args=(args.port, args.rpm, counts), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(args.port, args.rpm, counts, args.latency), daemon=True)
     server.start()
     time.sleep(1.5)
     try:
-        elapsed = asyncio.run(run(args.port, args.rpm, args.services, not args.unannounced, not args.ignore_headers))
+        elapsed, cpu = asyncio.run(
+            run(args.port, args.rpm, args.services, not args.unannounced, not args.ignore_headers, args.in_flight)
+        )
     finally:
         server.terminate()
     answered, limited = counts["answered"], counts["limited"]
     per_minute = answered / elapsed * 60
+    calls = answered + limited
+    print(f"client CPU per call over HTTP: {cpu / max(1, calls) * 1000:.2f} ms ({answered} calls, {elapsed:.1f} s)")
+    if args.latency and not args.rpm:
+        critical = 7  # descriptions, four plateaus' features in turn, the last mapping; with one more to spare
+        ideal = max(calls * args.latency / args.in_flight, critical * args.latency)
+        print(f"wall/ideal at {args.in_flight} in flight, {args.latency * 1000:.0f} ms latency: {elapsed / ideal:.2f}")
+    if not args.rpm:
+        return
     print(
         f"R={args.rpm}/min ({'unannounced' if args.unannounced else 'configured'}"
         f"{', headers ignored' if args.ignore_headers else ''})  calls={answered}  elapsed={elapsed:.1f}s  "
