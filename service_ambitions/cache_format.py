@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from diskcache import Disk
 from diskcache.core import MODE_PICKLE, UNKNOWN
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .models import Stage
+from .models import PlateauResult, Service, Stage, StageModels
 
 __all__ = [
     "CACHE_FORMAT",
@@ -35,12 +35,16 @@ __all__ = [
     "CacheEntry",
     "CachedAnswer",
     "CachedUsage",
+    "CallGroup",
+    "RecordEntry",
     "SafeDisk",
     "UnsafeRow",
     "cache_key",
     "canonical_json",
     "key_scope",
     "own_value_file",
+    "record_deps",
+    "record_key",
     "seal",
     "text_column",
     "unsafe_file",
@@ -242,3 +246,51 @@ def unseal(blob: Any) -> bytes:
     if _sha256(payload).encode() != digest:
         raise ValueError("checksum mismatch")
     return payload
+
+
+# -- record entries (see record_entries.py) --------------------------------------------------
+
+
+def record_key(scope: str, service: Service) -> str:
+    """The key of ``service``'s record under ``scope``."""
+    return hashlib.sha256(f"{scope}\0{service.model_dump_json()}".encode()).hexdigest()
+
+
+class CallGroup(BaseModel):
+    """The calls of one stage and model behind a record: what they used when they were made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage
+    model: str
+    calls: int = Field(ge=1)
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: str | None = None
+    """What the calls cost when made (their priced part); None when none had a price."""
+
+
+class RecordEntry(BaseModel):
+    """A service's plateaus as a run produced them, and the answers they came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = 1
+    deps: list[str]
+    """Keys of the per-stage answers the record was built from."""
+    models: StageModels
+    dropped: list[str] = Field(default_factory=list)
+    """Catalogue ids the model invented, removed from the mappings."""
+    calls: list[CallGroup]
+    plateaus: list[PlateauResult]
+
+
+def record_deps(payload: bytes) -> list[str] | None:
+    """The answer keys a record entry (unsealed) was built from; None when it is not a whole entry."""
+    try:
+        return RecordEntry.model_validate_json(payload).deps
+    except ValidationError:
+        return None

@@ -25,12 +25,12 @@ from .cache_format import (
     TRANSCRIPT_ROW,
     CachedAnswer,
     UnsafeRow,
+    record_deps,
     text_column,
     unsafe_file,
     unseal,
 )
 from .errors import CacheCorrupt, CacheUnavailable
-from .record_entries import record_deps
 
 __all__ = ["CacheMaintenance", "CacheStats", "RowProblem", "ValidationReport", "database_error"]
 

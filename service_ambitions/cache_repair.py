@@ -23,10 +23,9 @@ from typing import Any
 from diskcache.core import MODE_BINARY, MODE_RAW
 
 from .cache import ResultCache
-from .cache_format import RECORD_ROW, RESULT_ROW, TRANSCRIPT_ROW, UnsafeRow, own_value_file, unseal
+from .cache_format import RECORD_ROW, RESULT_ROW, TRANSCRIPT_ROW, UnsafeRow, own_value_file, record_deps, unseal
 from .clock import utc_now
 from .errors import CacheUnavailable
-from .record_entries import record_deps
 
 __all__ = ["RepairReport", "repair_cache"]
 

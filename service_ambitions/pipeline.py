@@ -23,7 +23,6 @@ from .calls import MeasuredCalls
 from .entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
 from .errors import BudgetExceeded, MappingError, ServiceAmbitionsError, reraise_first_error
 from .events import (
-    CallFinished,
     EventSink,
     LineQuarantined,
     ServiceCompleted,
@@ -173,7 +172,8 @@ class Pipeline:
                         outcome.evolution = await self.evolve(
                             entry.service, dropped=outcome.dropped, trail=outcome.trail
                         )
-                        self._remember(entry.service, outcome)
+                        if self._records is not None:
+                            self._records.remember(entry.service, outcome.evolution, outcome.dropped, outcome.trail)
                 except BudgetExceeded as exc:
                     # Not the service's fault: it stays undone (neither written nor quarantined),
                     # for a resumed run with more budget; calls it finished are cached.
@@ -191,28 +191,12 @@ class Pipeline:
         found = self._records.lookup(service) if self._records is not None else None
         if found is None:
             return None
-        for group in found.calls:
-            self._emit(
-                CallFinished(
-                    service_id=service.service_id,
-                    cached=True,
-                    **group.model_dump(include=set(_GROUP_FIELDS)),
-                )
-            )
+        for event in RecordEntries.cached_calls(service, found):
+            self._emit(event)
         dropped += found.dropped
         return ServiceEvolution(
             meta=self._meta(len(found.dropped), None, found.models), service=service, plateaus=found.plateaus
         )
-
-    def _remember(self, service: Service, outcome: _Outcome) -> None:
-        """Write the service's record entry, when every answer it was built from is a verified cache entry."""
-        evolution = outcome.evolution
-        if self._records is None or evolution is None:
-            return
-        records = self._records
-        found = records.entry(evolution.plateaus, evolution.meta.models, outcome.dropped, outcome.trail)
-        if found is not None:
-            records.store(service, found)
 
     def _reject(self, entry: Rejected, sink: RecordSink) -> None:
         sink.write_quarantine(QuarantineRecord(kind="input", line=entry.line, reason=entry.reason, raw=entry.raw))
@@ -390,19 +374,6 @@ class Pipeline:
                 hint="run without --strict to drop them instead",
             )
         return result
-
-
-_GROUP_FIELDS = (
-    "stage",
-    "model",
-    "calls",
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-)
 
 
 def _with_mappings(feature: Feature, catalogues: Sequence[Catalogue], results: Sequence[MappingResult]) -> Feature:

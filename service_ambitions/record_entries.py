@@ -21,26 +21,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from .cache_format import canonical_json
+from .cache_format import CallGroup, RecordEntry, canonical_json, record_key
 from .cache_mode import CacheMode
 from .errors import CacheUnavailable
-from .models import PlateauResult, Service, Stage, StageModels
+from .events import CallFinished
+from .models import PlateauResult, Service, ServiceEvolution, Stage, StageModels
 
 if TYPE_CHECKING:
     from .cache import ResultCache
     from .llm.requests import LLMAnswer
 
-__all__ = [
-    "CallGroup",
-    "RecordEntries",
-    "RecordEntry",
-    "endpoint_environment",
-    "record_deps",
-    "record_key",
-    "record_scope",
-]
+__all__ = ["RecordEntries", "endpoint_environment", "record_scope"]
 
 _ENDPOINT_VARIABLE = re.compile(r"(BASE_URL|API_BASE|ENDPOINT|INFERENCE_URL|API_VERSION|_LOCATION|_PROJECT|_REGION)$")
 """Environment variables that choose where a provider's requests go (``OPENAI_BASE_URL``…)."""
@@ -66,51 +59,6 @@ def endpoint_environment(environ: Mapping[str, str] | None = None) -> dict[str, 
 def record_scope(material: Mapping[str, Any]) -> str:
     """The part of every record key that a run shares: SHA-256 over ``material`` as canonical JSON."""
     return hashlib.sha256(canonical_json(dict(material))).hexdigest()
-
-
-def record_key(scope: str, service: Service) -> str:
-    """The key of ``service``'s record under ``scope``."""
-    return hashlib.sha256(f"{scope}\0{service.model_dump_json()}".encode()).hexdigest()
-
-
-class CallGroup(BaseModel):
-    """The calls of one stage and model behind a record: what they used when they were made."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    stage: Stage
-    model: str
-    calls: int = Field(ge=1)
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost_usd: str | None = None
-    """What the calls cost when made (their priced part); None when none had a price."""
-
-
-class RecordEntry(BaseModel):
-    """A service's plateaus as a run produced them, and the answers they came from."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: int = 1
-    deps: list[str]
-    """Keys of the per-stage answers the record was built from."""
-    models: StageModels
-    dropped: list[str] = Field(default_factory=list)
-    """Catalogue ids the model invented, removed from the mappings."""
-    calls: list[CallGroup]
-    plateaus: list[PlateauResult]
-
-
-def record_deps(payload: bytes) -> list[str] | None:
-    """The answer keys a record entry (unsealed) was built from; None when it is not a whole entry."""
-    try:
-        return RecordEntry.model_validate_json(payload).deps
-    except ValidationError:
-        return None
 
 
 class RecordEntries:
@@ -139,6 +87,14 @@ class RecordEntries:
         except ValidationError:
             return None  # the stages answer, and the entry is written again
 
+    @staticmethod
+    def cached_calls(service: Service, found: RecordEntry) -> list[CallFinished]:
+        """The calls behind ``found``, told as cache hits: one event per stage and model, usage added up."""
+        return [
+            CallFinished(service_id=service.service_id, cached=True, **group.model_dump(exclude={"model_config"}))
+            for group in found.calls
+        ]
+
     def entry(
         self,
         plateaus: list[PlateauResult],
@@ -157,6 +113,18 @@ class RecordEntries:
             calls=_groups(answers),
             plateaus=plateaus,
         )
+
+    def remember(
+        self,
+        service: Service,
+        evolution: ServiceEvolution,
+        dropped: list[str],
+        answers: Sequence[tuple[Stage, LLMAnswer[Any]]],
+    ) -> None:
+        """Write ``service``'s record entry, when every answer it was built from is a verified cache entry."""
+        found = self.entry(evolution.plateaus, evolution.meta.models, dropped, answers)
+        if found is not None:
+            self.store(service, found)
 
     def store(self, service: Service, entry: RecordEntry) -> None:
         """Write ``entry`` for ``service`` (on the event loop, as the gateway writes answers).

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CacheMode
+from ..cache_format import record_key
 from ..clock import utc_now
 from ..errors import (
     CacheUnavailable,
@@ -20,7 +21,7 @@ from ..errors import (
 from ..events import CacheProblem, Event, EventSink, RunFinished, RunStarted, Tally
 from ..jsonl import Accepted, JsonlWriter, Rejected, read_services
 from ..pipeline import Pipeline, RecordSink
-from ..record_entries import RecordEntries, record_key
+from ..record_entries import RecordEntries
 from ..reference import Catalogue
 from ..runs import (
     TERMINATE,
