@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 
 from ..errors import EXIT_INTERRUPTED, ServiceAmbitionsError
+from . import diff as diff_module
 from . import init as init_module
 from . import map as map_module
 from . import run as run_module
@@ -129,6 +130,7 @@ app.command("validate", no_args_is_help=True)(_reported(validate_module.validate
 app.command("schema")(_reported(schema_module.schema))
 app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
+app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
 for _group in (cache_app, runs_app, migrate_app):
     for _command in _group.registered_commands:
         assert _command.callback is not None
