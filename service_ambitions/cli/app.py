@@ -24,6 +24,7 @@ from rich.console import Console
 
 from ..errors import EXIT_INTERRUPTED, ServiceAmbitionsError
 from . import diff as diff_module
+from . import export as export_module
 from . import init as init_module
 from . import map as map_module
 from . import run as run_module
@@ -131,6 +132,7 @@ app.command("schema")(_reported(schema_module.schema))
 app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
+app.command("export", no_args_is_help=True)(_reported(export_module.export))
 for _group in (cache_app, runs_app, migrate_app):
     for _command in _group.registered_commands:
         assert _command.callback is not None

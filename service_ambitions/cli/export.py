@@ -1,0 +1,91 @@
+"""``service-ambitions export``: a run's records as CSV, XLSX or Markdown."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .safe import markup_safe
+from .state import AppState
+
+__all__ = ["export"]
+
+
+class ExportFormat(StrEnum):
+    """What ``export`` writes."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
+    MD = "md"
+
+
+_DEFAULT_SUFFIX = {ExportFormat.CSV: "-csv", ExportFormat.XLSX: ".xlsx", ExportFormat.MD: "-roadmaps"}
+
+
+def export(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path, typer.Argument(metavar="EVOLUTIONS", help="Evolutions JSONL written by run or map.", show_default=False)
+    ],
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format", "-f", help="csv: a table per file; xlsx: a sheet per table; md: a roadmap per service."
+        ),
+    ] = ExportFormat.CSV,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write: a folder (csv, md), a .zip (csv) or a .xlsx file. [default: beside the input]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write a run's records as flat tables or Markdown roadmaps.
+
+    Tables (services, plateaus, features, mappings) repeat their keys in every row, for
+    spreadsheets and BI tools; cells a spreadsheet would read as a formula are written as
+    text. Records of an older schema version are migrated on the way in; unreadable lines
+    are skipped and counted.
+
+    For example:
+
+    \b
+        service-ambitions export evolutions.jsonl                      # evolutions-csv/*.csv
+        service-ambitions export evolutions.jsonl -f csv -o tables.zip
+        service-ambitions export evolutions.jsonl -f xlsx -o roadmap.xlsx
+        service-ambitions export evolutions.jsonl -f md -o wiki/roadmaps
+    """
+    from ..errors import InputError
+    from ..views.exports import write_csv, write_markdown, write_xlsx
+    from ..views.records import read_records
+    from ..views.tables import tables
+
+    state: AppState = ctx.obj
+    target = output or input_path.with_name(input_path.stem + _DEFAULT_SUFFIX[export_format])
+    if target.resolve() == input_path.resolve():
+        raise InputError(f"{target} is the input: choose another --output")
+    found = read_records(input_path)
+    records = list(found.records.values())
+    if export_format is ExportFormat.MD:
+        written = write_markdown(records, target)
+    elif export_format is ExportFormat.XLSX:
+        written = write_xlsx(tables(records), target)
+    else:
+        written = write_csv(tables(records), target)
+    where = target if len(written) != 1 else written[0]
+    state.err.print(
+        f"{len(records):,} services written to {markup_safe(where)} ({len(written):,} file(s))"
+        + (f"; {found.migrated:,} older records migrated" if found.migrated else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for line in found.skipped[:10]:
+        state.err.print(f"[yellow]skipped[/] line {line.line}: {markup_safe(line.reason)}", highlight=False)
+    if len(found.skipped) > 10:
+        state.err.print(f"… and {len(found.skipped) - 10:,} more skipped lines", highlight=False)
