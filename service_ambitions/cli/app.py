@@ -30,6 +30,7 @@ from . import map as map_module
 from . import run as run_module
 from . import schema as schema_module
 from . import validate as validate_module
+from . import view as view_module
 from .cache import cache_app
 from .job import Terminated
 from .migrate import migrate_app
@@ -133,6 +134,7 @@ app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
 app.command("export", no_args_is_help=True)(_reported(export_module.export))
+app.command("view", no_args_is_help=True)(_reported(view_module.view))
 for _group in (cache_app, runs_app, migrate_app):
     for _command in _group.registered_commands:
         assert _command.callback is not None

@@ -1,0 +1,101 @@
+"""``service-ambitions view``: a run's records as one self-contained HTML roadmap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .safe import markup_safe
+from .state import AppState
+
+__all__ = ["view"]
+
+
+def view(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path, typer.Argument(metavar="EVOLUTIONS", help="Evolutions JSONL written by run or map.", show_default=False)
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The HTML file to write. [default: EVOLUTIONS.html]", show_default=False),
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="An earlier run's evolutions: the page gains a section of what changed.", show_default=False),
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            help="The run's quarantine file. [default: EVOLUTIONS.quarantine.jsonl, if there]", show_default=False
+        ),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="The page's title. [default: the file's name]")] = None,
+) -> None:
+    """Write a run's records as one self-contained HTML roadmap.
+
+    A portfolio heat-map (every service by plateau, coloured by the mean CMMI level, with
+    filters and sorting), each service's roadmap (plateau timeline, features by customer
+    type with scores, justifications and the catalogue items they rely on, provenance),
+    catalogue coverage, and with --compare what changed since an earlier run. No network:
+    the file opens anywhere, from a USB stick too. Everything from a record is escaped.
+
+    For example:
+
+    \b
+        service-ambitions view evolutions.jsonl -o roadmap.html
+        service-ambitions view evolutions.jsonl --compare evolutions-before.jsonl
+    """
+    from datetime import UTC, datetime
+
+    from ..errors import ConfigError, InputError, OutputError
+    from ..jsonl import read_json_objects
+    from ..reference import load_reference
+    from ..views.diff import diff_runs
+    from ..views.html import render_roadmap
+    from ..views.portfolio import portfolio
+    from ..views.records import read_records
+
+    state: AppState = ctx.obj
+    target = output or input_path.with_suffix(".html")
+    if target.resolve() == input_path.resolve():
+        raise InputError(f"{target} is the input: choose another --output")
+    found = read_records(input_path)
+    records = list(found.records.values())
+    quarantine = quarantine or input_path.with_name(f"{input_path.stem}.quarantine.jsonl")
+    quarantined = 0
+    if quarantine.is_file():
+        quarantined = sum(
+            1 for entry in read_json_objects(quarantine) if getattr(entry, "data", {}).get("kind") == "service"
+        )
+    try:
+        files = state.settings().reference
+        catalogues = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues).catalogues
+    except ConfigError as exc:
+        state.err.print(f"[yellow]note:[/] unused catalogue items not shown: {markup_safe(exc.message)}")
+        catalogues = ()
+    changes = diff_runs(read_records(compare), found) if compare is not None else None
+    page = render_roadmap(
+        records,
+        portfolio(records, catalogues, quarantined),
+        title=title or input_path.stem,
+        source=input_path.name,
+        skipped=len(found.skipped),
+        changes=changes,
+        made=datetime.now(UTC),
+    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    state.err.print(
+        f"{len(records):,} services written to {markup_safe(target)} ({len(page.encode()) / 2**20:.1f} MiB)"
+        + (f"; {len(found.skipped):,} unreadable lines skipped" if found.skipped else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for line in found.skipped[:10]:
+        state.err.print(f"[yellow]skipped[/] line {line.line}: {markup_safe(line.reason)}", highlight=False)
