@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from .errors import BudgetExceeded, ProviderError
-from .events import CallFailed, CallFinished, EventSink
+from .errors import BudgetExceeded, CallSpend, ProviderError
+from .events import CallFailed, CallFinished, CallStarted, EventSink
 from .models import Service, Stage
 from .telemetry import Metrics, tracer
 
@@ -53,14 +53,16 @@ class MeasuredCalls:
         gateway = self._gateway
         metrics = self._metrics = self._metrics or Metrics()
         started = time.perf_counter()
+        self._emit(CallStarted(service_id=service.service_id, stage=request.stage))
         metrics.in_flight.add(1, attributes)
         try:
             with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
                 answer = await gateway.ask(request)
                 span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
         except (ProviderError, BudgetExceeded) as exc:
-            if exc.spent is not None and exc.spent.requests:
-                self._failed(service, request.stage, exc, started)
+            # Every started call ends in an event (the live panel counts calls in flight);
+            # one that reached no provider says so with no requests.
+            self._failed(service, request.stage, exc, started)
             raise
         finally:
             metrics.in_flight.add(-1, attributes)
@@ -94,8 +96,7 @@ class MeasuredCalls:
 
     def _failed(self, service: Service, stage: Stage, exc: ProviderError | BudgetExceeded, started: float) -> None:
         """The requests of a failed call were billed: count them like any other."""
-        spent = exc.spent
-        assert spent is not None
+        spent = exc.spent or CallSpend()
         self._emit(
             CallFailed(
                 service_id=service.service_id,

@@ -21,6 +21,7 @@ __all__ = [
     "CacheProblem",
     "CallFailed",
     "CallFinished",
+    "CallStarted",
     "Event",
     "EventSink",
     "LineQuarantined",
@@ -120,6 +121,14 @@ class _CallUsage(_Event):
     reasoning_tokens: int = 0
 
 
+class CallStarted(_Event):
+    """A call went to the gateway (answered from the cache or by a model, it ends in ``call_finished`` or ``call_failed``)."""
+
+    type: Literal["call_started"] = "call_started"
+    service_id: str | None = None
+    stage: Stage
+
+
 class CallFinished(_CallUsage):
     """An LLM call returned a validated answer, from the model or from the cache."""
 
@@ -129,13 +138,17 @@ class CallFinished(_CallUsage):
     calls: int = 1
     """How many calls the event stands for: a service read from its record entry tells its
     cached calls in one event per stage and model, with their usage added up."""
+    replayed: bool = False
+    """True for those record-entry events: no ``call_started`` came before them."""
 
 
 class CallFailed(_CallUsage):
     """An LLM call failed after its requests reached the provider: they were billed all the same.
 
     Answers that kept failing validation, a token limit crossed after the answer, a provider
-    error after some output retries: every response counts, so reports match the bill.
+    error after some output retries: every response counts, so reports match the bill. A
+    call that failed before any request was answered (a budget stop, a provider that never
+    answered) ends here too, with ``requests`` 0, and counts as nothing billed.
     """
 
     type: Literal["call_failed"] = "call_failed"
@@ -196,6 +209,7 @@ Event = Annotated[
     | ServiceFailed
     | ServiceDeferred
     | LineQuarantined
+    | CallStarted
     | CallFinished
     | CallFailed
     | CacheEntryRejected
@@ -240,6 +254,12 @@ class Tally:
         self.unpriced_calls = 0
         self.failed_calls = 0
         """Calls that failed after reaching the provider; their usage is counted all the same."""
+        self.in_flight: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        """Calls started and not yet finished, per stage."""
+        self.saved = Decimal(0)
+        """What the calls answered from the cache cost when they were made."""
+        self.call_seconds: dict[Stage, float] = dict.fromkeys(Stage, 0.0)
+        """Time calls took from request to validated answer, added up per stage (they overlap)."""
 
     def __call__(self, event: Event) -> None:
         """Count one event."""
@@ -265,9 +285,15 @@ class Tally:
                 self.deferred = 0  # what a budget left undone is the latest segment's to say
             case LineQuarantined():
                 self.quarantined_lines += 1
+            case CallStarted():
+                self.in_flight[event.stage] += 1
             case CallFinished():
                 self._count_call(event)
             case CallFailed():
+                self.in_flight[event.stage] = max(0, self.in_flight[event.stage] - 1)
+                self.call_seconds[event.stage] += event.latency_ms / 1000
+                if not event.requests:
+                    return  # it reached no provider: nothing was billed
                 self.failed_calls += 1
                 self.models.setdefault(event.stage, event.model)
                 self._count_usage(event)
@@ -281,8 +307,13 @@ class Tally:
     def _count_call(self, event: CallFinished) -> None:
         self.calls[event.stage] += event.calls
         self.models[event.stage] = event.model
+        if not event.replayed:
+            self.in_flight[event.stage] = max(0, self.in_flight[event.stage] - 1)
+            self.call_seconds[event.stage] += event.latency_ms / 1000
         if event.cached:
             self.cached[event.stage] += event.calls
+            if event.cost_usd is not None:
+                self.saved += Decimal(event.cost_usd)
             return
         self._count_usage(event)
 
@@ -342,7 +373,7 @@ def event_level(event_type: str, status: str | None = None) -> str:
     """How much an event deserves attention: ``info``, ``warning`` or ``error``; calls are ``debug``."""
     if event_type == "run_finished":
         return "info" if status in (None, "completed") else "warning"
-    if event_type == "call_finished":
+    if event_type in ("call_finished", "call_started"):
         return "debug"
     if event_type == "call_failed":
         return "warning"

@@ -91,7 +91,7 @@ class RecordEntries:
     def cached_calls(service: Service, found: RecordEntry) -> list[CallFinished]:
         """The calls behind ``found``, told as cache hits: one event per stage and model, usage added up."""
         return [
-            CallFinished(service_id=service.service_id, cached=True, **group.model_dump(exclude={"model_config"}))
+            CallFinished(service_id=service.service_id, cached=True, replayed=True, **group.model_dump())
             for group in found.calls
         ]
 

@@ -55,6 +55,8 @@ class UsageRow(BaseModel):
         """Count one call: an answer, a cache hit, or a failure the provider billed."""
         cost = Decimal(event.cost_usd) if event.cost_usd is not None else None
         if isinstance(event, CallFailed):
+            if not event.requests:
+                return  # it reached no provider: nothing was billed
             self.failed_calls += 1
         else:
             self.calls += event.calls

@@ -9,7 +9,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from service_ambitions.calls import MeasuredCalls
 from service_ambitions.errors import OutputInvalid
-from service_ambitions.events import CallFailed, CallFinished, Event
+from service_ambitions.events import CallFailed, CallFinished, CallStarted, Event
 from service_ambitions.llm.gateway import Gateway, LLMRequest
 from service_ambitions.models import Service, Stage
 
@@ -33,7 +33,9 @@ async def test_an_answered_call_is_told_with_its_usage() -> None:
     answer = await _calls(3, events).ask(LLMRequest(Stage.FEATURES, "", "x", Answer), SERVICE)
 
     assert answer.output == Answer(value=3)
-    [finished] = events
+    started, finished = events
+    assert isinstance(started, CallStarted)
+    assert (started.service_id, started.stage) == (SERVICE.service_id, Stage.FEATURES)
     assert isinstance(finished, CallFinished)
     assert (finished.service_id, finished.stage, finished.model, finished.cached) == ("svc-1", "features", "fn", False)
     assert finished.requests == 1
@@ -46,7 +48,8 @@ async def test_a_failed_call_still_reports_the_requests_it_was_billed_for() -> N
     with pytest.raises(OutputInvalid) as caught:
         await _calls("never a number", events).ask(LLMRequest(Stage.MAPPING, "", "x", Answer), SERVICE)
 
-    [failed] = events
+    started, failed = events
+    assert isinstance(started, CallStarted)
     assert isinstance(failed, CallFailed)
     assert failed.requests == 2  # the first answer and its one output retry
     assert caught.value.spent is not None

@@ -122,3 +122,18 @@ def test_following_a_run_waits_while_it_runs_and_stops_once_it_does_not(tmp_path
     assert [json.loads(line)["type"] for line in lines] == ["service_started", "run_finished", "service_started"]
     assert len(naps) == 2
     assert list(follow_events(directory)) == lines  # without follow: what is there now
+
+
+def test_a_torn_event_line_is_cut_before_a_resumed_segment_appends(tmp_path: Path) -> None:
+    directory = tmp_path / "runs" / "r1"
+    with RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
+        recorder(ServiceStarted(service_id="s1"))
+    with (directory / "events.jsonl").open("a") as handle:
+        handle.write('{"time": "x", "service_id": "s2", "ty')  # a full disk cut this line short
+    with RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
+        recorder(ServiceStarted(service_id="s3"))
+    assert read_events(directory) == [ServiceStarted(service_id="s1"), ServiceStarted(service_id="s3")]
+
+    with (directory / "events.jsonl").open("a") as handle:
+        handle.write("not json\n")  # a damaged line in the middle is skipped, not fatal
+    assert len(read_events(directory)) == 2

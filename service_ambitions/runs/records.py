@@ -161,6 +161,7 @@ class RunRecorder:
             # Owner-only, like the cache: records name inputs and may quote what providers said.
             directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.mkdir(mode=0o700, exist_ok=True)
+            _drop_torn_tail(directory / "events.jsonl")
             descriptor = os.open(directory / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._events: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
             self._write_manifest()
@@ -292,10 +293,32 @@ def read_events(directory: Path) -> list[Event]:
         for line in handle:
             if not line.endswith("\n"):
                 break
-            data = json.loads(line)
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a crash or a full disk, with a later segment's events after it
             data.pop("time", None)
             events.append(_EVENT.validate_python(data))
     return events
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line left unfinished (a crash, a full disk) before a resumed run appends to the file."""
+    try:
+        with path.open("rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            start = max(0, size - (1 << 20))
+            handle.seek(start)
+            tail = handle.read()
+            cut = tail.rfind(b"\n")
+            handle.truncate(start + cut + 1 if cut >= 0 else start)
+    except FileNotFoundError:
+        return
 
 
 def follow_events(
