@@ -122,7 +122,7 @@ class _CallUsage(_Event):
 
 
 class CallStarted(_Event):
-    """A call went to the gateway (answered from the cache or by a model, it ends in ``call_finished`` or ``call_failed``)."""
+    """A call went to the gateway; it ends in ``call_finished`` or ``call_failed``."""
 
     type: Literal["call_started"] = "call_started"
     service_id: str | None = None
@@ -267,14 +267,7 @@ class Tally:
             case ServiceStarted():
                 self.started += 1
             case ServiceCompleted():
-                self.completed += 1
-                self.features += event.features
-                self.dropped_items += event.dropped_items
-                if event.service_id in self._failed_ids:
-                    # Failed in an earlier segment of the run, done now: no longer a failure.
-                    self._failed_ids.discard(event.service_id)
-                    self.failed -= 1
-                    self.failures = [f for f in self.failures if f.service_id != event.service_id]
+                self._count_completed(event)
             case ServiceFailed():
                 self.failed += 1
                 self.failures.append(event)
@@ -290,13 +283,7 @@ class Tally:
             case CallFinished():
                 self._count_call(event)
             case CallFailed():
-                self.in_flight[event.stage] = max(0, self.in_flight[event.stage] - 1)
-                self.call_seconds[event.stage] += event.latency_ms / 1000
-                if not event.requests:
-                    return  # it reached no provider: nothing was billed
-                self.failed_calls += 1
-                self.models.setdefault(event.stage, event.model)
-                self._count_usage(event)
+                self._count_failed_call(event)
             case CacheEntryRejected():
                 self.rejected_entries.append(event)
             case CacheProblem():
@@ -315,6 +302,25 @@ class Tally:
             if event.cost_usd is not None:
                 self.saved += Decimal(event.cost_usd)
             return
+        self._count_usage(event)
+
+    def _count_completed(self, event: ServiceCompleted) -> None:
+        self.completed += 1
+        self.features += event.features
+        self.dropped_items += event.dropped_items
+        if event.service_id in self._failed_ids:
+            # Failed in an earlier segment of the run, done now: no longer a failure.
+            self._failed_ids.discard(event.service_id)
+            self.failed -= 1
+            self.failures = [f for f in self.failures if f.service_id != event.service_id]
+
+    def _count_failed_call(self, event: CallFailed) -> None:
+        self.in_flight[event.stage] = max(0, self.in_flight[event.stage] - 1)
+        self.call_seconds[event.stage] += event.latency_ms / 1000
+        if not event.requests:
+            return  # it reached no provider: nothing was billed
+        self.failed_calls += 1
+        self.models.setdefault(event.stage, event.model)
         self._count_usage(event)
 
     def _count_usage(self, event: CallFinished | CallFailed) -> None:
