@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 from service_ambitions.cli.job import heartbeat
+from service_ambitions.cli.panel import PanelPlan, RunPanel
 from service_ambitions.events import ServiceCompleted, ServiceStarted, Tally
 
 from .conftest import EXAMPLES, subprocess_env
@@ -67,14 +68,17 @@ def test_heartbeat_lines_off_a_terminal() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, width=200)
     tally = Tally()
-    tally(ServiceStarted(service_id="a"))
-    tally(ServiceCompleted(service_id="a", features=3, dropped_items=0))
-    with heartbeat(console, tally, total=5, every=0.01, enabled=True):
+    panel = RunPanel(tally, PanelPlan(services=5))
+    for event in (ServiceStarted(service_id="a"), ServiceCompleted(service_id="a", features=3, dropped_items=0)):
+        tally(event)
+        panel.observe(event)
+    with heartbeat(console, panel.line, every=0.01, enabled=True):
         deadline = time.monotonic() + 10
         while "progress:" not in buffer.getvalue() and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert buffer.getvalue().startswith("progress: 1/5 services done, 0 in progress, 0 calls (0 cached), $0.0000 spent")
+    assert buffer.getvalue().startswith("progress: 1/5 services done, 0 failed, ETA ")
+    assert "0 calls (0 cached), 0 in flight; 0 req/min; $0.0000 spent" in buffer.getvalue()
     silent = io.StringIO()
-    with heartbeat(Console(file=silent), tally, every=0.01, enabled=False):
+    with heartbeat(Console(file=silent), panel.line, every=0.01, enabled=False):
         pass
     assert silent.getvalue() == ""

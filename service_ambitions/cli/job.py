@@ -22,8 +22,9 @@ from ..errors import EXIT_QUARANTINED, BudgetExceeded
 from .state import AppState
 
 if TYPE_CHECKING:
-    from ..events import Event, EventSink, Tally
+    from ..events import Event, EventSink
     from ..jobs import Estimate, Prepared, RunResult
+    from .panel import PanelPlan
 
 __all__ = [
     "EXIT_BUDGET",
@@ -74,20 +75,21 @@ def run_job(
     With ``-o -`` the records own standard output, so everything else goes to stderr.
     """
     from ..events import Tally
+    from .panel import RunPanel
     from .render import progress_display, render_result_line, render_run_end, render_summary
 
     to_stdout = str(output) == "-"
     if to_stdout:
         state = replace(state, out=state.err)
     tally = Tally()
+    panel = RunPanel(tally, _panel_plan(prepared, display.total))
     started = time.perf_counter()
     animate = not (display.quiet or display.json_logs)
     with (
-        progress_display(state.err, tally, total=display.total, enabled=animate) as observe,
+        progress_display(state.err, panel, enabled=animate) as observe,
         heartbeat(
             state.err,
-            tally,
-            total=display.total,
+            panel.line,
             every=prepared.settings.heartbeat_s,
             enabled=animate and not state.err.is_terminal,
         ),
@@ -129,14 +131,12 @@ def show_plan(state: AppState, prepared: Prepared, plan: Estimate, input_path: P
 @contextmanager
 def heartbeat(
     console: Console,
-    tally: Tally,
+    line: Callable[[], str],
     *,
-    total: int | None = None,
     every: float,
     enabled: bool,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[None]:
-    """Print a plain progress line every ``every`` seconds while the block runs.
+    """Print ``line()`` every ``every`` seconds while the block runs: the live panel's key figures.
 
     For consoles that are not terminals (CI logs, ``nohup`` files), which get no
     animation: they still show the run is alive and how far it got.
@@ -145,12 +145,10 @@ def heartbeat(
         yield
         return
     stop = threading.Event()
-    begun = clock()
 
     def beat() -> None:
         while not stop.wait(every):
-            line = _heartbeat_line(tally, total, clock() - begun)
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            console.print(line(), highlight=False, markup=False, soft_wrap=True)
 
     thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
     thread.start()
@@ -161,13 +159,20 @@ def heartbeat(
         thread.join()
 
 
-def _heartbeat_line(tally: Tally, total: int | None, elapsed: float) -> str:
-    failed = f", {tally.failed:,} failed" if tally.failed else ""
-    of = f"/{total:,}" if total is not None else ""
-    return (
-        f"progress: {tally.completed:,}{of} services done{failed}, {tally.started - tally.completed - tally.failed:,} "
-        "in progress, "
-        f"{tally.total_calls:,} calls ({tally.total_cached:,} cached), ${tally.cost:.4f} spent, {elapsed:.0f} s"
+def _panel_plan(prepared: Prepared, services: int | None) -> PanelPlan:
+    """What the panel measures progress against: services, calls per service by stage, limits, budget."""
+    from ..models import Stage
+    from .panel import PanelPlan
+
+    plateaus, catalogues = len(prepared.reference.plateaus), len(prepared.reference.catalogues)
+    per_service = {Stage.DESCRIPTIONS: 1, Stage.FEATURES: plateaus, Stage.MAPPING: plateaus * catalogues}
+    settings = prepared.settings
+    return PanelPlan(
+        services=services,
+        calls_per_service={stage: per_service[stage] for stage in prepared.chains},
+        requests_per_minute=settings.limits.requests_per_minute,
+        tokens_per_minute=settings.limits.tokens_per_minute,
+        budget=settings.max_cost,
     )
 
 

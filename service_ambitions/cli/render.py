@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from rich.box import SIMPLE_HEAD
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .safe import cell, markup_safe, plain
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from ..jobs import Estimate, Prepared, RunResult
     from ..runs import Manifest
     from ..usage import UsageReport, UsageRow
+    from .panel import RunPanel
     from .state import AppState
 
 __all__ = [
@@ -34,48 +34,23 @@ __all__ = [
 
 
 @contextmanager
-def progress_display(console: Console, tally: Tally, *, total: int | None, enabled: bool) -> Iterator[EventSink]:
-    """Yield the event sink of a run: it counts every event and, on a terminal, animates.
+def progress_display(console: Console, panel: RunPanel, *, enabled: bool) -> Iterator[EventSink]:
+    """Yield the event sink of a run: it counts every event and, on a terminal, shows the live panel.
 
     Nothing is drawn when ``enabled`` is false or the console is not a terminal, so logs
-    and pipes get no control codes.
+    and pipes get no control codes (they get the heartbeat instead, see ``job.heartbeat``).
     """
-    live = enabled and console.is_terminal
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]services"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=not live,
-    )
-    task = progress.add_task("services", total=total, detail="")
 
     def observe(event: Event) -> None:
-        tally(event)
-        if live and event.type == "run_started" and event.already_done and total is not None:
-            progress.update(task, total=max(0, total - event.already_done))  # resuming: only what is left
-        if live:
-            failed = f", [red]{tally.failed} failed[/]" if tally.failed else ""
-            if tally.throttled_to is not None:
-                failed += f", [yellow]throttled to {tally.throttled_to} in flight[/]"
-            if tally.paused:
-                failed += ", [yellow]paused: " + ", ".join(markup_safe(p) for p in tally.paused) + "[/]"
-            tokens = sum(tally.input_tokens.values()) + sum(tally.output_tokens.values())
-            done = tally.completed + tally.failed
-            planned = progress.tasks[0].total
-            projected = f" (~${tally.cost / done * int(planned):.2f} projected)" if done and planned else ""
-            progress.update(
-                task,
-                completed=done,
-                detail=f"{tally.total_calls} calls ({tally.total_cached} cached), {tokens:,} tokens, "
-                f"${tally.cost:.2f}{projected}{failed}",
-            )
+        panel.tally(event)
+        panel.observe(event)
 
-    with progress:
+    if not (enabled and console.is_terminal):
+        yield observe
+        return
+    from rich.live import Live
+
+    with Live(panel, console=console, refresh_per_second=4, transient=False, redirect_stderr=False):
         yield observe
 
 
@@ -99,6 +74,15 @@ def render_summary(
         services.add_row("services left for --resume (budget)", f"{tally.deferred:,}")
     services.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
     services.add_row("elapsed", f"{elapsed:.1f} s")
+    minutes = max(elapsed, 1e-9) / 60
+    per_minute = (tally.completed + tally.failed) / minutes, tally.total_requests / minutes
+    services.add_row("throughput", f"{per_minute[0]:,.1f} services/min, {per_minute[1]:,.0f} requests/min")
+    busy = {stage: seconds for stage, seconds in tally.call_seconds.items() if seconds}
+    if busy:
+        # Calls overlap, so their times add up to more than the wall time: the split says where
+        # the waiting was, and the retries' share says how much of it the provider asked for.
+        split = ", ".join(f"{stage.value} {seconds:,.1f} s" for stage, seconds in busy.items())
+        services.add_row("time in calls (they overlap)", split)
     console.print(services)
 
     calls = Table(title="LLM calls", title_justify="left", box=SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
