@@ -24,6 +24,8 @@ __all__ = [
     "CallStarted",
     "Event",
     "EventSink",
+    "LimitWaited",
+    "LimitsLearned",
     "LineQuarantined",
     "ProviderPaused",
     "RetryScheduled",
@@ -166,6 +168,23 @@ class RetryScheduled(_Event):
     """What failed: ``HTTP 429``, ``HTTP 503``, ``ConnectError``…"""
 
 
+class LimitsLearned(_Event):
+    """A provider announced its rate limits in its answers' headers; requests to it are paced to them."""
+
+    type: Literal["limits_learned"] = "limits_learned"
+    provider: str
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+
+class LimitWaited(_Event):
+    """A request waited for room under a provider's announced limits before it was sent."""
+
+    type: Literal["limit_waited"] = "limit_waited"
+    provider: str
+    wait_s: float
+
+
 class ThrottleChanged(_Event):
     """The cap on requests in flight changed: cut after a rate limit, restored as calls succeed."""
 
@@ -216,6 +235,8 @@ Event = Annotated[
     | CacheProblem
     | RetryScheduled
     | ThrottleChanged
+    | LimitsLearned
+    | LimitWaited
     | ProviderPaused,
     Field(discriminator="type"),
 ]
@@ -258,6 +279,10 @@ class Tally:
         """Calls started and not yet finished, per stage."""
         self.saved = Decimal(0)
         """What the calls answered from the cache cost when they were made."""
+        self.limit_wait_s = 0.0
+        """Time requests waited for room under providers' announced limits (they overlap)."""
+        self.learned_limits: dict[str, tuple[int | None, int | None]] = {}
+        """Per provider, the requests and tokens per minute it announced."""
         self.call_seconds: dict[Stage, float] = dict.fromkeys(Stage, 0.0)
         """Time calls took from request to validated answer, added up per stage (they overlap)."""
 
@@ -341,6 +366,10 @@ class Tally:
                 self.retry_wait_s += event.wait_s
             case ThrottleChanged():
                 self.throttled_to = event.limit
+            case LimitsLearned():
+                self.learned_limits[event.provider] = (event.requests_per_minute, event.tokens_per_minute)
+            case LimitWaited():
+                self.limit_wait_s += event.wait_s
             case ProviderPaused(paused_s=0):
                 self.paused.pop(event.provider, None)
             case ProviderPaused():
@@ -363,6 +392,7 @@ class Tally:
 
 
 _LEVELS = {
+    "limit_waited": "debug",
     "service_failed": "error",
     "retry_scheduled": "warning",
     "throttle_changed": "warning",

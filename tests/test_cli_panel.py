@@ -20,6 +20,8 @@ from service_ambitions.cli.panel import PanelPlan, RunPanel
 from service_ambitions.events import (
     CallFinished,
     CallStarted,
+    LimitsLearned,
+    LimitWaited,
     RetryScheduled,
     ServiceCompleted,
     ServiceFailed,
@@ -136,6 +138,16 @@ def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
     text = buffer.export_text()
     assert "1 done · 1 failed · 0 running · 8 left · ETA" in text
     assert "3 of 600 req/min" in text  # 2 requests in the run's first 35 s
+
+    announced = RunPanel(tally, PanelPlan(services=10))
+    tally(LimitsLearned(provider="api.openai.com", requests_per_minute=900, tokens_per_minute=150_000))
+    tally(LimitWaited(provider="api.openai.com", wait_s=12.5))
+    quiet = Console(record=True, width=120)
+    quiet.print(announced)
+    shown = quiet.export_text()
+    assert "of 900 announced req/min" in shown
+    assert "of 150,000 announced tokens/min" in shown
+    assert "paced 12s in all" in shown
     assert "$0.1000 spent · ~$0.5000 projected · $0.9000 of $1.00 budget left" in text
     assert "1 retries in the last minute (HTTP 429: 1) · waiting" in text
     assert "b[red] (mapping): provider said \\x1b[2J no" in text  # escaped, not markup, not a control

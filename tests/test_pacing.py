@@ -6,7 +6,8 @@ import httpx
 import pytest
 import respx
 
-from service_ambitions.llm.pacing import HeaderPacer, parse_duration
+from service_ambitions.events import Event, LimitsLearned, LimitWaited
+from service_ambitions.llm.pacing import HeaderPacer, PaceEvents, pace_observer, parse_duration
 from service_ambitions.llm.transport import RetryPolicy, retrying_client
 
 
@@ -105,3 +106,18 @@ async def test_the_client_paces_every_attempt_and_reads_the_headers_of_each_answ
     assert waits == [3.0]  # the transport's own retry honoured Retry-After...
     assert clock.slept == [pytest.approx(3.0)]  # ...and so did the pacer, for the retried attempt
     assert pacer.limits("api.test") == (120, None)
+
+
+async def test_what_the_pacer_learns_and_waits_becomes_events_of_the_call() -> None:
+    clock = Clock()
+    pacer = HeaderPacer(margin_s=0, clock=clock, sleep=clock.sleep)
+    events: list[Event] = []
+    pace_observer.set(PaceEvents(events.append))
+    pacer.after("api", 200, {"x-ratelimit-limit-requests": "60"})
+    pacer.after("api", 200, {"x-ratelimit-limit-requests": "60"})  # nothing new: no second event
+    await pacer.before("api", b"{}")
+    await pacer.before("api", b"{}")
+    assert events == [
+        LimitsLearned(provider="api", requests_per_minute=60, tokens_per_minute=None),
+        LimitWaited(provider="api", wait_s=1.0),
+    ]

@@ -111,6 +111,17 @@ class RunPanel:
             "eta": None if left is None or not rate else left / rate,
         }
 
+    def _limits(self) -> tuple[str, str]:
+        """ " of N" for requests and tokens per minute: the configured limits, else those providers announced."""
+        plan, learned = self.plan, list(self.tally.learned_limits.values())
+        requests = plan.requests_per_minute or min((r for r, _ in learned if r), default=None)
+        tokens = plan.tokens_per_minute or min((t for _, t in learned if t), default=None)
+        source = "" if plan.requests_per_minute or plan.tokens_per_minute or not learned else " announced"
+        return (
+            f" of {requests:,}{source}" if requests else "",
+            f" of {tokens:,}{source}" if tokens else "",
+        )
+
     def _money(self) -> str:
         tally, plan = self.tally, self.plan
         parts = [f"${tally.cost:.4f} spent"]
@@ -134,6 +145,8 @@ class RunPanel:
             parts.append(f"waiting {waiting:.1f}s (Retry-After)")
         if tally.throttled_to is not None:
             parts.append(f"cap {tally.throttled_to} in flight")
+        if tally.limit_wait_s:
+            parts.append(f"paced {tally.limit_wait_s:,.0f}s in all")
         if tally.paused:
             parts.append("paused: " + ", ".join(plain(p) for p in tally.paused))
         return " · ".join(parts)
@@ -170,8 +183,7 @@ class RunPanel:
         status.append(f" · {_duration(self._clock() - self._began)}")
         head.add_row("services", ProgressBar(total=total or None, completed=done))
         head.add_row("", status)
-        limit = f" of {self.plan.requests_per_minute:,}" if self.plan.requests_per_minute else ""
-        token_limit = f" of {self.plan.tokens_per_minute:,}" if self.plan.tokens_per_minute else ""
+        limit, token_limit = self._limits()
         head.add_row(
             "rates",
             Text(

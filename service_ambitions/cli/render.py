@@ -73,6 +73,8 @@ def render_summary(
     if tally.deferred:
         services.add_row("services left for --resume (budget)", f"{tally.deferred:,}")
     services.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
+    if tally.limit_wait_s:
+        services.add_row("waited for announced rate limits", f"{tally.limit_wait_s:,.1f} s (requests overlap)")
     services.add_row("elapsed", f"{elapsed:.1f} s")
     minutes = max(elapsed, 1e-9) / 60
     per_minute = (tally.completed + tally.failed) / minutes, tally.total_requests / minutes

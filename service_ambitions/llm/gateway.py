@@ -42,6 +42,7 @@ from ..models import Stage
 from .budget import Budget, BudgetedModel, call_price
 from .failures import provider_message, provider_unwell, request_id, spent_by, validation_reason
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
+from .pacing import PaceEvents, pace_observer
 from .requests import ImportedLookup, LLMAnswer, LLMRequest
 from .structured import Exchange, OutputTool, ask_structured
 from .transport import proxy_for, retry_observer
@@ -322,6 +323,7 @@ class Gateway:
 
         # The transport reports retries to whichever call is waiting: this task's context.
         retry_observer.set(on_retry)
+        pace_observer.set(PaceEvents(self._emit))
         wrapped = self._raw[request.stage]
         offline = wrapped.system == "function"
         provider = f"{wrapped.system}@{wrapped.base_url}"

@@ -24,10 +24,46 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-__all__ = ["HeaderPacer", "parse_duration"]
+from ..events import EventSink, LimitsLearned, LimitWaited
+
+__all__ = ["HeaderPacer", "PaceEvents", "PaceObserver", "pace_observer", "parse_duration"]
+
+
+class PaceObserver(Protocol):
+    """Told what the pacer learns and how long it holds requests back (the gateway turns it into events)."""
+
+    def learned(self, host: str, requests_per_minute: int | None, tokens_per_minute: int | None) -> None:
+        """A host announced new limits."""
+
+    def waited(self, host: str, seconds: float) -> None:
+        """A request to ``host`` waited for room under its limits."""
+
+
+pace_observer: ContextVar[PaceObserver | None] = ContextVar("pace_observer", default=None)
+"""Set by the gateway for the duration of a call, as ``transport.retry_observer`` is."""
+
+
+@dataclass(frozen=True)
+class PaceEvents:
+    """A :class:`PaceObserver` that tells the run what the pacer learns and waits, as events."""
+
+    emit: EventSink
+
+    def learned(self, host: str, requests_per_minute: int | None, tokens_per_minute: int | None) -> None:
+        """A host announced new limits: ``limits_learned``."""
+        self.emit(
+            LimitsLearned(provider=host, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
+        )
+
+    def waited(self, host: str, seconds: float) -> None:
+        """A request waited for room: ``limit_waited``."""
+        self.emit(LimitWaited(provider=host, wait_s=round(seconds, 3)))
+
 
 WINDOW_S = 60.0
 """Providers state requests and tokens per minute."""
@@ -113,6 +149,8 @@ class HeaderPacer:
         while (delay := self._delay(pace, tokens)) > 0:
             await self._sleep(delay)
             waited += delay
+        if waited and (observer := pace_observer.get()) is not None:
+            observer.waited(host, waited)
         now = self._clock()
         pace.sent.append((now, tokens))
         pace.tokens_sent += tokens
@@ -126,10 +164,13 @@ class HeaderPacer:
         now = self._clock()
         request_limit = _number(headers, "x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit")
         token_limit = _number(headers, "x-ratelimit-limit-tokens", "anthropic-ratelimit-tokens-limit")
+        known = (pace.request_limit, pace.token_limit)
         if request_limit:
             pace.request_limit = request_limit
         if token_limit:
             pace.token_limit = token_limit
+        if (pace.request_limit, pace.token_limit) != known and (observer := pace_observer.get()) is not None:
+            observer.learned(host, pace.request_limit, pace.token_limit)
         for kind in ("requests", "tokens"):
             remaining = _number(headers, f"x-ratelimit-remaining-{kind}", f"anthropic-ratelimit-{kind}-remaining")
             reset = _seconds(headers, f"x-ratelimit-reset-{kind}", f"anthropic-ratelimit-{kind}-reset")
