@@ -141,7 +141,7 @@ class RunPanel:
             parts[0] += " (" + ", ".join(f"{plain(reason)}: {n}" for reason, n in causes.most_common(3)) + ")"
         now = self._clock()
         waiting = max((at + wait - now for at, _, wait in self._retries), default=0.0)
-        if waiting > 0:
+        if waiting >= 0.1:
             parts.append(f"waiting {waiting:.1f}s (Retry-After)")
         if tally.throttled_to is not None:
             parts.append(f"cap {tally.throttled_to} in flight")
