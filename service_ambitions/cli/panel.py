@@ -112,7 +112,7 @@ class RunPanel:
         }
 
     def _limits(self) -> tuple[str, str]:
-        """ " of N" for requests and tokens per minute: the configured limits, else those providers announced."""
+        """The limits the rates are shown against: the configured ones, else those providers announced."""
         plan, learned = self.plan, list(self.tally.learned_limits.values())
         requests = plan.requests_per_minute or min((r for r, _ in learned if r), default=None)
         tokens = plan.tokens_per_minute or min((t for _, t in learned if t), default=None)
