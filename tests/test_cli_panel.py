@@ -27,8 +27,8 @@ from service_ambitions.events import (
     ServiceFailed,
     ServiceStarted,
     Stage,
-    Tally,
 )
+from service_ambitions.tally import Tally
 
 from .conftest import EXAMPLES, subprocess_env
 

@@ -153,3 +153,23 @@ async def test_arguments_as_a_json_string_are_validated_and_a_validation_retry_a
     answer = await gateway_for(FunctionModel(model, model_name="fake")).ask(LLMRequest(Stage.FEATURES, "", "?", Answer))
     assert answer.output == Answer(value=5)
     assert answer.usage.requests == 2
+
+
+async def test_a_call_a_fallback_model_answered_is_told() -> None:
+    from pydantic_ai.exceptions import ModelHTTPError
+    from pydantic_ai.models.fallback import FallbackModel
+
+    from service_ambitions.events import Event, FallbackUsed
+
+    def down(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        raise ModelHTTPError(status_code=503, model_name="first", body="overloaded")
+
+    chain = FallbackModel(
+        FunctionModel(down, model_name="first"), FunctionModel(lambda m, i: call(i, 5), model_name="second")
+    )
+    events: list[Event] = []
+    gateway = Gateway(dict.fromkeys(Stage, chain), max_in_flight=2, on_event=events.append)
+    answer = await gateway.ask(LLMRequest(Stage.MAPPING, "", "?", Answer))
+    assert answer.output == Answer(value=5)
+    assert answer.model == "first | second"
+    assert FallbackUsed(stage=Stage.MAPPING, model="second") in events

@@ -13,13 +13,14 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart, User
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from service_ambitions.config import load_settings
-from service_ambitions.events import Event, ServiceCompleted, ServiceStarted, Tally
+from service_ambitions.events import Event, ServiceCompleted, ServiceStarted
 from service_ambitions.jobs import generate, prepare
 from service_ambitions.jsonl import Accepted, QuarantineRecord
 from service_ambitions.llm.gateway import Gateway
 from service_ambitions.llm.offline import offline_answer, offline_model
 from service_ambitions.models import Meta, ReferenceHashes, Service, ServiceEvolution, StageModels
 from service_ambitions.pipeline import Pipeline, RecordSink
+from service_ambitions.tally import Tally
 
 from .conftest import read_jsonl
 

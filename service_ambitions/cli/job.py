@@ -74,7 +74,7 @@ def run_job(
 
     With ``-o -`` the records own standard output, so everything else goes to stderr.
     """
-    from ..events import Tally
+    from ..tally import Tally
     from .panel import RunPanel
     from .render import progress_display, render_result_line, render_run_end, render_summary
 

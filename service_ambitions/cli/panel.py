@@ -21,8 +21,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..events import CallFailed, CallFinished, Event, RetryScheduled, RunStarted, ServiceCompleted, ServiceFailed, Tally
+from ..events import CallFailed, CallFinished, Event, RetryScheduled, RunStarted, ServiceCompleted, ServiceFailed
 from ..models import Stage
+from ..tally import Tally
 from .safe import plain
 
 __all__ = ["PanelPlan", "RunPanel"]
@@ -149,6 +150,9 @@ class RunPanel:
             parts.append(f"paced {tally.limit_wait_s:,.0f}s in all")
         if tally.paused:
             parts.append("paused: " + ", ".join(plain(p) for p in tally.paused))
+        if tally.fallbacks:
+            used = ", ".join(f"{plain(model)}: {n}" for model, n in tally.fallbacks.most_common(2))
+            parts.append(f"fallbacks answered {sum(tally.fallbacks.values())} calls ({used})")
         return " · ".join(parts)
 
     def line(self) -> str:

@@ -15,9 +15,10 @@ from rich.table import Table
 from .safe import cell, markup_safe, plain
 
 if TYPE_CHECKING:
-    from ..events import Event, EventSink, Tally
+    from ..events import Event, EventSink
     from ..jobs import Estimate, Prepared, RunResult
     from ..runs import Manifest
+    from ..tally import Tally
     from ..usage import UsageReport, UsageRow
     from .panel import RunPanel
     from .state import AppState

@@ -18,7 +18,7 @@ from ..errors import (
     CacheUnavailable,
     ServiceAmbitionsError,
 )
-from ..events import CacheProblem, Event, EventSink, RunFinished, RunStarted, Tally
+from ..events import CacheProblem, Event, EventSink, RunFinished, RunStarted
 from ..jsonl import Accepted, JsonlWriter, Rejected, read_services
 from ..pipeline import Pipeline, RecordSink
 from ..record_entries import RecordEntries
@@ -35,6 +35,7 @@ from ..runs import (
     restore_input_order,
     tally_run,
 )
+from ..tally import Tally
 from ..telemetry import tracer
 from .compose import meta_maker, run_gateway
 from .inputs import map_reader, not_done

@@ -32,7 +32,6 @@ from pydantic_ai.exceptions import (
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
-from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
@@ -40,6 +39,7 @@ from ..errors import BudgetExceeded, CacheUnavailable, OutputInvalid, ProviderEr
 from ..events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
 from .budget import Budget, BudgetedModel, call_price
+from .chains import display_name, tell_fallback
 from .failures import provider_message, provider_unwell, request_id, spent_by, validation_reason
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .pacing import PaceEvents, pace_observer
@@ -101,7 +101,7 @@ class Gateway:
         # retries included) and not the agent's own work before and after them.
         self.limiter = AdaptiveLimiter(max_in_flight)
         self._max_output_tokens = int((model_settings or {}).get("max_tokens") or 4096)
-        self._names = {stage: _display_name(model) for stage, model in models.items()}
+        self._names = {stage: display_name(model) for stage, model in models.items()}
         self._raw = dict(models)
         """The models as resolved: what prices, names and endpoints are read from."""
         self._models = {
@@ -378,15 +378,8 @@ class Gateway:
             raise ProviderError(str(exc), stage=request.stage, model=model, spent=spent) from exc
         spent = spent_by(exchange.messages, offline=offline)
         cost = None if spent.cost_usd is None else Decimal(spent.cost_usd)
+        tell_fallback(wrapped, request.stage, exchange.messages, self._emit)
         return LLMAnswer(output, model, exchange.usage, exchange.messages, cost=cost)
-
-
-def _display_name(model: Model) -> str:
-    # The offline model reports its own name; providers get "provider:model"; a fallback
-    # chain lists its models in order.
-    if isinstance(model, FallbackModel):
-        return " | ".join(_display_name(member) for member in model.models)
-    return model.model_name if model.system == "function" else f"{model.system}:{model.model_name}"
 
 
 def _without_volatile(value: Any) -> Any:

@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..clock import utc_now
 from ..errors import OutputError
-from ..events import Event, Tally
+from ..events import Event
 from ..secrets import scrub
+from ..tally import Tally
 
 __all__ = [
     "TERMINATE",
