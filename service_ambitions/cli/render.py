@@ -99,7 +99,7 @@ def render_summary(
             justify="left" if textual else "right",
             overflow="fold",
             no_wrap=column != "model",
-            min_width=model_width if column == "model" else None,
+            min_width=min(model_width, 10) if column == "model" else None,
         )
     for stage, count in tally.calls.items():
         if not count and stage not in tally.models:
