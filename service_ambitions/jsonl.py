@@ -126,14 +126,16 @@ def _objects(handle: IO[bytes], limit: int) -> Generator[JsonObject | Rejected]:
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects nest more than ``limit`` levels (walked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """Whether arrays and objects nest more than ``limit`` levels (walked level by level, without recursion)."""
+    level, depth = [value], 1
+    while level:
         if depth > limit:
             return True
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        deeper: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            deeper.extend(child for child in children if type(child) is dict or type(child) is list)
+        level, depth = deeper, depth + 1
     return False
 
 

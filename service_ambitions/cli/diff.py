@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .job import tune_gc
 from .safe import json_safe, markup_safe
 from .state import AppState
 
@@ -42,6 +43,7 @@ def diff(
     from ..views.diff import diff_runs
     from ..views.records import read_records
 
+    tune_gc()
     state: AppState = ctx.obj
     changes = diff_runs(read_records(old), read_records(new))
     if as_json:

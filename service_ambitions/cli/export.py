@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .job import tune_gc
 from .safe import markup_safe
 from .state import AppState
 
@@ -66,6 +67,7 @@ def export(
     from ..views.records import read_records
     from ..views.tables import tables
 
+    tune_gc()
     state: AppState = ctx.obj
     target = output or input_path.with_name(input_path.stem + _DEFAULT_SUFFIX[export_format])
     if target.resolve() == input_path.resolve():

@@ -38,6 +38,7 @@ __all__ = [
     "quarantine_for",
     "run_job",
     "show_plan",
+    "tune_gc",
 ]
 
 EXIT_BUDGET = BudgetExceeded.exit_code
@@ -203,17 +204,11 @@ def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args:
     """
     import asyncio
     import contextlib
-    import gc
     import signal
 
     from ..runs import TERMINATE
 
-    # What was built before the run (modules, settings, reference data) lives until the
-    # end: freezing it keeps the collector from scanning it again and again, and a higher
-    # first threshold suits a run that allocates thousands of short-lived, acyclic models a
-    # second. A fully cached run of 1,000 services took a quarter less time.
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 100)
+    tune_gc()
 
     async def main() -> RunResult:
         task = asyncio.current_task()
@@ -226,6 +221,20 @@ def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args:
         return asyncio.run(main())
     except asyncio.CancelledError as exc:
         raise (Terminated if exc.args == (TERMINATE,) else KeyboardInterrupt)() from None
+
+
+def tune_gc() -> None:
+    """Set the garbage collector for a command that builds many thousands of models.
+
+    What was built before (modules, settings, reference data) lives until the end: freezing
+    it keeps the collector from scanning it again and again, and a higher first threshold
+    suits thousands of short-lived, acyclic models a second. A fully cached run of 1,000
+    services took a quarter less time; reading 1,000 records for ``view``, a third.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
 
 
 class Terminated(KeyboardInterrupt):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .job import tune_gc
 from .safe import markup_safe
 from .state import AppState
 
@@ -58,6 +59,7 @@ def view(
     from ..views.portfolio import portfolio
     from ..views.records import read_records
 
+    tune_gc()
     state: AppState = ctx.obj
     target = output or input_path.with_suffix(".html")
     if target.resolve() == input_path.resolve():
