@@ -52,6 +52,7 @@ app = typer.Typer(
         "items each feature relies on.\n\n"
         "Try it with no API key:\n\n"
         "\b\n    service-ambitions run examples/services.jsonl -o evolutions.jsonl --model offline"
+        "\n    service-ambitions view evolutions.jsonl -o roadmap.html"
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
