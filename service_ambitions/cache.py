@@ -100,6 +100,9 @@ class ResultCache(CacheMaintenance):
         settings: dict[str, Any] = {"eviction_policy": eviction, "statistics": False}
         if size_limit is not None:
             settings["size_limit"] = size_limit
+        if eviction == "none":
+            # Nothing expires and nothing is evicted: culling would only cost a query per write.
+            settings["cull_limit"] = 0
         self._cache = Cache(str(directory), disk=SafeDisk, timeout=60, **settings)
         self._known_schemas: set[str] = set()
 
