@@ -1,9 +1,8 @@
-"""The three stages of a service: their output types, their requests, and reading their answers.
+"""The three stages of a service: their requests, reading their answers, and the plan of its calls.
 
-Output types are built at run time from the reference data, so the JSON Schema the model
-sees names the actual plateaus and roles and holds the catalogue's facet model; a
+The output types come from :mod:`.outputs`, built at run time from the reference data; a
 missing plateau, a role without features or a facet of the wrong type is a validation
-error that pydantic-ai sends back to the model as an output retry.
+error that goes back to the model as an output retry.
 """
 
 from __future__ import annotations
@@ -14,14 +13,14 @@ import json
 from base64 import b32encode
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel
 
 from .config import FeatureCount, ShortlistSettings
 from .legacy_cache import imported_descriptions, imported_features, imported_key, imported_mapping
 from .llm.requests import ImportedLookup, LLMRequest
 from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service, Stage
+from .outputs import FeatureDraft, descriptions_model, features_model, field_name, mapping_model
 from .prompting import (
     PromptSet,
     render_catalogue_items,
@@ -30,53 +29,22 @@ from .prompting import (
     render_roles,
     render_service,
 )
-from .reference import Catalogue, Plateau, ReferenceData, Role
+from .reference import Catalogue, Plateau, ReferenceData
 from .shortlist import Shortlister
 
 __all__ = [
     "Call",
     "CallPlan",
     "Described",
-    "FeatureDraft",
     "FeatureIds",
     "Featured",
     "MappingResult",
-    "ScoreDraft",
     "StageBook",
     "Step",
     "record_plan",
     "record_plateau",
     "service_plan",
 ]
-
-
-class ScoreDraft(BaseModel):
-    """A feature's maturity as the model gives it: only what a model alone can say.
-
-    The CMMI label is not asked for: code derives it from the level (see
-    :class:`~service_ambitions.models.FeatureScore`), so every answer the JSON Schema
-    allows is a valid answer and no output retry is spent on a mismatched label.
-    """
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    level: int = Field(ge=1, le=5)
-    """CMMI maturity level: 1 Initial, 2 Managed, 3 Defined, 4 Quantitatively Managed, 5 Optimizing."""
-    justification: str = Field(min_length=1)
-    """One sentence on why the feature sits at this level."""
-
-
-class FeatureDraft(BaseModel):
-    """One feature as the model proposes it."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    name: str = Field(min_length=1, max_length=120)
-    """A short name a customer would recognise, a few words long."""
-    description: str = Field(min_length=1)
-    """One or two sentences on what the customer can do and why it matters."""
-    score: ScoreDraft
-    """The feature's maturity on the CMMI scale."""
 
 
 class FeatureIds:
@@ -130,9 +98,9 @@ class StageBook:
         self._instructions = prompts.render("context")
         self._roles_text = render_roles(reference.roles)
         self._plateaus_text = render_plateaus(reference.plateaus)
-        self._descriptions_type = _descriptions_model(reference.plateaus)
-        self._features_type = _features_model(reference.roles, feature_count)
-        self._mapping_types = {c.field: _mapping_model(c) for c in reference.catalogues}
+        self._descriptions_type = descriptions_model(reference.plateaus)
+        self._features_type = features_model(reference.roles, feature_count)
+        self._mapping_types = {c.field: mapping_model(c) for c in reference.catalogues}
         self._catalogue_texts = {c.field: (render_catalogue_items(c), render_facets(c)) for c in reference.catalogues}
         shortlist = shortlist or ShortlistSettings(threshold=None)
         self._shortlist_size = shortlist.size
@@ -160,7 +128,7 @@ class StageBook:
 
     def read_descriptions(self, output: BaseModel) -> dict[str, str]:
         """Plateau id → description of the service at that plateau."""
-        return {plateau.id: getattr(output, _field_name(i)) for i, plateau in enumerate(self.reference.plateaus)}
+        return {plateau.id: getattr(output, field_name(i)) for i, plateau in enumerate(self.reference.plateaus)}
 
     # -- features -----------------------------------------------------------------------
 
@@ -198,7 +166,7 @@ class StageBook:
         """The answer's features, in role order, with their ids."""
         features: list[Feature] = []
         for i, role in enumerate(self.reference.roles):
-            drafts: list[FeatureDraft] = getattr(output, _field_name(i))
+            drafts: list[FeatureDraft] = getattr(output, field_name(i))
             # Validating these few fields in pydantic-core is cheaper than model_construct.
             features += [
                 Feature(
@@ -268,65 +236,6 @@ class StageBook:
                     # Facets were validated against the catalogue's facet model with the answer.
                     chosen.append(MappedItem(item=pick.item, facets=facets.model_dump() if facets else None))
         return result
-
-
-def _field_name(index: int) -> str:
-    # Plateau and role ids may hold dashes; fields get safe names and keep the id as alias.
-    return f"f{index}"
-
-
-def _descriptions_model(plateaus: Sequence[Plateau]) -> type[BaseModel]:
-    fields: dict[str, Any] = {
-        _field_name(i): (
-            str,
-            Field(
-                alias=plateau.id,
-                min_length=1,
-                description=f"Plateau {plateau.level}, {plateau.name} (one paragraph): how the service looks there.",
-            ),
-        )
-        for i, plateau in enumerate(plateaus)
-    }
-    return create_model("PlateauDescriptions", __config__=ConfigDict(extra="forbid"), **fields)
-
-
-def _features_model(roles: Sequence[Role], count: FeatureCount) -> type[BaseModel]:
-    fields: dict[str, Any] = {
-        _field_name(i): (
-            list[FeatureDraft],
-            Field(
-                alias=role.role_id,
-                min_length=count.min,
-                max_length=count.max,
-                description=f"Features for {role.name} ({count.min} to {count.max}).",
-            ),
-        )
-        for i, role in enumerate(roles)
-    }
-    return create_model("PlateauFeatures", __config__=ConfigDict(extra="forbid"), **fields)
-
-
-def _mapping_model(catalogue: Catalogue) -> type[BaseModel]:
-    prefix = "".join(part.title() for part in catalogue.field.split("_"))
-    item_fields: dict[str, Any] = {
-        "item": (str, Field(description=f"The id of a {catalogue.label} catalogue item, exactly as in the table."))
-    }
-    facet_model = catalogue.facet_model
-    if facet_model is not None:
-        required = any(facet.required for facet in catalogue.facets)
-        item_fields["facets"] = (facet_model if required else facet_model | None, ... if required else None)
-    item_model = create_model(f"{prefix}Item", __config__=ConfigDict(extra="forbid"), **item_fields)
-    feature_model = create_model(
-        f"{prefix}FeatureMapping",
-        __config__=ConfigDict(extra="forbid"),
-        feature_id=(str, Field(description="The feature's id, exactly as listed.")),
-        items=(list[item_model], Field(description="Catalogue items the feature relies on; may be empty.")),
-    )
-    return create_model(
-        f"{prefix}Mapping",
-        __config__=ConfigDict(extra="forbid"),
-        mappings=(list[feature_model], Field(description="One entry per feature.")),
-    )
 
 
 def record_plateau(result: PlateauResult) -> Plateau:
