@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import zipfile
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from service_ambitions.cli.app import app
 from service_ambitions.views.exports import markdown_roadmap, roadmap_file_name
 from service_ambitions.views.records import read_records
 
-from .conftest import EXAMPLES, read_jsonl
+from .conftest import EXAMPLES
 from .test_views_diff import _feature, _record, _write
 
 runner = CliRunner()
@@ -94,11 +93,17 @@ def test_the_examples_export_in_every_format_and_say_they_are_synthetic(tmp_path
     assert len(records.records) == 2
     page = markdown_roadmap(next(iter(records.records.values())))
     assert "Synthetic placeholder content" in page
+    before = out.read_bytes()
     for fmt in ("csv", "xlsx", "md"):
         assert runner.invoke(app, ["export", str(out), "-f", fmt]).exit_code == 0
-    features = read_jsonl(out)[0]["plateaus"]
-    assert features
-    assert json.loads(json.dumps(features))  # the input is untouched
-    refused = runner.invoke(app, ["export", str(out), "-f", "csv", "-o", str(out)])
-    assert refused.exit_code != 0
-    assert "is the input" in refused.stderr
+    assert (tmp_path / "evolutions-csv" / "features.csv").stat().st_size > 0
+    assert (tmp_path / "evolutions.xlsx").stat().st_size > 0
+    assert len(list((tmp_path / "evolutions-roadmaps").iterdir())) == 2
+    assert out.read_bytes() == before  # the input is untouched
+    link = tmp_path / "same.jsonl"
+    link.symlink_to(out)
+    for command in (["export", str(out), "-f", "xlsx", "-o", str(link)], ["view", str(out), "-o", str(link)]):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 3, refused.output  # the same file by another name
+        assert "the output would overwrite the input" in refused.stderr
+    assert out.read_bytes() == before

@@ -62,7 +62,7 @@ def export(
         service-ambitions export evolutions.jsonl -f xlsx -o roadmap.xlsx
         service-ambitions export evolutions.jsonl -f md -o wiki/roadmaps
     """
-    from ..errors import InputError
+    from ..runs import refuse_overwrite
     from ..views.exports import write_csv, write_markdown, write_xlsx
     from ..views.records import read_records
     from ..views.tables import tables
@@ -70,8 +70,7 @@ def export(
     tune_gc()
     state: AppState = ctx.obj
     target = output or input_path.with_name(input_path.stem + _DEFAULT_SUFFIX[export_format])
-    if target.resolve() == input_path.resolve():
-        raise InputError(f"{target} is the input: choose another --output")
+    refuse_overwrite(input_path, target)
     found = read_records(input_path)
     records = list(found.records.values())
     if export_format is ExportFormat.MD:

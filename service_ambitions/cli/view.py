@@ -51,9 +51,10 @@ def view(
     """
     from datetime import UTC, datetime
 
-    from ..errors import ConfigError, InputError, OutputError
+    from ..errors import ConfigError, OutputError
     from ..jsonl import read_json_objects
     from ..reference import load_reference
+    from ..runs import refuse_overwrite
     from ..views.diff import diff_runs
     from ..views.html import render_roadmap
     from ..views.portfolio import portfolio
@@ -62,8 +63,7 @@ def view(
     tune_gc()
     state: AppState = ctx.obj
     target = output or input_path.with_suffix(".html")
-    if target.resolve() == input_path.resolve():
-        raise InputError(f"{target} is the input: choose another --output")
+    refuse_overwrite(input_path, target)
     found = read_records(input_path)
     records = list(found.records.values())
     quarantine = quarantine or input_path.with_name(f"{input_path.stem}.quarantine.jsonl")

@@ -29,6 +29,7 @@ from .resume import (
     open_run,
     recover_output,
     recover_quarantine,
+    refuse_overwrite,
     restore_input_order,
     same_file,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "read_manifest",
     "recover_output",
     "recover_quarantine",
+    "refuse_overwrite",
     "restore_input_order",
     "same_file",
     "tally_run",

@@ -30,6 +30,7 @@ __all__ = [
     "open_run",
     "recover_output",
     "recover_quarantine",
+    "refuse_overwrite",
     "restore_input_order",
     "same_file",
 ]
@@ -220,8 +221,7 @@ def open_run(
         ResumeMismatch: the run to resume does not match the input or settings (unless ``force``).
     """
     input_sha = _input_sha256(input_path)
-    if same_file(input_path, output_path) or same_file(input_path, quarantine_path):
-        raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
+    refuse_overwrite(input_path, output_path, quarantine_path)
     found = find_run(runs_dir, run_id=run_id, output=output_path, command=identity.command) if resume else None
     if found is not None:
         directory, manifest = found
@@ -287,6 +287,16 @@ def check_resumable(manifest: Manifest, input_sha: str, identity: RunIdentity, *
             f"cannot resume run {manifest.run_id}: {' and '.join(changed)}",
             hint="use --force to resume anyway, or run without --resume to start again",
         )
+
+
+def refuse_overwrite(input_path: Path, *outputs: Path) -> None:
+    """Stop before a command writes over the file it reads.
+
+    Raises:
+        InputError: one of ``outputs`` is ``input_path`` (by any name or link).
+    """
+    if any(same_file(input_path, output) for output in outputs):
+        raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
 
 
 def same_file(one: Path, other: Path) -> bool:
