@@ -160,7 +160,7 @@ def _claimed_id(data: Mapping[str, Any]) -> Any:
 def _record(entry: JsonObject, plateaus: Sequence[Plateau], services: Mapping[str, Service]) -> Accepted | Rejected:
     if "meta" in entry.data:
         try:
-            record, _ = migrate_record(entry.data)
+            record, _ = migrate_record(entry.data, raw=entry.raw)
         except MigrationFailed as exc:
             return Rejected(entry.line, str(exc), raw_prefix(entry.raw))
         return Accepted(entry.line, record.service, Existing(record.plateaus, record.meta))

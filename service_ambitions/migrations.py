@@ -67,8 +67,11 @@ Outcome = tuple[ServiceEvolution, bool]
 """The record at the target version, and whether it had to change to get there."""
 
 
-def migrate_record(record: Record, *, to: str = SCHEMA_VERSION) -> Outcome:
+def migrate_record(record: Record, *, to: str = SCHEMA_VERSION, raw: str | None = None) -> Outcome:
     """Carry ``record`` to version ``to`` and validate it there.
+
+    ``raw``, the record's JSON text, lets a record already at ``to`` be validated from its
+    text, which pydantic-core does several times faster than from Python objects.
 
     Raises:
         MigrationFailed: the version is unknown, there is no way to ``to``, or the result
@@ -77,6 +80,11 @@ def migrate_record(record: Record, *, to: str = SCHEMA_VERSION) -> Outcome:
     if to != SCHEMA_VERSION:
         raise MigrationFailed(f"records can only be migrated to {SCHEMA_VERSION}, the version this release writes")
     version = record_version(record)
+    if version == to and raw is not None:
+        try:
+            return ServiceEvolution.model_validate_json(raw), False
+        except ValidationError as exc:
+            raise MigrationFailed(f"not a valid {to} record: {describe_errors(exc)}") from exc
     changed = False
     while version != to:
         if version not in STEPS:

@@ -28,6 +28,7 @@ from .cache_mode import CacheMode
 from .errors import CacheUnavailable
 from .events import CallFinished
 from .models import PlateauResult, Service, ServiceEvolution, Stage, StageModels
+from .secrets import holds_secret
 
 if TYPE_CHECKING:
     from .cache import ResultCache
@@ -50,9 +51,7 @@ def endpoint_environment(environ: Mapping[str, str] | None = None) -> dict[str, 
     return {
         name: value
         for name, value in sorted(environ.items())
-        if _ENDPOINT_VARIABLE.search(name)
-        and not re.search(r"KEY|TOKEN|SECRET|PASSWORD", name)
-        and not name.startswith(_NOT_PROVIDERS)
+        if _ENDPOINT_VARIABLE.search(name) and not holds_secret(name) and not name.startswith(_NOT_PROVIDERS)
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["REDACTED", "scrub"]
+__all__ = ["REDACTED", "holds_secret", "scrub"]
 
 REDACTED = "[redacted]"
 
@@ -27,6 +27,11 @@ _MIN_SECRET_LENGTH = 8
 """Shorter values are not treated as secrets: replacing them would mangle ordinary text."""
 
 
+def holds_secret(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret (a key, token, password…)."""
+    return _SECRET_NAME.search(name) is not None
+
+
 _secret_names: dict[bytes, bool] = {}
 """Whether a variable's name says it holds a secret, decided once per name (every event line is scrubbed)."""
 
@@ -37,12 +42,12 @@ def _secret_values() -> list[str]:
     # line written, which cost more than the rest of writing an event.
     raw: dict[bytes, bytes] | None = getattr(os.environ, "_data", None)
     if raw is None:  # pragma: no cover - CPython keeps os.environ's data in _data
-        return [v for n, v in os.environ.items() if _SECRET_NAME.search(n) and len(v) >= _MIN_SECRET_LENGTH]
+        return [v for n, v in os.environ.items() if holds_secret(n) and len(v) >= _MIN_SECRET_LENGTH]
     values = []
     for name, value in raw.items():
         secret = _secret_names.get(name)
         if secret is None:
-            secret = _secret_names[name] = _SECRET_NAME.search(os.fsdecode(name)) is not None
+            secret = _secret_names[name] = holds_secret(os.fsdecode(name))
         if secret and len(value) >= _MIN_SECRET_LENGTH:
             values.append(os.fsdecode(value))
     return values

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from ..entries import Rejected, raw_prefix
 from ..jsonl import DEFAULT_MAX_LINE_BYTES, read_json_objects
 from ..migrations import MigrationFailed, migrate_record
-from ..models import SCHEMA_VERSION, ServiceEvolution
-from ..problems import describe_errors
+from ..models import ServiceEvolution
 
 __all__ = ["RecordSet", "read_records"]
 
@@ -29,17 +25,6 @@ class RecordSet:
     """Records of an older schema version, carried to the current one on the way in."""
 
 
-def _record(data: dict[str, Any], raw: str) -> tuple[ServiceEvolution, bool]:
-    """A record at the current version, validated from its text (pydantic-core reads JSON faster than dicts)."""
-    meta = data.get("meta")
-    if isinstance(meta, dict) and meta.get("schema_version") == SCHEMA_VERSION:
-        try:
-            return ServiceEvolution.model_validate_json(raw), False
-        except ValidationError as exc:
-            raise MigrationFailed(f"not a valid {SCHEMA_VERSION} record: {describe_errors(exc)}") from exc
-    return migrate_record(data)
-
-
 def read_records(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> RecordSet:
     """Every evolution record of ``path``; older schema versions are migrated, unreadable lines skipped.
 
@@ -52,7 +37,7 @@ def read_records(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) ->
             found.skipped.append(entry)
             continue
         try:
-            record, changed = _record(entry.data, entry.raw)
+            record, changed = migrate_record(entry.data, raw=entry.raw)
         except MigrationFailed as exc:
             found.skipped.append(Rejected(entry.line, str(exc), raw_prefix(entry.raw)))
             continue
