@@ -29,18 +29,10 @@ class MeasuredCalls:
     """Asks the gateway on behalf of a service and reports each call."""
 
     def __init__(self, gateway: Gateway | Callable[[], Gateway], emit: EventSink) -> None:
-        """``gateway`` may be a function that builds it, called at the first call."""
-        self._make = gateway if callable(gateway) else None
-        self._built: Gateway | None = None if callable(gateway) else gateway
+        """``gateway`` may be a function that gives it (``run`` builds it at the first call, once)."""
+        self._gateway = gateway if callable(gateway) else lambda: gateway
         self._emit = emit
         self._metrics: Metrics | None = None
-
-    @property
-    def _gateway(self) -> Gateway:
-        if self._built is None:
-            assert self._make is not None
-            self._built = self._make()
-        return self._built
 
     async def ask(self, request: LLMRequest[BaseModel], service: Service) -> LLMAnswer[BaseModel]:
         """The gateway's answer to ``request``, with its span, metrics and event.
@@ -50,7 +42,7 @@ class MeasuredCalls:
                 reported first (``CallFailed``).
         """
         attributes = {"service_id": service.service_id, "stage": request.stage.value}
-        gateway = self._gateway
+        gateway = self._gateway()
         metrics = self._metrics = self._metrics or Metrics()
         started = time.perf_counter()
         self._emit(CallStarted(service_id=service.service_id, stage=request.stage))
@@ -101,7 +93,7 @@ class MeasuredCalls:
             CallFailed(
                 service_id=service.service_id,
                 stage=stage,
-                model=exc.model or self._gateway.model_name(stage),
+                model=exc.model or self._gateway().model_name(stage),
                 latency_ms=_elapsed_ms(started),
                 cost_usd=spent.cost_usd,
                 requests=spent.requests,

@@ -39,8 +39,10 @@ async def test_nothing_waits_until_a_limit_is_announced_then_requests_are_spaced
     pacer = HeaderPacer(margin_s=0, clock=clock, sleep=clock.sleep)
     for _ in range(5):
         assert await pacer.before("api:443", b"{}") == 0  # nothing known: no waiting
+    learned: list[Event] = []
+    pace_observer.set(PaceEvents(learned.append))
     pacer.after("api:443", 200, {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "55"})
-    assert pacer.limits("api:443") == (60, None)
+    assert learned == [LimitsLearned(provider="api:443", requests_per_minute=60)]
 
     started = clock.now
     for _ in range(10):
@@ -99,13 +101,18 @@ async def test_the_client_paces_every_attempt_and_reads_the_headers_of_each_answ
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
+    learned: list[Event] = []
+    pace_observer.set(PaceEvents(learned.append))
     client = retrying_client(RetryPolicy(attempts=3), pacer=pacer, sleep=record)
     async with client:
         response = await client.post("https://api.test/v1/chat", content=b"{}")
     assert response.status_code == 200
     assert waits == [3.0]  # the transport's own retry honoured Retry-After...
     assert clock.slept == [pytest.approx(3.0)]  # ...and so did the pacer, for the retried attempt
-    assert pacer.limits("api.test") == (120, None)
+    # Learned from the 429's headers already (the host as the request names it), once.
+    assert [e for e in learned if isinstance(e, LimitsLearned)] == [
+        LimitsLearned(provider="api.test", requests_per_minute=120)
+    ]
 
 
 async def test_what_the_pacer_learns_and_waits_becomes_events_of_the_call() -> None:

@@ -43,7 +43,7 @@ def test_the_page_is_self_contained_and_escapes_every_string(tmp_path: Path) -> 
     assert (
         "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;{{ 7*7 }}{% if 1 %}x{% endif %}" in page
     )  # text, not template
-    assert "49" not in page.split("<script id=")[0]
+    assert "&lt;/script&gt;49" not in page  # {{ 7*7 }} was not evaluated (the page's own time may hold "49")
     assert "&lt;/td&gt;&lt;td&gt;" in page
     assert not re.search(r"(src|href)=\"https?://", page)  # no CDN, nothing fetched
     assert 'class="lvl l4" data-v="4.0">4.0<' in page  # the heat-map cell, with its number

@@ -51,6 +51,7 @@ def view(
     """
     from datetime import UTC, datetime
 
+    from ..entries import JsonObject
     from ..errors import ConfigError, OutputError
     from ..jsonl import read_json_objects
     from ..reference import load_reference
@@ -70,7 +71,9 @@ def view(
     quarantined = 0
     if quarantine.is_file():
         quarantined = sum(
-            1 for entry in read_json_objects(quarantine) if getattr(entry, "data", {}).get("kind") == "service"
+            1
+            for entry in read_json_objects(quarantine)
+            if isinstance(entry, JsonObject) and entry.data.get("kind") == "service"
         )
     try:
         files = state.settings().reference

@@ -362,7 +362,7 @@ class _Outputs:
 
 
 def _lazy(build: Callable[[], Gateway]) -> Callable[[], Gateway]:
-    """``build``, called once, at the first call that needs the gateway."""
+    """``build``, called once, at the first call that needs the gateway: the calls and the records' meta share it."""
     return functools.cache(build)
 
 

@@ -136,11 +136,6 @@ class HeaderPacer:
         self._sleep = sleep
         self._hosts: dict[str, _Host] = {}
 
-    def limits(self, host: str) -> tuple[int | None, int | None]:
-        """The requests and tokens per minute ``host`` announced (None: not announced)."""
-        known = self._hosts.get(host)
-        return (known.request_limit, known.token_limit) if known else (None, None)
-
     async def before(self, host: str, body: bytes) -> float:
         """Wait until a request to ``host`` fits what it announced; returns the seconds waited."""
         pace = self._hosts.setdefault(host, _Host())
