@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -97,6 +98,9 @@ def test_the_panel_mid_run_in_a_terminal_and_nothing_animated_in_a_pipe(tmp_path
     )
     assert "\x1b[" not in piped.stdout + piped.stderr  # no animation, no colours, in a pipe
     assert "progress: " in piped.stderr  # the heartbeat instead
+    summary = " ".join(piped.stdout.split())
+    assert re.search(r"throughput │ [\d.,]+ services/min, [\d,]+ requests/min", summary), summary
+    assert re.search(r"time in calls \(they overlap\) │ descriptions [\d.,]+ s, features", summary), summary
 
 
 def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
