@@ -15,7 +15,6 @@ Budget: < 15 MB and < 3 s to open at 1,000 services.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from cache import write_services  # this folder's cache.py: the same services the cache benchmark uses
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,14 +54,8 @@ def main() -> None:
         folder = Path(tmp)
         evolutions = args.evolutions
         if evolutions is None:
-            rows = [json.loads(line) for line in (ROOT / "examples" / "services.jsonl").read_text().splitlines()]
             source = folder / "services.jsonl"
-            source.write_text(
-                "".join(
-                    json.dumps({**rows[i % len(rows)], "service_id": f"svc-{i:05d}", "name": f"Service {i}"}) + "\n"
-                    for i in range(args.services)
-                )
-            )
+            write_services(source, args.services)
             evolutions = folder / "evolutions.jsonl"
             cache = ["--cache-dir", str(folder / "cache"), "--concurrency", "16", "--max-in-flight", "16", "-q"]
             cli("run", str(source), "-o", str(evolutions), "--model", "offline", *cache)
