@@ -31,6 +31,7 @@ from .models import Stage
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "BatchSettings",
     "FeatureCount",
     "LimitSettings",
     "ReferenceFiles",
@@ -111,6 +112,36 @@ class LimitSettings(BaseModel):
     """Pace requests by the limits providers announce in their rate-limit headers, before they answer 429."""
 
 
+class BatchSettings(BaseModel):
+    """Batch mode (``--batch``): requests go through the providers' batch APIs at batch prices."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    enabled: bool = False
+    """Send every request the cache does not answer through the provider's batch API."""
+    max_requests: int = Field(default=1000, ge=1, le=50_000)
+    """Most requests in one batch (the provider's own limit caps it)."""
+    max_wait_s: float = Field(default=10.0, gt=0)
+    """How long the oldest waiting request waits for others before its batch is submitted."""
+    poll_interval_s: float = Field(default=30.0, gt=0)
+    """First wait before checking a submitted batch; each later wait is half as long again."""
+    max_poll_interval_s: float = Field(default=600.0, gt=0)
+    """Longest wait between two checks of a batch."""
+    max_resubmissions: int = Field(default=2, ge=0, le=10)
+    """Times a request that expired or failed with a 429/5xx is sent again in a new batch."""
+    services: int = Field(default=10_000, ge=1)
+    """Services in progress at once: their requests share the batches of each wave."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BatchSettings:
+        if self.max_poll_interval_s < self.poll_interval_s:
+            raise ValueError(
+                f"max_poll_interval_s ({self.max_poll_interval_s}) is shorter than poll_interval_s "
+                f"({self.poll_interval_s})"
+            )
+        return self
+
+
 class ShortlistSettings(BaseModel):
     """How big catalogues are cut down before a mapping call."""
 
@@ -176,6 +207,8 @@ class Settings(BaseSettings):
     """Rate limits, the circuit breaker and per-call token limits."""
     output_retries: int = Field(default=2, ge=0, le=10)
     """Extra attempts when the model's answer fails validation."""
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    """Batch mode: sizes and waits of provider batches."""
     shortlist: ShortlistSettings = Field(default_factory=ShortlistSettings)
     """Shortlists of big catalogues for mapping calls; ids are still checked against the whole catalogue."""
     reuse_imported: bool = False

@@ -16,6 +16,8 @@ from .models import Stage
 
 __all__ = [
     "LEVELS",
+    "BatchSubmitted",
+    "BatchUpdated",
     "CacheEntryRejected",
     "CacheProblem",
     "CallFailed",
@@ -135,6 +137,10 @@ class CallFinished(_CallUsage):
 
     type: Literal["call_finished"] = "call_finished"
     cached: bool = False
+    batch: bool = False
+    """Answered through the provider's batch API (priced at batch rates)."""
+    live_cost_usd: str | None = None
+    """For a batch answer, what the same requests cost at live prices: the saving is the difference."""
     """True for a cache hit; the usage is then that of the original call, not spent again."""
     calls: int = 1
     """How many calls the event stands for: a service read from its record entry tells its
@@ -227,6 +233,33 @@ class CacheProblem(_Event):
     """True: answers are no longer read from the cache either; False: only writing stopped."""
 
 
+class BatchSubmitted(_Event):
+    """A batch of requests went to a provider's batch API."""
+
+    type: Literal["batch_submitted"] = "batch_submitted"
+    batch_id: str
+    model: str
+    requests: int
+
+
+class BatchUpdated(_Event):
+    """A batch changed state, as its provider tells it; an ended one says how its requests fared."""
+
+    type: Literal["batch_updated"] = "batch_updated"
+    batch_id: str
+    status: str
+    """The provider's word: validating, in_progress, finalizing, completed, expired, failed, cancelled…"""
+    ended: bool = False
+    succeeded: int | None = None
+    """Once ended: requests answered."""
+    failed: int | None = None
+    """Once ended: requests the provider answered with an error."""
+    unrun: int | None = None
+    """Once ended: requests the batch expired or was cancelled before running (they may be sent again)."""
+    message: str | None = None
+    """The provider's reason, for a batch that failed validation."""
+
+
 Event = Annotated[
     RunStarted
     | RunFinished
@@ -245,7 +278,9 @@ Event = Annotated[
     | LimitsLearned
     | FallbackUsed
     | LimitWaited
-    | ProviderPaused,
+    | ProviderPaused
+    | BatchSubmitted
+    | BatchUpdated,
     Field(discriminator="type"),
 ]
 
@@ -256,6 +291,7 @@ EventSink = Callable[[Event], None]
 _LEVELS = {
     "fallback_used": "warning",
     "limit_waited": "debug",
+    "batch_updated": "debug",
     "service_failed": "error",
     "retry_scheduled": "warning",
     "throttle_changed": "warning",

@@ -14,6 +14,7 @@ An unknown price is never taken as $0.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal
 
 from genai_prices import Usage, calc_price
@@ -33,13 +34,15 @@ _CHARS_PER_TOKEN = 3
 """Conservative: real prompts run nearer 4 characters a token, so estimates err high."""
 
 
-def call_price(model: Model, input_tokens: int, output_tokens: int) -> Decimal | None:
+def call_price(model: Model, input_tokens: int, output_tokens: int, *, batch: bool = False) -> Decimal | None:
     """What one request with these token counts costs, or None when the price is unknown.
 
-    For a fallback chain, the dearest of its models: any of them may answer.
+    For a fallback chain, the dearest of its models: any of them may answer. ``batch``
+    asks for the provider's batch price (genai-prices knows them; the live price where
+    it has none).
     """
     if isinstance(model, FallbackModel):
-        prices = [call_price(member, input_tokens, output_tokens) for member in model.models]
+        prices = [call_price(member, input_tokens, output_tokens, batch=batch) for member in model.models]
         return None if None in prices else max(price for price in prices if price is not None)
     if model.system == "function":  # the offline model
         return Decimal(0)
@@ -48,17 +51,20 @@ def call_price(model: Model, input_tokens: int, output_tokens: int) -> Decimal |
             Usage(input_tokens=input_tokens, output_tokens=output_tokens),
             model_ref=model.model_name,
             provider_id=model.system,
+            price_context={"processing": "batch"} if batch else None,
         ).total_price
     except LookupError:
         return None
 
 
-def worst_case_cost(model: Model, prompt_chars: int, max_output_tokens: int, attempts: int) -> Decimal | None:
+def worst_case_cost(
+    model: Model, prompt_chars: int, max_output_tokens: int, attempts: int, *, batch: bool = False
+) -> Decimal | None:
     """The most a call may cost: each attempt re-sends the conversation, answers included."""
     input_tokens = prompt_chars // _CHARS_PER_TOKEN + 1
     total = Decimal(0)
     for attempt in range(attempts):
-        price = call_price(model, input_tokens + attempt * max_output_tokens, max_output_tokens)
+        price = call_price(model, input_tokens + attempt * max_output_tokens, max_output_tokens, batch=batch)
         if price is None:
             return None
         total += price
@@ -112,10 +118,17 @@ class Budget:
         settled.set()
 
 
-def response_price(response: ModelResponse) -> Decimal | None:
-    """What one response cost, as pydantic-ai prices it (genai-prices); None when unknown."""
-    if response.usage.cost is not None:
+def response_price(response: ModelResponse, *, live: bool = False) -> Decimal | None:
+    """What one response cost, as pydantic-ai prices it (genai-prices); None when unknown.
+
+    An answer from a batch is priced at batch rates (pydantic-ai marks it); ``live`` asks
+    what it would have cost as a live request instead, for the saving ``report`` shows.
+    """
+    if response.usage.cost is not None and not live:
         return response.usage.cost
+    if live and response.provider_details and "processing" in response.provider_details:
+        details = {key: value for key, value in response.provider_details.items() if key != "processing"}
+        response = dataclasses.replace(response, provider_details=details)
     try:
         return response.cost().total_price
     except (LookupError, ValueError, AssertionError):
@@ -133,13 +146,25 @@ class BudgetedModel(WrapperModel):
     keeps its reservation, since what the provider billed is unknown.
     """
 
-    def __init__(self, wrapped: Model, budget: Budget, *, max_output_tokens: int, stage: Stage, label: str) -> None:
+    def __init__(
+        self,
+        wrapped: Model,
+        budget: Budget,
+        *,
+        max_output_tokens: int,
+        stage: Stage,
+        label: str,
+        batch: bool = False,
+    ) -> None:
         super().__init__(wrapped)
         self._budget = budget
         self._max_output_tokens = max_output_tokens
         self._stage = stage
         self._label = label
         self._offline = wrapped.system == "function"
+        self._batch = batch
+        self._held: dict[str, Decimal] = {}
+        """Reservations of requests waiting in a batch, by their suspended response's id."""
 
     async def request(
         self,
@@ -147,12 +172,18 @@ class BudgetedModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        """Reserve, send, settle."""
-        worst = Decimal(0) if self._offline else self._worst_case(messages, model_request_parameters)
-        if worst is None:
-            self._budget.unpriced_calls += 1
-            worst = Decimal(0)
-        reserved = await self._budget.reserve(worst, stage=self._stage, model=self._label)
+        """Reserve, send, settle.
+
+        A request that went into a batch comes back suspended: its reservation is held
+        until a later check brings its answer (a check from another process, which holds
+        none, reserves afresh).
+        """
+        waiting = messages[-1] if messages else None
+        reserved = (
+            self._held.pop(waiting.provider_response_id or "", None) if isinstance(waiting, ModelResponse) else None
+        )
+        if reserved is None:
+            reserved = await self._reserve(messages, model_request_parameters)
         try:
             response = await self.wrapped.request(messages, model_settings, model_request_parameters)
         except ModelAPIError:
@@ -161,10 +192,20 @@ class BudgetedModel(WrapperModel):
         except BaseException:
             self._budget.settle(reserved, None)
             raise
+        if response.state == "suspended" and response.provider_response_id:
+            self._held[response.provider_response_id] = reserved
+            return response
         self._budget.settle(reserved, Decimal(0) if self._offline else response_price(response))
         return response
+
+    async def _reserve(self, messages: list[ModelMessage], parameters: ModelRequestParameters) -> Decimal:
+        worst = Decimal(0) if self._offline else self._worst_case(messages, parameters)
+        if worst is None:
+            self._budget.unpriced_calls += 1
+            worst = Decimal(0)
+        return await self._budget.reserve(worst, stage=self._stage, model=self._label)
 
     def _worst_case(self, messages: list[ModelMessage], parameters: ModelRequestParameters) -> Decimal | None:
         tools = sum(len(str(tool.parameters_json_schema)) for tool in parameters.output_tools)
         chars = len(ModelMessagesTypeAdapter.dump_json(messages)) + tools
-        return worst_case_cost(self.wrapped, chars, self._max_output_tokens, attempts=1)
+        return worst_case_cost(self.wrapped, chars, self._max_output_tokens, attempts=1, batch=self._batch)

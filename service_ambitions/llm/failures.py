@@ -7,23 +7,32 @@ made, since the provider billed them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
 from pydantic import ValidationError
 from pydantic_ai.exceptions import (
+    AgentRunError,
     ModelAPIError,
+    ModelAuthenticationError,
     ModelHTTPError,
+    ModelNotFoundError,
+    ModelQuotaExceededError,
     ModelRequestRejectedError,
     UnexpectedModelBehavior,
 )
-from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from ..errors import CallSpend
+from ..errors import BudgetExceeded, CallSpend, OutputInvalid, ProviderError, ProviderRefused
+from ..models import Stage
 from .budget import response_price
+from .structured import Exchange
+from .transport import proxy_for
 
-__all__ = ["provider_message", "provider_unwell", "request_id", "spent_by", "validation_reason"]
+__all__ = ["provider_message", "provider_unwell", "request_id", "spent_by", "translated", "validation_reason"]
 
 
 def spent_by(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
@@ -78,3 +87,47 @@ def provider_unwell(exc: BaseException) -> bool:
     retries do; a request the provider rejected, or an answer that broke the schema, do not.
     """
     return isinstance(exc, ModelAPIError) and not isinstance(exc, ModelRequestRejectedError)
+
+
+@contextlib.contextmanager
+def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> Iterator[None]:
+    """pydantic-ai's errors as ours, each with what the call spent before it failed.
+
+    ``model`` is the name users know; ``wrapped`` the resolved model (its endpoint and
+    whether it is the offline one).
+    """
+    offline = wrapped.system == "function"
+    try:
+        yield
+    except BudgetExceeded as exc:
+        # Stopped before an output retry: the attempts already answered were billed.
+        exc.spent = spent_by(exchange.messages, offline=offline)
+        raise
+    except UnexpectedModelBehavior as exc:
+        reason = validation_reason(exc)
+        raise OutputInvalid(
+            f"the model's answer did not match the schema: {reason}",
+            stage=stage,
+            model=model,
+            transcript=ModelMessagesTypeAdapter.dump_python(exchange.messages, mode="json"),
+            spent=spent_by(exchange.messages, offline=offline),
+        ) from exc
+    except ModelAPIError as exc:
+        # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
+        refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
+        status = exc.status_code if isinstance(exc, ModelHTTPError) else None
+        message = provider_message(exc, status)
+        if status is None and wrapped.base_url and (proxy := proxy_for(wrapped.base_url)) is not None:
+            message += f" (through proxy {proxy}; NO_PROXY lists hosts to reach directly)"
+        raise (ProviderRefused if refused else ProviderError)(
+            message,
+            status_code=status,
+            request_id=request_id(exc),
+            stage=stage,
+            model=model,
+            hint="check the API key, the model name and the account's quota" if refused else None,
+            spent=spent_by(exchange.messages, offline=offline),
+        ) from exc
+    except AgentRunError as exc:
+        spent = spent_by(exchange.messages, offline=offline)
+        raise ProviderError(str(exc), stage=stage, model=model, spent=spent) from exc

@@ -2,8 +2,10 @@
 
 A call goes in as an :class:`LLMRequest` (stage, instructions, prompt, message history,
 output type) and comes back as an :class:`LLMAnswer` (validated output, usage, transcript).
-Every call goes: cache lookup → run-wide cap on requests in flight → pydantic-ai agent →
-cache store. Exceptions are translated into ours here, so nothing above the gateway knows
+Every call goes: cache lookup → run-wide cap on requests in flight and rate limits (live),
+or the provider's batch API (batch mode, ``batching.py``) → budget → pydantic-ai model
+request with the output type's validation (``structured.py``) → cache store. Exceptions
+are translated into ours here (``failures.py``), so nothing above the gateway knows
 whether an answer came from the cache, a provider or the offline model.
 """
 
@@ -11,65 +13,40 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import pydantic_ai
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from pydantic_ai import ModelSettings, UsageLimits
-from pydantic_ai.exceptions import (
-    AgentRunError,
-    ModelAPIError,
-    ModelAuthenticationError,
-    ModelHTTPError,
-    ModelNotFoundError,
-    ModelQuotaExceededError,
-    UnexpectedModelBehavior,
-)
-from pydantic_ai.messages import ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.usage import RunUsage
 
-from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, canonical_json, key_scope
-from ..errors import BudgetExceeded, CacheUnavailable, OutputInvalid, ProviderError, ProviderRefused
+from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, key_scope
+from ..errors import (
+    CacheUnavailable,
+    ServiceAmbitionsError,
+)
 from ..events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
-from .budget import Budget, BudgetedModel, call_price
+from .batching import BatchLane
+from .budget import Budget, BudgetedModel, call_price, response_price
 from .chains import display_name, tell_fallback
-from .failures import provider_message, provider_unwell, request_id, spent_by, validation_reason
+from .failures import provider_unwell, spent_by, translated
+from .keys import OutputType, key_history, key_settings
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .pacing import PaceEvents, pace_observer
 from .requests import ImportedLookup, LLMAnswer, LLMRequest
-from .structured import Exchange, OutputTool, ask_structured
-from .transport import proxy_for, retry_observer
+from .structured import Exchange, ask_structured
+from .transport import retry_observer
 
 __all__ = ["Gateway", "ImportedLookup", "LLMAnswer", "LLMRequest", "provider_unwell"]
 
 OutputT = TypeVar("OutputT")
-
-
-# Settings that change how a request travels, not what the model answers: not part of the key.
-_TRANSPORT_SETTINGS = frozenset({"timeout", "request_timeout", "first_event_timeout", "max_retries", "extra_headers"})
-# Message fields that differ between two identical conversations: not part of the key.
-_VOLATILE_FIELDS = frozenset(
-    {"timestamp", "run_id", "conversation_id", "provider_response_id", "provider_details", "tool_call_id"}
-)
-
-
-@dataclass(frozen=True)
-class _OutputType:
-    adapter: TypeAdapter[Any]
-    tool: OutputTool
-    schema: dict[str, Any]
-    sha256: str
-    schema_chars: int
-    """Length of the schema as JSON: it travels with every request, so estimates count it."""
-    scopes: dict[Stage, str] = field(default_factory=dict)
-    """Per stage, the part of the cache key shared by all calls (see ``key_scope``)."""
 
 
 class Gateway:
@@ -93,6 +70,7 @@ class Gateway:
         breaker: CircuitBreaker | None = None,
         usage_limits: UsageLimits | None = None,
         reuse_imported: bool = False,
+        batch: BatchLane | None = None,
     ) -> None:
         # Our progress display owns the terminal; pydantic-ai's first-run banner would
         # land in the middle of it (it shows for editable installs, as in a checkout).
@@ -104,10 +82,18 @@ class Gateway:
         self._names = {stage: display_name(model) for stage, model in models.items()}
         self._raw = dict(models)
         """The models as resolved: what prices, names and endpoints are read from."""
-        self._models = {
-            stage: ConcurrencyLimitedModel(self._budgeted(stage, model, budget), self.limiter)
-            for stage, model in models.items()
-        }
+        self._batch = batch
+        if batch is not None:
+            # Batched requests wait in the provider's queue, not in ours: no cap, no rate.
+            self._models = {
+                stage: self._budgeted(stage, batch.wrap(model, self._names[stage]), budget)
+                for stage, model in models.items()
+            }
+        else:
+            self._models = {
+                stage: ConcurrencyLimitedModel(self._budgeted(stage, model, budget), self.limiter)
+                for stage, model in models.items()
+            }
         self._rate = rate
         self._breaker = breaker
         self._usage_limits = usage_limits
@@ -118,8 +104,8 @@ class Gateway:
         self._mode = cache_mode
         self._writing = True
         self._emit: EventSink = on_event or (lambda event: None)
-        self._key_settings = {k: v for k, v in (model_settings or {}).items() if k not in _TRANSPORT_SETTINGS}
-        self._outputs: dict[type[Any], _OutputType] = {}
+        self._key_settings = key_settings(model_settings)
+        self._outputs: dict[type[Any], OutputType] = {}
         self._rejected: set[str] = set()
         self._reuse_imported = reuse_imported
         self._imports_served: set[str] = set()
@@ -130,7 +116,12 @@ class Gateway:
         if budget is None:
             return model
         return BudgetedModel(
-            model, budget, max_output_tokens=self._max_output_tokens, stage=stage, label=self._names[stage]
+            model,
+            budget,
+            max_output_tokens=self._max_output_tokens,
+            stage=stage,
+            label=self._names[stage],
+            batch=self._batch is not None,
         )
 
     def model_name(self, stage: Stage) -> str:
@@ -146,20 +137,20 @@ class Gateway:
             ProviderError: the provider refused or failed the request.
             BudgetExceeded: the call could take the run's spending past its budget; it was not made.
         """
-        key = self._key(request) if self._cache is not None else None
-        if key is not None and self._mode in (CacheMode.READ, CacheMode.READONLY):
+        key = self._key(request) if self._cache is not None or self._batch is not None else None
+        if key is not None and self._cache is not None and self._mode in (CacheMode.READ, CacheMode.READONLY):
             try:
                 hit = self._cached(key, request)
             except CacheUnavailable as exc:
                 self._give_up_cache(exc, reading=True)
-                hit = key = None
+                hit = None
             if hit is not None:
                 return hit
         if self._reuse_imported and request.imported is not None and self._mode is not CacheMode.REFRESH:
             imported = self._imported(request, request.imported)
             if imported is not None:
                 return imported
-        answer = await self._call_model(request)
+        answer = await (self._call_model(request) if self._batch is None else self._call_batched(request, key))
         writing = self._writing and self._mode in (CacheMode.READ, CacheMode.REFRESH)
         if key is not None and self._cache is not None and writing:
             try:
@@ -167,7 +158,11 @@ class Gateway:
             except CacheUnavailable as exc:
                 self._give_up_cache(exc, reading=False)
             else:
+                if self._batch is not None:
+                    self._batch.collected(key)  # in the cache now: a resumed run finds it there
                 return dataclasses.replace(answer, key=key)
+        if self._batch is not None and key is not None:
+            self._batch.collected(key)
         return answer
 
     def _give_up_cache(self, exc: CacheUnavailable, *, reading: bool) -> None:
@@ -200,8 +195,11 @@ class Gateway:
         return self._prompt_chars(request) // 4
 
     def price(self, stage: Stage, input_tokens: int, output_tokens: int) -> Decimal | None:
-        """What ``stage``'s model charges for one request of this size; None when unknown."""
-        return call_price(self._raw[stage], input_tokens, output_tokens)
+        """What ``stage``'s model charges for one request of this size (at batch prices in batch mode).
+
+        None when unknown.
+        """
+        return call_price(self._raw[stage], input_tokens, output_tokens, batch=self._batch is not None)
 
     @property
     def max_output_tokens(self) -> int:
@@ -219,27 +217,14 @@ class Gateway:
                 settings=self._key_settings,
                 output_schema=output.schema,
             )
-        history = ModelMessagesTypeAdapter.dump_python(list(request.history), mode="json") if request.history else ()
         return cache_key(
-            scope=scope,
-            instructions=request.instructions,
-            prompt=request.prompt,
-            history=_without_volatile(history),
+            scope=scope, instructions=request.instructions, prompt=request.prompt, history=key_history(request.history)
         )
 
-    def _output(self, output_type: type[Any]) -> _OutputType:
+    def _output(self, output_type: type[Any]) -> OutputType:
         # Adapters and schemas cost milliseconds to build; a run has a handful of output types.
         if output_type not in self._outputs:
-            adapter: TypeAdapter[Any] = TypeAdapter(output_type)
-            schema = adapter.json_schema()
-            encoded = canonical_json(schema)
-            self._outputs[output_type] = _OutputType(
-                adapter,
-                OutputTool.of(adapter, schema, None),
-                schema,
-                hashlib.sha256(encoded).hexdigest(),
-                len(encoded),
-            )
+            self._outputs[output_type] = OutputType.of(output_type)
         return self._outputs[output_type]
 
     def _cached(self, key: str, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT] | None:
@@ -325,67 +310,64 @@ class Gateway:
         retry_observer.set(on_retry)
         pace_observer.set(PaceEvents(self._emit))
         wrapped = self._raw[request.stage]
-        offline = wrapped.system == "function"
         provider = f"{wrapped.system}@{wrapped.base_url}"
         exchange = Exchange()
-        try:
+        with translated(request.stage, self._names[request.stage], self._raw[request.stage], exchange):
             async with self._breaker.call(provider) if self._breaker else contextlib.nullcontext():
                 if self._rate is not None:
                     await self._rate.wait(self._estimated_tokens(request))
-                output = await ask_structured(
-                    self._models[request.stage],
-                    self._output(request.output_type).tool,
-                    instructions=request.instructions,
-                    prompt=request.prompt,
-                    history=request.history,
-                    settings=self._model_settings,
-                    retries=self._output_retries,
-                    limits=self._usage_limits,
-                    exchange=exchange,
-                )
+                output = await self._ask_model(request, exchange)
             self.limiter.succeeded()
-        except BudgetExceeded as exc:
-            # Stopped before an output retry: the attempts already answered were billed.
-            exc.spent = spent_by(exchange.messages, offline=offline)
+        return self._answer(request, output, exchange)
+
+    async def _call_batched(self, request: LLMRequest[OutputT], key: str | None) -> LLMAnswer[OutputT]:
+        """The call through the provider's batch API: saved while it waits, resumed where an earlier run left it."""
+        lane = self._batch
+        assert lane is not None
+        assert key is not None
+        model = self._models[request.stage]
+        exchange = Exchange()
+        lane.entered()
+        try:
+            with translated(request.stage, self._names[request.stage], self._raw[request.stage], exchange):
+                output = await self._ask_model(
+                    request,
+                    exchange,
+                    on_suspended=functools.partial(lane.suspended, key, request.stage, model),
+                    resume=lane.resumed(key),
+                )
+        except ServiceAmbitionsError:
+            lane.collected(key)  # it ended: a resumed run asks afresh rather than re-reading a failure
             raise
-        except UnexpectedModelBehavior as exc:
-            reason = validation_reason(exc)
-            raise OutputInvalid(
-                f"the model's answer did not match the schema: {reason}",
-                stage=request.stage,
-                model=model,
-                transcript=ModelMessagesTypeAdapter.dump_python(exchange.messages, mode="json"),
-                spent=spent_by(exchange.messages, offline=offline),
-            ) from exc
-        except ModelAPIError as exc:
-            # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
-            refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
-            status = exc.status_code if isinstance(exc, ModelHTTPError) else None
-            message = provider_message(exc, status)
-            if status is None and wrapped.base_url and (proxy := proxy_for(wrapped.base_url)) is not None:
-                message += f" (through proxy {proxy}; NO_PROXY lists hosts to reach directly)"
-            raise (ProviderRefused if refused else ProviderError)(
-                message,
-                status_code=status,
-                request_id=request_id(exc),
-                stage=request.stage,
-                model=model,
-                hint="check the API key, the model name and the account's quota" if refused else None,
-                spent=spent_by(exchange.messages, offline=offline),
-            ) from exc
-        except AgentRunError as exc:
-            spent = spent_by(exchange.messages, offline=offline)
-            raise ProviderError(str(exc), stage=request.stage, model=model, spent=spent) from exc
-        spent = spent_by(exchange.messages, offline=offline)
+        finally:
+            lane.left()
+        answer = self._answer(request, output, exchange)
+        live = [response_price(message, live=True) for message in exchange.messages if _answered(message)]
+        live_cost = None if None in live else sum((price for price in live if price is not None), Decimal(0))
+        return dataclasses.replace(answer, live_cost=live_cost)
+
+    async def _ask_model(self, request: LLMRequest[OutputT], exchange: Exchange, **batched: Any) -> OutputT:
+        output: OutputT = await ask_structured(
+            self._models[request.stage],
+            self._output(request.output_type).tool,
+            instructions=request.instructions,
+            prompt=request.prompt,
+            history=request.history,
+            settings=self._model_settings,
+            retries=self._output_retries,
+            limits=self._usage_limits,
+            exchange=exchange,
+            **batched,
+        )
+        return output
+
+    def _answer(self, request: LLMRequest[OutputT], output: OutputT, exchange: Exchange) -> LLMAnswer[OutputT]:
+        wrapped = self._raw[request.stage]
+        spent = spent_by(exchange.messages, offline=wrapped.system == "function")
         cost = None if spent.cost_usd is None else Decimal(spent.cost_usd)
         tell_fallback(wrapped, request.stage, exchange.messages, self._emit)
-        return LLMAnswer(output, model, exchange.usage, exchange.messages, cost=cost)
+        return LLMAnswer(output, self._names[request.stage], exchange.usage, exchange.messages, cost=cost)
 
 
-def _without_volatile(value: Any) -> Any:
-    """The message history without ids and timestamps that differ between equal conversations."""
-    if isinstance(value, dict):
-        return {k: _without_volatile(v) for k, v in value.items() if k not in _VOLATILE_FIELDS}
-    if isinstance(value, list):
-        return [_without_volatile(item) for item in value]
-    return value
+def _answered(message: ModelMessage) -> TypeGuard[ModelResponse]:
+    return isinstance(message, ModelResponse) and message.state != "suspended"

@@ -13,6 +13,13 @@ type's own adapter cost a tenth of that. What the agent did for us is kept, as i
 - an answer cut off by the token limit is not retried (it would be cut off again);
 - usage is added up per response, and the call's token limits are checked after each.
 
+A request sent through a provider's batch API (``llm/batching.py``) first comes back as a
+*suspended* response that names its batch; ``on_suspended`` then decides how long to wait
+(or to park the call for another process), and the same conversation, ending in that
+response, is sent again to check the batch. A suspended response stands in the transcript
+only until its answer replaces it, and counts no request. ``resume`` continues a call
+that another process left waiting on a batch, from its saved messages.
+
 The errors raised are pydantic-ai's own (``UnexpectedModelBehavior`` with the last
 ``ValidationError`` as its cause, ``IncompleteToolCall``, ``UsageLimitExceeded``, the
 model's ``ModelAPIError``), so the gateway translates them as before.
@@ -20,7 +27,7 @@ model's ``ModelAPIError``), so the gateway translates them as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +51,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import RunUsage
 
-__all__ = ["Exchange", "OutputTool", "ask_structured"]
+__all__ = ["Exchange", "OutputTool", "Resumed", "SuspendedHook", "ask_structured", "is_suspended"]
 
 _TOOL_NAME = "final_result"
 _TOOL_DESCRIPTION = "The final response which ends this conversation"
@@ -77,6 +84,25 @@ class Exchange:
 
     messages: list[ModelMessage] = field(default_factory=list)
     usage: RunUsage = field(default_factory=RunUsage)
+    failures: int = 0
+    """Answers that failed validation so far (each was sent back for another try)."""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A call another process left waiting on a batch: its messages, the last one the suspended response."""
+
+    messages: list[ModelMessage]
+    failures: int = 0
+
+
+SuspendedHook = Callable[[Exchange, ModelResponse], Awaitable[None]]
+"""Told of each suspended response (the exchange already ends in it); returns when it is time to check again."""
+
+
+def is_suspended(message: ModelMessage | None) -> bool:
+    """Whether ``message`` is a response still waiting for its answer (from a batch)."""
+    return isinstance(message, ModelResponse) and message.state == "suspended"
 
 
 async def ask_structured(
@@ -90,6 +116,8 @@ async def ask_structured(
     retries: int = 2,
     limits: UsageLimits | None = None,
     exchange: Exchange,
+    on_suspended: SuspendedHook | None = None,
+    resume: Resumed | None = None,
 ) -> Any:
     """The model's validated output for ``prompt``; every message and its usage land in ``exchange``.
 
@@ -101,17 +129,23 @@ async def ask_structured(
         ModelAPIError: the provider failed the request (after the transport's retries).
     """
     conversation: list[ModelMessage] = [*history]
-    parts: list[ModelRequestPart] = [UserPromptPart(prompt)]
-    failures = 0
+    parts: list[ModelRequestPart] | None = [UserPromptPart(prompt)]
+    if resume is not None:
+        conversation += resume.messages
+        exchange.messages += resume.messages
+        exchange.failures = resume.failures
+        for answered in resume.messages:
+            # Answers the earlier process got but never reported (its call was still waiting).
+            if isinstance(answered, ModelResponse) and not is_suspended(answered):
+                exchange.usage.requests += 1
+                exchange.usage.incr(answered.usage)
+        parts = None  # the request is in the batch already: check it, do not send it again
     while True:
-        request = ModelRequest(parts=parts, instructions=instructions)
-        conversation.append(request)
-        exchange.messages.append(request)
-        response = await model_request(
-            model, conversation, model_settings=settings, model_request_parameters=tool.parameters
-        )
-        conversation.append(response)
-        exchange.messages.append(response)
+        if parts is not None:
+            request = ModelRequest(parts=parts, instructions=instructions)
+            conversation.append(request)
+            exchange.messages.append(request)
+        response = await _answered(model, conversation, exchange, settings, tool, on_suspended)
         exchange.usage.requests += 1
         exchange.usage.incr(response.usage)
         if limits is not None:
@@ -125,9 +159,38 @@ async def ask_structured(
         except _NoOutput as exc:
             error = exc
             parts = [RetryFeedbackPart(content=_USE_THE_TOOL, retry=RetryInfo(cause="model_retry"))]
-        failures += 1
-        if failures > retries:
+        exchange.failures += 1
+        if exchange.failures > retries:
             raise UnexpectedModelBehavior(f"Exceeded maximum output retries ({retries})") from error
+
+
+async def _answered(
+    model: Model,
+    conversation: list[ModelMessage],
+    exchange: Exchange,
+    settings: ModelSettings | None,
+    tool: OutputTool,
+    on_suspended: SuspendedHook | None,
+) -> ModelResponse:
+    """The model's response to ``conversation``, waiting out a batch when the request went into one."""
+    while True:
+        # Ending in a suspended response, the conversation asks its batch for the answer.
+        response = await model_request(
+            model, conversation, model_settings=settings, model_request_parameters=tool.parameters
+        )
+        if is_suspended(conversation[-1]):
+            # The waiting response gives way to what came of it: a later check, or the answer.
+            conversation[-1] = exchange.messages[-1] = response
+        else:
+            conversation.append(response)
+            exchange.messages.append(response)
+        if not is_suspended(response):
+            return response
+        if on_suspended is None:
+            raise UnexpectedModelBehavior(
+                "the model answered with a suspended response, which this call cannot wait for"
+            )
+        await on_suspended(exchange, response)
 
 
 class _NoOutput(Exception):
