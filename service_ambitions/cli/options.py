@@ -12,8 +12,12 @@ from ..cache_mode import CacheMode
 __all__ = [
     "AllowPromptLogging",
     "AsJson",
+    "Batch",
+    "BatchSize",
+    "BatchWait",
     "CacheDirOption",
     "CacheModeOption",
+    "Detach",
     "Force",
     "JsonLogs",
     "MaxCost",
@@ -26,12 +30,14 @@ __all__ = [
     "Seed",
     "Strict",
     "TraceIds",
+    "batch_flags",
 ]
 
 _MODELS = "Models"
 _RUN = "Run"
 _CACHE = "Cache"
 _RESUME = "Records and resume"
+_BATCH = "Batch mode"
 
 Seed = Annotated[int | None, typer.Option(help="Seed sent to the model.", rich_help_panel=_MODELS)]
 MaxInFlight = Annotated[
@@ -130,3 +136,49 @@ Force = Annotated[
         rich_help_panel=_RESUME,
     ),
 ]
+Batch = Annotated[
+    bool | None,
+    typer.Option(
+        "--batch/--live",
+        help="Send every request the cache does not answer through the provider's batch API (about half the price; "
+        "results within the provider's window, up to 24 h).",
+        show_default=False,
+        rich_help_panel=_BATCH,
+    ),
+]
+Detach = Annotated[
+    bool,
+    typer.Option(
+        "--detach",
+        help="With --batch: exit (code 11) once everything left waits on the provider; "
+        "'runs collect RUN_ID' carries the run on.",
+        rich_help_panel=_BATCH,
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Most requests in one batch. [default: 1000]",
+        show_default=False,
+        rich_help_panel=_BATCH,
+    ),
+]
+BatchWait = Annotated[
+    float | None,
+    typer.Option(
+        "--batch-wait",
+        min=0.1,
+        help="Seconds the first request of a batch waits for others before it is submitted. [default: 10]",
+        show_default=False,
+        rich_help_panel=_BATCH,
+    ),
+]
+
+
+def batch_flags(batch: bool | None, size: int | None, wait: float | None) -> dict[str, object] | None:
+    """The ``batch`` settings the flags give (None: none given)."""
+    given: dict[str, object] = {"enabled": batch, "max_requests": size, "max_wait_s": wait}
+    chosen = {key: value for key, value in given.items() if value is not None}
+    return chosen or None

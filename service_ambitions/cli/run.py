@@ -11,8 +11,12 @@ from .job import JobDisplay, count_lines, quarantine_for, run_job, show_plan
 from .options import (
     AllowPromptLogging,
     AsJson,
+    Batch,
+    BatchSize,
+    BatchWait,
     CacheDirOption,
     CacheModeOption,
+    Detach,
     Force,
     JsonLogs,
     MaxCost,
@@ -25,6 +29,7 @@ from .options import (
     Seed,
     Strict,
     TraceIds,
+    batch_flags,
 )
 from .state import AppState
 
@@ -86,6 +91,10 @@ def run(
     run_id: RunId = None,
     force: Force = False,
     runs_dir: RunsDirOption = None,
+    batch: Batch = None,
+    detach: Detach = False,
+    batch_size: BatchSize = None,
+    batch_wait: BatchWait = None,
     reuse_imported: Annotated[
         bool | None,
         typer.Option(
@@ -120,10 +129,11 @@ def run(
         service-ambitions run services.jsonl -o out.jsonl --mapping-model openai:gpt-4o-mini --dry-run
         service-ambitions run services.jsonl -o out.jsonl --model offline --cache-mode refresh
         service-ambitions run services.jsonl -o out.jsonl --model offline --resume
+        service-ambitions run services.jsonl -o out.jsonl --model openai:gpt-4o-mini --batch --detach
     """
     from decimal import Decimal
 
-    from ..jobs import estimate, generate, prepare
+    from ..jobs import check_detach, estimate, generate, leaves_batches, prepare
     from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
@@ -142,7 +152,13 @@ def run(
         max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
         allow_unknown_prices=allow_unknown_prices,
         reuse_imported=reuse_imported,
+        batch=batch_flags(batch, batch_size, batch_wait),
     )
+    if resume and not settings.batch.enabled and (waiting := leaves_batches(settings, output, run_id, "run")):
+        # Sent live, requests already in a batch would be paid for twice.
+        state.err.print(f"resuming in batch mode: {waiting} requests wait in provider batches", markup=False)
+        settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"enabled": True})})
+    check_detach(settings, detach)
     # A run resolves its models once it knows a service needs one (a fully cached re-run never does).
     prepared = prepare(settings, resolve_models=dry_run)
     if dry_run:
@@ -152,6 +168,7 @@ def run(
 
     configure_telemetry(allow_prompt_logging=allow_prompt_logging)
     resume_command = f"service-ambitions run {input_path} -o {output}" + (f" --model {model}" if model else "")
+    resume_command += " --batch" if settings.batch.enabled else ""
     display = JobDisplay(
         quiet=quiet,
         json_logs=json_logs,
@@ -172,4 +189,5 @@ def run(
         resume_run_id=run_id,
         force=force,
         max_services=max_services,
+        detach=detach,
     )

@@ -7,6 +7,7 @@ Each module holds one job concern:
 - :mod:`.checks`: ``validate``'s pre-flight checks, each on its own;
 - :mod:`.plan`: the dry-run estimate of a run or a map (calls, cache hits, tokens, cost);
 - :mod:`.inputs`: what a job reads (the services still to do, the records to map);
+- :mod:`.batch`: batch mode's part of a job (waves of batches, detaching, collecting);
 - :mod:`.run`: ``run`` (:func:`generate`) and ``map`` (:func:`remap`), recorded from start
   to end.
 
@@ -15,6 +16,7 @@ The CLI calls only these and the read-side modules (``usage``, ``runs``, ``cache
 
 from __future__ import annotations
 
+from .batch import check_detach, leaves_batches
 from .checks import Check, InputScan, run_checks, scan_input
 from .plan import Estimate, StageEstimate, estimate, estimate_remap
 from .run import RunResult, generate, remap
@@ -27,9 +29,11 @@ __all__ = [
     "Prepared",
     "RunResult",
     "StageEstimate",
+    "check_detach",
     "estimate",
     "estimate_remap",
     "generate",
+    "leaves_batches",
     "open_cache",
     "prepare",
     "remap",

@@ -19,13 +19,39 @@ from .setup import Prepared
 
 if TYPE_CHECKING:  # the gateway is built only when a call is made: it imports pydantic-ai
     from ..cache import ResultCache
+    from ..llm.batching import BatchLane, WaitingCalls
     from ..llm.gateway import Gateway
 
-__all__ = ["meta_maker", "remapped_reference", "run_gateway"]
+__all__ = ["batch_lane", "meta_maker", "remapped_reference", "run_gateway"]
 
 
-def run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) -> Gateway:
+def batch_lane(prepared: Prepared, waiting: WaitingCalls, emit: EventSink, *, detach: bool) -> BatchLane:
+    """Batch mode's lane to the providers' batch APIs, with the settings' sizes and waits.
+
+    Build it inside the run's event loop. ``waiting`` keeps the calls that wait on batches
+    (the run's ``suspended.jsonl``); with ``detach`` a call parks once its request is in a
+    batch, so the run can end and another collect it.
+    """
+    from ..llm.batching import BatchLane, BatchOptions
+
+    batch = prepared.settings.batch
+    options = BatchOptions(
+        max_requests=batch.max_requests,
+        max_wait_s=batch.max_wait_s,
+        poll_interval_s=batch.poll_interval_s,
+        max_poll_interval_s=batch.max_poll_interval_s,
+        max_resubmissions=batch.max_resubmissions,
+        detach=detach,
+    )
+    return BatchLane(options, waiting, emit)
+
+
+def run_gateway(
+    prepared: Prepared, cache: ResultCache | None, emit: EventSink, batch: BatchLane | None = None
+) -> Gateway:
     """The gateway of a real run: the settings' cache mode, budget, rate limits and breaker.
+
+    With ``batch``, every call the cache does not answer goes through the providers' batch APIs.
 
     Raises:
         ConfigError: the models cannot be resolved (see :attr:`Prepared.models`).
@@ -60,6 +86,7 @@ def run_gateway(prepared: Prepared, cache: ResultCache | None, emit: EventSink) 
             output_tokens_limit=limits.call_output_tokens,
         ),
         reuse_imported=settings.reuse_imported,
+        batch=batch,
     )
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from ..errors import (
-    ConfigError,
-)
+from ..cache import CacheMode
+from ..cache_format import record_key
+from ..errors import ConfigError, ServiceAmbitionsError
 from ..jsonl import Accepted, Rejected
 from ..map_input import load_service_file, read_map_input
 from ..reference import Catalogue, ReferenceData
-from .setup import Prepared
+from .setup import Prepared, open_cache
 
-__all__ = ["chosen_catalogues", "map_reader", "not_done"]
+__all__ = ["answered_by_records", "chosen_catalogues", "map_reader", "not_done"]
 
 
 def map_reader(
@@ -65,3 +65,29 @@ def not_done(
         if isinstance(entry, Rejected) and entry.line in seen_lines:
             continue
         yield entry
+
+
+def answered_by_records(prepared: Prepared, read: Callable[[], Iterator[Accepted | Rejected]]) -> bool:
+    """True when every service ``read`` gives has a record entry: the run then needs no model.
+
+    Stops at the first service without one (a cold run reads one line). A record entry
+    found here but unusable later means the models are resolved when that service runs.
+    """
+    settings = prepared.settings
+    if settings.cache_mode not in (CacheMode.READ, CacheMode.READONLY) or not settings.cache_directory().is_dir():
+        return False
+    try:
+        with open_cache(settings) as cache:
+            scope = prepared.record_scope
+            entries = read()
+            try:
+                return all(
+                    cache.has_record(record_key(scope, entry.service))
+                    for entry in entries
+                    if isinstance(entry, Accepted)
+                )
+            finally:
+                if isinstance(entries, Generator):
+                    entries.close()  # stopped at a miss: the input file is closed now
+    except ServiceAmbitionsError:
+        return False  # the run reports the cache's or the input's trouble itself

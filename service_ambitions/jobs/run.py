@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CacheMode
-from ..cache_format import record_key
 from ..clock import utc_now
 from ..errors import (
     CacheUnavailable,
@@ -35,13 +34,18 @@ from ..runs import (
     restore_input_order,
     tally_run,
 )
+from ..runs.suspended import SuspendedStore
 from ..tally import Tally
 from ..telemetry import tracer
-from .compose import meta_maker, run_gateway
-from .inputs import map_reader, not_done
+from .batch import run_batched
+from .compose import batch_lane, meta_maker, run_gateway
+from .inputs import answered_by_records, map_reader, not_done
 from .setup import Prepared, open_cache
 
 if TYPE_CHECKING:
+    from ..cache import ResultCache
+    from ..config import Settings
+    from ..llm.batching import BatchLane
     from ..llm.gateway import Gateway
 
 __all__ = ["RunResult", "generate", "remap"]
@@ -78,6 +82,7 @@ async def generate(
     resume_run_id: str | None = None,
     force: bool = False,
     max_services: int | None = None,
+    detach: bool = False,
     on_event: EventSink | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RunResult:
@@ -87,7 +92,8 @@ async def generate(
     when something is quarantined. Every run is recorded (manifest and events) under
     the runs directory. With ``resume``, the run that wrote ``output_path`` (or
     ``resume_run_id``) continues: services already in the output are skipped and the
-    rest appended.
+    rest appended. In batch mode (``settings.batch``) with ``detach``, the run ends once
+    everything left waits on provider batches (status ``detached``).
 
     Raises:
         InputError: the input file cannot be read.
@@ -99,7 +105,7 @@ async def generate(
     def read() -> Iterator[Accepted | Rejected]:
         return read_services(input_path, max_line_bytes=max_line_bytes)
 
-    if not await asyncio.to_thread(_answered_by_records, prepared, read):
+    if not await asyncio.to_thread(answered_by_records, prepared, read):
         # Some service needs a model: resolve them now, so a missing key or an unknown
         # model is one clear error before the run starts, not after its cached part.
         prepared.models  # noqa: B018
@@ -112,35 +118,10 @@ async def generate(
         resume=resume,
         run_id=resume_run_id,
         force=force,
+        detach=detach,
         on_event=on_event,
         clock=clock,
     )
-
-
-def _answered_by_records(prepared: Prepared, read: Callable[[], Iterator[Accepted | Rejected]]) -> bool:
-    """True when every service ``read`` gives has a record entry: the run then needs no model.
-
-    Stops at the first service without one (a cold run reads one line). A record entry
-    found here but unusable later means the models are resolved when that service runs.
-    """
-    settings = prepared.settings
-    if settings.cache_mode not in (CacheMode.READ, CacheMode.READONLY) or not settings.cache_directory().is_dir():
-        return False
-    try:
-        with open_cache(settings) as cache:
-            scope = prepared.record_scope
-            entries = read()
-            try:
-                return all(
-                    cache.has_record(record_key(scope, entry.service))
-                    for entry in entries
-                    if isinstance(entry, Accepted)
-                )
-            finally:
-                if isinstance(entries, Generator):
-                    entries.close()  # stopped at a miss: the input file is closed now
-    except ServiceAmbitionsError:
-        return False  # the run reports the cache's or the input's trouble itself
 
 
 async def _open(
@@ -184,6 +165,7 @@ async def remap(
     resume: bool = False,
     resume_run_id: str | None = None,
     force: bool = False,
+    detach: bool = False,
     on_event: EventSink | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RunResult:
@@ -211,6 +193,7 @@ async def remap(
         resume=resume,
         run_id=resume_run_id,
         force=force,
+        detach=detach,
         on_event=on_event,
         clock=clock,
     )
@@ -227,6 +210,7 @@ async def _run_job(
     resume: bool,
     run_id: str | None,
     force: bool,
+    detach: bool = False,
     on_event: EventSink | None,
     clock: Callable[[], datetime],
 ) -> RunResult:
@@ -251,7 +235,7 @@ async def _run_job(
         )
         left = not_done(read(), opened.done, opened.seen_lines)
         outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
-        job = _Job(prepared, left, outputs, max_services, clock, remap=remap)
+        job = _Job(prepared, left, outputs, max_services, clock, remap=remap, detach=detach)
         result = await _recorded(
             job,
             opened.directory,
@@ -275,6 +259,7 @@ class _Job:
     max_services: int | None
     clock: Callable[[], datetime]
     remap: Sequence[Catalogue] = ()
+    detach: bool = False
 
 
 async def _recorded(
@@ -301,15 +286,10 @@ async def _recorded(
         emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=already_done))
         status, reason, unstarted = RunStatus.FAILED, None, 0
         try:
-            cache = None
-            if settings.cache_mode is not CacheMode.OFF:
-                try:
-                    cache = stack.enter_context(open_cache(settings))
-                except CacheUnavailable as exc:
-                    # Answers cost money, not correctness: a damaged or unreachable cache
-                    # is reported once and the run goes on without it.
-                    emit(CacheProblem(reason=exc.user_message, reading=True))
-            gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit))
+            cache = _cache(settings, stack, emit)
+            waiting = stack.enter_context(SuspendedStore(directory)) if settings.batch.enabled else None
+            lane = batch_lane(job.prepared, waiting, emit, detach=job.detach) if waiting is not None else None
+            gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit, lane))
             records = None
             if cache is not None and not job.remap:
                 records = RecordEntries(cache, job.prepared.record_scope, settings.cache_mode)
@@ -319,9 +299,11 @@ async def _recorded(
                 "command": manifest.command,
             }
             with tracer.start_as_current_span("run", attributes=attributes):
-                pipeline = await _run(job, gateway, records, manifest.run_id, emit)
+                pipeline, detached = await _run(job, gateway, records, manifest.run_id, emit, lane)
             status = RunStatus.COMPLETED
-            if pipeline.budget_stop is not None:
+            if detached:
+                status, reason = RunStatus.DETACHED, f"detached: {len(waiting or ())} requests wait in provider batches"
+            elif pipeline.budget_stop is not None:
                 status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
                 unstarted = pipeline.unstarted
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
@@ -354,6 +336,19 @@ async def _recorded(
     )
 
 
+def _cache(settings: Settings, stack: ExitStack, emit: EventSink) -> ResultCache | None:
+    """The run's cache, or None when it is off or cannot be opened."""
+    if settings.cache_mode is CacheMode.OFF:
+        return None
+    try:
+        return stack.enter_context(open_cache(settings))
+    except CacheUnavailable as exc:
+        # Answers cost money, not correctness: a damaged or unreachable cache
+        # is reported once and the run goes on without it.
+        emit(CacheProblem(reason=exc.user_message, reading=True))
+        return None
+
+
 @dataclass(frozen=True)
 class _Outputs:
     output: Path
@@ -367,8 +362,14 @@ def _lazy(build: Callable[[], Gateway]) -> Callable[[], Gateway]:
 
 
 async def _run(
-    job: _Job, gateway: Callable[[], Gateway], records: RecordEntries | None, run_id: str, on_event: EventSink
-) -> Pipeline:
+    job: _Job,
+    gateway: Callable[[], Gateway],
+    records: RecordEntries | None,
+    run_id: str,
+    on_event: EventSink,
+    lane: BatchLane | None,
+) -> tuple[Pipeline, bool]:
+    """The pipeline over the job's entries, and whether it detached (batch mode)."""
     prepared, outputs = job.prepared, job.outputs
     settings = prepared.settings
     meta = meta_maker(prepared, gateway, run_id, job.clock, job.remap)
@@ -386,10 +387,14 @@ async def _run(
         JsonlWriter(outputs.quarantine, append=outputs.append, durable=True) as quarantine,
     ):
         output.open()
-        await pipeline.run(
+        work = pipeline.run(
             job.entries,
             RecordSink(output.write, quarantine.write),
-            concurrency=settings.concurrency,
+            # In batch mode every service moves at once, so each wave's requests share batches.
+            concurrency=settings.batch.services if lane is not None else settings.concurrency,
             max_services=job.max_services,
         )
-    return pipeline
+        if lane is not None:
+            return pipeline, await run_batched(work, lane)
+        await work
+    return pipeline, False

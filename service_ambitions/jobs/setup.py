@@ -132,6 +132,10 @@ class Prepared:
         )
         if self.settings.temperature is not None:
             settings["temperature"] = self.settings.temperature
+        if self.settings.batch.enabled:
+            # A batch has no per-request timeout (the HTTP client's own covers its API calls);
+            # the timeout is no part of a cache key, so batch and live answers still match.
+            del settings["timeout"]
         return settings
 
 
@@ -158,7 +162,7 @@ def _resolve(
 
         pacer = HeaderPacer() if settings.limits.follow_rate_headers else None
         client = retrying_client(retry_policy(settings), pacer=pacer)
-        model_factory = functools.partial(resolve_model, http_client=client)
+        model_factory = functools.partial(resolve_model, http_client=client, batch=settings.batch.enabled)
     resolved = {name: model_factory(name) for name in sorted({name for chain in chains.values() for name in chain})}
     models = {
         # One model, or a fallback chain that moves on when a provider fails.

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from pydantic_ai.capabilities import BatchModelRequests
 from pydantic_ai.exceptions import UserError
-from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.models.batch import Batch, BatchResult, EncodedBatchRequest
 from pydantic_ai.models.fallback import FallbackModel
@@ -96,6 +96,13 @@ def batch_id_of(response: ModelResponse) -> str | None:
     return found if isinstance(found, str) else None
 
 
+def _ended(response: ModelResponse) -> bool:
+    """Whether a suspended response's batch had ended when it was last seen (an in-memory batch ends at once)."""
+    ticket = (response.provider_details or {}).get("batch")
+    batch = ticket.get("batch") if isinstance(ticket, dict) else None
+    return isinstance(batch, dict) and batch.get("status") == "ended"
+
+
 class BatchLane:
     """The gateway's way to a provider's batch API, shared by every call of a run.
 
@@ -143,13 +150,17 @@ class BatchLane:
         assert wrapped is not None
         return wrapped
 
-    def resumed(self, key: str) -> Resumed | None:
-        """Where a call an earlier run left waiting on a batch starts again; None for a new call."""
+    def resumed(self, key: str, first: ModelRequest) -> Resumed | None:
+        """Where a call an earlier run left waiting on a batch starts again; None for a new call.
+
+        ``first`` is the call's first request, rebuilt from the prompt (the same, as the key is):
+        only what followed it is saved.
+        """
         saved = self._waiting.waiting(key) if self._waiting is not None else None
         if saved is None or saved.messages is None:
             return None
         messages = ModelMessagesTypeAdapter.validate_json(saved.messages)
-        return Resumed(messages, saved.failures)
+        return Resumed([first, *messages], saved.failures)
 
     def entered(self) -> None:
         """A call entered the lane."""
@@ -170,8 +181,10 @@ class BatchLane:
         self, key: str, stage: Stage, model: Model, exchange: Exchange, response: ModelResponse
     ) -> None:
         """Save the waiting call, then wait until its batch is worth checking again (or park it)."""
-        if self._waiting is not None:
-            messages = ModelMessagesTypeAdapter.dump_json(exchange.messages)
+        if self._waiting is not None and model.system != "function":
+            # (The offline model's batches live in memory: nothing could collect them later.)
+            # Not the first request: the prompt is the bulk of it, and the resumed call has it.
+            messages = ModelMessagesTypeAdapter.dump_json(exchange.messages[1:])
             self._waiting.wait(key, stage, batch_id_of(response), messages, exchange.failures)
         if self.options.detach and self._waiting is not None:
             self.parked += 1
@@ -180,6 +193,8 @@ class BatchLane:
                 await self._parked.wait()
             finally:
                 self.parked -= 1
+        if _ended(response):
+            return  # nothing to wait for: read its results now
         delay = model.continuation_delay(response)
         await asyncio.sleep(delay if delay is not None else self.options.poll_interval_s)
 

@@ -21,6 +21,7 @@ from pydantic_ai.exceptions import (
     ModelQuotaExceededError,
     ModelRequestRejectedError,
     UnexpectedModelBehavior,
+    UserError,
 )
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.models import Model
@@ -131,3 +132,12 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
     except AgentRunError as exc:
         spent = spent_by(exchange.messages, offline=offline)
         raise ProviderError(str(exc), stage=stage, model=model, spent=spent) from exc
+    except UserError as exc:
+        # pydantic-ai refused the request before sending it: every call would fail alike.
+        raise ProviderRefused(
+            f"cannot send the request: {str(exc).splitlines()[0]}",
+            stage=stage,
+            model=model,
+            hint="check the model's settings, or run without --batch",
+            spent=spent_by(exchange.messages, offline=offline),
+        ) from exc

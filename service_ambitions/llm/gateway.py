@@ -41,7 +41,7 @@ from .keys import OutputType, key_history, key_settings
 from .limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from .pacing import PaceEvents, pace_observer
 from .requests import ImportedLookup, LLMAnswer, LLMRequest
-from .structured import Exchange, ask_structured
+from .structured import Exchange, ask_structured, first_request
 from .transport import retry_observer
 
 __all__ = ["Gateway", "ImportedLookup", "LLMAnswer", "LLMRequest", "provider_unwell"]
@@ -123,6 +123,11 @@ class Gateway:
             label=self._names[stage],
             batch=self._batch is not None,
         )
+
+    async def aclose(self) -> None:
+        """Stop what batch mode still runs in the background (checks of batches nobody waits for)."""
+        if self._batch is not None:
+            await self._batch.close()
 
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""
@@ -334,7 +339,7 @@ class Gateway:
                     request,
                     exchange,
                     on_suspended=functools.partial(lane.suspended, key, request.stage, model),
-                    resume=lane.resumed(key),
+                    resume=lane.resumed(key, first_request(request.prompt, request.instructions)),
                 )
         except ServiceAmbitionsError:
             lane.collected(key)  # it ended: a resumed run asks afresh rather than re-reading a failure

@@ -26,7 +26,7 @@ _KEY_VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 _OPTIONAL_GROUP = re.compile(r"`([\w-]+)` optional group")
 
 
-def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None) -> Model:
+def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None, batch: bool = False) -> Model:
     """The model called ``name``.
 
     ``openai:NAME`` uses the Chat Completions API, which OpenAI-compatible servers
@@ -38,6 +38,8 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None) -
         name: ``offline`` or ``provider:model``.
         http_client: the client providers send requests through (with retries, see
             ``llm/transport.py``); None leaves each provider its default client.
+        batch: for batch mode: ``openai:NAME`` then uses the Responses API, the one
+            OpenAI's batch API takes (the model, and so the cache key, stays the same).
 
     Raises:
         ConfigError: the name is unknown, its provider package is missing, or its
@@ -52,7 +54,8 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None) -
             hint="for example openai:gpt-4o-mini, anthropic:claude-haiku-4-5, or offline",
         )
     # Messages name the model as the user typed it, never the internal alias.
-    internal = f"openai-chat:{model_name}" if provider == "openai" else name
+    api = "openai-responses" if batch else "openai-chat"
+    internal = f"{api}:{model_name}" if provider == "openai" else name
     try:
         return infer_model(internal, provider_factory=_provider_factory(http_client))
     except (UserError, ValueError) as exc:  # ValueError: a provider pydantic-ai does not know

@@ -51,7 +51,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import RunUsage
 
-__all__ = ["Exchange", "OutputTool", "Resumed", "SuspendedHook", "ask_structured", "is_suspended"]
+__all__ = ["Exchange", "OutputTool", "Resumed", "SuspendedHook", "ask_structured", "first_request", "is_suspended"]
 
 _TOOL_NAME = "final_result"
 _TOOL_DESCRIPTION = "The final response which ends this conversation"
@@ -191,6 +191,11 @@ async def _answered(
                 "the model answered with a suspended response, which this call cannot wait for"
             )
         await on_suspended(exchange, response)
+
+
+def first_request(prompt: str, instructions: str) -> ModelRequest:
+    """The request a call starts with."""
+    return ModelRequest(parts=[UserPromptPart(prompt)], instructions=instructions)
 
 
 class _NoOutput(Exception):

@@ -62,6 +62,8 @@ class RunStatus(StrEnum):
     TERMINATED = "terminated"
     """Stopped by SIGTERM (a service manager, a CI timeout, ``kill``)."""
     BUDGET_STOPPED = "budget_stopped"
+    DETACHED = "detached"
+    """Batch mode: everything left waits on provider batches; ``runs collect`` carries it on."""
     FAILED = "failed"
 
 

@@ -8,6 +8,10 @@ request's id in it) is appended here and forced to disk before the run goes on, 
 conversation back and checks the same batch instead of submitting again. A line without
 messages says the call got its answer (which is in the cache from then on).
 
+Each line is written (``write``) before the call waits, so a killed process loses none;
+it is forced to disk (``fsync``) at most every 0.2 s, and when the run ends, so a power
+cut loses at most that much.
+
 The file is ``suspended.jsonl`` in the run's directory: one JSON line per change, the
 last line of a call's key winning; a torn last line (a crash mid-write) is skipped.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +32,7 @@ from ..secrets import scrub
 __all__ = ["SUSPENDED_FILE", "SuspendedCall", "SuspendedStore"]
 
 SUSPENDED_FILE = "suspended.jsonl"
+_SYNC_EVERY_S = 0.2
 
 
 class SuspendedCall(BaseModel):
@@ -49,6 +55,7 @@ class SuspendedStore:
         self.path = directory / SUSPENDED_FILE
         self._waiting: dict[str, SuspendedCall] = dict(_read(self.path))
         self._handle: IO[str] | None = None
+        self._synced = 0.0
 
     def waiting(self, key: str) -> SuspendedCall | None:
         """The call of ``key`` if an earlier run left it waiting on a batch."""
@@ -58,7 +65,7 @@ class SuspendedStore:
         return len(self._waiting)
 
     def wait(self, key: str, stage: str, batch_id: str | None, messages: bytes, failures: int) -> None:
-        """Record that the call of ``key`` waits on a batch, on disk before this returns.
+        """Record that the call of ``key`` waits on a batch: written before this returns.
 
         Raises:
             OutputError: the line cannot be written (a full disk): the request was
@@ -72,6 +79,12 @@ class SuspendedStore:
         """Record that the call of ``key`` has its answer; no fsync: losing it costs one cache lookup."""
         if self._waiting.pop(key, None) is not None:
             self._write(SuspendedCall(key=key), durable=False)
+
+    def __enter__(self) -> SuspendedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Flush what was written to disk and close the file."""
@@ -90,8 +103,9 @@ class SuspendedStore:
                 self._handle = os.fdopen(descriptor, "a", encoding="utf-8")
             self._handle.write(line)
             self._handle.flush()
-            if durable:
+            if durable and (now := time.monotonic()) - self._synced >= _SYNC_EVERY_S:
                 os.fsync(self._handle.fileno())
+                self._synced = now
         except OSError as exc:
             raise OutputError(
                 f"cannot record a submitted batch request in {self.path}: {exc.strerror or exc}",

@@ -1,0 +1,107 @@
+"""Batch mode's part of a job: running it through batches, and detaching once all is submitted.
+
+A batch run moves through the stages in waves: every service's descriptions go into one
+set of batches, then every service's first features, and so on, since each call waits
+for the one before it. With ``--detach`` the run ends as soon as everything left waits on
+the provider — every call still in progress has its request in a batch, saved in the
+run's ``suspended.jsonl`` — and a later ``run --resume`` or ``runs collect`` picks the
+same batches up.
+
+"Everything left waits" is judged from the lane: every call in it is parked, and nothing
+moved (no call started, ended or parked) for a few checks in a row — a service between
+two calls starts the next one within milliseconds, so a quiet lane is a waiting one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, ResumeMismatch
+from ..llm.names import is_offline
+from ..models import Stage
+from ..runs import find_run
+from ..runs.suspended import SuspendedStore
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..llm.batching import BatchLane
+
+__all__ = ["DETACH", "check_detach", "leaves_batches", "run_batched"]
+
+DETACH = "detach"
+"""The cancellation message of a run that detached (``task.cancel(DETACH)``)."""
+
+_CHECK_S = 0.2
+_QUIET_CHECKS = 3
+
+
+async def run_batched(work: Coroutine[Any, Any, None], lane: BatchLane) -> bool:
+    """Run ``work`` (the pipeline) in batch mode: True when it detached, False when it finished.
+
+    Without ``detach`` this only waits for ``work``. Either way the lane's background
+    checks stop when it returns.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        if not lane.options.detach:
+            await task
+            return False
+        return await _until_detached(task, lane)
+    finally:
+        await lane.close()
+
+
+async def _until_detached(task: asyncio.Future[None], lane: BatchLane) -> bool:
+    quiet, seen = 0, -1
+    while not task.done():
+        await asyncio.wait((task,), timeout=_CHECK_S)
+        if task.done():
+            break
+        quiet = quiet + 1 if lane.quiet() and lane.moves == seen else 0
+        seen = lane.moves
+        if quiet >= _QUIET_CHECKS:
+            task.cancel(DETACH)
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # this run was cancelled too (Ctrl-C) while it detached
+            return True
+    task.result()
+    return False
+
+
+def check_detach(settings: Settings, detach: bool) -> None:
+    """Refuse ``--detach`` where nothing could collect the run later.
+
+    Raises:
+        ConfigError: batch mode is off, or a stage uses the offline model (its batches
+            live in this process only).
+    """
+    if not detach:
+        return
+    if not settings.batch.enabled:
+        raise ConfigError("--detach needs --batch: only a run waiting on provider batches can detach")
+    if any(is_offline(name) for stage in Stage for name in settings.model_chain(stage)):
+        raise ConfigError(
+            "the offline model's batches live in this process only, so a run with it cannot detach",
+            hint="drop --detach (the offline model answers its batches at once), or use a provider's model",
+        )
+
+
+def leaves_batches(settings: Settings, output: Path, run_id: str | None, command: str) -> int:
+    """How many calls the run that ``--resume`` would continue left waiting on provider batches.
+
+    A resumed run must collect them in batch mode whatever its flags say: sent live, each
+    would be paid for twice.
+    """
+    with contextlib.suppress(ResumeMismatch):  # the run itself says so, in its own words
+        found = find_run(settings.runs_directory(), run_id=run_id, output=output, command=command)
+        if found is not None:
+            return len(SuspendedStore(found[0]))
+    return 0
