@@ -16,7 +16,8 @@ The hierarchy::
     └── OutputError                       exit_code 10  an output or run record cannot be written (disk full, read-only)
 
 Outcomes that are not errors have their codes here too, so there is one table:
-:data:`EXIT_QUARANTINED` (9: finished, but something went to the quarantine file) and
+:data:`EXIT_QUARANTINED` (9: finished, but something went to the quarantine file),
+:data:`EXIT_DETACHED` (11: batch mode, everything left waits on provider batches) and
 :data:`EXIT_INTERRUPTED` (130: Ctrl-C or SIGTERM). Typer keeps 2 for usage errors.
 
 An error for one service quarantines that service and the run goes on, unless the
@@ -37,10 +38,14 @@ from .secrets import scrub
 EXIT_QUARANTINED = 9
 """The job finished, but some input lines or services went to the quarantine file."""
 
+EXIT_DETACHED = 11
+"""Batch mode with ``--detach``: what is left waits on provider batches; ``runs collect`` carries it on."""
+
 EXIT_INTERRUPTED = 130
 """The job was stopped by Ctrl-C or SIGTERM; everything written is whole."""
 
 __all__ = [
+    "EXIT_DETACHED",
     "EXIT_INTERRUPTED",
     "EXIT_QUARANTINED",
     "BudgetExceeded",

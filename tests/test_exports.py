@@ -57,4 +57,4 @@ def test_public_names_and_all_agree_both_ways() -> None:
     for name in exported:  # and everything declared is there
         assert getattr(service_ambitions, name) is not None
     error_classes = {name for name in errors.__all__ if name[0].isupper() and name not in ("CallSpend",)}
-    assert error_classes - {"EXIT_INTERRUPTED", "EXIT_QUARANTINED"} <= exported
+    assert error_classes - {"EXIT_DETACHED", "EXIT_INTERRUPTED", "EXIT_QUARANTINED"} <= exported

@@ -136,6 +136,7 @@ app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
 app.command("export", no_args_is_help=True)(_reported(export_module.export))
 app.command("view", no_args_is_help=True)(_reported(view_module.view))
+runs_app.command("collect")(run_module.collect)
 for _group in (cache_app, runs_app, migrate_app):
     for _command in _group.registered_commands:
         assert _command.callback is not None

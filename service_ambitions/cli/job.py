@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from ..errors import EXIT_QUARANTINED, BudgetExceeded
+from ..errors import EXIT_DETACHED, EXIT_QUARANTINED, BudgetExceeded
 from .state import AppState
 
 if TYPE_CHECKING:
@@ -112,6 +112,8 @@ def run_job(
         render_run_end(state, result, tally, quarantine, trace_ids=display.trace_ids)
     if result.budget_stop is not None:
         raise typer.Exit(EXIT_BUDGET)
+    if result.status == "detached":
+        raise typer.Exit(EXIT_DETACHED)
     if tally.failed or tally.quarantined_lines:
         raise typer.Exit(EXIT_QUARANTINED)
 

@@ -205,10 +205,14 @@ def render_result_line(
     if tally.failed or tally.quarantined_lines:
         problems = f", {tally.failed:,} failed, {tally.quarantined_lines:,} lines rejected (see {plain(quarantine)})"
     stopped = f", budget reached with {tally.deferred + result.unstarted:,} left" if result.budget_stop else ""
+    collect = ""
+    if result.status == "detached":
+        stopped = f", {plain(result.stop_reason or '')}"
+        collect = f"; collect with: service-ambitions runs collect {plain(result.run_id)}"
     console.print(
         f"{result.status}: {tally.completed:,} services done{problems}{stopped}, "
         f"{tally.total_requests:,} requests, ${tally.cost:.4f} spent; "
-        f"output {plain(output or 'standard output')}; run {plain(result.run_id)}",
+        f"output {plain(output or 'standard output')}; run {plain(result.run_id)}{collect}",
         highlight=False,
         markup=False,
         soft_wrap=True,
@@ -229,6 +233,14 @@ def render_run_end(
         state.err.print("--resume: no earlier run wrote this output, so a new run was started", highlight=False)
     if result.already_done:
         state.out.print(f"resumed: {result.already_done} services were already done and were skipped", highlight=False)
+    if result.status == "detached":
+        state.err.print(
+            f"detached: {plain(result.stop_reason or '')}; collect them with  "
+            f"service-ambitions runs collect {plain(result.run_id)}  (exit code 11 while batches still run)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if result.budget_stop is not None:
         left = tally.deferred + result.unstarted
         state.err.print(

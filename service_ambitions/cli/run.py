@@ -33,7 +33,7 @@ from .options import (
 )
 from .state import AppState
 
-__all__ = ["run"]
+__all__ = ["collect", "run"]
 
 _MODELS = "Models"
 _RUN = "Run"
@@ -189,5 +189,53 @@ def run(
         resume_run_id=run_id,
         force=force,
         max_services=max_services,
+        detach=detach,
+    )
+
+
+def collect(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run to carry on (see `runs list`).", show_default=False)],
+    detach: Detach = False,
+    runs_dir: RunsDirOption = None,
+    quiet: Quiet = False,
+    json_logs: JsonLogs = False,
+    trace_ids: TraceIds = False,
+) -> None:
+    """Carry a batch run on: collect its batches, submit the next waves, until done.
+
+    Requests already in a provider batch are collected, never sent again. The run goes
+    on with the settings it was started with, in batch mode; with --detach it exits
+    again (code 11) once what is left waits on the provider.
+
+    For example:
+
+    \b
+        service-ambitions runs collect 20261128T230539Z-b043c7
+        until service-ambitions runs collect RUN_ID --detach -q; [ $? -ne 11 ]; do sleep 600; done
+    """
+    from ..jobs import check_detach, collect_job, generate, prepare
+
+    state: AppState = ctx.obj
+    quiet = quiet or state.quiet
+    job = collect_job(state.settings(runs_dir=runs_dir).runs_directory(), run_id)
+    check_detach(job.settings, detach)
+    display = JobDisplay(
+        quiet=quiet,
+        json_logs=json_logs,
+        total=count_lines(job.input_path, None) if not (quiet or json_logs) else None,
+        interrupted_hint=f"stopped: continue with  service-ambitions runs collect {run_id}",
+        trace_ids=trace_ids,
+    )
+    run_job(
+        state,
+        generate,
+        prepare(job.settings, resolve_models=False),
+        job.input_path,
+        job.output_path,
+        job.quarantine_path,
+        display,
+        resume=True,
+        resume_run_id=run_id,
         detach=detach,
     )

@@ -16,7 +16,7 @@ The CLI calls only these and the read-side modules (``usage``, ``runs``, ``cache
 
 from __future__ import annotations
 
-from .batch import check_detach, leaves_batches
+from .batch import Collect, check_detach, collect_job, leaves_batches
 from .checks import Check, InputScan, run_checks, scan_input
 from .plan import Estimate, StageEstimate, estimate, estimate_remap
 from .run import RunResult, generate, remap
@@ -24,12 +24,14 @@ from .setup import Prepared, open_cache, prepare, retry_policy
 
 __all__ = [
     "Check",
+    "Collect",
     "Estimate",
     "InputScan",
     "Prepared",
     "RunResult",
     "StageEstimate",
     "check_detach",
+    "collect_job",
     "estimate",
     "estimate_remap",
     "generate",

@@ -17,20 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, ResumeMismatch
+from ..config import Settings
+from ..errors import ConfigError, InputError, ResumeMismatch
 from ..llm.names import is_offline
 from ..models import Stage
-from ..runs import find_run
+from ..runs import find_run, read_manifest
 from ..runs.suspended import SuspendedStore
 
 if TYPE_CHECKING:
-    from ..config import Settings
     from ..llm.batching import BatchLane
 
-__all__ = ["DETACH", "check_detach", "leaves_batches", "run_batched"]
+__all__ = ["DETACH", "Collect", "check_detach", "collect_job", "leaves_batches", "run_batched"]
 
 DETACH = "detach"
 """The cancellation message of a run that detached (``task.cancel(DETACH)``)."""
@@ -105,3 +106,43 @@ def leaves_batches(settings: Settings, output: Path, run_id: str | None, command
         if found is not None:
             return len(SuspendedStore(found[0]))
     return 0
+
+
+@dataclass(frozen=True)
+class Collect:
+    """What ``runs collect`` continues: a ``run``'s files and its settings as recorded, batch mode on."""
+
+    run_id: str
+    settings: Settings
+    input_path: Path
+    output_path: Path
+    quarantine_path: Path
+
+
+def collect_job(runs_dir: Path, run_id: str) -> Collect:
+    """The run ``run_id`` of ``runs_dir``, to carry on in batch mode with the settings it was started with.
+
+    The settings are the ones its record holds (nothing from this shell's flags or
+    variables, besides the provider's key): a collected run must ask what it asked.
+
+    Raises:
+        InputError: there is no such run.
+        ResumeMismatch: the run was made by ``map`` (``map --resume --batch`` continues it).
+    """
+    manifest = read_manifest(runs_dir / run_id)
+    if manifest is None:
+        raise InputError(f"no run {run_id!r} in {runs_dir}", hint="see `service-ambitions runs list`")
+    if manifest.command != "run":
+        raise ResumeMismatch(
+            f"run {run_id} was made by {manifest.command!r}; `runs collect` continues `run` runs",
+            hint=f"continue it with `service-ambitions {manifest.command} ... --resume --batch`",
+        )
+    recorded = Settings.model_validate(manifest.settings)
+    batch = recorded.batch.model_copy(update={"enabled": True})
+    return Collect(
+        run_id,
+        recorded.model_copy(update={"batch": batch}),
+        Path(manifest.input_path),
+        Path(manifest.output_path),
+        Path(manifest.quarantine_path),
+    )

@@ -70,6 +70,8 @@ class RunResult:
     """Services never started because the budget ran out (deferred ones are counted by events)."""
     whole_run: Tally | None = None
     """For a resumed run, the counts of all its segments, as ``report`` adds them up."""
+    stop_reason: str | None = None
+    """Why the run stopped before finishing (budget, detached), as its record says."""
 
 
 async def generate(
@@ -302,7 +304,7 @@ async def _recorded(
                 pipeline, detached = await _run(job, gateway, records, manifest.run_id, emit, lane)
             status = RunStatus.COMPLETED
             if detached:
-                status, reason = RunStatus.DETACHED, f"detached: {len(waiting or ())} requests wait in provider batches"
+                status, reason = RunStatus.DETACHED, f"{len(waiting or ())} requests wait in provider batches"
             elif pipeline.budget_stop is not None:
                 status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
                 unstarted = pipeline.unstarted
@@ -333,6 +335,7 @@ async def _recorded(
         resumed=resumed,
         unstarted=unstarted,
         whole_run=whole_run,
+        stop_reason=reason,
     )
 
 
