@@ -75,6 +75,8 @@ class MeasuredCalls:
                 stage=request.stage,
                 model=answer.model,
                 cached=answer.cached,
+                batch=answer.batched,
+                live_cost_usd=None if answer.live_cost is None else str(answer.live_cost),
                 latency_ms=latency_ms,
                 cost_usd=None if answer.cost is None else str(answer.cost),
                 requests=usage.requests,

@@ -242,6 +242,8 @@ class PlanReport(_Report):
     services: int
     rejected_lines: int
     stages: list[PlanRow]
+    batch_prices: bool = False
+    """Costs are at the providers' batch prices (``--batch``)."""
 
     @classmethod
     def of(cls, plan: Estimate) -> PlanReport:
@@ -249,6 +251,7 @@ class PlanReport(_Report):
         return cls(
             services=plan.scan.services,
             rejected_lines=len(plan.scan.rejected),
+            batch_prices=plan.batch,
             stages=[
                 PlanRow(
                     stage=row.stage.value,

@@ -10,6 +10,8 @@ from collections import Counter
 from decimal import Decimal
 
 from .events import (
+    BatchSubmitted,
+    BatchUpdated,
     CacheEntryRejected,
     CacheProblem,
     CallFailed,
@@ -76,6 +78,8 @@ class Tally:
         """Per provider, the requests and tokens per minute it announced."""
         self.call_seconds: dict[Stage, float] = dict.fromkeys(Stage, 0.0)
         """Time calls took from request to validated answer, added up per stage (they overlap)."""
+        self.batches: dict[str, tuple[int, bool]] = {}
+        """Batch mode: per provider batch, its requests and whether it has ended."""
 
     def __call__(self, event: Event) -> None:
         """Count one event."""
@@ -163,10 +167,24 @@ class Tally:
                 self.limit_wait_s += event.wait_s
             case FallbackUsed():
                 self.fallbacks[event.model] += 1
+            case BatchSubmitted():
+                self.batches[event.batch_id] = (event.requests, False)
+            case BatchUpdated(ended=True) if event.batch_id in self.batches:
+                self.batches[event.batch_id] = (self.batches[event.batch_id][0], True)
             case ProviderPaused(paused_s=0):
                 self.paused.pop(event.provider, None)
             case ProviderPaused():
                 self.paused[event.provider] = event.paused_s
+
+    @property
+    def batches_running(self) -> int:
+        """Batch mode: batches submitted and not yet ended."""
+        return sum(1 for _, ended in self.batches.values() if not ended)
+
+    @property
+    def requests_in_batches(self) -> int:
+        """Batch mode: requests in batches that have not ended (waiting on the provider)."""
+        return sum(requests for requests, ended in self.batches.values() if not ended)
 
     @property
     def total_requests(self) -> int:

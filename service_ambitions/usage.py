@@ -8,7 +8,7 @@ price is counted as unpriced, never as $0.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from importlib.metadata import version
@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from .events import CallFailed, CallFinished, Event, RetryScheduled, ServiceCompleted, ServiceFailed
-from .runs import Manifest, read_events, read_manifest
+from .runs import BatchRow, Manifest, batch_rows, read_events, read_manifest
 
 __all__ = ["UsageReport", "UsageRow", "build_report", "list_runs"]
 
@@ -45,6 +45,17 @@ class UsageRow(BaseModel):
     failures: int = 0
     failed_calls: int = 0
     """Calls that failed after reaching the provider; their requests, tokens and cost are counted above."""
+    batch_calls: int = 0
+    """Calls answered through a provider's batch API; their cost (at batch prices) is in ``cost_usd``."""
+    batch_cost_usd: Decimal = Decimal(0)
+    """What the batch calls cost, at batch prices."""
+    batch_live_usd: Decimal = Decimal(0)
+    """What the same requests would have cost at live prices (batch calls with a known price of both)."""
+
+    @property
+    def batch_saved_usd(self) -> Decimal:
+        """What batch prices saved against live ones."""
+        return self.batch_live_usd - self.batch_cost_usd
 
     @property
     def hit_rate(self) -> float:
@@ -73,6 +84,11 @@ class UsageRow(BaseModel):
             self.unpriced_calls += 1
         else:
             self.cost_usd += cost
+        if isinstance(event, CallFinished) and event.batch:
+            self.batch_calls += event.calls
+            if cost is not None and event.live_cost_usd is not None:
+                self.batch_cost_usd += cost
+                self.batch_live_usd += Decimal(event.live_cost_usd)
 
 
 class FailureRow(BaseModel):
@@ -108,6 +124,8 @@ class UsageReport(BaseModel):
     failures: list[FailureRow] = Field(default_factory=list)
     failures_by_cause: dict[str, int] = Field(default_factory=dict)
     """Failed services counted by cause: the reason up to its first colon (e.g. "provider answered HTTP 400")."""
+    batches: list[BatchRow] = Field(default_factory=list)
+    """The provider batches of a batch-mode run, as submitted and as they ended."""
 
 
 def build_report(directory: Path, *, by_service: bool = False) -> UsageReport:
@@ -122,7 +140,7 @@ def build_report(directory: Path, *, by_service: bool = False) -> UsageReport:
     return _aggregate(manifest, read_events(directory), by_service=by_service)
 
 
-def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool) -> UsageReport:
+def _aggregate(manifest: Manifest, events: Sequence[Event], *, by_service: bool) -> UsageReport:
     totals = UsageRow(key="total")
     stages: dict[str, UsageRow] = {}
     models: dict[str, UsageRow] = {}
@@ -171,6 +189,7 @@ def _aggregate(manifest: Manifest, events: Iterable[Event], *, by_service: bool)
         retry_wait_s=round(retry_wait, 3),
         failures=failures,
         failures_by_cause=dict(Counter(failure.reason.split(":")[0] for failure in failures).most_common()),
+        batches=batch_rows(events),
     )
 
 

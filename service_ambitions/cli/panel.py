@@ -161,10 +161,21 @@ class RunPanel:
         of = f"/{self._services:,}" if self._services is not None else ""
         eta = f", ETA {_duration(figures['eta'])}" if figures["eta"] is not None else ""
         in_flight = sum(tally.in_flight.values())
+        batches = f"; {self._batches()}" if tally.batches else ""
         return (
             f"progress: {tally.completed:,}{of} services done, {tally.failed:,} failed{eta}; "
             f"{tally.total_calls:,} calls ({tally.total_cached:,} cached), {in_flight} in flight; "
-            f"{_count(figures['requests'] or 0)} req/min; {self._money()}; {_duration(self._clock() - self._began)}"
+            f"{_count(figures['requests'] or 0)} req/min{batches}; {self._money()}; "
+            f"{_duration(self._clock() - self._began)}"
+        )
+
+    def _batches(self) -> str:
+        """Batch mode: batches submitted, running and ended, and the requests waiting in them."""
+        tally = self.tally
+        running = tally.batches_running
+        return (
+            f"{len(tally.batches):,} batches ({running:,} at the provider, {len(tally.batches) - running:,} ended) · "
+            f"{tally.requests_in_batches:,} requests waiting"
         )
 
     # -- the panel -------------------------------------------------------------------------
@@ -195,6 +206,8 @@ class RunPanel:
                 f"{_count(figures['output_tokens'] or 0)} out{token_limit} tokens/min"
             ),
         )
+        if tally.batches:
+            head.add_row("batches", Text(self._batches()))
         head.add_row("money", Text(self._money()))
         head.add_row("provider", Text(self._health(), style="yellow" if self._retries or tally.paused else ""))
         for failure in tally.failures[-3:]:

@@ -150,7 +150,9 @@ def render_summary(
 def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path: Path) -> None:
     """What a run would do and spend: calls per stage, cache hits, token and cost ranges."""
     scan = plan.scan
-    table = Table(title=f"Plan for {markup_safe(str(input_path))} (dry run: no LLM call made)", title_justify="left")
+    prices = "; batch prices" if plan.batch else ""
+    title = f"Plan for {markup_safe(str(input_path))} (dry run: no LLM call made{prices})"
+    table = Table(title=title, title_justify="left")
     for column in ("stage", "model", "calls", "cached", "input tokens (est.)", "output tokens (est.)", "cost (est.)"):
         table.add_column(column, justify="left" if column in ("stage", "model") else "right", overflow="fold")
     for row in plan.stages:
@@ -287,6 +289,8 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
         + (f"; {totals.failed_calls} failed calls (billed, counted)" if totals.failed_calls else ""),
         highlight=False,
     )
+    if totals.batch_calls:
+        console.print(batch_line(report), highlight=False, markup=False, soft_wrap=True)
     for title, rows in (
         ("By stage", report.by_stage),
         ("By model", report.by_model),
@@ -305,6 +309,17 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
                 markup=False,
                 soft_wrap=True,
             )
+
+
+def batch_line(report: UsageReport) -> str:
+    """Batch mode in one line: calls answered by batches, at batch prices, and the saving against live ones."""
+    totals = report.totals
+    ended = sum(1 for batch in report.batches if batch.ended)
+    return (
+        f"batch mode: {totals.batch_calls:,} calls answered through {len(report.batches):,} provider batches "
+        f"({ended:,} ended) at batch prices, ${totals.batch_cost_usd:.4f}; at live prices "
+        f"${totals.batch_live_usd:.4f}, so batches saved ${totals.batch_saved_usd:.4f}"
+    )
 
 
 def _usage_table(title: str, rows: list[UsageRow]) -> Table:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from .safe import json_safe
 from .state import AppState
-
-if TYPE_CHECKING:
-    from ..runs import Manifest
 
 __all__ = ["report", "runs_app"]
 
@@ -118,21 +115,21 @@ def list_command(
 
 @runs_app.command("show")
 def show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="The run.")], runs_dir: RunsDir = None) -> None:
-    """Print a run's manifest.
+    """Print a run's manifest, and a batch run's batches.
 
-    Paths, input hash, settings, status and counts.
+    Paths, input hash, settings, status and counts; in batch mode also every provider
+    batch (id, model, state, requests, how they fared) and the requests still waiting.
 
     For example:
 
     \b
         service-ambitions runs show 20261122T010203Z-1a2b3c
+        service-ambitions runs show 20261122T010203Z-1a2b3c | jq '.batches[] | [.batch_id, .status]'
     """
-    from ..runs import read_manifest
+    from ..runs import run_details
 
     state: AppState = ctx.obj
-    manifest: Manifest | None = read_manifest(_find(state, runs_dir, run_id))
-    assert manifest is not None
-    typer.echo(json_safe(manifest.model_dump_json(indent=2)))
+    typer.echo(json_safe(run_details(_find(state, runs_dir, run_id)).model_dump_json(indent=2, exclude_none=True)))
 
 
 @runs_app.command("tail")

@@ -47,6 +47,8 @@ class Estimate:
 
     scan: InputScan
     stages: list[StageEstimate]
+    batch: bool = False
+    """Costs are at the providers' batch prices (``--batch``)."""
 
 
 _TYPICAL_ANSWER_TOKENS = 150
@@ -92,9 +94,11 @@ def _estimate(
     max_services: int | None = None,
     remap: Sequence[Catalogue] = (),
 ) -> Estimate:
+    from ..llm.budget import call_price
     from ..llm.gateway import Gateway
 
     settings = prepared.settings
+    batch = settings.batch.enabled  # priced at the providers' batch rates
     scan = InputScan()
     with ExitStack() as stack:
         cache = stack.enter_context(open_cache(settings)) if settings.cache_mode is not CacheMode.OFF else None
@@ -123,10 +127,11 @@ def _estimate(
         remaining = plan.calls - plan.cached
         inputs = (plan.input_tokens, plan.input_tokens * 13 // 10)
         outputs = (remaining * _TYPICAL_ANSWER_TOKENS, remaining * gateway.max_output_tokens)
-        low, high = gateway.price(stage, inputs[0], outputs[0]), gateway.price(stage, inputs[1], outputs[1])
+        model = prepared.models[stage]
+        low, high = (call_price(model, *tokens, batch=batch) for tokens in zip(inputs, outputs, strict=True))
         cost = (low, high) if low is not None and high is not None else None
         stages.append(StageEstimate(stage, settings.model_for(stage), plan.calls, plan.cached, inputs, outputs, cost))
-    return Estimate(scan, stages)
+    return Estimate(scan, stages, batch=batch)
 
 
 @dataclass

@@ -41,7 +41,8 @@ def spent_by(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
     usage = RunUsage()
     cost: Decimal | None = Decimal(0)
     for message in messages:
-        if isinstance(message, ModelResponse):
+        # A suspended response stands for a request still in a batch: not answered, not billed.
+        if isinstance(message, ModelResponse) and message.state != "suspended":
             usage.requests += 1
             usage.incr(message.usage)
             price = Decimal(0) if offline else response_price(message)

@@ -34,7 +34,7 @@ from ..errors import (
 from ..events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
 from .batching import BatchLane
-from .budget import Budget, BudgetedModel, call_price, response_price
+from .budget import Budget, BudgetedModel, response_price
 from .chains import display_name, tell_fallback
 from .failures import provider_unwell, spent_by, translated
 from .keys import OutputType, key_history, key_settings
@@ -199,13 +199,6 @@ class Gateway:
         """Roughly the input tokens ``request`` would use (about four characters a token)."""
         return self._prompt_chars(request) // 4
 
-    def price(self, stage: Stage, input_tokens: int, output_tokens: int) -> Decimal | None:
-        """What ``stage``'s model charges for one request of this size (at batch prices in batch mode).
-
-        None when unknown.
-        """
-        return call_price(self._raw[stage], input_tokens, output_tokens, batch=self._batch is not None)
-
     @property
     def max_output_tokens(self) -> int:
         """The longest answer a call may return."""
@@ -349,7 +342,7 @@ class Gateway:
         answer = self._answer(request, output, exchange)
         live = [response_price(message, live=True) for message in exchange.messages if _answered(message)]
         live_cost = None if None in live else sum((price for price in live if price is not None), Decimal(0))
-        return dataclasses.replace(answer, live_cost=live_cost)
+        return dataclasses.replace(answer, batched=True, live_cost=live_cost)
 
     async def _ask_model(self, request: LLMRequest[OutputT], exchange: Exchange, **batched: Any) -> OutputT:
         output: OutputT = await ask_structured(

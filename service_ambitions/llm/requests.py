@@ -62,5 +62,7 @@ class LLMAnswer(Generic[OutputT]):
     """True when the answer was imported by ``migrate cache`` (``cached`` is then true too)."""
     key: str | None = None
     """The cache entry the answer is stored under (or was read from); None when it is in none."""
+    batched: bool = False
+    """True when the answer came through a provider's batch API (``cost`` is then at batch prices)."""
     live_cost: Decimal | None = None
-    """For an answer that came through a batch, what its requests cost at live prices; else None."""
+    """For an answer that came through a batch, what its requests cost at live prices; None otherwise or unknown."""

@@ -2,11 +2,14 @@
 
 - :mod:`.records`: the manifest and events of a run, and reading them back;
 - :mod:`.resume`: finding the run to continue, what it already wrote, and input order;
-- :mod:`.lock`: one live run per output.
+- :mod:`.lock`: one live run per output;
+- :mod:`.suspended`: calls waiting on provider batches (batch mode), for the run that collects them;
+- :mod:`.batches`: a batch run's batches as its events tell them (``runs show``, ``report``).
 """
 
 from __future__ import annotations
 
+from .batches import BatchRow, RunDetails, batch_rows, run_details
 from .lock import output_lock
 from .records import (
     TERMINATE,
@@ -36,12 +39,15 @@ from .resume import (
 
 __all__ = [
     "TERMINATE",
+    "BatchRow",
     "Manifest",
     "OpenedRun",
     "RunCounts",
+    "RunDetails",
     "RunIdentity",
     "RunRecorder",
     "RunStatus",
+    "batch_rows",
     "current_process",
     "file_sha256",
     "find_run",
@@ -55,6 +61,7 @@ __all__ = [
     "recover_quarantine",
     "refuse_overwrite",
     "restore_input_order",
+    "run_details",
     "same_file",
     "tally_run",
 ]
