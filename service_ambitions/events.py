@@ -240,6 +240,8 @@ class BatchSubmitted(_Event):
     batch_id: str
     model: str
     requests: int
+    status: str = "submitted"
+    """The provider's word for it as submitted (OpenAI: validating)."""
 
 
 class BatchUpdated(_Event):

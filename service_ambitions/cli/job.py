@@ -22,6 +22,7 @@ from ..errors import EXIT_DETACHED, EXIT_QUARANTINED, BudgetExceeded
 from .state import AppState
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..events import Event, EventSink
     from ..jobs import Estimate, Prepared, RunResult
     from .panel import PanelPlan
@@ -31,6 +32,7 @@ __all__ = [
     "EXIT_QUARANTINED",
     "JobDisplay",
     "Terminated",
+    "batch_if_resumed",
     "count_lines",
     "execute",
     "heartbeat",
@@ -116,6 +118,19 @@ def run_job(
         raise typer.Exit(EXIT_DETACHED)
     if tally.failed or tally.quarantined_lines:
         raise typer.Exit(EXIT_QUARANTINED)
+
+
+def batch_if_resumed(state: AppState, settings: Settings, output: Path, run_id: str | None, command: str) -> Settings:
+    """The settings for ``--resume``: batch mode on when the run left requests in provider batches.
+
+    Sent live, requests already in a batch would be paid for twice; so they are collected.
+    """
+    from ..jobs import leaves_batches
+
+    if settings.batch.enabled or not (waiting := leaves_batches(settings, output, run_id, command)):
+        return settings
+    state.err.print(f"resuming in batch mode: {waiting} requests wait in provider batches", markup=False)
+    return settings.model_copy(update={"batch": settings.batch.model_copy(update={"enabled": True})})
 
 
 def show_plan(state: AppState, prepared: Prepared, plan: Estimate, input_path: Path, *, as_json: bool) -> None:

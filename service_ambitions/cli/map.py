@@ -7,12 +7,16 @@ from typing import Annotated
 
 import typer
 
-from .job import JobDisplay, count_lines, quarantine_for, run_job, show_plan
+from .job import JobDisplay, batch_if_resumed, count_lines, quarantine_for, run_job, show_plan
 from .options import (
     AllowPromptLogging,
     AsJson,
+    Batch,
+    BatchSize,
+    BatchWait,
     CacheDirOption,
     CacheModeOption,
+    Detach,
     Force,
     JsonLogs,
     MaxCost,
@@ -25,6 +29,7 @@ from .options import (
     Seed,
     Strict,
     TraceIds,
+    batch_flags,
 )
 from .state import AppState
 
@@ -68,6 +73,10 @@ def map_features(
     seed: Seed = None,
     strict: Strict = None,
     max_cost: MaxCost = None,
+    batch: Batch = None,
+    detach: Detach = False,
+    batch_size: BatchSize = None,
+    batch_wait: BatchWait = None,
     cache_mode: CacheModeOption = None,
     cache_dir: CacheDirOption = None,
     runs_dir: RunsDirOption = None,
@@ -103,10 +112,11 @@ def map_features(
         service-ambitions map features.jsonl -o mapped.jsonl --service-file services.jsonl
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model openai:gpt-4o-mini --dry-run
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model offline --resume
+        service-ambitions map evolutions.jsonl -o remapped.jsonl --model openai:gpt-4o-mini --batch
     """
     from decimal import Decimal
 
-    from ..jobs import estimate_remap, prepare, remap
+    from ..jobs import check_detach, estimate_remap, prepare, remap
     from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
@@ -121,7 +131,11 @@ def map_features(
         cache_dir=cache_dir,
         runs_dir=runs_dir,
         max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
+        batch=batch_flags(batch, batch_size, batch_wait),
     )
+    if resume:
+        settings = batch_if_resumed(state, settings, output, run_id, "map")
+    check_detach(settings, detach)
     prepared = prepare(settings, stages=("mapping",))
     if dry_run:
         plan = estimate_remap(
@@ -136,7 +150,8 @@ def map_features(
         json_logs=json_logs,
         total=count_lines(input_path, None) if not (quiet or json_logs or service_id) else None,
         trace_ids=trace_ids,
-        interrupted_hint=f"stopped: continue with  service-ambitions map {input_path} -o {output} --resume",
+        interrupted_hint=f"stopped: continue with  service-ambitions map {input_path} -o {output} --resume"
+        + (" --batch" if settings.batch.enabled else ""),
     )
     run_job(
         state,
@@ -152,4 +167,5 @@ def map_features(
         resume=resume,
         resume_run_id=run_id,
         force=force,
+        detach=detach,
     )

@@ -169,7 +169,7 @@ BatchWait = Annotated[
     float | None,
     typer.Option(
         "--batch-wait",
-        min=0.1,
+        min=0.01,
         help="Seconds the first request of a batch waits for others before it is submitted. [default: 10]",
         show_default=False,
         rich_help_panel=_BATCH,

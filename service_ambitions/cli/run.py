@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .job import JobDisplay, count_lines, quarantine_for, run_job, show_plan
+from .job import JobDisplay, batch_if_resumed, count_lines, quarantine_for, run_job, show_plan
 from .options import (
     AllowPromptLogging,
     AsJson,
@@ -133,7 +133,7 @@ def run(
     """
     from decimal import Decimal
 
-    from ..jobs import check_detach, estimate, generate, leaves_batches, prepare
+    from ..jobs import check_detach, estimate, generate, prepare
     from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
@@ -154,10 +154,8 @@ def run(
         reuse_imported=reuse_imported,
         batch=batch_flags(batch, batch_size, batch_wait),
     )
-    if resume and not settings.batch.enabled and (waiting := leaves_batches(settings, output, run_id, "run")):
-        # Sent live, requests already in a batch would be paid for twice.
-        state.err.print(f"resuming in batch mode: {waiting} requests wait in provider batches", markup=False)
-        settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"enabled": True})})
+    if resume:
+        settings = batch_if_resumed(state, settings, output, run_id, "run")
     check_detach(settings, detach)
     # A run resolves its models once it knows a service needs one (a fully cached re-run never does).
     prepared = prepare(settings, resolve_models=dry_run)

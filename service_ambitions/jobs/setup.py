@@ -170,6 +170,8 @@ def _resolve(
         for stage, chain in chains.items()
     }
     names = {stage: settings.model_for(stage) for stage in chains}
+    if settings.batch.enabled:
+        check_batch_models(models, names)
     if settings.max_cost is not None and not settings.allow_unknown_prices:
         unpriced = sorted({name for stage, name in names.items() if call_price(models[stage], 1000, 1000) is None})
         if unpriced:
@@ -178,6 +180,27 @@ def _resolve(
                 hint="use a model genai-prices knows, or add --allow-unknown-prices (their calls then count as $0)",
             )
     return models
+
+
+def check_batch_models(models: dict[Stage, Model], names: dict[Stage, str]) -> None:
+    """Refuse batch mode for a stage whose model cannot take a batch, before anything is sent.
+
+    Raises:
+        ConfigError: a fallback chain (a batch goes to one model), or a model without a batch API.
+    """
+    from pydantic_ai.models.fallback import FallbackModel
+
+    for stage, model in models.items():
+        if isinstance(model, FallbackModel):
+            raise ConfigError(
+                f"batch mode sends each stage to one model, and {names[stage]} ({stage.value}) is a fallback chain",
+                hint="name one model per stage with --batch, or run live without it",
+            )
+        if model.batch_max_requests is None:
+            raise ConfigError(
+                f"model {names[stage]} has no batch API, so it cannot run with --batch",
+                hint="batch mode works with openai:, anthropic: and google: models (and offline); run live otherwise",
+            )
 
 
 def prepare(

@@ -25,14 +25,11 @@ from datetime import timedelta
 from typing import Protocol
 
 from pydantic_ai.capabilities import BatchModelRequests
-from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.models.batch import Batch, BatchResult, EncodedBatchRequest
-from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.wrapper import WrapperModel
 
-from ..errors import ConfigError
 from ..events import BatchSubmitted, BatchUpdated, EventSink
 from ..models import Stage
 from .structured import Exchange, Resumed
@@ -130,23 +127,8 @@ class BatchLane:
         """Grows whenever a call enters, leaves or parks: unchanged means nothing moved."""
 
     def wrap(self, model: Model, name: str) -> Model:
-        """``model`` with its requests batched (and watched).
-
-        Raises:
-            ConfigError: the model has no batch API, or is a fallback chain.
-        """
-        if isinstance(model, FallbackModel):
-            raise ConfigError(
-                f"batch mode sends each stage to one model, and {name} is a fallback chain",
-                hint="name one model per stage with --batch, or run live without it",
-            )
-        try:
-            wrapped = self._batching.get_wrapper_model(_WatchedBatches(model, name, self))
-        except UserError as exc:
-            raise ConfigError(
-                f"model {name} has no batch API: {str(exc).splitlines()[0]}",
-                hint="batch mode works with openai:, anthropic: and google: models (and offline); run live otherwise",
-            ) from exc
+        """``model`` with its requests batched (and watched); ``jobs/setup.py`` checked it can be."""
+        wrapped = self._batching.get_wrapper_model(_WatchedBatches(model, name, self))
         assert wrapped is not None
         return wrapped
 
@@ -211,8 +193,8 @@ class BatchLane:
 
     def submitted(self, batch: Batch, name: str) -> None:
         """A batch went to the provider."""
-        self._emit(BatchSubmitted(batch_id=batch.id, model=name, requests=batch.request_count))
-        self._statuses[batch.id] = _provider_status(batch)
+        status = self._statuses[batch.id] = _provider_status(batch)
+        self._emit(BatchSubmitted(batch_id=batch.id, model=name, requests=batch.request_count, status=status))
 
     def checked(self, batch: Batch) -> None:
         """A batch was checked: told when its provider status changed."""

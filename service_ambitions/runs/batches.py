@@ -38,7 +38,7 @@ def batch_rows(events: Iterable[Event]) -> list[BatchRow]:
     for event in events:
         if isinstance(event, BatchSubmitted):
             rows[event.batch_id] = BatchRow(
-                batch_id=event.batch_id, model=event.model, requests=event.requests, status="submitted"
+                batch_id=event.batch_id, model=event.model, requests=event.requests, status=event.status
             )
         elif isinstance(event, BatchUpdated) and (row := rows.get(event.batch_id)) is not None:
             row.status = event.status
