@@ -16,6 +16,7 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,6 +55,29 @@ class FakeBatches:
         self._rng = random.Random(self.seed)
         self._checks: Counter[str] = Counter()
         self._bad_left = {"expire": self.expire, "fail": self.fail}
+
+    def save(self, path: Path) -> None:
+        """Keep the provider's state in a file, for a provider that outlives a process."""
+        state = {
+            "files": {key: value.decode() for key, value in self.files.items()},
+            "batches": self.batches,
+            "sent": dict(self.sent),
+            "answers": self.answers,
+            "endpoints": dict(self.endpoints),
+            "live": self.live,
+            "checks_before_done": self.checks_before_done,
+        }
+        path.write_text(json.dumps(state), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> FakeBatches:
+        """The provider as :meth:`save` left it."""
+        state = json.loads(path.read_text(encoding="utf-8"))
+        fake = cls(checks_before_done=state["checks_before_done"])
+        fake.files = {key: value.encode() for key, value in state["files"].items()}
+        fake.batches, fake.answers, fake.live = state["batches"], state["answers"], state["live"]
+        fake.sent, fake.endpoints = Counter(state["sent"]), Counter(state["endpoints"])
+        return fake
 
     def mount(self, router: Any) -> None:
         """Route every request to the fake API's host here."""

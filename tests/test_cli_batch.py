@@ -185,3 +185,65 @@ def test_dry_run_prices_at_batch_rates(openai_env: None, services_file: Path, tm
     assert not live["batch_prices"]
     for live_row, batch_row in zip(live["stages"], batch["stages"], strict=True):
         assert Decimal(batch_row["cost_usd"][1]) * 2 == Decimal(live_row["cost_usd"][1])
+
+
+_COLLECT_IN_A_CHILD = """
+import sys
+from pathlib import Path
+
+import httpx2
+
+httpx2.alias_httpx()
+import pydantic_ai.models
+import respx
+from typer.testing import CliRunner
+
+from service_ambitions.cli.app import app
+from tests.fake_batches import FakeBatches
+
+pydantic_ai.models.ALLOW_MODEL_REQUESTS = True
+state = Path(sys.argv[1])
+provider = FakeBatches.load(state)
+with respx.mock(assert_all_called=False) as router:
+    provider.mount(router)
+    result = CliRunner().invoke(app, ["runs", "collect", sys.argv[2]])
+provider.save(state)
+print(result.output)
+sys.exit(result.exit_code)
+"""
+
+
+@pytest.mark.slow
+def test_a_fresh_process_collects_the_batches_another_left(
+    respx_mock: respx.MockRouter, openai_env: None, two_services: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import subprocess_env
+
+    provider = FakeBatches(seed=7, checks_before_done=10**6)
+    provider.mount(respx_mock)
+    out = tmp_path / "out.jsonl"
+    assert runner.invoke(app, [*_run(two_services, out), "--detach"], env=_FAST).exit_code == EXIT_DETACHED
+    run = run_dirs(tmp_path / "runs")[0]
+    provider.checks_before_done = 0
+    state = tmp_path / "provider.json"
+    provider.save(state)
+    root = Path(__file__).resolve().parent.parent
+    env = subprocess_env(**_FAST, SA_BATCH__MAX_WAIT_S="0.05", PYTHONPATH=str(root))
+    child = subprocess.run(
+        [sys.executable, "-c", _COLLECT_IN_A_CHILD, str(state), run.name],
+        env={**env, **{k: os.environ[k] for k in ("SA_RUNS_DIR", "SA_CACHE_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL")}},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stdout + child.stderr
+    after = FakeBatches.load(state)
+    assert set(after.sent.values()) == {1}  # the detached requests were collected, not sent again
+    assert len(after.sent) == _CALLS
+    assert after.live == 0
+    assert len(read_jsonl(out)) == 2
