@@ -139,3 +139,40 @@ async def test_each_request_reserves_on_its_own_and_a_stopped_retry_counts_what_
     assert (spent.requests, spent.input_tokens, spent.output_tokens) == (1, 1000, 50)
     assert Decimal(str(spent.cost_usd)) == Decimal("0.00015") + Decimal("0.00003")
     assert budget.reserved == 0
+
+
+async def test_a_request_waiting_in_a_batch_keeps_its_reservation_until_its_answer(openai_env: None) -> None:
+    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserPromptPart
+    from pydantic_ai.models import ModelRequestParameters
+    from pydantic_ai.models.wrapper import WrapperModel
+    from pydantic_ai.usage import RequestUsage
+
+    from service_ambitions.llm.budget import BudgetedModel
+
+    class Batched(WrapperModel):
+        """First a suspended response (the batch), then the answer."""
+
+        async def request(self, messages: list[ModelMessage], *args: object) -> ModelResponse:
+            if isinstance(messages[-1], ModelResponse):
+                return ModelResponse(
+                    parts=[], usage=RequestUsage(input_tokens=10, output_tokens=10), model_name="gpt-4o-mini"
+                )
+            return ModelResponse(parts=[], state="suspended", provider_response_id="batch:b:c")
+
+    budget = Budget(Decimal("10"))
+    model = BudgetedModel(
+        Batched(resolve_model("openai:gpt-4o-mini")),
+        budget,
+        max_output_tokens=100,
+        stage=Stage.FEATURES,
+        label="m",
+        batch=True,
+    )
+    first = [ModelRequest(parts=[UserPromptPart("p")])]
+    pending = await model.request(first, None, ModelRequestParameters())
+    held = budget.reserved
+    assert held > 0  # reserved at batch prices while the batch runs
+    assert budget.spent == 0
+    await model.request([*first, pending], None, ModelRequestParameters())  # the check brings the answer
+    assert budget.reserved == 0  # the same reservation, settled once
+    assert 0 < budget.spent < held
