@@ -40,6 +40,8 @@ class FakeBatches:
     """How many lines (the first ones sent) expire unrun."""
     fail: int = 0
     """How many lines (after the expired ones) are answered with a 500."""
+    reject: str | None = None
+    """When set, the first batch fails validation with this message (its requests run not)."""
     usage: tuple[int, int] = (1_000, 200)
     files: dict[str, bytes] = field(default_factory=dict)
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -150,6 +152,11 @@ class FakeBatches:
         return httpx.Response(200, json=batch)
 
     def _finish(self, batch: dict[str, Any]) -> None:
+        if self.reject is not None:
+            error = {"code": "invalid_request", "message": self.reject, "line": 1}
+            batch.update(status="failed", errors={"object": "list", "data": [error]})
+            self.reject = None
+            return
         outputs, errors, expired = [], [], False
         for line in (json.loads(raw) for raw in self.files[batch["input_file_id"]].splitlines()):
             custom_id = line["custom_id"]

@@ -247,3 +247,22 @@ def test_a_fresh_process_collects_the_batches_another_left(
     assert len(after.sent) == _CALLS
     assert after.live == 0
     assert len(read_jsonl(out)) == 2
+
+
+def test_a_batch_the_provider_fails_is_reported_with_its_message(
+    respx_mock: respx.MockRouter, openai_env: None, two_services: Path, tmp_path: Path
+) -> None:
+    provider = FakeBatches(seed=1, reject="Model gpt-4o-mini is not available for batch in this project.")
+    provider.mount(respx_mock)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, _run(two_services, out), env=_FAST)
+    assert result.exit_code == 9, result.output
+    quarantined = read_jsonl(tmp_path / "out.quarantine.jsonl")
+    assert len(quarantined) == 2
+    assert all("not available for batch in this project" in str(row["reason"]) for row in quarantined)
+    run = run_dirs(tmp_path / "runs")[0]
+    shown = json.loads(runner.invoke(app, ["runs", "show", run.name]).stdout)
+    assert shown["batches"][0]["status"] == "failed"
+    assert shown["batches"][0]["message"] == "Model gpt-4o-mini is not available for batch in this project."
+    assert shown["requests_waiting"] == 0
+    assert set(provider.sent.values()) == {1}  # a rejected request is not sent again

@@ -157,3 +157,23 @@ def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
     assert "b[red] (mapping): provider said \\x1b[2J no" in text  # escaped, not markup, not a control
     features_row = next(line for line in text.splitlines() if line.strip().startswith("features"))
     assert "1 / 20" in features_row
+
+
+def test_the_panel_and_heartbeat_count_batches_and_the_requests_waiting_in_them() -> None:
+    from service_ambitions.events import BatchSubmitted, BatchUpdated
+
+    tally = Tally()
+    panel = RunPanel(tally, PanelPlan(services=4))
+    for event in (
+        BatchSubmitted(batch_id="b1", model="m", requests=8),
+        BatchSubmitted(batch_id="b2", model="m", requests=3),
+        BatchUpdated(batch_id="b1", status="in_progress"),
+        BatchUpdated(batch_id="b1", status="completed", ended=True, succeeded=8, failed=0, unrun=0),
+    ):
+        tally(event)
+        panel.observe(event)
+    buffer = Console(record=True, width=100)
+    buffer.print(panel)
+    assert "2 batches (1 at the provider, 1 ended) · 3 requests waiting" in buffer.export_text()
+    assert "2 batches (1 at the provider, 1 ended) · 3 requests waiting" in panel.line()
+    assert "batches" not in RunPanel(Tally(), PanelPlan(services=4)).line()

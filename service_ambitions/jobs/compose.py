@@ -7,22 +7,26 @@ constructions from the prepared settings, the same for ``run`` and ``map``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
-from ..events import EventSink, ProviderPaused
+from ..cache_mode import CacheMode
+from ..errors import CacheUnavailable
+from ..events import CacheProblem, EventSink, ProviderPaused
 from ..models import Meta, ReferenceHashes, Stage, StageModels
 from ..pipeline import MetaFactory
 from ..reference import Catalogue
-from .setup import Prepared
+from .setup import Prepared, open_cache
 
 if TYPE_CHECKING:  # the gateway is built only when a call is made: it imports pydantic-ai
     from ..cache import ResultCache
+    from ..config import Settings
     from ..llm.batching import BatchLane, WaitingCalls
     from ..llm.gateway import Gateway
 
-__all__ = ["batch_lane", "meta_maker", "remapped_reference", "run_gateway"]
+__all__ = ["batch_lane", "meta_maker", "remapped_reference", "run_cache", "run_gateway"]
 
 
 def batch_lane(prepared: Prepared, waiting: WaitingCalls, emit: EventSink, *, detach: bool) -> BatchLane:
@@ -149,3 +153,16 @@ def remapped_reference(
         return None  # a migrated record that never said; mixing would claim what is not known
     catalogues = {**original.catalogues, **{c.field: current.catalogues[c.field] for c in mapped}}
     return original.model_copy(update={"catalogues": catalogues, "prompts": current.prompts})
+
+
+def run_cache(settings: Settings, stack: ExitStack, emit: EventSink) -> ResultCache | None:
+    """The run's cache, entered on ``stack``; None when it is off or cannot be opened (said once, as an event)."""
+    if settings.cache_mode is CacheMode.OFF:
+        return None
+    try:
+        return stack.enter_context(open_cache(settings))
+    except CacheUnavailable as exc:
+        # Answers cost money, not correctness: a damaged or unreachable cache
+        # is reported once and the run goes on without it.
+        emit(CacheProblem(reason=exc.user_message, reading=True))
+        return None

@@ -11,13 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import CacheMode
 from ..clock import utc_now
 from ..errors import (
-    CacheUnavailable,
     ServiceAmbitionsError,
 )
-from ..events import CacheProblem, Event, EventSink, RunFinished, RunStarted
+from ..events import Event, EventSink, RunFinished, RunStarted
 from ..jsonl import Accepted, JsonlWriter, Rejected, read_services
 from ..pipeline import Pipeline, RecordSink
 from ..record_entries import RecordEntries
@@ -38,13 +36,11 @@ from ..runs.suspended import SuspendedStore
 from ..tally import Tally
 from ..telemetry import tracer
 from .batch import run_batched
-from .compose import batch_lane, meta_maker, run_gateway
+from .compose import batch_lane, meta_maker, run_cache, run_gateway
 from .inputs import answered_by_records, map_reader, not_done
-from .setup import Prepared, open_cache
+from .setup import Prepared
 
 if TYPE_CHECKING:
-    from ..cache import ResultCache
-    from ..config import Settings
     from ..llm.batching import BatchLane
     from ..llm.gateway import Gateway
 
@@ -288,7 +284,7 @@ async def _recorded(
         emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=already_done))
         status, reason, unstarted = RunStatus.FAILED, None, 0
         try:
-            cache = _cache(settings, stack, emit)
+            cache = run_cache(settings, stack, emit)
             waiting = stack.enter_context(SuspendedStore(directory)) if settings.batch.enabled else None
             lane = batch_lane(job.prepared, waiting, emit, detach=job.detach) if waiting is not None else None
             gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit, lane))
@@ -337,19 +333,6 @@ async def _recorded(
         whole_run=whole_run,
         stop_reason=reason,
     )
-
-
-def _cache(settings: Settings, stack: ExitStack, emit: EventSink) -> ResultCache | None:
-    """The run's cache, or None when it is off or cannot be opened."""
-    if settings.cache_mode is CacheMode.OFF:
-        return None
-    try:
-        return stack.enter_context(open_cache(settings))
-    except CacheUnavailable as exc:
-        # Answers cost money, not correctness: a damaged or unreachable cache
-        # is reported once and the run goes on without it.
-        emit(CacheProblem(reason=exc.user_message, reading=True))
-        return None
 
 
 @dataclass(frozen=True)
