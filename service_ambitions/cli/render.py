@@ -55,6 +55,16 @@ def progress_display(console: Console, panel: RunPanel, *, enabled: bool) -> Ite
         yield observe
 
 
+def _provider_rows(table: Table, tally: Tally) -> None:
+    """How the provider side went: batches (batch mode), retries, waits under announced limits."""
+    if tally.batches:
+        waiting = f"{tally.batches_running:,} still at the provider, {tally.requests_in_batches:,} requests waiting"
+        table.add_row("provider batches", f"{len(tally.batches):,} ({waiting})")
+    table.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
+    if tally.limit_wait_s:
+        table.add_row("waited for announced rate limits", f"{tally.limit_wait_s:,.1f} s (requests overlap)")
+
+
 def render_summary(
     console: Console, tally: Tally, *, elapsed: float, output: Path | None, quarantine: Path | None
 ) -> None:
@@ -73,9 +83,7 @@ def render_summary(
         services.add_row("failed calls (billed, counted above)", f"{tally.failed_calls:,}")
     if tally.deferred:
         services.add_row("services left for --resume (budget)", f"{tally.deferred:,}")
-    services.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
-    if tally.limit_wait_s:
-        services.add_row("waited for announced rate limits", f"{tally.limit_wait_s:,.1f} s (requests overlap)")
+    _provider_rows(services, tally)
     services.add_row("elapsed", f"{elapsed:.1f} s")
     minutes = max(elapsed, 1e-9) / 60
     per_minute = (tally.completed + tally.failed) / minutes, tally.total_requests / minutes
@@ -316,7 +324,8 @@ def batch_line(report: UsageReport) -> str:
     totals = report.totals
     ended = sum(1 for batch in report.batches if batch.ended)
     return (
-        f"batch mode: {totals.batch_calls:,} calls answered through {len(report.batches):,} provider batches "
+        f"batch mode: {totals.batch_calls:,} calls answered through {len(report.batches):,} provider batch"
+        f"{'' if len(report.batches) == 1 else 'es'} "
         f"({ended:,} ended) at batch prices, ${totals.batch_cost_usd:.4f}; at live prices "
         f"${totals.batch_live_usd:.4f}, so batches saved ${totals.batch_saved_usd:.4f}"
     )
