@@ -55,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes for the fill (run --workers)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -64,11 +65,11 @@ def main() -> None:
         # As an installed tool has it (`UV_COMPILE_BYTECODE=1 uv tool install`): compiled once,
         # so machines that set PYTHONDONTWRITEBYTECODE do not compile the package on every start.
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "service_ambitions")], check=True)
-        wide = ("--concurrency", "16", "--max-in-flight", "16")
+        wide = ("--concurrency", "16", "--max-in-flight", "16", "--workers", str(args.workers))
         fill, fill_peak = run_cli(source, folder / "fill.jsonl", cache_dir, *wide)
         print(
             f"fill:   {args.services} services in {fill:7.2f}s ({args.services / fill:6.1f} services/s, "
-            f"offline model), peak RSS {fill_peak:.0f} MiB"
+            f"offline model, {args.workers} worker process(es)), peak RSS {fill_peak:.0f} MiB (the largest process)"
         )
         cached, peak = run_cli(source, folder / "cached.jsonl", cache_dir)  # the default settings
         print(

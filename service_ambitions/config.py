@@ -189,6 +189,8 @@ class Settings(BaseSettings):
     """Services processed at the same time."""
     max_in_flight: int = Field(default=8, ge=1, le=512)
     """LLM calls in flight at once, across all services."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Processes that run the services (each gets its share of concurrency, limits and budget); 1: this one."""
     features_per_role: FeatureCount = Field(default_factory=FeatureCount)
     """Number of features per role and plateau."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)

@@ -30,6 +30,7 @@ __all__ = [
     "Seed",
     "Strict",
     "TraceIds",
+    "Workers",
     "batch_flags",
 ]
 
@@ -42,6 +43,17 @@ _BATCH = "Batch mode"
 Seed = Annotated[int | None, typer.Option(help="Seed sent to the model.", rich_help_panel=_MODELS)]
 MaxInFlight = Annotated[
     int | None, typer.Option(min=1, help="LLM calls in flight at once, all services.", rich_help_panel=_RUN)
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=64,
+        help="Processes that run the services, each with its share of concurrency, limits and budget "
+        "(for big cold runs; 1: this process). [default: 1]",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
 ]
 MaxCost = Annotated[
     float | None,

@@ -29,6 +29,7 @@ from .options import (
     Seed,
     Strict,
     TraceIds,
+    Workers,
     batch_flags,
 )
 from .state import AppState
@@ -70,6 +71,7 @@ def run(
         int | None, typer.Option(min=1, help="Services processed at once.", rich_help_panel=_RUN)
     ] = None,
     max_in_flight: MaxInFlight = None,
+    workers: Workers = None,
     max_services: Annotated[
         int | None, typer.Option(min=1, help="Process only the first N services.", rich_help_panel=_RUN)
     ] = None,
@@ -145,6 +147,7 @@ def run(
         seed=seed,
         concurrency=concurrency,
         max_in_flight=max_in_flight,
+        workers=workers,
         strict=strict,
         cache_mode=cache_mode,
         cache_dir=cache_dir,

@@ -39,6 +39,7 @@ from .batch import run_batched
 from .compose import batch_lane, meta_maker, run_cache, run_gateway
 from .inputs import answered_by_records, map_reader, not_done
 from .setup import Prepared
+from .workers import WorkersOutcome, run_job_in_workers
 
 if TYPE_CHECKING:
     from ..llm.batching import BatchLane
@@ -354,10 +355,16 @@ async def _run(
     run_id: str,
     on_event: EventSink,
     lane: BatchLane | None,
-) -> tuple[Pipeline, bool]:
+) -> tuple[Pipeline | WorkersOutcome, bool]:
     """The pipeline over the job's entries, and whether it detached (batch mode)."""
     prepared, outputs = job.prepared, job.outputs
     settings = prepared.settings
+    if settings.workers > 1 and lane is None and not job.remap:
+        paths = (outputs.output, outputs.quarantine)
+        spread = run_job_in_workers(
+            settings, run_id, job.entries, paths, on_event, append=outputs.append, max_services=job.max_services
+        )
+        return await spread, False
     meta = meta_maker(prepared, gateway, run_id, job.clock, job.remap)
     pipeline = Pipeline(
         prepared.book,
