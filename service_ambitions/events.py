@@ -16,6 +16,7 @@ from .models import Stage
 
 __all__ = [
     "LEVELS",
+    "BatchState",
     "BatchSubmitted",
     "BatchUpdated",
     "CacheEntryRejected",
@@ -244,11 +245,9 @@ class BatchSubmitted(_Event):
     """The provider's word for it as submitted (OpenAI: validating)."""
 
 
-class BatchUpdated(_Event):
-    """A batch changed state, as its provider tells it; an ended one says how its requests fared."""
+class BatchState(BaseModel):
+    """A provider batch's state as last seen, and once it ended how its requests fared."""
 
-    type: Literal["batch_updated"] = "batch_updated"
-    batch_id: str
     status: str
     """The provider's word: validating, in_progress, finalizing, completed, expired, failed, cancelled…"""
     ended: bool = False
@@ -260,6 +259,13 @@ class BatchUpdated(_Event):
     """Once ended: requests the batch expired or was cancelled before running (they may be sent again)."""
     message: str | None = None
     """The provider's reason, for a batch that failed validation."""
+
+
+class BatchUpdated(_Event, BatchState):
+    """A batch changed state, as its provider tells it; an ended one says how its requests fared."""
+
+    type: Literal["batch_updated"] = "batch_updated"
+    batch_id: str
 
 
 Event = Annotated[

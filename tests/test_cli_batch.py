@@ -46,6 +46,16 @@ def _run(services: Path, out: Path) -> list[str]:
     return ["run", str(services), "-o", str(out), "--model", "openai:gpt-4o-mini", "--batch", "--batch-wait", "0.05"]
 
 
+def _detached(router: respx.MockRouter, services: Path, out: Path, seed: int) -> tuple[FakeBatches, Path]:
+    """A run detached with its first wave at a provider that runs nothing until told: the provider and the run."""
+    provider = FakeBatches(seed=seed, checks_before_done=10**6)
+    provider.mount(router)
+    result = runner.invoke(app, [*_run(services, out), "--detach"], env=_FAST)
+    assert result.exit_code == EXIT_DETACHED, result.output
+    assert "runs collect" in result.output
+    return provider, run_dirs(out.parent / "runs")[0]
+
+
 @pytest.fixture
 def two_services(services_file: Path) -> Path:
     lines = services_file.read_text(encoding="utf-8").splitlines()[:2]
@@ -89,13 +99,8 @@ def test_a_batch_run_sends_every_request_through_batches_and_reports_batch_price
 def test_detach_then_collect_never_sends_a_request_twice(
     respx_mock: respx.MockRouter, openai_env: None, two_services: Path, tmp_path: Path
 ) -> None:
-    provider = FakeBatches(seed=2, checks_before_done=10**6)  # nothing ends until told
-    provider.mount(respx_mock)
     out = tmp_path / "out.jsonl"
-    first = runner.invoke(app, [*_run(two_services, out), "--detach"], env=_FAST)
-    assert first.exit_code == EXIT_DETACHED, first.output
-    assert "runs collect" in first.output
-    run = run_dirs(tmp_path / "runs")[0]
+    provider, run = _detached(respx_mock, two_services, out, seed=2)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "detached"
     shown = json.loads(runner.invoke(app, ["runs", "show", run.name]).stdout)
@@ -124,10 +129,8 @@ def test_detach_then_collect_never_sends_a_request_twice(
 def test_resume_of_a_detached_run_collects_in_batch_mode_even_without_the_flag(
     respx_mock: respx.MockRouter, openai_env: None, two_services: Path, tmp_path: Path
 ) -> None:
-    provider = FakeBatches(seed=4, checks_before_done=10**6)
-    provider.mount(respx_mock)
     out = tmp_path / "out.jsonl"
-    assert runner.invoke(app, [*_run(two_services, out), "--detach"], env=_FAST).exit_code == EXIT_DETACHED
+    provider, _ = _detached(respx_mock, two_services, out, seed=4)
     provider.checks_before_done = 0
     args = ["run", str(two_services), "-o", str(out), "--model", "openai:gpt-4o-mini", "--resume"]
     resumed = runner.invoke(app, [*args, "--batch-wait", "0.05"], env=_FAST)
@@ -223,11 +226,8 @@ def test_a_fresh_process_collects_the_batches_another_left(
 
     from .conftest import subprocess_env
 
-    provider = FakeBatches(seed=7, checks_before_done=10**6)
-    provider.mount(respx_mock)
     out = tmp_path / "out.jsonl"
-    assert runner.invoke(app, [*_run(two_services, out), "--detach"], env=_FAST).exit_code == EXIT_DETACHED
-    run = run_dirs(tmp_path / "runs")[0]
+    provider, run = _detached(respx_mock, two_services, out, seed=7)
     provider.checks_before_done = 0
     state = tmp_path / "provider.json"
     provider.save(state)

@@ -18,6 +18,7 @@ The cache is shared (SQLite serialises the writers); the run's record stays the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from contextlib import ExitStack
@@ -65,7 +66,8 @@ async def _work(settings: Settings, run_id: str, entries: list[Accepted], channe
     prepared = prepare(settings, resolve_models=False)
     with ExitStack() as stack:
         cache = run_cache(settings, stack, emit)
-        gateway = _once(lambda: run_gateway(prepared, cache, emit))
+        # Built at the first call that needs it, once: a worker whose services are all cached builds none.
+        gateway = functools.cache(lambda: run_gateway(prepared, cache, emit))
         records = RecordEntries(cache, prepared.record_scope, settings.cache_mode) if cache is not None else None
         pipeline = Pipeline(
             prepared.book,
@@ -78,12 +80,6 @@ async def _work(settings: Settings, run_id: str, entries: list[Accepted], channe
         await pipeline.run(entries, RecordSink(write_record, write_quarantine), concurrency=settings.concurrency)
     stop = pipeline.budget_stop
     channel.send({"end": True, "budget_stop": stop.message if stop else None, "unstarted": pipeline.unstarted})
-
-
-def _once(build: Any) -> Any:
-    import functools
-
-    return functools.cache(build)
 
 
 def main() -> int:

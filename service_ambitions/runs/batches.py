@@ -5,31 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
-from ..events import BatchSubmitted, BatchUpdated, Event
+from ..events import BatchState, BatchSubmitted, BatchUpdated, Event
 from .records import Manifest, read_events, read_manifest
 from .suspended import SuspendedStore
 
 __all__ = ["BatchRow", "RunDetails", "batch_rows", "run_details"]
 
 
-class BatchRow(BaseModel):
-    """One provider batch: its id, model, state as last seen, and how its requests fared."""
+class BatchRow(BatchState):
+    """One provider batch: its id, model and requests, its state as last seen, and how its requests fared."""
 
     model_config = ConfigDict(extra="forbid")
 
     batch_id: str
     model: str
     requests: int
-    status: str
-    """The provider's word, as last seen: validating, in_progress, completed, expired, failed, cancelled…"""
-    ended: bool = False
-    succeeded: int | None = None
-    failed: int | None = None
-    unrun: int | None = None
-    """Requests the batch expired or was cancelled before running (sent again in a new batch, within bounds)."""
-    message: str | None = None
 
 
 def batch_rows(events: Iterable[Event]) -> list[BatchRow]:
