@@ -42,7 +42,11 @@ def test_report_json_matches_the_provider_usage_and_prices(two_runs: respx.Route
 
 
 def test_report_of_a_named_run_and_the_runs_commands(two_runs: respx.Route, tmp_path: Path) -> None:
-    first, second = (path.name for path in run_dirs(tmp_path / "runs"))  # ids sort by start time
+    # In start order (two runs in one second: their ids' random parts decide nothing).
+    by_start = sorted(
+        run_dirs(tmp_path / "runs"), key=lambda d: json.loads((d / "manifest.json").read_text())["started"]
+    )
+    first, second = (path.name for path in by_start)
     listing = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0
     assert listing.stdout.index(second) < listing.stdout.index(first)  # newest first

@@ -85,7 +85,17 @@ def test_retry_settings_reach_every_call() -> None:
     model_settings = prepare(settings).model_settings()
     assert model_settings["timeout"] == 42
     assert model_settings["max_tokens"] == 512
-    assert model_settings["max_retries"] == 0  # the SDK's own retries are off: the transport retries
+    assert "max_retries" not in model_settings  # off on the client instead (a copy per request otherwise)
+
+
+def test_the_sdk_clients_own_retries_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service_ambitions.llm.resolve import resolve_model
+    from service_ambitions.llm.transport import RetryPolicy, retrying_client
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghij")
+    for client in (None, retrying_client(RetryPolicy())):
+        model = resolve_model("openai:gpt-4o-mini", http_client=client)
+        assert model.client.max_retries == 0  # type: ignore[attr-defined]  # the transport retries instead
 
 
 def test_misspelt_variables_are_errors_with_a_suggestion(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def chosen_catalogues(reference: ReferenceData, names: Sequence[str] | None) -> 
 
 def not_done(
     entries: Iterable[Accepted | Rejected], done: set[str], seen_lines: set[int]
-) -> Iterator[Accepted | Rejected]:
+) -> Generator[Accepted | Rejected]:
     """The entries, less the services already written and the lines already quarantined."""
     for entry in entries:
         if isinstance(entry, Accepted) and entry.service.service_id in done:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -232,17 +233,18 @@ async def _run_job(
             run_id=run_id,
             force=force,
         )
-        left = not_done(read(), opened.done, opened.seen_lines)
         outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
-        job = _Job(prepared, left, outputs, max_services, clock, remap=remap, detach=detach)
-        result = await _recorded(
-            job,
-            opened.directory,
-            opened.manifest,
-            resumed=opened.resuming,
-            already_done=len(opened.done),
-            on_event=on_event,
-        )
+        # Closed whatever way the job ends: a run stopped mid-input leaves no file open.
+        with contextlib.closing(not_done(read(), opened.done, opened.seen_lines)) as left:
+            job = _Job(prepared, left, outputs, max_services, clock, remap=remap, detach=detach)
+            result = await _recorded(
+                job,
+                opened.directory,
+                opened.manifest,
+                resumed=opened.resuming,
+                already_done=len(opened.done),
+                on_event=on_event,
+            )
         if opened.resuming:
             await asyncio.to_thread(_restore_input_order, read(), output_path, quarantine_path)
         return replace(result, fresh_start=resume and not opened.resuming)

@@ -119,15 +119,14 @@ class Prepared:
     def model_settings(self) -> ModelSettings:
         """What every call sends besides the prompt.
 
-        The SDK's own retries are off: the HTTP transport retries (``llm/transport.py``),
-        and the two would multiply.
+        The SDK's own retries are off (on the client, ``llm/resolve.py``): the HTTP
+        transport retries (``llm/transport.py``), and the two would multiply.
         """
         from pydantic_ai import ModelSettings
 
         settings = ModelSettings(
             seed=self.settings.seed,
             max_tokens=self.settings.max_output_tokens,
-            max_retries=0,
             timeout=self.settings.retry.request_timeout_s,
         )
         if self.settings.temperature is not None:

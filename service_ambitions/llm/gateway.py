@@ -27,10 +27,7 @@ from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.usage import RunUsage
 
 from ..cache import CachedAnswer, CachedUsage, CacheEntry, CacheMode, ResultCache, cache_key, key_scope
-from ..errors import (
-    CacheUnavailable,
-    ServiceAmbitionsError,
-)
+from ..errors import CacheUnavailable, ProviderRefused, ServiceAmbitionsError
 from ..events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from ..models import Stage
 from .batching import BatchLane
@@ -108,6 +105,8 @@ class Gateway:
         self._outputs: dict[type[Any], OutputType] = {}
         self._rejected: set[str] = set()
         self._reuse_imported = reuse_imported
+        self._refused: ProviderRefused | None = None
+        """The first refusal (bad key, unknown model, no quota): no later call is sent."""
         self._imports_served: set[str] = set()
         """Keys of the imported answers used so far (see ``ImportedLookup.after``)."""
 
@@ -155,7 +154,7 @@ class Gateway:
             imported = self._imported(request, request.imported)
             if imported is not None:
                 return imported
-        answer = await (self._call_model(request) if self._batch is None else self._call_batched(request, key))
+        answer = await self._asked(request, key)
         writing = self._writing and self._mode in (CacheMode.READ, CacheMode.REFRESH)
         if key is not None and self._cache is not None and writing:
             try:
@@ -163,12 +162,23 @@ class Gateway:
             except CacheUnavailable as exc:
                 self._give_up_cache(exc, reading=False)
             else:
-                if self._batch is not None:
-                    self._batch.collected(key)  # in the cache now: a resumed run finds it there
-                return dataclasses.replace(answer, key=key)
+                answer = dataclasses.replace(answer, key=key)
         if self._batch is not None and key is not None:
-            self._batch.collected(key)
+            self._batch.collected(key)  # in the cache now (if any): a resumed run asks afresh
         return answer
+
+    async def _asked(self, request: LLMRequest[OutputT], key: str | None) -> LLMAnswer[OutputT]:
+        """The model's answer, live or through a batch; none once the provider refused the run's calls."""
+        if self._refused is not None:
+            # The provider refused the key, the model or the quota: every call would fail alike,
+            # and one started before the run stopped would be one more refused request.
+            refused = self._refused
+            raise ProviderRefused(refused.message, stage=request.stage, model=refused.model, hint=refused.hint)
+        try:
+            return await (self._call_model(request) if self._batch is None else self._call_batched(request, key))
+        except ProviderRefused as exc:
+            self._refused = exc
+            raise
 
     def _give_up_cache(self, exc: CacheUnavailable, *, reading: bool) -> None:
         """Go on without the cache (or without writing to it), saying so once."""

@@ -75,15 +75,28 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None, b
 def _provider_factory(http_client: httpx2.AsyncClient | None) -> Callable[[str], Provider[Any]]:
     def make(provider: str) -> Provider[Any]:
         if http_client is None:
-            return infer_provider(provider)
+            return _without_sdk_retries(infer_provider(provider))
         provider_class = infer_provider_class(provider)
         try:
-            return provider_class(http_client=http_client)  # type: ignore[call-arg]
+            return _without_sdk_retries(provider_class(http_client=http_client))  # type: ignore[call-arg]
         except TypeError:
             # A provider whose SDK takes no HTTP client keeps its own (and its own retries).
             return provider_class()
 
     return make
+
+
+def _without_sdk_retries(provider: Provider[Any]) -> Provider[Any]:
+    """The provider with its SDK client's own retries off: the HTTP transport retries (``transport.py``).
+
+    Set on the client once rather than as ``max_retries`` in the model settings: with that,
+    pydantic-ai copies the SDK client for every request (the SDKs take it per client only),
+    and each copy looks up the platform again in a worker thread — about 0.6 ms a request.
+    """
+    client = getattr(provider, "client", None)
+    if isinstance(getattr(client, "max_retries", None), int):
+        client.max_retries = 0  # type: ignore[union-attr]
+    return provider
 
 
 def _explain(name: str, message: str) -> ConfigError:

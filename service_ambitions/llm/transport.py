@@ -4,8 +4,8 @@ Rate limits (429), conflicts and timeouts (408, 409), server errors (5xx) and dr
 connections are retried. When the server says how long to wait (``retry-after-ms`` or
 ``Retry-After``), the transport waits exactly that long — and when that is longer than
 the longest wait allowed, it gives up instead of retrying early. Otherwise it backs off
-exponentially with jitter. The provider SDK's own retries are turned off (``max_retries:
-0`` in the model settings), so the two never multiply.
+exponentially with jitter. The provider SDK's own retries are turned off (``max_retries =
+0`` on its client, ``resolve.py``), so the two never multiply.
 
 Each scheduled retry is reported to the call that is waiting, through
 :data:`retry_observer`, which the gateway sets for the duration of a call.
