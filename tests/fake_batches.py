@@ -40,6 +40,8 @@ class FakeBatches:
     """How many lines (the first ones sent) expire unrun."""
     fail: int = 0
     """How many lines (after the expired ones) are answered with a 500."""
+    cancel: bool = False
+    """When set, the first batch is cancelled (from the provider's console, say) before it runs its lines."""
     reject: str | None = None
     """When set, the first batch fails validation with this message (its requests run not)."""
     usage: tuple[int, int] = (1_000, 200)
@@ -158,6 +160,19 @@ class FakeBatches:
             self.reject = None
             return
         outputs, errors, expired = [], [], False
+        if self.cancel:
+            self.cancel = False
+            for raw in self.files[batch["input_file_id"]].splitlines():
+                custom_id = json.loads(raw)["custom_id"]
+                error = {
+                    "code": "batch_cancelled",
+                    "message": "This request was not executed: the batch was cancelled.",
+                }
+                errors.append({"id": f"r-{custom_id}", "custom_id": custom_id, "response": None, "error": error})
+            batch.update(status="cancelled", error_file_id=f"file-{batch['id']}-error")
+            self.files[batch["error_file_id"]] = b"\n".join(json.dumps(row).encode() for row in errors)
+            batch["request_counts"] = {"total": len(errors), "completed": 0, "failed": len(errors)}
+            return
         for line in (json.loads(raw) for raw in self.files[batch["input_file_id"]].splitlines()):
             custom_id = line["custom_id"]
             if self._bad_left["expire"]:

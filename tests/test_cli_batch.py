@@ -266,3 +266,18 @@ def test_a_batch_the_provider_fails_is_reported_with_its_message(
     assert shown["batches"][0]["message"] == "Model gpt-4o-mini is not available for batch in this project."
     assert shown["requests_waiting"] == 0
     assert set(provider.sent.values()) == {1}  # a rejected request is not sent again
+
+
+def test_a_cancelled_batch_quarantines_its_services_and_is_not_sent_again(
+    respx_mock: respx.MockRouter, openai_env: None, two_services: Path, tmp_path: Path
+) -> None:
+    provider = FakeBatches(seed=3, cancel=True)
+    provider.mount(respx_mock)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, _run(two_services, out), env=_FAST)
+    assert result.exit_code == 9, result.output
+    reasons = [str(row["reason"]) for row in read_jsonl(tmp_path / "out.quarantine.jsonl")]
+    assert reasons == ["provider failed: The batch was canceled before the model ran the request."] * 2
+    assert set(provider.sent.values()) == {1}  # cancelled on purpose: not resubmitted
+    shown = json.loads(runner.invoke(app, ["runs", "show", run_dirs(tmp_path / "runs")[0].name]).stdout)
+    assert [(b["status"], b["unrun"]) for b in shown["batches"]] == [("cancelled", 2)]
