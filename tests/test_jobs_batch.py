@@ -17,11 +17,19 @@ from service_ambitions.llm.batching import BatchOptions
 class _Lane:
     def __init__(self, *, detach: bool) -> None:
         self.options = BatchOptions(detach=detach)
-        self.parked = self.active = self.moves = 0
+        self.parked = self.active = self.moves = self.waiting = 0
         self.closed = False
+        self.flushed = 0
 
     def quiet(self) -> bool:
         return self.parked > 0 and self.parked == self.active
+
+    def queued(self) -> bool:
+        return self.active > self.waiting
+
+    async def flush(self) -> None:
+        self.flushed += 1
+        self.waiting = self.active  # submitted: every call now waits on its batch
 
     async def close(self) -> None:
         self.closed = True
@@ -32,7 +40,7 @@ async def test_a_run_detaches_once_every_call_is_parked_and_nothing_moves() -> N
     cancelled = asyncio.Event()
 
     async def work() -> None:
-        lane.active = lane.parked = 2  # both calls wait on the provider
+        lane.active = lane.parked = lane.waiting = 2  # both calls wait on the provider
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -96,3 +104,23 @@ def test_collect_continues_only_recorded_run_runs(tmp_path: Path) -> None:
     assert job.output_path == tmp_path / "out.jsonl"
     assert leaves_batches(load_settings(runs_dir=runs), tmp_path / "out.jsonl", "r1", "run") == 0
     assert leaves_batches(load_settings(runs_dir=runs), tmp_path / "out.jsonl", "nope", "run") == 0
+
+
+async def test_a_whole_wave_is_submitted_without_waiting_for_max_wait() -> None:
+    lane = _Lane(detach=False)
+    submitted = asyncio.Event()
+    flush = lane.flush
+
+    async def flushed() -> None:
+        await flush()
+        submitted.set()
+
+    lane.flush = flushed  # type: ignore[method-assign]
+
+    async def work() -> None:
+        lane.active = 3  # three calls queued, none submitted: nothing else will come
+        await submitted.wait()
+
+    assert await run_batched(work(), lane) is False  # type: ignore[arg-type]
+    assert submitted.is_set()
+    assert lane.flushed == 1

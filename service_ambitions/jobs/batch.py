@@ -7,9 +7,12 @@ the provider — every call still in progress has its request in a batch, saved 
 run's ``suspended.jsonl`` — and a later ``run --resume`` or ``runs collect`` picks the
 same batches up.
 
-"Everything left waits" is judged from the lane: every call in it is parked, and nothing
-moved (no call started, ended or parked) for a few checks in a row — a service between
-two calls starts the next one within milliseconds, so a quiet lane is a waiting one.
+A wave is submitted as soon as it is whole — nothing moved for a moment while some call
+still waits to be submitted — rather than when its first request has waited
+``batch.max_wait_s``, which stays the upper bound. "Everything left waits" is judged from
+the lane: every call in it is parked, and nothing moved (no call started, ended or
+parked) for a few checks in a row — a service between two calls starts the next one
+within milliseconds, so a quiet lane is a waiting one.
 """
 
 from __future__ import annotations
@@ -43,27 +46,29 @@ _QUIET_CHECKS = 3
 async def run_batched(work: Coroutine[Any, Any, None], lane: BatchLane) -> bool:
     """Run ``work`` (the pipeline) in batch mode: True when it detached, False when it finished.
 
-    Without ``detach`` this only waits for ``work``. Either way the lane's background
-    checks stop when it returns.
+    While it runs, a wave's requests are submitted as soon as nothing moves any more (every
+    service has queued its request), rather than after ``batch.max_wait_s``; with
+    ``detach``, the run is stopped once every call waits on the provider. The lane's
+    background checks stop when this returns.
     """
     task = asyncio.ensure_future(work)
     try:
-        if not lane.options.detach:
-            await task
-            return False
-        return await _until_detached(task, lane)
+        return await _watch(task, lane)
     finally:
         await lane.close()
 
 
-async def _until_detached(task: asyncio.Future[None], lane: BatchLane) -> bool:
+async def _watch(task: asyncio.Future[None], lane: BatchLane) -> bool:
     quiet, seen = 0, -1
     while not task.done():
         await asyncio.wait((task,), timeout=_CHECK_S)
         if task.done():
             break
-        quiet = quiet + 1 if lane.quiet() and lane.moves == seen else 0
+        still = lane.moves == seen
         seen = lane.moves
+        if still and lane.queued():
+            await lane.flush()  # the wave is whole: no service has another request to add
+        quiet = quiet + 1 if still and lane.options.detach and lane.quiet() else 0
         if quiet >= _QUIET_CHECKS:
             task.cancel(DETACH)
             try:

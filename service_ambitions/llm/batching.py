@@ -121,6 +121,8 @@ class BatchLane:
         self._parked = asyncio.Event()  # never set: a parked call waits until the run ends
         self.parked = 0
         """Calls parked until the run detaches (with ``detach``)."""
+        self.waiting = 0
+        """Calls whose request is in a submitted batch (waiting to check it, or parked)."""
         self.active = 0
         """Calls in the batch lane now, parked or not."""
         self.moves = 0
@@ -163,6 +165,15 @@ class BatchLane:
         self, key: str, stage: Stage, model: Model, exchange: Exchange, response: ModelResponse
     ) -> None:
         """Save the waiting call, then wait until its batch is worth checking again (or park it)."""
+        self.waiting += 1
+        self.moves += 1
+        try:
+            await self._wait(key, stage, model, exchange, response)
+        finally:
+            self.waiting -= 1
+            self.moves += 1
+
+    async def _wait(self, key: str, stage: Stage, model: Model, exchange: Exchange, response: ModelResponse) -> None:
         if self._waiting is not None and model.system != "function":
             # (The offline model's batches live in memory: nothing could collect them later.)
             # Not the first request: the prompt is the bulk of it, and the resumed call has it.
@@ -183,6 +194,14 @@ class BatchLane:
     def quiet(self) -> bool:
         """True when every call in the lane is parked: all that is left waits on the provider."""
         return self.parked > 0 and self.parked == self.active
+
+    def queued(self) -> bool:
+        """True when some call in the lane is not waiting on a batch: its request may sit in a queue."""
+        return self.active > self.waiting
+
+    async def flush(self) -> None:
+        """Submit the requests queued so far now, rather than after ``max_wait_s``."""
+        await self._batching.flush()
 
     async def close(self) -> None:
         """Stop pydantic-ai's submissions and checks still running on this loop."""
