@@ -32,7 +32,7 @@ __all__ = [
     "EXIT_QUARANTINED",
     "JobDisplay",
     "Terminated",
-    "batch_if_resumed",
+    "batch_mode",
     "count_lines",
     "execute",
     "heartbeat",
@@ -120,17 +120,24 @@ def run_job(
         raise typer.Exit(EXIT_QUARANTINED)
 
 
-def batch_if_resumed(state: AppState, settings: Settings, output: Path, run_id: str | None, command: str) -> Settings:
-    """The settings for ``--resume``: batch mode on when the run left requests in provider batches.
+def batch_mode(
+    state: AppState, settings: Settings, *, output: Path, run_id: str | None, command: str, resume: bool, detach: bool
+) -> Settings:
+    """The settings a job runs with, batch-wise: ``--detach`` checked, batch mode on where needed.
 
-    Sent live, requests already in a batch would be paid for twice; so they are collected.
+    A ``--resume`` of a run that left requests in provider batches collects them in batch
+    mode, whatever the flags say: sent live, they would be paid for twice.
+
+    Raises:
+        ConfigError: ``--detach`` where nothing could collect the run later.
     """
-    from ..jobs import leaves_batches
+    from ..jobs import check_detach, leaves_batches
 
-    if settings.batch.enabled or not (waiting := leaves_batches(settings, output, run_id, command)):
-        return settings
-    state.err.print(f"resuming in batch mode: {waiting} requests wait in provider batches", markup=False)
-    return settings.model_copy(update={"batch": settings.batch.model_copy(update={"enabled": True})})
+    if resume and not settings.batch.enabled and (waiting := leaves_batches(settings, output, run_id, command)):
+        state.err.print(f"resuming in batch mode: {waiting} requests wait in provider batches", markup=False)
+        settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"enabled": True})})
+    check_detach(settings, detach)
+    return settings
 
 
 def show_plan(state: AppState, prepared: Prepared, plan: Estimate, input_path: Path, *, as_json: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .job import JobDisplay, batch_if_resumed, count_lines, quarantine_for, run_job, show_plan
+from .job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
 from .options import (
     AllowPromptLogging,
     AsJson,
@@ -116,7 +116,7 @@ def map_features(
     """
     from decimal import Decimal
 
-    from ..jobs import check_detach, estimate_remap, prepare, remap
+    from ..jobs import estimate_remap, prepare, remap
     from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
@@ -133,9 +133,7 @@ def map_features(
         max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
         batch=batch_flags(batch, batch_size, batch_wait),
     )
-    if resume:
-        settings = batch_if_resumed(state, settings, output, run_id, "map")
-    check_detach(settings, detach)
+    settings = batch_mode(state, settings, output=output, run_id=run_id, command="map", resume=resume, detach=detach)
     prepared = prepare(settings, stages=("mapping",))
     if dry_run:
         plan = estimate_remap(

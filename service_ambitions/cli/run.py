@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .job import JobDisplay, batch_if_resumed, count_lines, quarantine_for, run_job, show_plan
+from .job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
 from .options import (
     AllowPromptLogging,
     AsJson,
@@ -135,7 +135,7 @@ def run(
     """
     from decimal import Decimal
 
-    from ..jobs import check_detach, estimate, generate, prepare
+    from ..jobs import estimate, generate, prepare
     from ..telemetry import configure_telemetry
 
     state: AppState = ctx.obj
@@ -157,9 +157,7 @@ def run(
         reuse_imported=reuse_imported,
         batch=batch_flags(batch, batch_size, batch_wait),
     )
-    if resume:
-        settings = batch_if_resumed(state, settings, output, run_id, "run")
-    check_detach(settings, detach)
+    settings = batch_mode(state, settings, output=output, run_id=run_id, command="run", resume=resume, detach=detach)
     # A run resolves its models once it knows a service needs one (a fully cached re-run never does).
     prepared = prepare(settings, resolve_models=dry_run)
     if dry_run:
