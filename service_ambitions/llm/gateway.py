@@ -123,11 +123,6 @@ class Gateway:
             batch=self._batch is not None,
         )
 
-    async def aclose(self) -> None:
-        """Stop what batch mode still runs in the background (checks of batches nobody waits for)."""
-        if self._batch is not None:
-            await self._batch.close()
-
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""
         return self._names[stage]
