@@ -42,3 +42,17 @@ def test_a_hostile_service_id_is_printed_as_written(tmp_path: Path) -> None:
         assert "\u202e" not in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "svc-x[/red][link=https://evil.example]click[/link]\\x1b[2J\\x07\\x0d\\u202e" in report.stdout
+
+
+def test_skipped_lines_are_shown_escaped_and_counted_past_the_first_ten() -> None:
+    from rich.console import Console
+
+    from service_ambitions.cli.render import render_skipped
+    from service_ambitions.entries import Rejected
+
+    console = Console(record=True, width=120)
+    render_skipped(console, [Rejected(n, f"[red]bad {n}[/red]", "") for n in range(1, 13)])
+    text = console.export_text()
+    assert "skipped line 1: [red]bad 1[/red]" in text  # markup shown, not applied
+    assert "skipped line 11" not in text
+    assert "… and 2 more skipped lines" in text

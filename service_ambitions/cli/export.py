@@ -86,7 +86,6 @@ def export(
         highlight=False,
         soft_wrap=True,
     )
-    for line in found.skipped[:10]:
-        state.err.print(f"[yellow]skipped[/] line {line.line}: {markup_safe(line.reason)}", highlight=False)
-    if len(found.skipped) > 10:
-        state.err.print(f"… and {len(found.skipped) - 10:,} more skipped lines", highlight=False)
+    from .render import render_skipped
+
+    render_skipped(state.err, found.skipped)

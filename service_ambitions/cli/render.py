@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +15,7 @@ from rich.table import Table
 from .safe import cell, markup_safe, plain
 
 if TYPE_CHECKING:
+    from ..entries import Rejected
     from ..events import Event, EventSink
     from ..jobs import Estimate, Prepared, RunResult
     from ..runs import Manifest
@@ -276,6 +277,14 @@ def render_run_end(
             highlight=False,
             soft_wrap=True,
         )
+
+
+def render_skipped(console: Console, skipped: Sequence[Rejected], *, shown: int = 10) -> None:
+    """The lines a view or export could not read, the first few with their reasons (escaped)."""
+    for line in skipped[:shown]:
+        console.print(f"[yellow]skipped[/] line {line.line}: {markup_safe(line.reason)}", highlight=False)
+    if len(skipped) > shown:
+        console.print(f"… and {len(skipped) - shown:,} more skipped lines", highlight=False)
 
 
 def render_report(console: Console, report: UsageReport, *, failures: bool) -> None:

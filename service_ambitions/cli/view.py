@@ -102,5 +102,6 @@ def view(
         highlight=False,
         soft_wrap=True,
     )
-    for line in found.skipped[:10]:
-        state.err.print(f"[yellow]skipped[/] line {line.line}: {markup_safe(line.reason)}", highlight=False)
+    from .render import render_skipped
+
+    render_skipped(state.err, found.skipped)
