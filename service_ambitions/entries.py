@@ -76,3 +76,8 @@ class QuarantineRecord(BaseModel):
     raw: str | None = None
     transcript: list[Any] | None = None
     """For an answer that kept failing validation: the whole exchange with the model."""
+
+    @classmethod
+    def of_line(cls, entry: Rejected) -> QuarantineRecord:
+        """The record of an input line that could not be read as a service."""
+        return cls(kind="input", line=entry.line, reason=entry.reason, raw=entry.raw)

@@ -199,7 +199,7 @@ class Pipeline:
         )
 
     def _reject(self, entry: Rejected, sink: RecordSink) -> None:
-        sink.write_quarantine(QuarantineRecord(kind="input", line=entry.line, reason=entry.reason, raw=entry.raw))
+        sink.write_quarantine(QuarantineRecord.of_line(entry))
         self._emit(LineQuarantined(line=entry.line, reason=entry.reason))
 
     def _finish(self, outcome: _Outcome, sink: RecordSink) -> None:

@@ -132,7 +132,7 @@ async def run_in_workers(
         outcome = WorkersOutcome()
         for item in order:
             if isinstance(item, Rejected):
-                write_quarantine(QuarantineRecord(kind="input", line=item.line, reason=item.reason, raw=item.raw))
+                write_quarantine(QuarantineRecord.of_line(item))
                 emit(LineQuarantined(line=item.line, reason=item.reason))
                 continue
             try:
