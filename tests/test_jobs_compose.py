@@ -63,3 +63,15 @@ def test_new_records_say_the_run_models_and_reference_while_mapped_ones_keep_the
     assert again.reference is not None
     assert again.reference.plateaus == "p-old"
     assert again.reference.catalogues["data"] == fresh.reference.catalogues["data"]
+
+
+async def test_the_batch_lane_takes_the_settings_sizes_and_waits() -> None:
+    from service_ambitions.jobs.compose import batch_lane
+
+    batch = {"enabled": True, "max_requests": 7, "max_wait_s": 1.5, "poll_interval_s": 2, "max_poll_interval_s": 9}
+    prepared = prepare(load_settings(model="offline", batch={**batch, "max_resubmissions": 4}))
+    lane = batch_lane(prepared, None, lambda event: None, detach=True)  # type: ignore[arg-type]
+    options = lane.options
+    assert (options.max_requests, options.max_wait_s, options.poll_interval_s) == (7, 1.5, 2)
+    assert (options.max_poll_interval_s, options.max_resubmissions, options.detach) == (9, 4, True)
+    await lane.close()

@@ -38,15 +38,8 @@ def batch_lane(prepared: Prepared, waiting: WaitingCalls, emit: EventSink, *, de
     """
     from ..llm.batching import BatchLane, BatchOptions
 
-    batch = prepared.settings.batch
-    options = BatchOptions(
-        max_requests=batch.max_requests,
-        max_wait_s=batch.max_wait_s,
-        poll_interval_s=batch.poll_interval_s,
-        max_poll_interval_s=batch.max_poll_interval_s,
-        max_resubmissions=batch.max_resubmissions,
-        detach=detach,
-    )
+    batch = prepared.settings.batch.model_dump(exclude={"enabled", "services"})
+    options = BatchOptions(**batch, detach=detach)
     return BatchLane(options, waiting, emit)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -62,25 +63,16 @@ class WaitingCalls(Protocol):
         """The call of ``key`` waits no more."""
 
 
+@dataclass(frozen=True)
 class BatchOptions:
-    """Sizes and waits of batch mode, and whether the run detaches once everything waits."""
+    """Sizes and waits of batch mode (``BatchSettings`` less what the job decides), and whether the run detaches."""
 
-    def __init__(
-        self,
-        *,
-        max_requests: int = 1000,
-        max_wait_s: float = 10.0,
-        poll_interval_s: float = 30.0,
-        max_poll_interval_s: float = 600.0,
-        max_resubmissions: int = 2,
-        detach: bool = False,
-    ) -> None:
-        self.max_requests = max_requests
-        self.max_wait_s = max_wait_s
-        self.poll_interval_s = poll_interval_s
-        self.max_poll_interval_s = max_poll_interval_s
-        self.max_resubmissions = max_resubmissions
-        self.detach = detach
+    max_requests: int = 1000
+    max_wait_s: float = 10.0
+    poll_interval_s: float = 30.0
+    max_poll_interval_s: float = 600.0
+    max_resubmissions: int = 2
+    detach: bool = False
 
 
 def batch_id_of(response: ModelResponse) -> str | None:
