@@ -171,7 +171,16 @@ async def test_a_request_waiting_in_a_batch_keeps_its_reservation_until_its_answ
     first = [ModelRequest(parts=[UserPromptPart("p")])]
     pending = await model.request(first, None, ModelRequestParameters())
     held = budget.reserved
-    assert held > 0  # reserved at batch prices while the batch runs
+    live_budget = Budget(Decimal("10"))
+    live = BudgetedModel(
+        Batched(resolve_model("openai:gpt-4o-mini")),
+        live_budget,
+        max_output_tokens=100,
+        stage=Stage.FEATURES,
+        label="m",
+    )
+    await live.request(first, None, ModelRequestParameters())
+    assert held * 2 == live_budget.reserved  # reserved at batch prices (half, for gpt-4o-mini) while the batch runs
     assert budget.spent == 0
     await model.request([*first, pending], None, ModelRequestParameters())  # the check brings the answer
     assert budget.reserved == 0  # the same reservation, settled once
