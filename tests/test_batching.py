@@ -27,6 +27,7 @@ class _Waiting:
     def __init__(self) -> None:
         self.saved: dict[str, tuple[str, int]] = {}
         self.collected_keys: list[str] = []
+        self.writes = 0
 
     def waiting(self, key: str) -> Any:
         found = self.saved.get(key)
@@ -40,6 +41,7 @@ class _Waiting:
 
     def wait(self, key: str, stage: Stage, batch_id: str | None, messages: bytes, failures: int) -> None:
         self.saved[key] = (messages.decode(), failures)
+        self.writes += 1
 
     def collected(self, key: str) -> None:
         self.collected_keys.append(key)
@@ -47,7 +49,12 @@ class _Waiting:
 
 def _ticket(batch_id: str, status: str) -> ModelResponse:
     batch = {"id": batch_id, "status": status}
-    return ModelResponse(parts=[], state="suspended", provider_details={"batch": {"batch": batch, "custom_id": "c"}})
+    return ModelResponse(
+        parts=[],
+        state="suspended",
+        provider_response_id=f"batch:{batch_id}:c",
+        provider_details={"batch": {"batch": batch, "custom_id": "c"}},
+    )
 
 
 async def test_the_offline_model_answers_through_an_in_memory_batch_and_tells_of_it() -> None:
@@ -111,3 +118,17 @@ async def test_a_batch_already_ended_is_read_at_once_and_others_are_waited_for()
     await lane.suspended("k", Stage.FEATURES, model, Exchange(), _ticket("b", "in_progress"))  # waits poll_interval_s
     assert batch_id_of(_ticket("b", "in_progress")) == "b"
     assert batch_id_of(ModelResponse(parts=[])) is None
+
+
+async def test_a_waiting_call_is_saved_once_per_submission_not_at_every_check() -> None:
+    waiting = _Waiting()
+    lane = BatchLane(BatchOptions(poll_interval_s=0.001), waiting, lambda event: None)
+    model: Any = type("Provider", (), {"system": "openai", "continuation_delay": lambda self, r: 0.0})()
+    exchange = Exchange(messages=[ModelRequest(parts=[UserPromptPart("p")])])
+    for response in (_ticket("b1", "in_progress"), _ticket("b1", "in_progress"), _ticket("b2", "in_progress")):
+        exchange.messages[1:] = [response]
+        await lane.suspended("k", Stage.FEATURES, model, exchange, response)
+    assert waiting.writes == 2  # b1 once (checked twice), then its resubmission in b2
+    lane.collected("k")
+    await lane.suspended("k", Stage.FEATURES, model, exchange, _ticket("b2", "in_progress"))
+    assert waiting.writes == 3  # a new call under the same key is saved afresh

@@ -110,6 +110,8 @@ class BatchLane:
             max_poll_interval=timedelta(seconds=options.max_poll_interval_s),
         )
         self._statuses: dict[str, str] = {}
+        self._saved: dict[str, str] = {}
+        """Per waiting call, the submission (suspended response id) last saved."""
         self._parked = asyncio.Event()  # never set: a parked call waits until the run ends
         self.parked = 0
         """Calls parked until the run detaches (with ``detach``)."""
@@ -150,6 +152,7 @@ class BatchLane:
 
     def collected(self, key: str) -> None:
         """The call of ``key`` ended (its answer is cached, or it failed): nothing waits for it any more."""
+        self._saved.pop(key, None)
         if self._waiting is not None:
             self._waiting.collected(key)
 
@@ -166,11 +169,17 @@ class BatchLane:
             self.moves += 1
 
     async def _wait(self, key: str, stage: Stage, model: Model, exchange: Exchange, response: ModelResponse) -> None:
-        if self._waiting is not None and model.system != "function":
-            # (The offline model's batches live in memory: nothing could collect them later.)
-            # Not the first request: the prompt is the bulk of it, and the resumed call has it.
+        submitted = response.provider_response_id
+        saved = submitted is not None and self._saved.get(key) == submitted
+        if self._waiting is not None and model.system != "function" and not saved:
+            # Once per submission, not at every check of it: a check changes nothing a
+            # resumed call needs. (The offline model's batches live in memory: nothing
+            # could collect them later.) Not the first request: the prompt is the bulk of
+            # it, and the resumed call has it.
             messages = ModelMessagesTypeAdapter.dump_json(exchange.messages[1:])
             self._waiting.wait(key, stage, batch_id_of(response), messages, exchange.failures)
+            if submitted is not None:
+                self._saved[key] = submitted
         if self.options.detach and self._waiting is not None:
             self.parked += 1
             self.moves += 1
