@@ -62,9 +62,10 @@ def _model_factory(billing: Billing) -> Any:
 
 
 async def _run(folder: Path, source: Path, services: int, concurrency: int, budget: Decimal | None) -> dict[str, Any]:
-    from service_ambitions.config import load_settings
-    from service_ambitions.jobs import generate, prepare
-    from service_ambitions.runs import tally_run
+    from service_ambitions.config.settings import load_settings
+    from service_ambitions.jobs.run import generate
+    from service_ambitions.jobs.setup import prepare
+    from service_ambitions.runs.records import tally_run
 
     billing = Billing()
     settings = load_settings(

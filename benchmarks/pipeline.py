@@ -31,9 +31,10 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from service_ambitions.config import load_settings
-from service_ambitions.events import Event, ServiceCompleted
-from service_ambitions.jobs import generate, prepare
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.events import Event, ServiceCompleted
+from service_ambitions.jobs.run import generate
+from service_ambitions.jobs.setup import prepare
 from service_ambitions.llm.offline import offline_answer
 
 

@@ -25,12 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service_ambitions.config import load_settings  # noqa: E402
-from service_ambitions.events import CallFinished, Event  # noqa: E402
-from service_ambitions.jobs import generate, prepare  # noqa: E402
+from service_ambitions.config.settings import load_settings  # noqa: E402
+from service_ambitions.core.events import CallFinished, Event  # noqa: E402
+from service_ambitions.core.models import Feature, FeatureScore, Service, ServiceEvolution, Stage  # noqa: E402
+from service_ambitions.jobs.run import generate  # noqa: E402
+from service_ambitions.jobs.setup import prepare  # noqa: E402
 from service_ambitions.llm.gateway import Gateway  # noqa: E402
-from service_ambitions.models import Feature, FeatureScore, Service, ServiceEvolution, Stage  # noqa: E402
-from service_ambitions.stages import FeatureIds  # noqa: E402
+from service_ambitions.pipeline.stages import FeatureIds  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 

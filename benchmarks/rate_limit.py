@@ -90,8 +90,9 @@ async def run(
 ) -> tuple[float, float]:
     os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"
-    from service_ambitions.config import load_settings
-    from service_ambitions.jobs import generate, prepare
+    from service_ambitions.config.settings import load_settings
+    from service_ambitions.jobs.run import generate
+    from service_ambitions.jobs.setup import prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -10,8 +10,8 @@ import typing as _typing
 from importlib import import_module as _import_module
 
 if _typing.TYPE_CHECKING:
-    from .config import Settings, load_settings
-    from .errors import (
+    from service_ambitions.config.settings import Settings, load_settings
+    from service_ambitions.core.errors import (
         BudgetExceeded,
         CacheCorrupt,
         CacheUnavailable,
@@ -25,45 +25,47 @@ if _typing.TYPE_CHECKING:
         ResumeMismatch,
         ServiceAmbitionsError,
     )
-    from .jobs import Prepared, generate, prepare, run_checks, scan_input
-    from .llm.gateway import Gateway, LLMAnswer, LLMRequest
-    from .llm.offline import offline_model
-    from .llm.resolve import resolve_model
-    from .models import SCHEMA_VERSION, Service, ServiceEvolution, Stage
-    from .prompting import load_prompts
-    from .reference import load_reference
+    from service_ambitions.core.models import SCHEMA_VERSION, Service, ServiceEvolution, Stage
+    from service_ambitions.jobs.checks import run_checks, scan_input
+    from service_ambitions.jobs.run import generate
+    from service_ambitions.jobs.setup import Prepared, prepare
+    from service_ambitions.llm.gateway import Gateway, LLMAnswer, LLMRequest
+    from service_ambitions.llm.offline import offline_model
+    from service_ambitions.llm.resolve import resolve_model
+    from service_ambitions.reference.data import load_reference
+    from service_ambitions.reference.prompting import load_prompts
 
 _EXPORTS = {
-    "Settings": "config",
-    "load_settings": "config",
-    "BudgetExceeded": "errors",
-    "CacheCorrupt": "errors",
-    "CacheUnavailable": "errors",
-    "ConfigError": "errors",
-    "InputError": "errors",
-    "MappingError": "errors",
-    "OutputError": "errors",
-    "OutputInvalid": "errors",
-    "ProviderError": "errors",
-    "ProviderRefused": "errors",
-    "ResumeMismatch": "errors",
-    "ServiceAmbitionsError": "errors",
-    "Prepared": "jobs",
-    "generate": "jobs",
-    "prepare": "jobs",
-    "run_checks": "jobs",
-    "scan_input": "jobs",
+    "Settings": "config.settings",
+    "load_settings": "config.settings",
+    "BudgetExceeded": "core.errors",
+    "CacheCorrupt": "core.errors",
+    "CacheUnavailable": "core.errors",
+    "ConfigError": "core.errors",
+    "InputError": "core.errors",
+    "MappingError": "core.errors",
+    "OutputError": "core.errors",
+    "OutputInvalid": "core.errors",
+    "ProviderError": "core.errors",
+    "ProviderRefused": "core.errors",
+    "ResumeMismatch": "core.errors",
+    "ServiceAmbitionsError": "core.errors",
+    "Prepared": "jobs.setup",
+    "generate": "jobs.run",
+    "prepare": "jobs.setup",
+    "run_checks": "jobs.checks",
+    "scan_input": "jobs.checks",
     "Gateway": "llm.gateway",
     "LLMAnswer": "llm.gateway",
     "LLMRequest": "llm.gateway",
     "offline_model": "llm.offline",
     "resolve_model": "llm.resolve",
-    "SCHEMA_VERSION": "models",
-    "Service": "models",
-    "ServiceEvolution": "models",
-    "Stage": "models",
-    "load_prompts": "prompting",
-    "load_reference": "reference",
+    "SCHEMA_VERSION": "core.models",
+    "Service": "core.models",
+    "ServiceEvolution": "core.models",
+    "Stage": "core.models",
+    "load_prompts": "reference.prompting",
+    "load_reference": "reference.data",
 }
 
 __all__ = [

@@ -1,5 +1,5 @@
 """``python -m service_ambitions`` runs the command-line tool."""
 
-from .cli.app import main
+from service_ambitions.cli.app import main
 
 main()

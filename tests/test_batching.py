@@ -9,12 +9,12 @@ from pydantic import BaseModel
 from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, ModelResponse, UserPromptPart
 from pydantic_ai.models import Model
 
-from service_ambitions.events import BatchSubmitted, BatchUpdated, Event
+from service_ambitions.core.events import BatchSubmitted, BatchUpdated, Event
+from service_ambitions.core.models import Stage
 from service_ambitions.llm.batching import BatchLane, BatchOptions, batch_id_of
 from service_ambitions.llm.keys import OutputType
 from service_ambitions.llm.offline import offline_model
 from service_ambitions.llm.structured import Exchange, ask_structured
-from service_ambitions.models import Stage
 
 
 class _Answer(BaseModel):

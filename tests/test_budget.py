@@ -17,13 +17,13 @@ from pydantic_ai.providers.openai import OpenAIProvider
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.errors import BudgetExceeded
+from service_ambitions.core.errors import BudgetExceeded
+from service_ambitions.core.models import Stage
 from service_ambitions.llm.budget import Budget, call_price, worst_case_cost
 from service_ambitions.llm.gateway import Gateway, LLMRequest
 from service_ambitions.llm.offline import offline_model
 from service_ambitions.llm.resolve import resolve_model
-from service_ambitions.models import Stage
-from service_ambitions.runs import read_events, read_manifest
+from service_ambitions.runs.records import read_events, read_manifest
 
 from .conftest import EXAMPLES, read_jsonl, run_dirs
 from .fake_openai import COMPLETIONS, FakeOpenAI, completion

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from diskcache import Cache
 
-from service_ambitions.cache import (
+from service_ambitions.cache.store import (
     CachedAnswer,
     CachedUsage,
     CacheEntry,
@@ -19,7 +19,7 @@ from service_ambitions.cache import (
     cache_key,
     key_scope,
 )
-from service_ambitions.models import Stage
+from service_ambitions.core.models import Stage
 
 SCOPE_PARTS = {
     "stage": "features",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.cache_format import UnsafeRow, cache_key, key_scope, own_value_file, seal, unseal
+from service_ambitions.cache.format import UnsafeRow, cache_key, key_scope, own_value_file, seal, unseal
 
 
 def test_keys_ignore_dict_order_and_change_with_every_part() -> None:

@@ -11,7 +11,7 @@ import pytest
 from diskcache.core import MODE_BINARY
 from typer.testing import CliRunner
 
-from service_ambitions.cache import ResultCache
+from service_ambitions.cache.store import ResultCache
 from service_ambitions.cli.app import app
 
 from .conftest import EXAMPLES, read_jsonl

@@ -7,11 +7,11 @@ from pydantic import BaseModel
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from service_ambitions.calls import MeasuredCalls
-from service_ambitions.errors import OutputInvalid
-from service_ambitions.events import CallFailed, CallFinished, CallStarted, Event
+from service_ambitions.core.errors import OutputInvalid
+from service_ambitions.core.events import CallFailed, CallFinished, CallStarted, Event
+from service_ambitions.core.models import Service, Stage
 from service_ambitions.llm.gateway import Gateway, LLMRequest
-from service_ambitions.models import Service, Stage
+from service_ambitions.pipeline.calls import MeasuredCalls
 
 SERVICE = Service(service_id="svc-1", name="Permits", description="Issue permits.")
 

@@ -16,7 +16,7 @@ from genai_prices import Usage, calc_price
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.errors import EXIT_DETACHED
+from service_ambitions.core.errors import EXIT_DETACHED
 
 from .conftest import read_jsonl, run_dirs
 from .fake_batches import FakeBatches

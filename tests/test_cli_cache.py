@@ -78,7 +78,7 @@ def test_changing_the_mapping_prompt_recomputes_only_mapping_calls(
     run(services_file, tmp_path / "a.jsonl")
     prompts = tmp_path / "prompts"
     prompts.mkdir()
-    packaged = Path(__file__).resolve().parent.parent / "service_ambitions" / "prompts" / "mapping.md"
+    packaged = Path(__file__).resolve().parent.parent / "service_ambitions" / "reference" / "prompts" / "mapping.md"
     (prompts / "mapping.md").write_text(packaged.read_text() + "\nName at most two items per feature.\n")
 
     run(services_file, tmp_path / "b.jsonl", "--cache-mode", "read")

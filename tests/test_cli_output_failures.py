@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.runs import output_lock
+from service_ambitions.runs.lock import output_lock
 
 from .conftest import EXAMPLES, read_jsonl, subprocess_env
 

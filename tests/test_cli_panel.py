@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from service_ambitions.cli.panel import PanelPlan, RunPanel
-from service_ambitions.events import (
+from service_ambitions.core.events import (
     CallFinished,
     CallStarted,
     LimitsLearned,
@@ -29,7 +29,7 @@ from service_ambitions.events import (
     ServiceStarted,
     Stage,
 )
-from service_ambitions.tally import Tally
+from service_ambitions.runs.tally import Tally
 
 from .conftest import EXAMPLES, subprocess_env
 
@@ -160,7 +160,7 @@ def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
 
 
 def test_the_panel_and_heartbeat_count_batches_and_the_requests_waiting_in_them() -> None:
-    from service_ambitions.events import BatchSubmitted, BatchUpdated
+    from service_ambitions.core.events import BatchSubmitted, BatchUpdated
 
     tally = Tally()
     panel = RunPanel(tally, PanelPlan(services=4))

@@ -15,7 +15,7 @@ import respx
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.runs import read_events, read_manifest
+from service_ambitions.runs.records import read_events, read_manifest
 
 from .conftest import EXAMPLES, read_jsonl, run_dirs, subprocess_env
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI

@@ -14,7 +14,7 @@ import respx
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.reference import load_reference
+from service_ambitions.reference.data import load_reference
 
 from .conftest import EXAMPLES, read_jsonl
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI

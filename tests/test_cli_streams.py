@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from service_ambitions.cli.app import app
 from service_ambitions.cli.job import heartbeat
 from service_ambitions.cli.panel import PanelPlan, RunPanel
-from service_ambitions.events import ServiceCompleted, ServiceStarted
-from service_ambitions.tally import Tally
+from service_ambitions.core.events import ServiceCompleted, ServiceStarted
+from service_ambitions.runs.tally import Tally
 
 from .conftest import EXAMPLES, subprocess_env
 

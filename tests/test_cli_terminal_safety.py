@@ -48,7 +48,7 @@ def test_skipped_lines_are_shown_escaped_and_counted_past_the_first_ten() -> Non
     from rich.console import Console
 
     from service_ambitions.cli.render import render_skipped
-    from service_ambitions.entries import Rejected
+    from service_ambitions.inputs.entries import Rejected
 
     console = Console(record=True, width=120)
     render_skipped(console, [Rejected(n, f"[red]bad {n}[/red]", "") for n in range(1, 13)])

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.config import load_settings
-from service_ambitions.errors import ConfigError
-from service_ambitions.models import Stage
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.core.models import Stage
 
 
 def test_defaults() -> None:
@@ -79,7 +79,7 @@ def test_example_config_is_valid() -> None:
 
 
 def test_retry_settings_reach_every_call() -> None:
-    from service_ambitions.jobs import prepare
+    from service_ambitions.jobs.setup import prepare
 
     settings = load_settings(model="offline", retry={"request_timeout_s": 42}, max_output_tokens=512)
     model_settings = prepare(settings).model_settings()

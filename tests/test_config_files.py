@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.config import Settings
-from service_ambitions.config_files import read_settings_file
-from service_ambitions.errors import ConfigError
+from service_ambitions.config.files import read_settings_file
+from service_ambitions.config.settings import Settings
+from service_ambitions.core.errors import ConfigError
 
 
 def test_paths_in_the_file_are_relative_to_it_and_absolute_ones_stay(tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import service_ambitions.errors
+import service_ambitions.core.errors
 
 ROOT = Path(__file__).resolve().parent.parent
-ERRORS = set(service_ambitions.errors.__all__)
+ERRORS = set(service_ambitions.core.errors.__all__)
 
 
 def raised_messages() -> list[tuple[str, str]]:

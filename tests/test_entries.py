@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service_ambitions.entries import RAW_PREFIX_CHARS, QuarantineRecord, raw_prefix
+from service_ambitions.inputs.entries import RAW_PREFIX_CHARS, QuarantineRecord, raw_prefix
 
 
 def test_raw_prefixes_are_bounded_and_say_how_long_the_line_was() -> None:

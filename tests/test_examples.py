@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.prompting import load_prompts
+from service_ambitions.reference.prompting import load_prompts
 
 from .conftest import EXAMPLES, read_jsonl
 

@@ -36,19 +36,19 @@ def test_every_module_declares_all(module: str) -> None:
 def test_every_error_class_lives_in_errors_and_is_exported() -> None:
     import inspect
 
-    import service_ambitions.errors as errors
+    import service_ambitions.core.errors as errors
 
     for module in sorted(info.name for info in pkgutil.walk_packages(service_ambitions.__path__, "service_ambitions.")):
         if module.endswith("__main__"):
             continue
         for name, value in vars(importlib.import_module(module)).items():
             if inspect.isclass(value) and issubclass(value, errors.ServiceAmbitionsError):
-                assert value.__module__ == "service_ambitions.errors", f"{module}.{name}"
+                assert value.__module__ == "service_ambitions.core.errors", f"{module}.{name}"
                 assert name in errors.__all__, name
 
 
 def test_public_names_and_all_agree_both_ways() -> None:
-    import service_ambitions.errors as errors
+    import service_ambitions.core.errors as errors
 
     exported = set(service_ambitions.__all__)
     modules = {info.name for info in pkgutil.iter_modules(service_ambitions.__path__)}

@@ -14,9 +14,9 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from service_ambitions.errors import OutputInvalid
+from service_ambitions.core.errors import OutputInvalid
+from service_ambitions.core.models import Stage
 from service_ambitions.llm.gateway import Gateway, LLMRequest
-from service_ambitions.models import Stage
 
 
 class Answer(BaseModel):
@@ -159,7 +159,7 @@ async def test_a_call_a_fallback_model_answered_is_told() -> None:
     from pydantic_ai.exceptions import ModelHTTPError
     from pydantic_ai.models.fallback import FallbackModel
 
-    from service_ambitions.events import Event, FallbackUsed
+    from service_ambitions.core.events import Event, FallbackUsed
 
     def down(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         raise ModelHTTPError(status_code=503, model_name="first", body="overloaded")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.jsonl import RAW_PREFIX_CHARS, Accepted, Rejected, read_services
+from service_ambitions.inputs.jsonl import RAW_PREFIX_CHARS, Accepted, Rejected, read_services
 
 from .conftest import read_jsonl
 

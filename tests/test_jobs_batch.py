@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.config import load_settings
-from service_ambitions.errors import ConfigError, InputError, ResumeMismatch
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.errors import ConfigError, InputError, ResumeMismatch
 from service_ambitions.jobs.batch import check_detach, collect_job, leaves_batches, run_batched
 from service_ambitions.llm.batching import BatchOptions
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service_ambitions.config import load_settings
-from service_ambitions.jobs import run_checks, scan_input
+from service_ambitions.config.settings import load_settings
+from service_ambitions.jobs.checks import run_checks, scan_input
 
 
 def test_every_check_runs_even_when_an_earlier_one_fails(tmp_path: Path, services_file: Path) -> None:

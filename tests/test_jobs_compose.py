@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service_ambitions.config import load_settings
-from service_ambitions.jobs import prepare
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.models import Meta, ReferenceHashes, StageModels
 from service_ambitions.jobs.compose import meta_maker, remapped_reference, run_gateway
-from service_ambitions.models import Meta, ReferenceHashes, StageModels
+from service_ambitions.jobs.setup import prepare
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.config import find_config, load_settings
+from service_ambitions.config.settings import find_config, load_settings
 
 from .conftest import read_jsonl
 
@@ -47,6 +47,6 @@ def test_the_users_own_config_is_found_wherever_the_tool_runs(tmp_path: Path) ->
 
 
 def test_packaged_copies_match_the_repository_files() -> None:
-    data = ROOT / "service_ambitions" / "data"
+    data = ROOT / "service_ambitions" / "reference" / "defaults"
     assert (data / "examples" / "services.jsonl").read_bytes() == (ROOT / "examples" / "services.jsonl").read_bytes()
     assert (data / "config.example.yaml").read_bytes() == (ROOT / "config" / "app.example.yaml").read_bytes()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.config import load_settings
-from service_ambitions.errors import ConfigError
-from service_ambitions.jobs import prepare
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.inputs.jsonl import Accepted, Rejected, read_services
 from service_ambitions.jobs.inputs import chosen_catalogues, not_done
-from service_ambitions.jsonl import Accepted, Rejected, read_services
+from service_ambitions.jobs.setup import prepare
 
 
 def test_a_resumed_run_reads_only_what_is_left(tmp_path: Path) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service_ambitions.config import load_settings
-from service_ambitions.jobs import estimate, prepare
-from service_ambitions.models import Stage
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.models import Stage
+from service_ambitions.jobs.plan import estimate
+from service_ambitions.jobs.setup import prepare
 
 from .conftest import EXAMPLES
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from service_ambitions.config import load_settings
-from service_ambitions.jobs import prepare
-from service_ambitions.models import Stage
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.models import Stage
+from service_ambitions.jobs.setup import prepare
 
 
 def test_a_run_identity_names_each_part_that_affects_results() -> None:

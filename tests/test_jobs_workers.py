@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.config import load_settings
+from service_ambitions.config.settings import load_settings
 from service_ambitions.jobs.workers import share
 
 from .conftest import EXAMPLES, read_jsonl, run_dirs

@@ -12,9 +12,10 @@ from pydantic_ai.models.function import AgentInfo
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.config import load_settings
-from service_ambitions.events import CacheEntryRejected, CallFinished, Event
-from service_ambitions.jobs import generate, prepare
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.events import CacheEntryRejected, CallFinished, Event
+from service_ambitions.jobs.run import generate
+from service_ambitions.jobs.setup import prepare
 
 from .conftest import EXAMPLES, read_jsonl
 from .test_pipeline import scripted

@@ -14,8 +14,9 @@ from pydantic_ai.models.function import AgentInfo
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.config import load_settings
-from service_ambitions.jobs import prepare, remap
+from service_ambitions.config.settings import load_settings
+from service_ambitions.jobs.run import remap
+from service_ambitions.jobs.setup import prepare
 
 from .conftest import EXAMPLES, read_jsonl
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.migrations import MigrationFailed, migrate_record, migrate_records
+from service_ambitions.inputs.migrations import MigrationFailed, migrate_record, migrate_records
 
 from .conftest import read_jsonl
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service_ambitions.errors import ConfigError, InputError, ProviderError
-from service_ambitions.models import FeatureScore, Service
+from service_ambitions.core.errors import ConfigError, InputError, ProviderError
+from service_ambitions.core.models import FeatureScore, Service
 
 
 def test_cmmi_label_is_derived_from_the_level() -> None:

@@ -4,12 +4,12 @@ import re
 
 from pydantic_ai import Agent
 
-from service_ambitions.config import FeatureCount
+from service_ambitions.config.settings import FeatureCount
+from service_ambitions.core.models import Feature, FeatureScore, Service
 from service_ambitions.llm.offline import offline_model
-from service_ambitions.models import Feature, FeatureScore, Service
-from service_ambitions.prompting import load_prompts
-from service_ambitions.reference import load_reference
-from service_ambitions.stages import StageBook
+from service_ambitions.pipeline.stages import StageBook
+from service_ambitions.reference.data import load_reference
+from service_ambitions.reference.prompting import load_prompts
 
 SERVICE = Service(
     service_id="svc", name="Careers advice", description="Guidance interviews and job fairs for students."

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import respx
 
-from service_ambitions.events import Event, LimitsLearned, LimitWaited
+from service_ambitions.core.events import Event, LimitsLearned, LimitWaited
 from service_ambitions.llm.pacing import HeaderPacer, PaceEvents, pace_observer, parse_duration
 from service_ambitions.llm.transport import RetryPolicy, retrying_client
 

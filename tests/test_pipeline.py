@@ -12,15 +12,16 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from service_ambitions.config import load_settings
-from service_ambitions.events import Event, ServiceCompleted, ServiceStarted
-from service_ambitions.jobs import generate, prepare
-from service_ambitions.jsonl import Accepted, QuarantineRecord
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.events import Event, ServiceCompleted, ServiceStarted
+from service_ambitions.core.models import Meta, ReferenceHashes, Service, ServiceEvolution, StageModels
+from service_ambitions.inputs.jsonl import Accepted, QuarantineRecord
+from service_ambitions.jobs.run import generate
+from service_ambitions.jobs.setup import prepare
 from service_ambitions.llm.gateway import Gateway
 from service_ambitions.llm.offline import offline_answer, offline_model
-from service_ambitions.models import Meta, ReferenceHashes, Service, ServiceEvolution, StageModels
-from service_ambitions.pipeline import Pipeline, RecordSink
-from service_ambitions.tally import Tally
+from service_ambitions.pipeline.run import Pipeline, RecordSink
+from service_ambitions.runs.tally import Tally
 
 from .conftest import read_jsonl
 

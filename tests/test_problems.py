@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from service_ambitions.models import Service
-from service_ambitions.problems import describe_errors, value_kind
+from service_ambitions.core.models import Service
+from service_ambitions.core.problems import describe_errors, value_kind
 
 
 def _errors(data: object) -> str:

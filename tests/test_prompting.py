@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.errors import ConfigError
-from service_ambitions.models import Service
-from service_ambitions.prompting import load_prompts, render_service
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.core.models import Service
+from service_ambitions.reference.prompting import load_prompts, render_service
 
 
 def test_packaged_prompts_load_and_hash_stably() -> None:

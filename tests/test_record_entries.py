@@ -12,13 +12,14 @@ import pytest
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from service_ambitions.cache import CacheMode, ResultCache
-from service_ambitions.config import load_settings
-from service_ambitions.jobs import generate, prepare
+from service_ambitions.cache.store import CacheMode, ResultCache
+from service_ambitions.config.settings import load_settings
+from service_ambitions.core.models import Stage, StageModels
+from service_ambitions.jobs.run import generate
+from service_ambitions.jobs.setup import prepare
 from service_ambitions.llm.requests import LLMAnswer
-from service_ambitions.models import Stage, StageModels
-from service_ambitions.record_entries import RecordEntries, endpoint_environment
-from service_ambitions.usage import build_report
+from service_ambitions.pipeline.record_entries import RecordEntries, endpoint_environment
+from service_ambitions.runs.usage import build_report
 
 from .conftest import EXAMPLES, read_jsonl, subprocess_env
 

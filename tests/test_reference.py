@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service_ambitions.errors import ConfigError
-from service_ambitions.reference import Catalogue, load_reference
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.reference.data import Catalogue, load_reference
 
 
 def test_packaged_defaults() -> None:
@@ -132,7 +132,7 @@ def test_the_earlier_tools_faceted_catalogue_is_read() -> None:
 
 
 def test_prompts_name_facet_labels_and_option_labels() -> None:
-    from service_ambitions.prompting import render_facets
+    from service_ambitions.reference.prompting import render_facets
 
     text = render_facets(load_reference(catalogues=[EARLIER_TOOL / "applications.json"]).catalogue("applications"))
     assert "- `service_type` (one of ui (UI), api (API), batch (Batch), required): ServiceType" in text

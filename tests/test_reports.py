@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service_ambitions.cache import RowProblem, ValidationReport
-from service_ambitions.reports import CacheValidationReport, MigrationReport, PurgeReport
+from service_ambitions.cache.store import RowProblem, ValidationReport
+from service_ambitions.jobs.reports import CacheValidationReport, MigrationReport, PurgeReport
 
 
 def test_validation_counts_problems_by_kind() -> None:

@@ -4,7 +4,7 @@ import pytest
 from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.openai import OpenAIChatModel
 
-from service_ambitions.errors import ConfigError
+from service_ambitions.core.errors import ConfigError
 from service_ambitions.llm.resolve import resolve_model
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service_ambitions.events import BatchSubmitted, BatchUpdated, CallStarted
-from service_ambitions.models import Stage
+from service_ambitions.core.events import BatchSubmitted, BatchUpdated, CallStarted
+from service_ambitions.core.models import Stage
 from service_ambitions.runs.batches import batch_rows
 
 

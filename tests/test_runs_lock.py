@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.errors import OutputError
-from service_ambitions.runs import output_lock
+from service_ambitions.core.errors import OutputError
+from service_ambitions.runs.lock import output_lock
 
 
 def test_one_writer_per_output(tmp_path: Path) -> None:

@@ -6,19 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.errors import ResumeMismatch
-from service_ambitions.events import ServiceStarted
-from service_ambitions.runs import (
-    Manifest,
-    RunCounts,
-    RunRecorder,
-    RunStatus,
-    find_run,
-    read_events,
-    read_manifest,
-    recover_output,
-    recover_quarantine,
-)
+from service_ambitions.core.errors import ResumeMismatch
+from service_ambitions.core.events import ServiceStarted
+from service_ambitions.runs.records import Manifest, RunCounts, RunRecorder, RunStatus, read_events, read_manifest
+from service_ambitions.runs.resume import find_run, recover_output, recover_quarantine
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -102,8 +93,8 @@ def test_a_running_record_whose_process_is_gone_reads_as_interrupted(tmp_path: P
 
 
 def test_following_a_run_waits_while_it_runs_and_stops_once_it_does_not(tmp_path: Path) -> None:
-    from service_ambitions.events import RunFinished
-    from service_ambitions.runs import follow_events
+    from service_ambitions.core.events import RunFinished
+    from service_ambitions.runs.records import follow_events
 
     directory = tmp_path / "runs" / "r1"
     recorder = RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"))

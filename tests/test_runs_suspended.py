@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.errors import OutputError
+from service_ambitions.core.errors import OutputError
 from service_ambitions.runs.suspended import SUSPENDED_FILE, SuspendedStore
 
 

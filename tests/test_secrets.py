@@ -14,8 +14,8 @@ import respx
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.errors import ProviderError
-from service_ambitions.secrets import REDACTED, scrub
+from service_ambitions.core.errors import ProviderError
+from service_ambitions.core.secrets import REDACTED, scrub
 
 from .conftest import run_dirs
 from .fake_openai import BASE_URL, COMPLETIONS

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.config import FeatureCount, ShortlistSettings
-from service_ambitions.models import Feature, FeatureScore, Service
-from service_ambitions.prompting import load_prompts, render_catalogue_items
-from service_ambitions.reference import load_reference
-from service_ambitions.stages import FeatureIds, StageBook
+from service_ambitions.config.settings import FeatureCount, ShortlistSettings
+from service_ambitions.core.models import Feature, FeatureScore, Service
+from service_ambitions.pipeline.stages import FeatureIds, StageBook
+from service_ambitions.reference.data import load_reference
+from service_ambitions.reference.prompting import load_prompts, render_catalogue_items
 
 SERVICE = Service(service_id="svc", name="Enrolment", description="Enrol students.")
 
@@ -157,9 +157,9 @@ def synthetic_items(count: int) -> list[dict[str, str]]:
 
 
 def test_the_stage_plan_is_the_one_order_of_a_services_calls() -> None:
-    from service_ambitions.config import load_settings
-    from service_ambitions.jobs import prepare
-    from service_ambitions.stages import Call, Described, Featured, service_plan
+    from service_ambitions.config.settings import load_settings
+    from service_ambitions.jobs.setup import prepare
+    from service_ambitions.pipeline.stages import Call, Described, Featured, service_plan
 
     book = prepare(load_settings(model="offline")).book
     plan = service_plan(book, Service(service_id="s", name="S", description="D"))
@@ -182,9 +182,9 @@ def test_the_stage_plan_is_the_one_order_of_a_services_calls() -> None:
 def test_a_big_catalogue_without_the_shortlist_extra_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from service_ambitions.errors import ConfigError
-    from service_ambitions.reference import Catalogue
-    from service_ambitions.shortlist import Shortlister
+    from service_ambitions.core.errors import ConfigError
+    from service_ambitions.reference.data import Catalogue
+    from service_ambitions.reference.shortlist import Shortlister
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bm25s" else real(name, *a))

@@ -11,8 +11,9 @@ import pytest
 import respx
 from logfire.testing import CaptureLogfire
 
-from service_ambitions.config import load_settings
-from service_ambitions.jobs import generate, prepare
+from service_ambitions.config.settings import load_settings
+from service_ambitions.jobs.run import generate
+from service_ambitions.jobs.setup import prepare
 
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 
@@ -58,7 +59,7 @@ def test_without_a_token_telemetry_is_silent_and_offline(
 ) -> None:
     import socket
 
-    from service_ambitions.telemetry import Metrics, configure_telemetry, tracer
+    from service_ambitions.core.telemetry import Metrics, configure_telemetry, tracer
 
     attempts: list[object] = []
     monkeypatch.setattr(socket.socket, "connect", lambda self, address: attempts.append(address))
@@ -74,7 +75,7 @@ def test_without_a_token_telemetry_is_silent_and_offline(
 
 
 def test_telemetry_is_configured_when_there_is_somewhere_to_send_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from service_ambitions.telemetry import configure_telemetry
+    from service_ambitions.core.telemetry import configure_telemetry
 
     configured: list[dict[str, object]] = []
     monkeypatch.setattr(logfire, "configure", lambda **options: configured.append(options))

@@ -22,21 +22,21 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import EXIT_INTERRUPTED, ServiceAmbitionsError
-from . import diff as diff_module
-from . import export as export_module
-from . import init as init_module
-from . import map as map_module
-from . import run as run_module
-from . import schema as schema_module
-from . import validate as validate_module
-from . import view as view_module
-from .cache import cache_app
-from .job import Terminated
-from .migrate import migrate_app
-from .report import report, runs_app
-from .safe import markup_safe
-from .state import AppState
+from service_ambitions.cli import diff as diff_module
+from service_ambitions.cli import export as export_module
+from service_ambitions.cli import init as init_module
+from service_ambitions.cli import map as map_module
+from service_ambitions.cli import run as run_module
+from service_ambitions.cli import schema as schema_module
+from service_ambitions.cli import validate as validate_module
+from service_ambitions.cli import view as view_module
+from service_ambitions.cli.cache import cache_app
+from service_ambitions.cli.job import Terminated
+from service_ambitions.cli.migrate import migrate_app
+from service_ambitions.cli.report import report, runs_app
+from service_ambitions.cli.safe import markup_safe
+from service_ambitions.cli.state import AppState
+from service_ambitions.core.errors import EXIT_INTERRUPTED, ServiceAmbitionsError
 
 __all__ = ["app", "hoist_global_options", "main"]
 

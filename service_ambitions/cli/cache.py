@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .safe import json_safe, plain
-from .state import AppState
+from service_ambitions.cli.safe import json_safe, plain
+from service_ambitions.cli.state import AppState
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from ..cache import ResultCache
+    from service_ambitions.cache.store import ResultCache
 
 __all__ = ["cache_app", "parse_age"]
 
@@ -47,7 +47,7 @@ def parse_age(text: str) -> timedelta:
 
 
 def _open(state: AppState, cache_dir: Path | None) -> ResultCache:
-    from ..jobs import open_cache
+    from service_ambitions.jobs.setup import open_cache
 
     return open_cache(state.settings(cache_dir=cache_dir))
 
@@ -64,13 +64,13 @@ def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fals
         service-ambitions cache stats
         service-ambitions cache stats --json --cache-dir ./.sa-cache
     """
-    from .render_cache import render_cache_stats
+    from service_ambitions.cli.render_cache import render_cache_stats
 
     state: AppState = ctx.obj
     with _open(state, cache_dir) as cache:
         report = cache.stats()
     if as_json:
-        from ..reports import CacheStatsReport
+        from service_ambitions.jobs.reports import CacheStatsReport
 
         _print_json(CacheStatsReport.of(report))
         return
@@ -96,8 +96,8 @@ def validate(
         service-ambitions cache validate
         service-ambitions cache validate --fix
     """
-    from ..errors import CacheCorrupt
-    from .render_cache import render_cache_validation
+    from service_ambitions.cli.render_cache import render_cache_validation
+    from service_ambitions.core.errors import CacheCorrupt
 
     state: AppState = ctx.obj
     try:
@@ -109,7 +109,7 @@ def validate(
         _repair(state, cache_dir, as_json=as_json)  # the database itself is damaged: salvage it
         return
     if as_json:
-        from ..reports import CacheValidationReport
+        from service_ambitions.jobs.reports import CacheValidationReport
 
         _print_json(CacheValidationReport.of(report))
     else:
@@ -144,8 +144,8 @@ def purge(
         service-ambitions cache purge --model offline --older-than 7d
         service-ambitions cache purge --all
     """
-    from ..models import Stage
-    from .render_cache import render_purge
+    from service_ambitions.cli.render_cache import render_purge
+    from service_ambitions.core.models import Stage
 
     state: AppState = ctx.obj
     if not all_entries and stage is None and model is None and older_than is None:
@@ -159,7 +159,7 @@ def purge(
             raise typer.Exit(1)
         removed = cache.purge(stage=stage, model=model, older_than=age)
     if as_json:
-        from ..reports import PurgeReport
+        from service_ambitions.jobs.reports import PurgeReport
 
         _print_json(PurgeReport.of(removed))
         return
@@ -185,11 +185,11 @@ def repair(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fal
 
 
 def _repair(state: AppState, cache_dir: Path | None, *, as_json: bool) -> None:
-    from ..cache_repair import repair_cache
+    from service_ambitions.cache.repair import repair_cache
 
     report = repair_cache(state.settings(cache_dir=cache_dir).cache_directory())
     if as_json:
-        from ..reports import CacheRepairReport
+        from service_ambitions.jobs.reports import CacheRepairReport
 
         _print_json(CacheRepairReport.of(report))
         return

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .job import tune_gc
-from .safe import json_safe, markup_safe
-from .state import AppState
+from service_ambitions.cli.job import tune_gc
+from service_ambitions.cli.safe import json_safe, markup_safe
+from service_ambitions.cli.state import AppState
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..views.diff import RunDiff, ServiceDiff
+    from service_ambitions.views.diff import RunDiff, ServiceDiff
 
 __all__ = ["diff"]
 
@@ -40,8 +40,8 @@ def diff(
         service-ambitions diff evolutions-before.jsonl evolutions.jsonl
         service-ambitions diff old.jsonl new.jsonl --json > changes.json
     """
-    from ..views.diff import diff_runs
-    from ..views.records import read_records
+    from service_ambitions.views.diff import diff_runs
+    from service_ambitions.views.records import read_records
 
     tune_gc()
     state: AppState = ctx.obj

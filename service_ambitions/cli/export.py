@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from .job import tune_gc
-from .safe import markup_safe
-from .state import AppState
+from service_ambitions.cli.job import tune_gc
+from service_ambitions.cli.safe import markup_safe
+from service_ambitions.cli.state import AppState
 
 __all__ = ["export"]
 
@@ -62,10 +62,10 @@ def export(
         service-ambitions export evolutions.jsonl -f xlsx -o roadmap.xlsx
         service-ambitions export evolutions.jsonl -f md -o wiki/roadmaps
     """
-    from ..runs import refuse_overwrite
-    from ..views.exports import write_csv, write_markdown, write_xlsx
-    from ..views.records import read_records
-    from ..views.tables import tables
+    from service_ambitions.runs.resume import refuse_overwrite
+    from service_ambitions.views.exports import write_csv, write_markdown, write_xlsx
+    from service_ambitions.views.records import read_records
+    from service_ambitions.views.tables import tables
 
     tune_gc()
     state: AppState = ctx.obj
@@ -86,6 +86,6 @@ def export(
         highlight=False,
         soft_wrap=True,
     )
-    from .render import render_skipped
+    from service_ambitions.cli.render import render_skipped
 
     render_skipped(state.err, found.skipped)

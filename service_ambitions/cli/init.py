@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .safe import plain
-from .state import AppState
+from service_ambitions.cli.safe import plain
+from service_ambitions.cli.state import AppState
 
 __all__ = ["init"]
 
@@ -30,7 +30,7 @@ def init(
         service-ambitions init my-portfolio
         cd my-portfolio && service-ambitions run examples/services.jsonl -o evolutions.jsonl --model offline
     """
-    from ..jobs.init import init_project
+    from service_ambitions.jobs.init import init_project
 
     state: AppState = ctx.obj
     result = init_project(directory, force=force)

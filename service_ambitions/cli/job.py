@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from ..errors import EXIT_DETACHED, EXIT_QUARANTINED, BudgetExceeded
-from .state import AppState
+from service_ambitions.cli.state import AppState
+from service_ambitions.core.errors import EXIT_DETACHED, EXIT_QUARANTINED, BudgetExceeded
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..events import Event, EventSink
-    from ..jobs import Estimate, Prepared, RunResult
-    from .panel import PanelPlan
+    from service_ambitions.cli.panel import PanelPlan
+    from service_ambitions.config.settings import Settings
+    from service_ambitions.core.events import Event, EventSink
+    from service_ambitions.jobs.plan import Estimate
+    from service_ambitions.jobs.run import RunResult
+    from service_ambitions.jobs.setup import Prepared
 
 __all__ = [
     "EXIT_BUDGET",
@@ -77,9 +79,9 @@ def run_job(
 
     With ``-o -`` the records own standard output, so everything else goes to stderr.
     """
-    from ..tally import Tally
-    from .panel import RunPanel
-    from .render import progress_display, render_result_line, render_run_end, render_summary
+    from service_ambitions.cli.panel import RunPanel
+    from service_ambitions.cli.render import progress_display, render_result_line, render_run_end, render_summary
+    from service_ambitions.runs.tally import Tally
 
     to_stdout = str(output) == "-"
     if to_stdout:
@@ -131,7 +133,7 @@ def batch_mode(
     Raises:
         ConfigError: ``--detach`` where nothing could collect the run later.
     """
-    from ..jobs import check_detach, leaves_batches
+    from service_ambitions.jobs.batch import check_detach, leaves_batches
 
     if resume and not settings.batch.enabled and (waiting := leaves_batches(settings, output, run_id, command)):
         state.err.print(f"resuming in batch mode: {waiting} requests wait in provider batches", markup=False)
@@ -143,12 +145,12 @@ def batch_mode(
 def show_plan(state: AppState, prepared: Prepared, plan: Estimate, input_path: Path, *, as_json: bool) -> None:
     """A dry run's plan: tables, or one JSON document (``--json``)."""
     if as_json:
-        from ..reports import PlanReport
-        from .safe import json_safe
+        from service_ambitions.cli.safe import json_safe
+        from service_ambitions.jobs.reports import PlanReport
 
         typer.echo(json_safe(PlanReport.of(plan).model_dump_json(indent=2)))
         return
-    from .render import render_plan
+    from service_ambitions.cli.render import render_plan
 
     render_plan(state.out, prepared, plan, input_path)
 
@@ -186,8 +188,8 @@ def heartbeat(
 
 def _panel_plan(prepared: Prepared, services: int | None) -> PanelPlan:
     """What the panel measures progress against: services, calls per service by stage, limits, budget."""
-    from ..models import Stage
-    from .panel import PanelPlan
+    from service_ambitions.cli.panel import PanelPlan
+    from service_ambitions.core.models import Stage
 
     plateaus, catalogues = len(prepared.reference.plateaus), len(prepared.reference.catalogues)
     per_service = {Stage.DESCRIPTIONS: 1, Stage.FEATURES: plateaus, Stage.MAPPING: plateaus * catalogues}
@@ -230,7 +232,7 @@ def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args:
     import contextlib
     import signal
 
-    from ..runs import TERMINATE
+    from service_ambitions.runs.records import TERMINATE
 
     tune_gc()
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
-from .options import (
+from service_ambitions.cli.job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
+from service_ambitions.cli.options import (
     AllowPromptLogging,
     AsJson,
     Batch,
@@ -31,7 +31,7 @@ from .options import (
     TraceIds,
     batch_flags,
 )
-from .state import AppState
+from service_ambitions.cli.state import AppState
 
 __all__ = ["map_features"]
 
@@ -116,8 +116,10 @@ def map_features(
     """
     from decimal import Decimal
 
-    from ..jobs import estimate_remap, prepare, remap
-    from ..telemetry import configure_telemetry
+    from service_ambitions.core.telemetry import configure_telemetry
+    from service_ambitions.jobs.plan import estimate_remap
+    from service_ambitions.jobs.run import remap
+    from service_ambitions.jobs.setup import prepare
 
     state: AppState = ctx.obj
     quiet = quiet or state.quiet

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..errors import EXIT_QUARANTINED
-from .job import quarantine_for
-from .safe import json_safe, plain
-from .state import AppState
+from service_ambitions.cli.job import quarantine_for
+from service_ambitions.cli.safe import json_safe, plain
+from service_ambitions.cli.state import AppState
+from service_ambitions.core.errors import EXIT_QUARANTINED
 
 __all__ = ["EXIT_FAILED_LINES", "migrate_app"]
 
@@ -63,8 +63,8 @@ def records(
         service-ambitions migrate records old-evolutions.jsonl -o evolutions.jsonl
         service-ambitions migrate records old-evolutions.jsonl -o evolutions.jsonl --dry-run
     """
-    from ..migrations import migrate_records
-    from ..models import SCHEMA_VERSION
+    from service_ambitions.core.models import SCHEMA_VERSION
+    from service_ambitions.inputs.migrations import migrate_records
 
     state: AppState = ctx.obj
     to = to or SCHEMA_VERSION
@@ -72,7 +72,7 @@ def records(
     report = migrate_records(input_path, output, quarantine_path, to=to, dry_run=dry_run)
     console = state.err if str(output) == "-" else state.out
     if as_json:
-        from ..reports import MigrationReport
+        from service_ambitions.jobs.reports import MigrationReport
 
         document = MigrationReport.of(
             migrated=report.migrated,
@@ -138,15 +138,15 @@ def cache(
         service-ambitions migrate cache ~/old-tool/.cache
         service-ambitions run services.jsonl -o evolutions.jsonl --reuse-imported
     """
-    from ..jobs import open_cache
-    from ..legacy_cache import import_legacy_cache
+    from service_ambitions.cache.legacy import import_legacy_cache
+    from service_ambitions.jobs.setup import open_cache
 
     state: AppState = ctx.obj
     with open_cache(state.settings(cache_dir=cache_dir)) as store:
         report = import_legacy_cache(legacy_dir, store, dry_run=dry_run)
     imported = sum(report.imported.values())
     if as_json:
-        from ..reports import ImportReport, PathProblem
+        from service_ambitions.jobs.reports import ImportReport, PathProblem
 
         summary = ImportReport(
             imported={stage.value: count for stage, count in report.imported.items()},

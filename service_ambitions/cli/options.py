@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..cache_mode import CacheMode
+from service_ambitions.config.cache_mode import CacheMode
 
 __all__ = [
     "AllowPromptLogging",

@@ -21,10 +21,18 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..events import CallFailed, CallFinished, Event, RetryScheduled, RunStarted, ServiceCompleted, ServiceFailed
-from ..models import Stage
-from ..tally import Tally
-from .safe import plain
+from service_ambitions.cli.safe import plain
+from service_ambitions.core.events import (
+    CallFailed,
+    CallFinished,
+    Event,
+    RetryScheduled,
+    RunStarted,
+    ServiceCompleted,
+    ServiceFailed,
+)
+from service_ambitions.core.models import Stage
+from service_ambitions.runs.tally import Tally
 
 __all__ = ["PanelPlan", "RunPanel"]
 

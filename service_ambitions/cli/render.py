@@ -12,17 +12,19 @@ from rich.box import SIMPLE_HEAD
 from rich.console import Console
 from rich.table import Table
 
-from .safe import cell, markup_safe, plain
+from service_ambitions.cli.safe import cell, markup_safe, plain
 
 if TYPE_CHECKING:
-    from ..entries import Rejected
-    from ..events import Event, EventSink
-    from ..jobs import Estimate, Prepared, RunResult
-    from ..runs import Manifest
-    from ..tally import Tally
-    from ..usage import UsageReport, UsageRow
-    from .panel import RunPanel
-    from .state import AppState
+    from service_ambitions.cli.panel import RunPanel
+    from service_ambitions.cli.state import AppState
+    from service_ambitions.core.events import Event, EventSink
+    from service_ambitions.inputs.entries import Rejected
+    from service_ambitions.jobs.plan import Estimate
+    from service_ambitions.jobs.run import RunResult
+    from service_ambitions.jobs.setup import Prepared
+    from service_ambitions.runs.records import Manifest
+    from service_ambitions.runs.tally import Tally
+    from service_ambitions.runs.usage import UsageReport, UsageRow
 
 __all__ = [
     "progress_display",

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from .safe import cell, markup_safe
+from service_ambitions.cli.safe import cell, markup_safe
 
 if TYPE_CHECKING:
-    from ..cache import CacheStats, ValidationReport
+    from service_ambitions.cache.store import CacheStats, ValidationReport
 
 __all__ = ["render_cache_stats", "render_cache_validation", "render_purge"]
 

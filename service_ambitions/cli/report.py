@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .safe import json_safe
-from .state import AppState
+from service_ambitions.cli.safe import json_safe
+from service_ambitions.cli.state import AppState
 
 __all__ = ["report", "runs_app"]
 
@@ -25,8 +25,8 @@ def _runs_dir(state: AppState, runs_dir: Path | None) -> Path:
 
 
 def _find(state: AppState, runs_dir: Path | None, run_id: str | None) -> Path:
-    from ..errors import InputError
-    from ..usage import list_runs
+    from service_ambitions.core.errors import InputError
+    from service_ambitions.runs.usage import list_runs
 
     directory = _runs_dir(state, runs_dir)
     if run_id is None:
@@ -65,8 +65,8 @@ def report(
         service-ambitions report 20261122T010203Z-1a2b3c --by-service --failures
         service-ambitions report --json > usage.json
     """
-    from ..usage import UsageReport, build_report
-    from .render import render_report
+    from service_ambitions.cli.render import render_report
+    from service_ambitions.runs.usage import UsageReport, build_report
 
     if schema:
         import json
@@ -98,15 +98,15 @@ def list_command(
         service-ambitions runs list
         service-ambitions runs list --json
     """
-    from ..usage import list_runs
-    from .render import render_runs
+    from service_ambitions.cli.render import render_runs
+    from service_ambitions.runs.usage import list_runs
 
     state: AppState = ctx.obj
     manifests = list_runs(_runs_dir(state, runs_dir))
     if as_json:
         from pydantic import TypeAdapter
 
-        from ..runs import Manifest
+        from service_ambitions.runs.records import Manifest
 
         typer.echo(json_safe(TypeAdapter(list[Manifest]).dump_json(manifests, indent=2).decode()))
         return
@@ -126,7 +126,7 @@ def show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="The run
         service-ambitions runs show 20261122T010203Z-1a2b3c
         service-ambitions runs show 20261122T010203Z-1a2b3c | jq '.batches[] | [.batch_id, .status]'
     """
-    from ..runs import run_details
+    from service_ambitions.runs.batches import run_details
 
     state: AppState = ctx.obj
     typer.echo(json_safe(run_details(_find(state, runs_dir, run_id)).model_dump_json(indent=2, exclude_none=True)))
@@ -159,8 +159,8 @@ def tail(
     """
     import json
 
-    from ..events import LEVELS, event_level
-    from ..runs import follow_events
+    from service_ambitions.core.events import LEVELS, event_level
+    from service_ambitions.runs.records import follow_events
 
     if level is not None and level not in LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(LEVELS)}", param_hint="--level")

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
-from .options import (
+from service_ambitions.cli.job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
+from service_ambitions.cli.options import (
     AllowPromptLogging,
     AsJson,
     Batch,
@@ -32,7 +32,7 @@ from .options import (
     Workers,
     batch_flags,
 )
-from .state import AppState
+from service_ambitions.cli.state import AppState
 
 __all__ = ["collect", "run"]
 
@@ -135,8 +135,10 @@ def run(
     """
     from decimal import Decimal
 
-    from ..jobs import estimate, generate, prepare
-    from ..telemetry import configure_telemetry
+    from service_ambitions.core.telemetry import configure_telemetry
+    from service_ambitions.jobs.plan import estimate
+    from service_ambitions.jobs.run import generate
+    from service_ambitions.jobs.setup import prepare
 
     state: AppState = ctx.obj
     quiet = quiet or state.quiet
@@ -213,7 +215,9 @@ def collect(
         service-ambitions runs collect 20261128T230539Z-b043c7
         until service-ambitions runs collect RUN_ID --detach -q; [ $? -ne 11 ]; do sleep 600; done
     """
-    from ..jobs import check_detach, collect_job, generate, prepare
+    from service_ambitions.jobs.batch import check_detach, collect_job
+    from service_ambitions.jobs.run import generate
+    from service_ambitions.jobs.setup import prepare
 
     state: AppState = ctx.obj
     quiet = quiet or state.quiet

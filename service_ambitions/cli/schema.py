@@ -22,7 +22,7 @@ def schema() -> None:
     """
     import json
 
-    from ..models import SCHEMA_VERSION, ServiceEvolution
+    from service_ambitions.core.models import SCHEMA_VERSION, ServiceEvolution
 
     document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **ServiceEvolution.model_json_schema()}
     document["title"] = f"ServiceEvolution {SCHEMA_VERSION}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from service_ambitions.config.settings import Settings
 
 __all__ = ["AppState"]
 
@@ -26,6 +26,6 @@ class AppState:
 
     def settings(self, **flags: Any) -> Settings:
         """Settings from every source, with the flags the user gave (None = not given) on top."""
-        from ..config import load_settings
+        from service_ambitions.config.settings import load_settings
 
         return load_settings(self.config, **flags)

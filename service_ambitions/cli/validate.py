@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .safe import json_safe, markup_safe
-from .state import AppState
+from service_ambitions.cli.safe import json_safe, markup_safe
+from service_ambitions.cli.state import AppState
 
 __all__ = ["validate"]
 
@@ -33,7 +33,7 @@ def validate(
         service-ambitions validate services.jsonl --json
         service-ambitions --config config/app.yaml validate services.jsonl
     """
-    from ..jobs import run_checks
+    from service_ambitions.jobs.checks import run_checks
 
     state: AppState = ctx.obj
     settings = state.settings(model=model)
@@ -42,7 +42,7 @@ def validate(
     if as_json:
         from pydantic import TypeAdapter
 
-        from ..reports import CheckRow
+        from service_ambitions.jobs.reports import CheckRow
 
         rows = [
             CheckRow(

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .job import tune_gc
-from .safe import markup_safe
-from .state import AppState
+from service_ambitions.cli.job import tune_gc
+from service_ambitions.cli.safe import markup_safe
+from service_ambitions.cli.state import AppState
 
 __all__ = ["view"]
 
@@ -51,15 +51,15 @@ def view(
     """
     from datetime import UTC, datetime
 
-    from ..entries import JsonObject
-    from ..errors import ConfigError, OutputError
-    from ..jsonl import read_json_objects
-    from ..reference import load_reference
-    from ..runs import refuse_overwrite
-    from ..views.diff import diff_runs
-    from ..views.html import render_roadmap
-    from ..views.portfolio import portfolio
-    from ..views.records import read_records
+    from service_ambitions.core.errors import ConfigError, OutputError
+    from service_ambitions.inputs.entries import JsonObject
+    from service_ambitions.inputs.jsonl import read_json_objects
+    from service_ambitions.reference.data import load_reference
+    from service_ambitions.runs.resume import refuse_overwrite
+    from service_ambitions.views.diff import diff_runs
+    from service_ambitions.views.html import render_roadmap
+    from service_ambitions.views.portfolio import portfolio
+    from service_ambitions.views.records import read_records
 
     tune_gc()
     state: AppState = ctx.obj
@@ -102,6 +102,6 @@ def view(
         highlight=False,
         soft_wrap=True,
     )
-    from .render import render_skipped
+    from service_ambitions.cli.render import render_skipped
 
     render_skipped(state.err, found.skipped)

@@ -14,32 +14,4 @@ Each module holds one job concern:
 The CLI calls only these and the read-side modules (``usage``, ``runs``, ``cache``).
 """
 
-from __future__ import annotations
-
-from .batch import Collect, check_detach, collect_job, leaves_batches
-from .checks import Check, InputScan, run_checks, scan_input
-from .plan import Estimate, StageEstimate, estimate, estimate_remap
-from .run import RunResult, generate, remap
-from .setup import Prepared, open_cache, prepare, retry_policy
-
-__all__ = [
-    "Check",
-    "Collect",
-    "Estimate",
-    "InputScan",
-    "Prepared",
-    "RunResult",
-    "StageEstimate",
-    "check_detach",
-    "collect_job",
-    "estimate",
-    "estimate_remap",
-    "generate",
-    "leaves_batches",
-    "open_cache",
-    "prepare",
-    "remap",
-    "retry_policy",
-    "run_checks",
-    "scan_input",
-]
+__all__: list[str] = []

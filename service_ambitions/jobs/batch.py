@@ -24,15 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
-from ..errors import ConfigError, InputError, ResumeMismatch
-from ..llm.names import is_offline
-from ..models import Stage
-from ..runs import find_run, read_manifest
-from ..runs.suspended import SuspendedStore
+from service_ambitions.config.settings import Settings
+from service_ambitions.core.errors import ConfigError, InputError, ResumeMismatch
+from service_ambitions.core.models import Stage
+from service_ambitions.llm.names import is_offline
+from service_ambitions.runs.records import read_manifest
+from service_ambitions.runs.resume import find_run
+from service_ambitions.runs.suspended import SuspendedStore
 
 if TYPE_CHECKING:
-    from ..llm.batching import BatchLane
+    from service_ambitions.llm.batching import BatchLane
 
 __all__ = ["DETACH", "Collect", "check_detach", "collect_job", "leaves_batches", "run_batched"]
 

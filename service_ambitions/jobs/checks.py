@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..errors import (
+from service_ambitions.config.settings import Settings
+from service_ambitions.core.errors import (
     InputError,
     ServiceAmbitionsError,
 )
-from ..jsonl import Rejected, read_services
-from ..models import Stage
-from ..prompting import load_prompts
-from ..reference import load_reference
+from service_ambitions.core.models import Stage
+from service_ambitions.inputs.jsonl import Rejected, read_services
+from service_ambitions.reference.data import load_reference
+from service_ambitions.reference.prompting import load_prompts
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -89,7 +89,7 @@ def run_checks(
         )
 
     def models() -> str:
-        from ..llm.resolve import resolve_model
+        from service_ambitions.llm.resolve import resolve_model
 
         names = sorted({name for stage in Stage for name in settings.model_chain(stage)})
         for name in names:

@@ -12,19 +12,19 @@ from datetime import datetime
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
-from ..cache_mode import CacheMode
-from ..errors import CacheUnavailable
-from ..events import CacheProblem, EventSink, ProviderPaused
-from ..models import Meta, ReferenceHashes, Stage, StageModels
-from ..pipeline import MetaFactory
-from ..reference import Catalogue
-from .setup import Prepared, open_cache
+from service_ambitions.config.cache_mode import CacheMode
+from service_ambitions.core.errors import CacheUnavailable
+from service_ambitions.core.events import CacheProblem, EventSink, ProviderPaused
+from service_ambitions.core.models import Meta, ReferenceHashes, Stage, StageModels
+from service_ambitions.jobs.setup import Prepared, open_cache
+from service_ambitions.pipeline.run import MetaFactory
+from service_ambitions.reference.data import Catalogue
 
 if TYPE_CHECKING:  # the gateway is built only when a call is made: it imports pydantic-ai
-    from ..cache import ResultCache
-    from ..config import Settings
-    from ..llm.batching import BatchLane, WaitingCalls
-    from ..llm.gateway import Gateway
+    from service_ambitions.cache.store import ResultCache
+    from service_ambitions.config.settings import Settings
+    from service_ambitions.llm.batching import BatchLane, WaitingCalls
+    from service_ambitions.llm.gateway import Gateway
 
 __all__ = ["batch_lane", "meta_maker", "remapped_reference", "run_cache", "run_gateway"]
 
@@ -36,7 +36,7 @@ def batch_lane(prepared: Prepared, waiting: WaitingCalls, emit: EventSink, *, de
     (the run's ``suspended.jsonl``); with ``detach`` a call parks once its request is in a
     batch, so the run can end and another collect it.
     """
-    from ..llm.batching import BatchLane, BatchOptions
+    from service_ambitions.llm.batching import BatchLane, BatchOptions
 
     batch = prepared.settings.batch.model_dump(exclude={"enabled", "services"})
     options = BatchOptions(**batch, detach=detach)
@@ -55,9 +55,9 @@ def run_gateway(
     """
     from pydantic_ai import UsageLimits
 
-    from ..llm.budget import Budget
-    from ..llm.gateway import Gateway, provider_unwell
-    from ..llm.limits import CircuitBreaker, RateLimiter
+    from service_ambitions.llm.budget import Budget
+    from service_ambitions.llm.gateway import Gateway, provider_unwell
+    from service_ambitions.llm.limits import CircuitBreaker, RateLimiter
 
     settings = prepared.settings
     limits = settings.limits

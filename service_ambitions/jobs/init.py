@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..errors import OutputError
+from service_ambitions.core.errors import OutputError
 
 __all__ = ["InitResult", "init_project"]
 
-_DATA = resources.files("service_ambitions") / "data"
+_DATA = resources.files("service_ambitions.reference") / "defaults"
 
 _REFERENCE = """reference:
   plateaus: ../reference/plateaus.json

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from ..cache import CacheMode
-from ..cache_format import record_key
-from ..errors import ConfigError, ServiceAmbitionsError
-from ..jsonl import Accepted, Rejected
-from ..map_input import load_service_file, read_map_input
-from ..reference import Catalogue, ReferenceData
-from .setup import Prepared, open_cache
+from service_ambitions.cache.format import record_key
+from service_ambitions.cache.store import CacheMode
+from service_ambitions.core.errors import ConfigError, ServiceAmbitionsError
+from service_ambitions.inputs.jsonl import Accepted, Rejected
+from service_ambitions.inputs.map_input import load_service_file, read_map_input
+from service_ambitions.jobs.setup import Prepared, open_cache
+from service_ambitions.reference.data import Catalogue, ReferenceData
 
 __all__ = ["answered_by_records", "chosen_catalogues", "map_reader", "not_done"]
 

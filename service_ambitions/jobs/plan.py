@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from ..cache import CacheMode
-from ..jsonl import Accepted, Existing, Rejected, read_services
-from ..models import Service, Stage
-from ..reference import Catalogue
-from ..stages import Call, CallPlan, StageBook, record_plan, service_plan
-from .checks import InputScan
-from .inputs import map_reader
-from .setup import Prepared, open_cache
+from service_ambitions.cache.store import CacheMode
+from service_ambitions.core.models import Service, Stage
+from service_ambitions.inputs.jsonl import Accepted, Existing, Rejected, read_services
+from service_ambitions.jobs.checks import InputScan
+from service_ambitions.jobs.inputs import map_reader
+from service_ambitions.jobs.setup import Prepared, open_cache
+from service_ambitions.pipeline.stages import Call, CallPlan, StageBook, record_plan, service_plan
+from service_ambitions.reference.data import Catalogue
 
 if TYPE_CHECKING:
-    from ..llm.gateway import Gateway
-    from ..llm.requests import LLMRequest
+    from service_ambitions.llm.gateway import Gateway
+    from service_ambitions.llm.requests import LLMRequest
 
 __all__ = ["Estimate", "Planner", "StageEstimate", "StagePlan", "estimate", "estimate_remap"]
 
@@ -94,8 +94,8 @@ def _estimate(
     max_services: int | None = None,
     remap: Sequence[Catalogue] = (),
 ) -> Estimate:
-    from ..llm.budget import call_price
-    from ..llm.gateway import Gateway
+    from service_ambitions.llm.budget import call_price
+    from service_ambitions.llm.gateway import Gateway
 
     settings = prepared.settings
     batch = settings.batch.enabled  # priced at the providers' batch rates

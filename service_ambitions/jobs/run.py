@@ -12,39 +12,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..clock import utc_now
-from ..errors import (
+from service_ambitions.core.clock import utc_now
+from service_ambitions.core.errors import (
     ServiceAmbitionsError,
 )
-from ..events import Event, EventSink, RunFinished, RunStarted
-from ..jsonl import Accepted, JsonlWriter, Rejected, read_services
-from ..pipeline import Pipeline, RecordSink
-from ..record_entries import RecordEntries
-from ..reference import Catalogue
-from ..runs import (
-    TERMINATE,
-    Manifest,
-    OpenedRun,
-    RunCounts,
-    RunRecorder,
-    RunStatus,
-    open_run,
-    output_lock,
-    restore_input_order,
-    tally_run,
-)
-from ..runs.suspended import SuspendedStore
-from ..tally import Tally
-from ..telemetry import tracer
-from .batch import run_batched
-from .compose import batch_lane, meta_maker, run_cache, run_gateway
-from .inputs import answered_by_records, map_reader, not_done
-from .setup import Prepared
-from .workers import WorkersOutcome, run_job_in_workers
+from service_ambitions.core.events import Event, EventSink, RunFinished, RunStarted
+from service_ambitions.core.telemetry import tracer
+from service_ambitions.inputs.jsonl import Accepted, JsonlWriter, Rejected, read_services
+from service_ambitions.jobs.batch import run_batched
+from service_ambitions.jobs.compose import batch_lane, meta_maker, run_cache, run_gateway
+from service_ambitions.jobs.inputs import answered_by_records, map_reader, not_done
+from service_ambitions.jobs.setup import Prepared
+from service_ambitions.jobs.workers import WorkersOutcome, run_job_in_workers
+from service_ambitions.pipeline.record_entries import RecordEntries
+from service_ambitions.pipeline.run import Pipeline, RecordSink
+from service_ambitions.reference.data import Catalogue
+from service_ambitions.runs.lock import output_lock
+from service_ambitions.runs.records import TERMINATE, Manifest, RunCounts, RunRecorder, RunStatus, tally_run
+from service_ambitions.runs.resume import OpenedRun, open_run, restore_input_order
+from service_ambitions.runs.suspended import SuspendedStore
+from service_ambitions.runs.tally import Tally
 
 if TYPE_CHECKING:
-    from ..llm.batching import BatchLane
-    from ..llm.gateway import Gateway
+    from service_ambitions.llm.batching import BatchLane
+    from service_ambitions.llm.gateway import Gateway
 
 __all__ = ["RunResult", "generate", "remap"]
 

@@ -16,27 +16,25 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from ..cache import CACHE_FORMAT, ResultCache, database_error
-from ..config import Settings
-from ..errors import (
+from service_ambitions.cache.store import CACHE_FORMAT, ResultCache, database_error
+from service_ambitions.config.settings import Settings
+from service_ambitions.core.errors import (
     CacheUnavailable,
     ConfigError,
 )
-from ..llm.names import is_offline
-from ..models import SCHEMA_VERSION, Stage
-from ..prompting import PromptSet, load_prompts
-from ..record_entries import endpoint_environment, record_scope
-from ..reference import ReferenceData, load_reference
-from ..runs import (
-    RunIdentity,
-)
-from ..stages import StageBook
+from service_ambitions.core.models import SCHEMA_VERSION, Stage
+from service_ambitions.llm.names import is_offline
+from service_ambitions.pipeline.record_entries import endpoint_environment, record_scope
+from service_ambitions.pipeline.stages import StageBook
+from service_ambitions.reference.data import ReferenceData, load_reference
+from service_ambitions.reference.prompting import PromptSet, load_prompts
+from service_ambitions.runs.resume import RunIdentity
 
 if TYPE_CHECKING:  # resolving models imports pydantic-ai and the providers' SDKs: only when a call is made
     from pydantic_ai import ModelSettings
     from pydantic_ai.models import Model
 
-    from ..llm.transport import RetryPolicy
+    from service_ambitions.llm.transport import RetryPolicy
 
 __all__ = ["Prepared", "open_cache", "prepare", "retry_policy"]
 
@@ -140,7 +138,7 @@ class Prepared:
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     """The HTTP retry policy the settings describe."""
-    from ..llm.transport import RetryPolicy
+    from service_ambitions.llm.transport import RetryPolicy
 
     retry = settings.retry
     return RetryPolicy(attempts=retry.attempts, max_wait=retry.max_wait_s, request_timeout=retry.request_timeout_s)
@@ -152,12 +150,12 @@ def _resolve(
     """The models of ``chains``, resolved and (with ``--max-cost``) priced."""
     from pydantic_ai.models.fallback import FallbackModel
 
-    from ..llm.budget import call_price
-    from ..llm.resolve import resolve_model
-    from ..llm.transport import retrying_client
+    from service_ambitions.llm.budget import call_price
+    from service_ambitions.llm.resolve import resolve_model
+    from service_ambitions.llm.transport import retrying_client
 
     if model_factory is None:
-        from ..llm.pacing import HeaderPacer
+        from service_ambitions.llm.pacing import HeaderPacer
 
         pacer = HeaderPacer() if settings.limits.follow_rate_headers else None
         client = retrying_client(retry_policy(settings), pacer=pacer)

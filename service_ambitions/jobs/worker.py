@@ -24,16 +24,16 @@ import sys
 from contextlib import ExitStack
 from typing import IO, Any
 
-from ..clock import utc_now
-from ..config import Settings
-from ..entries import Accepted, QuarantineRecord
-from ..errors import ServiceAmbitionsError
-from ..events import Event, ServiceDeferred
-from ..models import Service, ServiceEvolution
-from ..pipeline import Pipeline, RecordSink
-from ..record_entries import RecordEntries
-from .compose import meta_maker, run_cache, run_gateway
-from .setup import prepare
+from service_ambitions.config.settings import Settings
+from service_ambitions.core.clock import utc_now
+from service_ambitions.core.errors import ServiceAmbitionsError
+from service_ambitions.core.events import Event, ServiceDeferred
+from service_ambitions.core.models import Service, ServiceEvolution
+from service_ambitions.inputs.entries import Accepted, QuarantineRecord
+from service_ambitions.jobs.compose import meta_maker, run_cache, run_gateway
+from service_ambitions.jobs.setup import prepare
+from service_ambitions.pipeline.record_entries import RecordEntries
+from service_ambitions.pipeline.run import Pipeline, RecordSink
 
 __all__ = ["main"]
 

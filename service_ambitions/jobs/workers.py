@@ -29,12 +29,12 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from .. import errors
-from ..config import Settings
-from ..entries import Accepted, QuarantineRecord, Rejected
-from ..errors import BudgetExceeded, ServiceAmbitionsError
-from ..events import Event, EventSink, LineQuarantined
-from ..jsonl import JsonlWriter
+from service_ambitions.config.settings import Settings
+from service_ambitions.core import errors
+from service_ambitions.core.errors import BudgetExceeded, ServiceAmbitionsError
+from service_ambitions.core.events import Event, EventSink, LineQuarantined
+from service_ambitions.inputs.entries import Accepted, QuarantineRecord, Rejected
+from service_ambitions.inputs.jsonl import JsonlWriter
 
 __all__ = ["WorkersOutcome", "run_in_workers", "run_job_in_workers", "share"]
 

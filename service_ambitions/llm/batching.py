@@ -31,9 +31,9 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.batch import Batch, BatchResult, EncodedBatchRequest
 from pydantic_ai.models.wrapper import WrapperModel
 
-from ..events import BatchSubmitted, BatchUpdated, EventSink
-from ..models import Stage
-from .structured import Exchange, Resumed
+from service_ambitions.core.events import BatchSubmitted, BatchUpdated, EventSink
+from service_ambitions.core.models import Stage
+from service_ambitions.llm.structured import Exchange, Resumed
 
 __all__ = ["BatchLane", "BatchOptions", "WaitingCall", "WaitingCalls", "batch_id_of"]
 

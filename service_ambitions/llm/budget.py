@@ -25,8 +25,8 @@ from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
-from ..errors import BudgetExceeded
-from ..models import Stage
+from service_ambitions.core.errors import BudgetExceeded
+from service_ambitions.core.models import Stage
 
 __all__ = ["Budget", "BudgetedModel", "call_price", "response_price", "worst_case_cost"]
 

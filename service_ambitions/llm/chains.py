@@ -8,8 +8,8 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 
-from ..events import EventSink, FallbackUsed
-from ..models import Stage
+from service_ambitions.core.events import EventSink, FallbackUsed
+from service_ambitions.core.models import Stage
 
 __all__ = ["display_name", "tell_fallback"]
 

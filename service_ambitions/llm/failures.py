@@ -27,11 +27,11 @@ from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRe
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from ..errors import BudgetExceeded, CallSpend, OutputInvalid, ProviderError, ProviderRefused
-from ..models import Stage
-from .budget import response_price
-from .structured import Exchange
-from .transport import proxy_for
+from service_ambitions.core.errors import BudgetExceeded, CallSpend, OutputInvalid, ProviderError, ProviderRefused
+from service_ambitions.core.models import Stage
+from service_ambitions.llm.budget import response_price
+from service_ambitions.llm.structured import Exchange
+from service_ambitions.llm.transport import proxy_for
 
 __all__ = ["provider_message", "provider_unwell", "request_id", "spent_by", "translated", "validation_reason"]
 

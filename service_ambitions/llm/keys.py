@@ -17,9 +17,9 @@ from pydantic import TypeAdapter
 from pydantic_ai import ModelSettings
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 
-from ..cache import canonical_json
-from ..models import Stage
-from .structured import OutputTool
+from service_ambitions.cache.store import canonical_json
+from service_ambitions.core.models import Stage
+from service_ambitions.llm.structured import OutputTool
 
 __all__ = ["OutputType", "key_history", "key_settings"]
 

@@ -30,8 +30,8 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from ..models import CMMI_LABELS
-from .names import OFFLINE_MODEL_NAME
+from service_ambitions.core.models import CMMI_LABELS
+from service_ambitions.llm.names import OFFLINE_MODEL_NAME
 
 __all__ = ["OFFLINE_MODEL_NAME", "offline_answer", "offline_model"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from ..events import EventSink, LimitsLearned, LimitWaited
+from service_ambitions.core.events import EventSink, LimitsLearned, LimitWaited
 
 __all__ = ["HeaderPacer", "PaceEvents", "PaceObserver", "pace_observer", "parse_duration"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..models import Stage
+from service_ambitions.core.models import Stage
 
 if TYPE_CHECKING:  # not imported at run time: a run answered from record entries never loads pydantic-ai
     from pydantic_ai.messages import ModelMessage

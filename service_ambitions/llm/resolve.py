@@ -16,9 +16,9 @@ from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 
-from ..errors import ConfigError
-from .names import is_offline
-from .offline import offline_model
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.llm.names import is_offline
+from service_ambitions.llm.offline import offline_model
 
 __all__ = ["is_offline", "resolve_model"]
 

@@ -31,7 +31,7 @@ from pydantic_ai.retries import AsyncHTTPX2TenacityTransport, RetryConfig, wait_
 from tenacity import RetryCallState, retry_if_exception_type, stop_after_attempt, stop_any, wait_random_exponential
 from tenacity.stop import stop_base
 
-from .pacing import HeaderPacer
+from service_ambitions.llm.pacing import HeaderPacer
 
 __all__ = ["RetryObserver", "RetryPolicy", "environment_proxies", "proxy_for", "retry_observer", "retrying_client"]
 

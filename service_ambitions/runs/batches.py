@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import ConfigDict
 
-from ..events import BatchState, BatchSubmitted, BatchUpdated, Event
-from .records import Manifest, read_events, read_manifest
-from .suspended import SuspendedStore
+from service_ambitions.core.events import BatchState, BatchSubmitted, BatchUpdated, Event
+from service_ambitions.runs.records import Manifest, read_events, read_manifest
+from service_ambitions.runs.suspended import SuspendedStore
 
 __all__ = ["BatchRow", "RunDetails", "batch_rows", "run_details"]
 

@@ -13,8 +13,8 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock; outputs are not locked there
     fcntl = None  # type: ignore[assignment]
 
-from ..errors import OutputError
-from .records import records_error
+from service_ambitions.core.errors import OutputError
+from service_ambitions.runs.records import records_error
 
 __all__ = ["output_lock"]
 

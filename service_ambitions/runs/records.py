@@ -28,11 +28,11 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ..clock import utc_now
-from ..errors import OutputError
-from ..events import Event
-from ..secrets import scrub
-from ..tally import Tally
+from service_ambitions.core.clock import utc_now
+from service_ambitions.core.errors import OutputError
+from service_ambitions.core.events import Event
+from service_ambitions.core.secrets import scrub
+from service_ambitions.runs.tally import Tally
 
 __all__ = [
     "TERMINATE",

@@ -17,9 +17,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from ..clock import utc_now
-from ..errors import InputError, OutputError, ResumeMismatch
-from .records import Manifest, RunStatus, current_process, file_sha256, read_manifest
+from service_ambitions.core.clock import utc_now
+from service_ambitions.core.errors import InputError, OutputError, ResumeMismatch
+from service_ambitions.runs.records import Manifest, RunStatus, current_process, file_sha256, read_manifest
 
 __all__ = [
     "OpenedRun",

@@ -26,8 +26,8 @@ from typing import IO
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import OutputError
-from ..secrets import scrub
+from service_ambitions.core.errors import OutputError
+from service_ambitions.core.secrets import scrub
 
 __all__ = ["SUSPENDED_FILE", "SuspendedCall", "SuspendedStore"]
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from ..entries import Rejected
-from ..models import Feature, PlateauResult, ServiceEvolution
-from .records import RecordSet
+from service_ambitions.core.models import Feature, PlateauResult, ServiceEvolution
+from service_ambitions.inputs.entries import Rejected
+from service_ambitions.views.records import RecordSet
 
 __all__ = [
     "FeatureRef",

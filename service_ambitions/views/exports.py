@@ -17,8 +17,8 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..models import ServiceEvolution
-from .tables import Table
+from service_ambitions.core.models import ServiceEvolution
+from service_ambitions.views.tables import Table
 
 __all__ = ["markdown_roadmap", "roadmap_file_name", "write_csv", "write_markdown", "write_xlsx"]
 

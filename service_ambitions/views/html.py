@@ -19,9 +19,9 @@ from importlib.metadata import version
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..models import ServiceEvolution
-from .diff import RunDiff
-from .portfolio import Portfolio
+from service_ambitions.core.models import ServiceEvolution
+from service_ambitions.views.diff import RunDiff
+from service_ambitions.views.portfolio import Portfolio
 
 __all__ = ["render_roadmap"]
 

@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..models import CMMI_LABELS, ServiceEvolution
-from ..reference import Catalogue
+from service_ambitions.core.models import CMMI_LABELS, ServiceEvolution
+from service_ambitions.reference.data import Catalogue
 
 __all__ = ["CoverageRow", "Portfolio", "ServiceRow", "portfolio"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..entries import Rejected, raw_prefix
-from ..jsonl import DEFAULT_MAX_LINE_BYTES, read_json_objects
-from ..migrations import MigrationFailed, migrate_record
-from ..models import ServiceEvolution
+from service_ambitions.core.models import ServiceEvolution
+from service_ambitions.inputs.entries import Rejected, raw_prefix
+from service_ambitions.inputs.jsonl import DEFAULT_MAX_LINE_BYTES, read_json_objects
+from service_ambitions.inputs.migrations import MigrationFailed, migrate_record
 
 __all__ = ["RecordSet", "read_records"]
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..models import ServiceEvolution
+from service_ambitions.core.models import ServiceEvolution
 
 __all__ = ["TABLES", "Table", "tables"]
 

@@ -1,7 +1,7 @@
 """Prompt templates and the text blocks rendered into them.
 
 Templates are Markdown files with ``$name`` placeholders (:class:`string.Template`), shipped
-in ``service_ambitions/prompts``; a prompts directory given in settings replaces any of them
+in ``service_ambitions/reference/prompts``; a prompts directory given in settings replaces any of them
 by file name. Each template may use only the placeholders listed in :data:`PLACEHOLDERS`, so
 a typo in a custom template fails at ``validate`` time, not after an hour of calls.
 
@@ -19,9 +19,9 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from .errors import ConfigError
-from .models import ExistingFeature, JobToBeDone, Service
-from .reference import Catalogue, CatalogueItem, FacetOption, Plateau, Role
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.core.models import ExistingFeature, JobToBeDone, Service
+from service_ambitions.reference.data import Catalogue, CatalogueItem, FacetOption, Plateau, Role
 
 __all__ = [
     "PLACEHOLDERS",
@@ -88,7 +88,7 @@ def load_prompts(directory: Path | None = None) -> PromptSet:
     """
     if directory is not None and not directory.is_dir():
         raise ConfigError(f"prompts directory {directory} does not exist")
-    packaged = resources.files("service_ambitions") / "prompts"
+    packaged = resources.files("service_ambitions.reference") / "prompts"
     templates: dict[str, Template] = {}
     sources: dict[str, Path] = {}
     digest = hashlib.sha256()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from .cache import CacheStats, ValidationReport
-from .cache_repair import RepairReport
-from .jobs.plan import Estimate
+from service_ambitions.cache.repair import RepairReport
+from service_ambitions.cache.store import CacheStats, ValidationReport
+from service_ambitions.jobs.plan import Estimate
 
 __all__ = [
     "CacheRepairReport",

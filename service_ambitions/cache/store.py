@@ -31,7 +31,7 @@ from typing import Any
 from diskcache import Cache
 from pydantic import ValidationError
 
-from .cache_format import (
+from service_ambitions.cache.format import (
     CACHE_FORMAT,
     IMPORTED_ROW,
     RECORD_ROW,
@@ -50,10 +50,16 @@ from .cache_format import (
     seal,
     unseal,
 )
-from .cache_maintenance import CacheMaintenance, CacheStats, RowProblem, ValidationReport, database_error
-from .cache_mode import CacheMode, Eviction, default_cache_dir
-from .clock import utc_now
-from .errors import CacheUnavailable
+from service_ambitions.cache.maintenance import (
+    CacheMaintenance,
+    CacheStats,
+    RowProblem,
+    ValidationReport,
+    database_error,
+)
+from service_ambitions.config.cache_mode import CacheMode, Eviction, default_cache_dir
+from service_ambitions.core.clock import utc_now
+from service_ambitions.core.errors import CacheUnavailable
 
 __all__ = [
     "CACHE_FORMAT",

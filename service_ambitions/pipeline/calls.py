@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from .errors import BudgetExceeded, CallSpend, ProviderError
-from .events import CallFailed, CallFinished, CallStarted, EventSink
-from .models import Service, Stage
-from .telemetry import Metrics, tracer
+from service_ambitions.core.errors import BudgetExceeded, CallSpend, ProviderError
+from service_ambitions.core.events import CallFailed, CallFinished, CallStarted, EventSink
+from service_ambitions.core.models import Service, Stage
+from service_ambitions.core.telemetry import Metrics, tracer
 
 if TYPE_CHECKING:
-    from .llm.gateway import Gateway
-    from .llm.requests import LLMAnswer, LLMRequest
+    from service_ambitions.llm.gateway import Gateway
+    from service_ambitions.llm.requests import LLMAnswer, LLMRequest
 
 __all__ = ["MeasuredCalls"]
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import Stage
+from service_ambitions.core.models import Stage
 
 __all__ = [
     "LEVELS",

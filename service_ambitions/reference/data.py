@@ -1,7 +1,7 @@
 """Reference data: maturity plateaus, customer roles and the catalogues features map to.
 
 All of it is data, read from JSON files; the defaults ship inside the package under
-``service_ambitions/data`` and any file can be replaced through settings. A catalogue
+``service_ambitions/reference/defaults`` and any file can be replaced through settings. A catalogue
 may declare *facets* (typed attributes every mapping must carry); :meth:`Catalogue.facet_model`
 turns that declaration into a Pydantic model at run time, so the model's answers are
 validated against it like any other output.
@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from service_ambitions.core.errors import ConfigError
 
 __all__ = [
     "Catalogue",
@@ -222,7 +222,7 @@ class ReferenceData:
         raise ConfigError(f"unknown catalogue {field!r}; known catalogues: {known}")
 
 
-_DATA = resources.files("service_ambitions") / "data"
+_DATA = resources.files("service_ambitions.reference") / "defaults"
 
 
 def default_catalogue_paths() -> list[Path]:

@@ -16,8 +16,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .events import CallFailed, CallFinished, Event, RetryScheduled, ServiceCompleted, ServiceFailed
-from .runs import BatchRow, Manifest, batch_rows, read_events, read_manifest
+from service_ambitions.core.events import (
+    CallFailed,
+    CallFinished,
+    Event,
+    RetryScheduled,
+    ServiceCompleted,
+    ServiceFailed,
+)
+from service_ambitions.runs.batches import BatchRow, batch_rows
+from service_ambitions.runs.records import Manifest, read_events, read_manifest
 
 __all__ = ["UsageReport", "UsageRow", "build_report", "list_runs"]
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
-from .reference import Catalogue, CatalogueItem
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.reference.data import Catalogue, CatalogueItem
 
 if TYPE_CHECKING:
     import numpy as np

@@ -26,10 +26,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import InputError
-from .jsonl import JsonlWriter, QuarantineRecord, Rejected, is_stdout, raw_prefix, read_json_objects
-from .models import CMMI_LABELS, SCHEMA_VERSION, ServiceEvolution
-from .problems import describe_errors
+from service_ambitions.core.errors import InputError
+from service_ambitions.core.models import CMMI_LABELS, SCHEMA_VERSION, ServiceEvolution
+from service_ambitions.core.problems import describe_errors
+from service_ambitions.inputs.jsonl import (
+    JsonlWriter,
+    QuarantineRecord,
+    Rejected,
+    is_stdout,
+    raw_prefix,
+    read_json_objects,
+)
 
 __all__ = [
     "KNOWN_VERSIONS",

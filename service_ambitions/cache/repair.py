@@ -22,10 +22,18 @@ from typing import Any
 
 from diskcache.core import MODE_BINARY, MODE_RAW
 
-from .cache import ResultCache
-from .cache_format import RECORD_ROW, RESULT_ROW, TRANSCRIPT_ROW, UnsafeRow, own_value_file, record_deps, unseal
-from .clock import utc_now
-from .errors import CacheUnavailable
+from service_ambitions.cache.format import (
+    RECORD_ROW,
+    RESULT_ROW,
+    TRANSCRIPT_ROW,
+    UnsafeRow,
+    own_value_file,
+    record_deps,
+    unseal,
+)
+from service_ambitions.cache.store import ResultCache
+from service_ambitions.core.clock import utc_now
+from service_ambitions.core.errors import CacheUnavailable
 
 __all__ = ["RepairReport", "repair_cache"]
 

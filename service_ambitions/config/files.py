@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from .errors import ConfigError
+from service_ambitions.core.errors import ConfigError
 
 __all__ = ["DEFAULT_CONFIG_PATH", "check_variables", "dotenv", "find_config", "read_settings_file"]
 

@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .cache_format import CallGroup, RecordEntry, canonical_json, record_key
-from .cache_mode import CacheMode
-from .errors import CacheUnavailable
-from .events import CallFinished
-from .models import PlateauResult, Service, ServiceEvolution, Stage, StageModels
-from .secrets import holds_secret
+from service_ambitions.cache.format import CallGroup, RecordEntry, canonical_json, record_key
+from service_ambitions.config.cache_mode import CacheMode
+from service_ambitions.core.errors import CacheUnavailable
+from service_ambitions.core.events import CallFinished
+from service_ambitions.core.models import PlateauResult, Service, ServiceEvolution, Stage, StageModels
+from service_ambitions.core.secrets import holds_secret
 
 if TYPE_CHECKING:
-    from .cache import ResultCache
-    from .llm.requests import LLMAnswer
+    from service_ambitions.cache.store import ResultCache
+    from service_ambitions.llm.requests import LLMAnswer
 
 __all__ = ["RecordEntries", "endpoint_environment", "record_scope"]
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
 
-from .secrets import scrub
+from service_ambitions.core.secrets import scrub
 
 EXIT_QUARANTINED = 9
 """The job finished, but some input lines or services went to the quarantine file."""

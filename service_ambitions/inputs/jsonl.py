@@ -21,10 +21,18 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from .entries import RAW_PREFIX_CHARS, Accepted, Existing, JsonObject, QuarantineRecord, Rejected, raw_prefix
-from .errors import InputError, OutputError
-from .models import Service, ServiceEvolution
-from .problems import describe_errors
+from service_ambitions.core.errors import InputError, OutputError
+from service_ambitions.core.models import Service, ServiceEvolution
+from service_ambitions.core.problems import describe_errors
+from service_ambitions.inputs.entries import (
+    RAW_PREFIX_CHARS,
+    Accepted,
+    Existing,
+    JsonObject,
+    QuarantineRecord,
+    Rejected,
+    raw_prefix,
+)
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from .cache_format import (
+from service_ambitions.cache.format import (
     IMPORTED_ROW,
     RECORD_ROW,
     RESULT_ROW,
@@ -30,7 +30,7 @@ from .cache_format import (
     unsafe_file,
     unseal,
 )
-from .errors import CacheCorrupt, CacheUnavailable
+from service_ambitions.core.errors import CacheCorrupt, CacheUnavailable
 
 __all__ = ["CacheMaintenance", "CacheStats", "RowProblem", "ValidationReport", "database_error"]
 

@@ -16,12 +16,19 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from .config import FeatureCount, ShortlistSettings
-from .legacy_cache import imported_descriptions, imported_features, imported_key, imported_mapping
-from .llm.requests import ImportedLookup, LLMRequest
-from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service, Stage
-from .outputs import FeatureDraft, descriptions_model, features_model, field_name, mapping_model
-from .prompting import (
+from service_ambitions.cache.legacy import imported_descriptions, imported_features, imported_key, imported_mapping
+from service_ambitions.config.settings import FeatureCount, ShortlistSettings
+from service_ambitions.core.models import Feature, FeatureScore, MappedItem, PlateauResult, Service, Stage
+from service_ambitions.llm.requests import ImportedLookup, LLMRequest
+from service_ambitions.reference.data import Catalogue, Plateau, ReferenceData
+from service_ambitions.reference.outputs import (
+    FeatureDraft,
+    descriptions_model,
+    features_model,
+    field_name,
+    mapping_model,
+)
+from service_ambitions.reference.prompting import (
     PromptSet,
     render_catalogue_items,
     render_facets,
@@ -29,8 +36,7 @@ from .prompting import (
     render_roles,
     render_service,
 )
-from .reference import Catalogue, Plateau, ReferenceData
-from .shortlist import Shortlister
+from service_ambitions.reference.shortlist import Shortlister
 
 __all__ = [
     "Call",

@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .cache import ResultCache
-from .errors import InputError
-from .models import Stage
-from .problems import describe_errors
-from .reference import Catalogue, Plateau, Role
+from service_ambitions.cache.store import ResultCache
+from service_ambitions.core.errors import InputError
+from service_ambitions.core.models import Stage
+from service_ambitions.core.problems import describe_errors
+from service_ambitions.reference.data import Catalogue, Plateau, Role
 
 __all__ = [
     "ImportReport",

@@ -24,10 +24,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from .cache_mode import CacheMode, Eviction, default_cache_dir
-from .config_files import DEFAULT_CONFIG_PATH, check_variables, dotenv, find_config, read_settings_file
-from .errors import ConfigError
-from .models import Stage
+from service_ambitions.config.cache_mode import CacheMode, Eviction, default_cache_dir
+from service_ambitions.config.files import DEFAULT_CONFIG_PATH, check_variables, dotenv, find_config, read_settings_file
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.core.models import Stage
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

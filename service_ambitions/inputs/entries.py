@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .models import Meta, PlateauResult, Service, Stage
+from service_ambitions.core.models import Meta, PlateauResult, Service, Stage
 
 __all__ = ["RAW_PREFIX_CHARS", "Accepted", "Existing", "JsonObject", "QuarantineRecord", "Rejected", "raw_prefix"]
 

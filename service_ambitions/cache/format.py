@@ -23,7 +23,7 @@ from diskcache import Disk
 from diskcache.core import MODE_PICKLE, UNKNOWN
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .models import PlateauResult, Service, Stage, StageModels
+from service_ambitions.core.models import PlateauResult, Service, Stage, StageModels
 
 __all__ = [
     "CACHE_FORMAT",

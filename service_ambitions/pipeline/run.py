@@ -19,10 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .calls import MeasuredCalls
-from .entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
-from .errors import BudgetExceeded, MappingError, ServiceAmbitionsError, reraise_first_error
-from .events import (
+from service_ambitions.core.errors import BudgetExceeded, MappingError, ServiceAmbitionsError, reraise_first_error
+from service_ambitions.core.events import (
     EventSink,
     LineQuarantined,
     ServiceCompleted,
@@ -30,15 +28,26 @@ from .events import (
     ServiceFailed,
     ServiceStarted,
 )
-from .models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage, StageModels
-from .record_entries import RecordEntries
-from .reference import Catalogue, Plateau
-from .stages import Call, Described, Featured, MappingResult, StageBook, Step, record_plan, service_plan
-from .telemetry import tracer
+from service_ambitions.core.models import Feature, Meta, PlateauResult, Service, ServiceEvolution, Stage, StageModels
+from service_ambitions.core.telemetry import tracer
+from service_ambitions.inputs.entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
+from service_ambitions.pipeline.calls import MeasuredCalls
+from service_ambitions.pipeline.record_entries import RecordEntries
+from service_ambitions.pipeline.stages import (
+    Call,
+    Described,
+    Featured,
+    MappingResult,
+    StageBook,
+    Step,
+    record_plan,
+    service_plan,
+)
+from service_ambitions.reference.data import Catalogue, Plateau
 
 if TYPE_CHECKING:  # a run answered from record entries never builds a gateway, nor imports pydantic-ai
-    from .llm.gateway import Gateway
-    from .llm.requests import LLMAnswer
+    from service_ambitions.llm.gateway import Gateway
+    from service_ambitions.llm.requests import LLMAnswer
 
 __all__ = ["MetaFactory", "Pipeline", "RecordSink"]
 

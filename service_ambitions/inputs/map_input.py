@@ -15,8 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InputError
-from .jsonl import (
+from service_ambitions.core.errors import InputError
+from service_ambitions.core.models import Feature, FeatureScore, MappedItem, PlateauResult, Service
+from service_ambitions.core.problems import describe_errors
+from service_ambitions.inputs.jsonl import (
     DEFAULT_MAX_LINE_BYTES,
     Accepted,
     Existing,
@@ -26,10 +28,8 @@ from .jsonl import (
     read_json_objects,
     read_services,
 )
-from .migrations import MigrationFailed, migrate_record
-from .models import Feature, FeatureScore, MappedItem, PlateauResult, Service
-from .problems import describe_errors
-from .reference import Plateau
+from service_ambitions.inputs.migrations import MigrationFailed, migrate_record
+from service_ambitions.reference.data import Plateau
 
 __all__ = ["FeatureInput", "FeaturesRecord", "load_service_file", "read_map_input"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
-from .events import (
+from service_ambitions.core.events import (
     BatchSubmitted,
     BatchUpdated,
     CacheEntryRejected,
@@ -31,7 +31,7 @@ from .events import (
     ServiceStarted,
     ThrottleChanged,
 )
-from .models import Stage
+from service_ambitions.core.models import Stage
 
 __all__ = ["Tally"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .config import FeatureCount
-from .reference import Catalogue, Plateau, Role
+from service_ambitions.config.settings import FeatureCount
+from service_ambitions.reference.data import Catalogue, Plateau, Role
 
 __all__ = ["FeatureDraft", "ScoreDraft", "descriptions_model", "features_model", "field_name", "mapping_model"]
 
