@@ -29,8 +29,9 @@ if _typing.TYPE_CHECKING:
     from service_ambitions.jobs.checks import run_checks, scan_input
     from service_ambitions.jobs.run import generate
     from service_ambitions.jobs.setup import Prepared, prepare
-    from service_ambitions.llm.gateway import Gateway, LLMAnswer, LLMRequest
+    from service_ambitions.llm.gateway import Gateway
     from service_ambitions.llm.offline import offline_model
+    from service_ambitions.llm.requests import LLMAnswer, LLMRequest
     from service_ambitions.llm.resolve import resolve_model
     from service_ambitions.reference.data import load_reference
     from service_ambitions.reference.prompting import load_prompts
@@ -56,8 +57,8 @@ _EXPORTS = {
     "run_checks": "jobs.checks",
     "scan_input": "jobs.checks",
     "Gateway": "llm.gateway",
-    "LLMAnswer": "llm.gateway",
-    "LLMRequest": "llm.gateway",
+    "LLMAnswer": "llm.requests",
+    "LLMRequest": "llm.requests",
     "offline_model": "llm.offline",
     "resolve_model": "llm.resolve",
     "SCHEMA_VERSION": "core.models",

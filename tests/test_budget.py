@@ -20,8 +20,9 @@ from service_ambitions.cli.app import app
 from service_ambitions.core.errors import BudgetExceeded
 from service_ambitions.core.models import Stage
 from service_ambitions.llm.budget import Budget, call_price, worst_case_cost
-from service_ambitions.llm.gateway import Gateway, LLMRequest
+from service_ambitions.llm.gateway import Gateway
 from service_ambitions.llm.offline import offline_model
+from service_ambitions.llm.requests import LLMRequest
 from service_ambitions.llm.resolve import resolve_model
 from service_ambitions.runs.records import read_events, read_manifest
 

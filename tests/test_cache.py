@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 from diskcache import Cache
 
-from service_ambitions.cache.store import (
-    CachedAnswer,
-    CachedUsage,
-    CacheEntry,
-    ResultCache,
-    SafeDisk,
-    cache_key,
-    key_scope,
-)
+from service_ambitions.cache.format import CachedAnswer, CachedUsage, CacheEntry, SafeDisk, cache_key, key_scope
+from service_ambitions.cache.store import ResultCache
 from service_ambitions.core.models import Stage
 
 SCOPE_PARTS = {

@@ -10,7 +10,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from service_ambitions.core.errors import OutputInvalid
 from service_ambitions.core.events import CallFailed, CallFinished, CallStarted, Event
 from service_ambitions.core.models import Service, Stage
-from service_ambitions.llm.gateway import Gateway, LLMRequest
+from service_ambitions.llm.gateway import Gateway
+from service_ambitions.llm.requests import LLMRequest
 from service_ambitions.pipeline.calls import MeasuredCalls
 
 SERVICE = Service(service_id="svc-1", name="Permits", description="Issue permits.")

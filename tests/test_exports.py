@@ -58,3 +58,18 @@ def test_public_names_and_all_agree_both_ways() -> None:
         assert getattr(service_ambitions, name) is not None
     error_classes = {name for name in errors.__all__ if name[0].isupper() and name not in ("CallSpend",)}
     assert error_classes - {"EXIT_DETACHED", "EXIT_INTERRUPTED", "EXIT_QUARANTINED"} <= exported
+
+
+def test_every_name_is_importable_from_one_place() -> None:
+    # A module's __all__ lists only what it defines: no room re-exports another's names
+    # (the package root, the library's chosen surface, is the one exception).
+    import inspect
+
+    for module in sorted(info.name for info in pkgutil.walk_packages(service_ambitions.__path__, "service_ambitions.")):
+        if module.endswith("__main__"):
+            continue
+        imported = importlib.import_module(module)
+        for name in imported.__all__:
+            value = getattr(imported, name)
+            if inspect.isclass(value) or inspect.isfunction(value):
+                assert value.__module__ == module, f"{module}.{name} is {value.__module__}.{name}"

@@ -16,7 +16,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from service_ambitions.core.errors import OutputInvalid
 from service_ambitions.core.models import Stage
-from service_ambitions.llm.gateway import Gateway, LLMRequest
+from service_ambitions.llm.gateway import Gateway
+from service_ambitions.llm.requests import LLMRequest
 
 
 class Answer(BaseModel):

@@ -8,7 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.inputs.jsonl import RAW_PREFIX_CHARS, Accepted, Rejected, read_services
+from service_ambitions.inputs.entries import Accepted, Rejected
+from service_ambitions.inputs.jsonl import RAW_PREFIX_CHARS, read_services
 
 from .conftest import read_jsonl
 

@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.config.settings import find_config, load_settings
+from service_ambitions.config.files import find_config
+from service_ambitions.config.settings import load_settings
 
 from .conftest import read_jsonl
 

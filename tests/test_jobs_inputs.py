@@ -9,7 +9,8 @@ import pytest
 
 from service_ambitions.config.settings import load_settings
 from service_ambitions.core.errors import ConfigError
-from service_ambitions.inputs.jsonl import Accepted, Rejected, read_services
+from service_ambitions.inputs.entries import Accepted, Rejected
+from service_ambitions.inputs.jsonl import read_services
 from service_ambitions.jobs.inputs import chosen_catalogues, not_done
 from service_ambitions.jobs.setup import prepare
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from service_ambitions.core.errors import InputError
-from service_ambitions.inputs.jsonl import Accepted, JsonlWriter, QuarantineRecord, Rejected, read_services
+from service_ambitions.inputs.entries import Accepted, QuarantineRecord, Rejected
+from service_ambitions.inputs.jsonl import JsonlWriter, read_services
 
 
 def test_reads_lines_in_order_and_rejects_what_is_not_a_service(tmp_path: Path) -> None:

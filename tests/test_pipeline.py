@@ -15,7 +15,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from service_ambitions.config.settings import load_settings
 from service_ambitions.core.events import Event, ServiceCompleted, ServiceStarted
 from service_ambitions.core.models import Meta, ReferenceHashes, Service, ServiceEvolution, StageModels
-from service_ambitions.inputs.jsonl import Accepted, QuarantineRecord
+from service_ambitions.inputs.entries import Accepted, QuarantineRecord
 from service_ambitions.jobs.run import generate
 from service_ambitions.jobs.setup import prepare
 from service_ambitions.llm.gateway import Gateway

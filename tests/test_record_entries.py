@@ -12,7 +12,8 @@ import pytest
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from service_ambitions.cache.store import CacheMode, ResultCache
+from service_ambitions.cache.store import ResultCache
+from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.config.settings import load_settings
 from service_ambitions.core.models import Stage, StageModels
 from service_ambitions.jobs.run import generate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service_ambitions.cache.store import RowProblem, ValidationReport
+from service_ambitions.cache.maintenance import RowProblem, ValidationReport
 from service_ambitions.jobs.reports import CacheValidationReport, MigrationReport, PurgeReport
 
 

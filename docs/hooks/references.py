@@ -49,7 +49,7 @@ _BLOCK = re.compile(r"^\x08\n((?:[ \t]+\S.*(?:\n|$))+)", re.MULTILINE)
 
 def settings_reference() -> str:
     """A table of every setting: dotted name, environment variable, default, meaning."""
-    from service_ambitions.config import Settings
+    from service_ambitions.config.settings import Settings
 
     rows = ["| setting | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
     rows += _rows(Settings.model_fields, prefix="", env_prefix="SA_")

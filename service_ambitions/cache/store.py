@@ -39,48 +39,25 @@ from service_ambitions.cache.format import (
     SCHEMA_ROW,
     TRANSCRIPT_ROW,
     CachedAnswer,
-    CachedUsage,
     CacheEntry,
     SafeDisk,
     UnsafeRow,
-    cache_key,
     canonical_json,
-    key_scope,
-    own_value_file,
     seal,
     unseal,
 )
 from service_ambitions.cache.maintenance import (
     CacheMaintenance,
-    CacheStats,
-    RowProblem,
-    ValidationReport,
     database_error,
 )
-from service_ambitions.config.cache_mode import CacheMode, Eviction, default_cache_dir
+from service_ambitions.config.cache_mode import Eviction
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import CacheUnavailable
 
 __all__ = [
     "CACHE_FORMAT",
-    "CacheEntry",
-    "CacheMode",
-    "CacheStats",
-    "CachedAnswer",
-    "CachedUsage",
     "Eviction",
     "ResultCache",
-    "RowProblem",
-    "SafeDisk",
-    "UnsafeRow",
-    "ValidationReport",
-    "cache_key",
-    "canonical_json",
-    "database_error",
-    "default_cache_dir",
-    "key_scope",
-    "own_value_file",
-    "unseal",
 ]
 
 

@@ -1,4 +1,8 @@
-"""Command-line interface: the only package that imports typer."""
+"""Command-line interface: the only package that imports typer.
+
+May import: every room below it except ``llm``, ``pipeline`` and ``cache`` (it goes
+through ``jobs``); nothing imports it.
+"""
 
 import os
 

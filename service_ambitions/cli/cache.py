@@ -15,8 +15,6 @@ from service_ambitions.cli.state import AppState
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from service_ambitions.cache.store import ResultCache
-
 __all__ = ["cache_app", "parse_age"]
 
 cache_app = typer.Typer(
@@ -46,12 +44,6 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def _open(state: AppState, cache_dir: Path | None) -> ResultCache:
-    from service_ambitions.jobs.setup import open_cache
-
-    return open_cache(state.settings(cache_dir=cache_dir))
-
-
 @cache_app.command("stats")
 def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = False) -> None:
     """Show what the cache holds.
@@ -65,10 +57,10 @@ def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fals
         service-ambitions cache stats --json --cache-dir ./.sa-cache
     """
     from service_ambitions.cli.render_cache import render_cache_stats
+    from service_ambitions.jobs.cache import cache_stats
 
     state: AppState = ctx.obj
-    with _open(state, cache_dir) as cache:
-        report = cache.stats()
+    report = cache_stats(state.settings(cache_dir=cache_dir))
     if as_json:
         from service_ambitions.jobs.reports import CacheStatsReport
 
@@ -98,11 +90,11 @@ def validate(
     """
     from service_ambitions.cli.render_cache import render_cache_validation
     from service_ambitions.core.errors import CacheCorrupt
+    from service_ambitions.jobs.cache import validate_cache
 
     state: AppState = ctx.obj
     try:
-        with _open(state, cache_dir) as cache:
-            report = cache.validate(fix=fix)
+        report = validate_cache(state.settings(cache_dir=cache_dir), fix=fix)
     except CacheCorrupt:
         if not fix:
             raise
@@ -146,6 +138,7 @@ def purge(
     """
     from service_ambitions.cli.render_cache import render_purge
     from service_ambitions.core.models import Stage
+    from service_ambitions.jobs.cache import purge_cache
 
     state: AppState = ctx.obj
     if not all_entries and stage is None and model is None and older_than is None:
@@ -153,11 +146,11 @@ def purge(
     if stage is not None and stage not in {s.value for s in Stage}:
         raise typer.BadParameter(f"unknown stage {stage!r}; use one of {', '.join(s.value for s in Stage)}")
     age = parse_age(older_than) if older_than else None
-    with _open(state, cache_dir) as cache:
-        what = "every entry" if all_entries else _describe(stage, model, older_than)
-        if not yes and not typer.confirm(f"Remove {what} from {cache.directory}?", err=True):
-            raise typer.Exit(1)
-        removed = cache.purge(stage=stage, model=model, older_than=age)
+    settings = state.settings(cache_dir=cache_dir)
+    what = "every entry" if all_entries else _describe(stage, model, older_than)
+    if not yes and not typer.confirm(f"Remove {what} from {settings.cache_directory()}?", err=True):
+        raise typer.Exit(1)
+    removed = purge_cache(settings, stage=stage, model=model, older_than=age)
     if as_json:
         from service_ambitions.jobs.reports import PurgeReport
 
@@ -185,9 +178,9 @@ def repair(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fal
 
 
 def _repair(state: AppState, cache_dir: Path | None, *, as_json: bool) -> None:
-    from service_ambitions.cache.repair import repair_cache
+    from service_ambitions.jobs.cache import repair_cache
 
-    report = repair_cache(state.settings(cache_dir=cache_dir).cache_directory())
+    report = repair_cache(state.settings(cache_dir=cache_dir))
     if as_json:
         from service_ambitions.jobs.reports import CacheRepairReport
 

@@ -138,12 +138,10 @@ def cache(
         service-ambitions migrate cache ~/old-tool/.cache
         service-ambitions run services.jsonl -o evolutions.jsonl --reuse-imported
     """
-    from service_ambitions.cache.legacy import import_legacy_cache
-    from service_ambitions.jobs.setup import open_cache
+    from service_ambitions.jobs.cache import import_answers
 
     state: AppState = ctx.obj
-    with open_cache(state.settings(cache_dir=cache_dir)) as store:
-        report = import_legacy_cache(legacy_dir, store, dry_run=dry_run)
+    report = import_answers(state.settings(cache_dir=cache_dir), legacy_dir, dry_run=dry_run)
     imported = sum(report.imported.values())
     if as_json:
         from service_ambitions.jobs.reports import ImportReport, PathProblem

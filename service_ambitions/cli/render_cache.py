@@ -10,7 +10,7 @@ from rich.table import Table
 from service_ambitions.cli.safe import cell, markup_safe
 
 if TYPE_CHECKING:
-    from service_ambitions.cache.store import CacheStats, ValidationReport
+    from service_ambitions.cache.maintenance import CacheStats, ValidationReport
 
 __all__ = ["render_cache_stats", "render_cache_validation", "render_purge"]
 

@@ -39,7 +39,6 @@ __all__ = [
     "Settings",
     "ShortlistSettings",
     "StageModelOverrides",
-    "find_config",
     "load_settings",
 ]
 

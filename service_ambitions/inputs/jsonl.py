@@ -27,7 +27,6 @@ from service_ambitions.core.problems import describe_errors
 from service_ambitions.inputs.entries import (
     RAW_PREFIX_CHARS,
     Accepted,
-    Existing,
     JsonObject,
     QuarantineRecord,
     Rejected,
@@ -38,15 +37,9 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_DEPTH",
     "RAW_PREFIX_CHARS",
-    "Accepted",
-    "Existing",
-    "JsonObject",
     "JsonlWriter",
-    "QuarantineRecord",
-    "Rejected",
     "is_stdout",
     "open_lines",
-    "raw_prefix",
     "read_json_objects",
     "read_services",
 ]

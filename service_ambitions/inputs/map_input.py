@@ -18,16 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from service_ambitions.core.errors import InputError
 from service_ambitions.core.models import Feature, FeatureScore, MappedItem, PlateauResult, Service
 from service_ambitions.core.problems import describe_errors
-from service_ambitions.inputs.jsonl import (
-    DEFAULT_MAX_LINE_BYTES,
-    Accepted,
-    Existing,
-    JsonObject,
-    Rejected,
-    raw_prefix,
-    read_json_objects,
-    read_services,
-)
+from service_ambitions.inputs.entries import Accepted, Existing, JsonObject, Rejected, raw_prefix
+from service_ambitions.inputs.jsonl import DEFAULT_MAX_LINE_BYTES, read_json_objects, read_services
 from service_ambitions.inputs.migrations import MigrationFailed, migrate_record
 from service_ambitions.reference.data import Plateau
 

@@ -29,14 +29,8 @@ from pydantic import ValidationError
 from service_ambitions.core.errors import InputError
 from service_ambitions.core.models import CMMI_LABELS, SCHEMA_VERSION, ServiceEvolution
 from service_ambitions.core.problems import describe_errors
-from service_ambitions.inputs.jsonl import (
-    JsonlWriter,
-    QuarantineRecord,
-    Rejected,
-    is_stdout,
-    raw_prefix,
-    read_json_objects,
-)
+from service_ambitions.inputs.entries import QuarantineRecord, Rejected, raw_prefix
+from service_ambitions.inputs.jsonl import JsonlWriter, is_stdout, read_json_objects
 
 __all__ = [
     "KNOWN_VERSIONS",

@@ -11,7 +11,10 @@ Each module holds one job concern:
 - :mod:`.run`: ``run`` (:func:`generate`) and ``map`` (:func:`remap`), recorded from start
   to end.
 
-The CLI calls only these and the read-side modules (``usage``, ``runs``, ``cache``).
+The CLI calls these and the read side of ``runs`` (usage, tally, records).
+
+May import: ``pipeline``, ``llm``, ``cache``, ``runs`` and the foundations; never ``views``
+or ``cli``.
 """
 
 __all__: list[str] = []

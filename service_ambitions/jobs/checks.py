@@ -13,7 +13,8 @@ from service_ambitions.core.errors import (
     ServiceAmbitionsError,
 )
 from service_ambitions.core.models import Stage
-from service_ambitions.inputs.jsonl import Rejected, read_services
+from service_ambitions.inputs.entries import Rejected
+from service_ambitions.inputs.jsonl import read_services
 from service_ambitions.reference.data import load_reference
 from service_ambitions.reference.prompting import load_prompts
 

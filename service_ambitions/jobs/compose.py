@@ -56,7 +56,8 @@ def run_gateway(
     from pydantic_ai import UsageLimits
 
     from service_ambitions.llm.budget import Budget
-    from service_ambitions.llm.gateway import Gateway, provider_unwell
+    from service_ambitions.llm.failures import provider_unwell
+    from service_ambitions.llm.gateway import Gateway
     from service_ambitions.llm.limits import CircuitBreaker, RateLimiter
 
     settings = prepared.settings

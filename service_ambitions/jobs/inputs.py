@@ -6,9 +6,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from service_ambitions.cache.format import record_key
-from service_ambitions.cache.store import CacheMode
+from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.errors import ConfigError, ServiceAmbitionsError
-from service_ambitions.inputs.jsonl import Accepted, Rejected
+from service_ambitions.inputs.entries import Accepted, Rejected
 from service_ambitions.inputs.map_input import load_service_file, read_map_input
 from service_ambitions.jobs.setup import Prepared, open_cache
 from service_ambitions.reference.data import Catalogue, ReferenceData

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from service_ambitions.cache.store import CacheMode
+from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.models import Service, Stage
-from service_ambitions.inputs.jsonl import Accepted, Existing, Rejected, read_services
+from service_ambitions.inputs.entries import Accepted, Existing, Rejected
+from service_ambitions.inputs.jsonl import read_services
 from service_ambitions.jobs.checks import InputScan
 from service_ambitions.jobs.inputs import map_reader
 from service_ambitions.jobs.setup import Prepared, open_cache

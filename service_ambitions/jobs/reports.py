@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from service_ambitions.cache.maintenance import CacheStats, ValidationReport
 from service_ambitions.cache.repair import RepairReport
-from service_ambitions.cache.store import CacheStats, ValidationReport
 from service_ambitions.jobs.plan import Estimate
 
 __all__ = [

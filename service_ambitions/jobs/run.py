@@ -18,7 +18,8 @@ from service_ambitions.core.errors import (
 )
 from service_ambitions.core.events import Event, EventSink, RunFinished, RunStarted
 from service_ambitions.core.telemetry import tracer
-from service_ambitions.inputs.jsonl import Accepted, JsonlWriter, Rejected, read_services
+from service_ambitions.inputs.entries import Accepted, Rejected
+from service_ambitions.inputs.jsonl import JsonlWriter, read_services
 from service_ambitions.jobs.batch import run_batched
 from service_ambitions.jobs.compose import batch_lane, meta_maker, run_cache, run_gateway
 from service_ambitions.jobs.inputs import answered_by_records, map_reader, not_done

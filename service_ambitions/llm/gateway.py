@@ -26,22 +26,16 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
 from pydantic_ai.usage import RunUsage
 
-from service_ambitions.cache.store import (
-    CachedAnswer,
-    CachedUsage,
-    CacheEntry,
-    CacheMode,
-    ResultCache,
-    cache_key,
-    key_scope,
-)
+from service_ambitions.cache.format import CachedAnswer, CachedUsage, CacheEntry, cache_key, key_scope
+from service_ambitions.cache.store import ResultCache
+from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.errors import CacheUnavailable, ProviderRefused, ServiceAmbitionsError
 from service_ambitions.core.events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from service_ambitions.core.models import Stage
 from service_ambitions.llm.batching import BatchLane
 from service_ambitions.llm.budget import Budget, BudgetedModel, response_price
 from service_ambitions.llm.chains import display_name, tell_fallback
-from service_ambitions.llm.failures import provider_unwell, spent_by, translated
+from service_ambitions.llm.failures import spent_by, translated
 from service_ambitions.llm.keys import OutputType, key_history, key_settings
 from service_ambitions.llm.limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from service_ambitions.llm.pacing import PaceEvents, pace_observer
@@ -49,7 +43,7 @@ from service_ambitions.llm.requests import ImportedLookup, LLMAnswer, LLMRequest
 from service_ambitions.llm.structured import Exchange, ask_structured, first_request
 from service_ambitions.llm.transport import retry_observer
 
-__all__ = ["Gateway", "ImportedLookup", "LLMAnswer", "LLMRequest", "provider_unwell"]
+__all__ = ["Gateway"]
 
 OutputT = TypeVar("OutputT")
 

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from pydantic_ai import ModelSettings
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 
-from service_ambitions.cache.store import canonical_json
+from service_ambitions.cache.format import canonical_json
 from service_ambitions.core.models import Stage
 from service_ambitions.llm.structured import OutputTool
 

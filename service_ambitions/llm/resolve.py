@@ -20,7 +20,7 @@ from service_ambitions.core.errors import ConfigError
 from service_ambitions.llm.names import is_offline
 from service_ambitions.llm.offline import offline_model
 
-__all__ = ["is_offline", "resolve_model"]
+__all__ = ["resolve_model"]
 
 _KEY_VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 _OPTIONAL_GROUP = re.compile(r"`([\w-]+)` optional group")

@@ -5,7 +5,7 @@
 - :mod:`.calls`: one call of a service, its span and its event;
 - :mod:`.record_entries`: one cache row for a whole service, read before its stages.
 
-May import: ``llm``, ``cache``, ``runs`` and the foundations.
+May import: ``llm``, ``cache`` and the foundations (``inputs``, ``reference``, ``config``, ``core``).
 """
 
 __all__: list[str] = []

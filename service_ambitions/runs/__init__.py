@@ -5,6 +5,8 @@
 - :mod:`.lock`: one live run per output;
 - :mod:`.suspended`: calls waiting on provider batches (batch mode), for the run that collects them;
 - :mod:`.batches`: a batch run's batches as its events tell them (``runs show``, ``report``).
+
+May import: the foundations (``inputs``, ``reference``, ``config``, ``core``); never ``cache``.
 """
 
 __all__: list[str] = []
