@@ -38,16 +38,18 @@ class FakeOpenAI:
         self.headers.append(request.headers)
         tool = body["tools"][0]["function"]
         prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
-        arguments = self._arguments(tool["parameters"], prompt)
+        # A stage's shared instructions (the system message) hold the catalogue table.
+        every = "\n".join(str(m["content"]) for m in body["messages"] if m["role"] in ("system", "user"))
+        arguments = self._arguments(tool["parameters"], prompt, every)
         usage = self.usage
         if isinstance(usage, int):
             usage = (len(json.dumps(body["messages"]) + json.dumps(body["tools"])) // 4, usage)
         return httpx.Response(200, json=completion(tool["name"], arguments, body["model"], usage=usage))
 
-    def _arguments(self, schema: dict[str, Any], prompt: str) -> dict[str, Any]:
+    def _arguments(self, schema: dict[str, Any], prompt: str, every: str) -> dict[str, Any]:
         properties: dict[str, Any] = schema["properties"]
         if "mappings" in properties:
-            return {"mappings": [self._mapping(feature_id, prompt) for feature_id in _FEATURE.findall(prompt)]}
+            return {"mappings": [self._mapping(feature_id, every) for feature_id in _FEATURE.findall(prompt)]}
         first = next(iter(properties.values()))
         if first.get("type") == "array":
             return {role: [_feature(role, n) for n in range(first.get("minItems", 1))] for role in properties}

@@ -82,8 +82,9 @@ def _flip(database: Path, seed: int, flips: int = 200) -> None:
 def test_a_damaged_database_is_one_line_then_repaired(filled: Path, tmp_path: Path) -> None:
     database = filled / "cache.db"
     data = bytearray(database.read_bytes())
-    middle = len(data) // 2 // 4096 * 4096
-    data[middle : middle + 4096 * 2] = b"\xff" * (4096 * 2)  # two pages of rows wrecked
+    for quarter in (1, 2, 3):  # two pages wrecked in three places: the tree itself is hit
+        start = len(data) * quarter // 4 // 4096 * 4096
+        data[start : start + 4096 * 2] = b"\xff" * (4096 * 2)
     database.write_bytes(bytes(data))
     _flip(database, seed=0, flips=20)  # and a few bytes anywhere
     for command in (["cache", "stats"], ["cache", "validate"], ["cache", "purge", "--stage", "mapping", "--yes"]):

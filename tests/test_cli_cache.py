@@ -65,9 +65,9 @@ def test_changing_one_service_recomputes_only_its_calls(
     services_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
     run(services_file, tmp_path / "b.jsonl")
-    # Its descriptions and features calls carry the description; its mapping calls carry only
-    # the features, which this fake answers the same way, so those stay cached.
-    assert provider.call_count == 63 + 6
+    # Every call of that service carries its description (the mapping calls too, so the
+    # model matches features on what the service is); no other service's call is redone.
+    assert provider.call_count == 63 + 21
     recomputed = [json.loads(call.request.content)["messages"][1]["content"] for call in provider.calls[63:]]
     assert all("Service: Service 2 (svc-2)" in prompt for prompt in recomputed)
 

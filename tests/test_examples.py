@@ -45,4 +45,4 @@ def test_validate_accepts_the_council_example(monkeypatch: pytest.MonkeyPatch) -
         app, ["--config", "examples/council.yaml", "validate", "examples/services.jsonl", "--model", "offline"]
     )
     assert result.exit_code == 0, result.output
-    assert "(context from examples/prompts)" in result.stdout
+    assert "(context, vision from examples/prompts)" in result.stdout

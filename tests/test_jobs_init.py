@@ -51,3 +51,17 @@ def test_packaged_copies_match_the_repository_files() -> None:
     data = ROOT / "service_ambitions" / "reference" / "defaults"
     assert (data / "examples" / "services.jsonl").read_bytes() == (ROOT / "examples" / "services.jsonl").read_bytes()
     assert (data / "config.example.yaml").read_bytes() == (ROOT / "config" / "app.example.yaml").read_bytes()
+
+
+def test_init_copies_the_prompts_and_points_the_config_at_them(tmp_path: Path) -> None:
+    from service_ambitions.config.settings import load_settings
+    from service_ambitions.jobs.init import init_project
+    from service_ambitions.reference.prompting import load_prompts
+
+    init_project(tmp_path)
+    assert (tmp_path / "prompts" / "vision.md").read_text().startswith("Where the university is heading")
+    settings = load_settings(tmp_path / "config" / "app.yaml")
+    assert settings.prompts_dir is not None
+    assert settings.prompts_dir.resolve() == (tmp_path / "prompts").resolve()
+    (tmp_path / "prompts" / "vision.md").write_text("Where the council is heading: nowhere fast.")
+    assert "nowhere fast" in load_prompts(settings.prompts_dir).blocks["vision"]

@@ -16,8 +16,8 @@ SERVICE = Service(
 )
 
 
-async def ask(prompt: str, output_type: type, seed: int = 0) -> object:
-    agent = Agent(offline_model(), output_type=output_type)
+async def ask(prompt: str, output_type: type, seed: int = 0, instructions: str | None = None) -> object:
+    agent = Agent(offline_model(), output_type=output_type, instructions=instructions)
     return (await agent.run(prompt, model_settings={"seed": seed})).output
 
 
@@ -48,8 +48,9 @@ async def test_mapping_picks_only_ids_listed_in_the_prompt() -> None:
         for i, name in enumerate(["Graduate outcomes tracker", "Consent preferences centre"])
     ]
     request = book.mapping_request(SERVICE, book.reference.plateaus[2], catalogue, features)
-    listed = set(re.findall(r"^\| (DATA-[^ ]+) \|", request.prompt, re.MULTILINE))
-    result = book.read_mapping(await ask(request.prompt, request.output_type), catalogue, features)  # type: ignore[arg-type]
+    listed = set(re.findall(r"^\| (DATA-[^ ]+) \|", request.instructions, re.MULTILINE))
+    answer = await ask(request.prompt, request.output_type, instructions=request.instructions)
+    result = book.read_mapping(answer, catalogue, features)  # type: ignore[arg-type]
     assert result.dropped == []
     picked = [m.item for items in result.items.values() for m in items]
     assert picked

@@ -11,14 +11,15 @@ from service_ambitions.reference.prompting import load_prompts, render_service
 
 def test_packaged_prompts_load_and_hash_stably() -> None:
     first, second = load_prompts(), load_prompts()
-    assert set(first.templates) == {"context", "descriptions", "features", "mapping"}
+    assert set(first.stages) == {"descriptions", "features", "mapping"}
+    assert set(first.blocks) == {"context", "vision", "writing", "rubric", "feature_definition"}
     assert first.sha256 == second.sha256
 
 
 def test_directory_overrides_by_file_name(tmp_path: Path) -> None:
     (tmp_path / "context.md").write_text("You work for a city council.")
     prompts = load_prompts(tmp_path)
-    assert prompts.render("context") == "You work for a city council."
+    assert prompts.instructions("descriptions", plateaus="").startswith("You work for a city council.")
     assert prompts.sources["context"] == tmp_path / "context.md"
     assert prompts.sources["mapping"].name == "mapping.md"
     assert prompts.sha256 != load_prompts().sha256
@@ -59,3 +60,32 @@ def test_service_rendering_includes_jobs_and_existing_features() -> None:
     assert "- Find a seat (for learners): Busy." in text
     assert "- Catalogue search: Find items." in text
     assert "- Loans" in text
+
+
+def test_the_marker_splits_shared_instructions_from_the_request(tmp_path: Path) -> None:
+    (tmp_path / "descriptions.md").write_text("$context\nPlateaus: $plateaus\n<!-- per call -->\nService: $service\n")
+    prompts = load_prompts(tmp_path)
+    instructions = prompts.instructions("descriptions", plateaus="P1, P2")
+    assert instructions.endswith("Plateaus: P1, P2")
+    assert "per call" not in instructions
+    assert prompts.request("descriptions", service="Library", plateaus="P1") == "Service: Library"
+
+
+def test_a_template_without_the_marker_is_all_request_with_the_context_as_instructions(tmp_path: Path) -> None:
+    (tmp_path / "descriptions.md").write_text("Describe $service at $plateaus.")
+    prompts = load_prompts(tmp_path)
+    assert prompts.request("descriptions", service="Library", plateaus="P1") == "Describe Library at P1."
+    assert prompts.instructions("descriptions", plateaus="P1") == prompts.blocks["context"]
+
+
+def test_per_call_content_above_the_marker_is_refused_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "features.md").write_text("$context\n$service\n<!-- per call -->\n$earlier_features\n")
+    with pytest.raises(ConfigError, match=r"\$service changes with every call") as caught:
+        load_prompts(tmp_path)
+    assert "cached prefix" in (caught.value.hint or "")
+
+
+def test_a_block_takes_no_placeholders(tmp_path: Path) -> None:
+    (tmp_path / "vision.md").write_text("Heading for $service.")
+    with pytest.raises(ConfigError, match=r"unknown placeholder \$service"):
+        load_prompts(tmp_path)

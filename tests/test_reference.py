@@ -135,8 +135,9 @@ def test_prompts_name_facet_labels_and_option_labels() -> None:
     from service_ambitions.reference.prompting import render_facets
 
     text = render_facets(load_reference(catalogues=[EARLIER_TOOL / "applications.json"]).catalogue("applications"))
-    assert "- `service_type` (one of ui (UI), api (API), batch (Batch), required): ServiceType" in text
-    assert "- `replicas` (integer, optional): Replicas. Instances the feature needs." in text
+    assert "- `service_type` (required; one of: ui (UI), api (API), batch (Batch)): ServiceType" in text
+    assert "- `replicas` (optional; integer): Replicas. Instances the feature needs." in text
+    assert "required)" not in text  # "required" never reads as one more option
 
 
 def test_duplicate_enum_options_are_refused() -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -43,8 +42,11 @@ def test_features_request_lists_earlier_features_and_counts() -> None:
     earlier = [(stages.reference.plateaus[0], feature("abc", "Paper form"))]
     request = stages.features_request(SERVICE, plateau, "Mostly online.", earlier)
     assert "- Plateau 1, Learners: Paper form: Enrol online." in request.prompt
-    assert "between 1 and 2 features" in request.prompt
+    assert "between 1 and 2 features" in request.instructions
     assert "Mostly online." in request.prompt
+    for knowledge in ("Quantitatively Managed: measured against targets", "What a feature is:", "Writing rules:"):
+        assert knowledge in request.instructions
+    assert "Where the university is heading:" in request.instructions
     schema = request.output_type.model_json_schema()
     assert set(schema["properties"]) == {"learners", "academics", "partners"}
     assert schema["properties"]["learners"]["minItems"] == 1
@@ -58,8 +60,11 @@ def test_mapping_keeps_known_ids_drops_invented_and_ignores_unknown_features() -
     plateau = stages.reference.plateaus[0]
     features = [feature("f1"), feature("f2", "Chat")]
     request = stages.mapping_request(SERVICE, plateau, catalogue, features)
-    assert "| TECH-IAM | Identity and access management |" in request.prompt
-    assert request.prompt.index("TECH-IAM") < request.prompt.index("`f1`")  # stable material first
+    assert "| TECH-IAM | Identity and access management |" in request.instructions  # shared by every call
+    assert "`f1`" in request.prompt
+    assert "Match on meaning, not on shared words" in request.instructions
+    assert "never invent one" in request.instructions
+    assert "Where the university is heading" not in request.instructions  # the vision is not for mapping
     output = request.output_type.model_validate(
         {
             "mappings": [
@@ -78,7 +83,7 @@ def test_mapping_with_facets_keeps_them() -> None:
     stages = book()
     catalogue = stages.reference.catalogue("applications")
     request = stages.mapping_request(SERVICE, stages.reference.plateaus[0], catalogue, [feature("f1")])
-    assert "`contribution` (one of core, supporting, enabling, required)" in request.prompt
+    assert "`contribution` (required; one of: core, supporting, enabling)" in request.instructions
     output = request.output_type.model_validate(
         {
             "mappings": [
@@ -99,17 +104,24 @@ def test_per_call_material_comes_last_so_prompt_prefixes_are_shared() -> None:
     first = stages.mapping_request(SERVICE, stages.reference.plateaus[0], catalogue, [feature("aaa")])
     other_service = Service(service_id="lib", name="Library", description="Lends books.")
     second = stages.mapping_request(other_service, stages.reference.plateaus[3], catalogue, [feature("bbb", "Loans")])
-    shared = os.path.commonprefix([first.prompt, second.prompt])  # noqa: RUF071 (a string prefix is meant)
-    assert first.instructions == second.instructions
-    # Everything the calls have in common, the catalogue included, comes before what differs.
-    assert render_catalogue_items(catalogue) in shared
-    assert SERVICE.name not in shared
-    assert "Enrol online" not in shared
+    assert first.instructions == second.instructions  # what every call shares is sent first, identical
+    assert render_catalogue_items(catalogue) in first.instructions
+    assert SERVICE.name not in first.instructions
+    assert "Enrol online" not in first.instructions
     features = stages.features_request(SERVICE, stages.reference.plateaus[0], "Paper.", [])
-    assert features.prompt.index("## Roles") < features.prompt.index("## Service") < features.prompt.index("## Plateau")
+    other = stages.features_request(other_service, stages.reference.plateaus[3], "Online.", [])
+    assert features.instructions == other.instructions
+    assert "## Roles" in features.instructions
+    assert features.prompt.index("## Service") < features.prompt.index("## Plateau")
     # No stage carries material it does not use.
-    assert "| id | name |" not in features.prompt
-    assert SERVICE.description not in first.prompt
+    assert "| id | name |" not in features.instructions + features.prompt
+    # A mapping call knows what the service is and what it looks like at that plateau.
+    described = stages.mapping_request(
+        SERVICE, stages.reference.plateaus[0], catalogue, [feature("aaa")], "Paper forms, by hand."
+    )
+    assert SERVICE.description in described.prompt
+    assert "Paper forms, by hand." in described.prompt
+    assert stages.reference.plateaus[0].describe() in described.instructions
 
 
 def test_big_catalogues_send_a_shortlist_and_are_still_validated_whole(tmp_path: Path) -> None:
@@ -129,8 +141,9 @@ def test_big_catalogues_send_a_shortlist_and_are_still_validated_whole(tmp_path:
     assert len(rows) == 12
     assert any("library" in row.lower() for row in rows)
     assert any("timetabl" in row.lower() for row in rows)
-    assert len([line for line in full.prompt.splitlines() if line.startswith("| app-")]) == 500
-    assert len(short.prompt) < len(full.prompt) / 10
+    assert "| app-" not in short.instructions  # the shortlist changes per call: it goes with the request
+    assert len([line for line in full.instructions.splitlines() if line.startswith("| app-")]) == 500
+    assert len(short.instructions + short.prompt) < len(full.instructions + full.prompt) / 10
     # An id the shortlist left out is still a catalogue id: it is kept, not dropped.
     outside = next(item.id for item in catalogue.items if f"| {item.id} |" not in short.prompt)
     answer = short.output_type.model_validate(

@@ -85,7 +85,7 @@ def run_checks(
             for name, path in loaded.sources.items()
             if settings.prompts_dir and path.parent == settings.prompts_dir
         )
-        return f"{len(loaded.templates)} templates" + (
+        return f"{len(loaded.stages)} stage templates, {len(loaded.blocks)} shared blocks" + (
             f" ({', '.join(custom)} from {settings.prompts_dir})" if custom else ""
         )
 

@@ -15,6 +15,7 @@ from service_ambitions.core.errors import OutputError
 __all__ = ["InitResult", "init_project"]
 
 _DATA = resources.files("service_ambitions.reference") / "defaults"
+_PROMPTS = resources.files("service_ambitions.reference") / "prompts"
 
 _REFERENCE = """reference:
   plateaus: ../reference/plateaus.json
@@ -32,10 +33,10 @@ class InitResult:
 
 
 def init_project(directory: Path, *, force: bool = False) -> InitResult:
-    """Write ``config/app.yaml``, ``examples/services.jsonl`` and ``reference/`` under ``directory``.
+    """Write ``config/app.yaml``, ``examples/services.jsonl``, ``reference/`` and ``prompts/`` under ``directory``.
 
-    The config points at the copied reference files (relative to itself), so editing a
-    catalogue there changes what runs use.
+    The config points at the copied reference files and prompts (relative to itself), so
+    editing a catalogue, the vision or the rubric there changes what runs use.
 
     Raises:
         OutputError: a file would be overwritten (without ``force``), or cannot be written.
@@ -46,12 +47,19 @@ def init_project(directory: Path, *, force: bool = False) -> InitResult:
         Path("reference/plateaus.json"): (_DATA / "plateaus.json").read_bytes(),
         Path("reference/roles.json"): (_DATA / "roles.json").read_bytes(),
         **{Path("reference/catalogues") / name: (_DATA / "catalogues" / name).read_bytes() for name in catalogues},
+        **{
+            Path("prompts") / entry.name: entry.read_bytes()
+            for entry in sorted(_PROMPTS.iterdir(), key=lambda entry: entry.name)
+            if entry.name.endswith(".md")
+        },
     }
     template = (_DATA / "config.example.yaml").read_text(encoding="utf-8")
     start = template.index("reference:\n")
     end = template.index("\n\n", start)
     listed = "\n".join(f"    - ../reference/catalogues/{name}" for name in catalogues)
-    files[Path("config/app.yaml")] = (template[:start] + _REFERENCE.format(catalogues=listed) + template[end:]).encode()
+    config = template[:start] + _REFERENCE.format(catalogues=listed) + template[end:]
+    config = config.replace("\nprompts_dir: null", "\nprompts_dir: ../prompts", 1)
+    files[Path("config/app.yaml")] = config.encode()
     existing = [relative for relative in files if (directory / relative).exists()]
     if existing and not force:
         raise OutputError(

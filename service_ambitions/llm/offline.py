@@ -120,7 +120,7 @@ def offline_answer(messages: list[ModelMessage], info: AgentInfo) -> ModelRespon
     prompt = _last_prompt(messages)
     seed = (info.model_settings or {}).get("seed") or 0
     rng = random.Random(hashlib.sha256(f"{seed}\0{prompt}".encode()).hexdigest())
-    facts = _Facts.read(prompt)
+    facts = _Facts.read(prompt, info.instructions or "")
     if not info.output_tools:
         return ModelResponse(parts=[TextPart(_sentence(facts, rng, facts.plateau_level))])
     tool = info.output_tools[0]
@@ -163,7 +163,12 @@ class _Facts:
     """(feature id, text) of every feature bullet shown."""
 
     @classmethod
-    def read(cls, prompt: str) -> _Facts:
+    def read(cls, prompt: str, instructions: str = "") -> _Facts:
+        """What a request says: service, plateau and features from its prompt.
+
+        Catalogue rows come from the prompt and from the instructions, where a stage's
+        shared part puts them.
+        """
         service = _SERVICE.search(prompt)
         description = _DESCRIPTION.search(prompt)
         plateau = _PLATEAU.search(prompt)
@@ -177,7 +182,8 @@ class _Facts:
             plateau_name=plateau.group(2).strip() if plateau else "current",
             catalogue=[
                 (m.group(1), m.group(2), _word_set(m.group(2), m.group(3)))
-                for m in _CATALOGUE_ROW.finditer(prompt)
+                for text in (instructions, prompt)
+                for m in _CATALOGUE_ROW.finditer(text)
                 if m.group(1) not in {"id", "---"}
             ],
             features=[(m.group(1), m.group(2)) for m in _FEATURE_BULLET.finditer(prompt)],
@@ -194,7 +200,7 @@ def _words(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for word in _WORD.findall(text):
         lowered = word.lower()
-        if lowered not in _STOPWORDS:
+        if lowered not in _STOPWORDS and len(lowered) <= 24:  # an id is not a word to write with
             seen.setdefault(lowered)
     return list(seen)
 
@@ -309,7 +315,9 @@ class _Writer:
     def _integer(self, schema: dict[str, Any], name: str, context: _Context) -> int:
         low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 5))
         if name == "level":
-            return max(low, min(high, context.level - self._rng.choice((0, 0, 1))))
+            # A feature's own maturity: it rises with the plateaus but is not the plateau's number.
+            base = 1 + (context.level - 1) * 0.75
+            return max(low, min(high, round(base + self._rng.choice((-1, 0, 0, 1)))))
         return self._rng.randint(low, high)
 
     def _string(self, name: str, description: str, context: _Context) -> str:

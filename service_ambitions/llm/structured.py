@@ -73,6 +73,9 @@ class OutputTool:
             parameters_json_schema=schema,
             description=description or _TOOL_DESCRIPTION,
             kind="output",
+            # Strict schemas where the provider has them (OpenAI's structured outputs): the
+            # answer is then held to the schema while it is written, not only checked after.
+            strict=True,
         )
         parameters = ModelRequestParameters(output_mode="tool", output_tools=[definition], allow_text_output=False)
         return cls(adapter, parameters)

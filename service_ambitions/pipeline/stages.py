@@ -35,6 +35,7 @@ from service_ambitions.reference.prompting import (
     render_plateaus,
     render_roles,
     render_service,
+    render_service_summary,
 )
 from service_ambitions.reference.shortlist import Shortlister
 
@@ -101,19 +102,47 @@ class StageBook:
         self.reference = reference
         self._prompts = prompts
         self._feature_count = feature_count
-        self._instructions = prompts.render("context")
         self._roles_text = render_roles(reference.roles)
         self._plateaus_text = render_plateaus(reference.plateaus)
         self._descriptions_type = descriptions_model(reference.plateaus)
         self._features_type = features_model(reference.roles, feature_count)
         self._mapping_types = {c.field: mapping_model(c) for c in reference.catalogues}
-        self._catalogue_texts = {c.field: (render_catalogue_items(c), render_facets(c)) for c in reference.catalogues}
         shortlist = shortlist or ShortlistSettings(threshold=None)
         self._shortlist_size = shortlist.size
         self._shortlisters = {
             c.field: Shortlister(c)
             for c in reference.catalogues
             if shortlist.threshold is not None and len(c.items) > shortlist.threshold
+        }
+        # What every call of a stage shares comes first and is rendered once: providers
+        # reuse an identical leading part of a request as a cached prefix.
+        self._descriptions_instructions = prompts.instructions("descriptions", plateaus=self._plateaus_text)
+        self._features_instructions = prompts.instructions(
+            "features",
+            plateaus=self._plateaus_text,
+            roles=self._roles_text,
+            min_features=feature_count.min,
+            max_features=feature_count.max,
+        )
+        self._catalogue_values = {c.field: self._catalogue_static(c) for c in reference.catalogues}
+        self._mapping_instructions = {
+            c.field: prompts.instructions("mapping", **self._catalogue_values[c.field]) for c in reference.catalogues
+        }
+
+    def _catalogue_static(self, catalogue: Catalogue) -> dict[str, str]:
+        shortlisted = catalogue.field in self._shortlisters
+        items = (
+            f"The catalogue holds {len(catalogue.items):,} items; those most relevant to the features are listed "
+            "with the request."
+            if shortlisted
+            else render_catalogue_items(catalogue)
+        )
+        return {
+            "plateaus": self._plateaus_text,
+            "catalogue_label": catalogue.label,
+            "catalogue_description": catalogue.description,
+            "catalogue_items": items,
+            "facets": render_facets(catalogue),
         }
 
     @functools.cached_property
@@ -127,10 +156,12 @@ class StageBook:
 
     def descriptions_request(self, service: Service) -> LLMRequest[BaseModel]:
         """One call: the service described at every plateau."""
-        prompt = self._prompts.render("descriptions", service=render_service(service), plateaus=self._plateaus_text)
+        prompt = self._prompts.request("descriptions", service=render_service(service), plateaus=self._plateaus_text)
         convert = functools.partial(imported_descriptions, self.reference.plateaus)
         lookup = ImportedLookup(imported_key(Stage.DESCRIPTIONS, service.service_id), convert)
-        return LLMRequest(Stage.DESCRIPTIONS, self._instructions, prompt, self._descriptions_type, imported=lookup)
+        return LLMRequest(
+            Stage.DESCRIPTIONS, self._descriptions_instructions, prompt, self._descriptions_type, imported=lookup
+        )
 
     def read_descriptions(self, output: BaseModel) -> dict[str, str]:
         """Plateau id → description of the service at that plateau."""
@@ -142,7 +173,7 @@ class StageBook:
         self, service: Service, plateau: Plateau, description: str, earlier: Sequence[tuple[Plateau, Feature]]
     ) -> LLMRequest[BaseModel]:
         """One call per plateau; it sees the features of earlier plateaus so the progression builds."""
-        prompt = self._prompts.render(
+        prompt = self._prompts.request(
             "features",
             service=render_service(service),
             roles=self._roles_text,
@@ -156,7 +187,7 @@ class StageBook:
         )
         convert = functools.partial(imported_features, self.reference.roles)
         lookup = ImportedLookup(imported_key(Stage.FEATURES, service.service_id, plateau.level), convert)
-        return LLMRequest(Stage.FEATURES, self._instructions, prompt, self._features_type, imported=lookup)
+        return LLMRequest(Stage.FEATURES, self._features_instructions, prompt, self._features_type, imported=lookup)
 
     def _earlier_text(self, earlier: Sequence[tuple[Plateau, Feature]]) -> str:
         if not earlier:
@@ -195,26 +226,31 @@ class StageBook:
         plateau: Plateau,
         catalogue: Catalogue,
         features: Sequence[Feature],
+        description: str = "",
     ) -> LLMRequest[BaseModel]:
         """One call per plateau and catalogue: which items each feature relies on.
 
+        The request carries the service, the plateau and the service's description there,
+        so the model matches features on what they involve, not on the words they share.
         A big catalogue is cut to the items most relevant to these features (see
         ``shortlist.py``); the rest of the prompt is the same either way.
         """
-        items_text, facets_text = self._catalogue_texts[catalogue.field]
+        shortlist = ""
         shortlister = self._shortlisters.get(catalogue.field)
         if shortlister is not None:
             picked = shortlister.pick([f"{f.name} {f.description}" for f in features], self._shortlist_size)
-            items_text = render_catalogue_items(catalogue, picked)
-        prompt = self._prompts.render(
+            shortlist = f"\n## {catalogue.label} items to choose from\n\n{render_catalogue_items(catalogue, picked)}\n"
+        prompt = self._prompts.request(
             "mapping",
+            **self._catalogue_values[catalogue.field],
+            service=render_service(service),
+            service_summary=render_service_summary(service),
             service_name=service.name,
             plateau_level=plateau.level,
             plateau_name=plateau.name,
-            catalogue_label=catalogue.label,
-            catalogue_description=catalogue.description,
-            catalogue_items=items_text,
-            facets=facets_text,
+            plateau_description=plateau.describe(),
+            service_description=description or "(not known: map from the features alone)",
+            shortlist=shortlist,
             features="\n".join(f"- `{f.feature_id}` {f.name}: {f.description}" for f in features),
         )
         key = imported_key(Stage.MAPPING, service.service_id, plateau.level, catalogue.field)
@@ -222,7 +258,11 @@ class StageBook:
         after = imported_key(Stage.FEATURES, service.service_id, plateau.level)
         lookup = ImportedLookup(key, functools.partial(imported_mapping, ids, catalogue), after=after)
         return LLMRequest(
-            Stage.MAPPING, self._instructions, prompt, self._mapping_types[catalogue.field], imported=lookup
+            Stage.MAPPING,
+            self._mapping_instructions[catalogue.field],
+            prompt,
+            self._mapping_types[catalogue.field],
+            imported=lookup,
         )
 
     def read_mapping(self, output: BaseModel, catalogue: Catalogue, features: Iterable[Feature]) -> MappingResult:
@@ -244,8 +284,15 @@ class StageBook:
         return result
 
 
-def record_plateau(result: PlateauResult) -> Plateau:
-    """The plateau of a record, as a mapping prompt needs it: level and name, which the record carries."""
+def record_plateau(result: PlateauResult, known: Sequence[Plateau] = ()) -> Plateau:
+    """The plateau of a record, as a mapping prompt needs it.
+
+    The reference plateau of that id when the run knows it, else the level and name the
+    record carries.
+    """
+    for plateau in known:
+        if plateau.id == result.plateau_id and plateau.level == result.plateau:
+            return plateau
     return Plateau.model_construct(id=result.plateau_id, name=result.plateau_name, level=result.plateau, description="")
 
 
@@ -302,7 +349,8 @@ def service_plan(book: StageBook, service: Service) -> CallPlan:
         yield Featured(plateau, features)
         earlier += [(plateau, feature) for feature in features]
         for catalogue in book.reference.catalogues:
-            yield Call(book.mapping_request(service, plateau, catalogue, features), plateau, catalogue, features)
+            request = book.mapping_request(service, plateau, catalogue, features, descriptions.get(plateau.id, ""))
+            yield Call(request, plateau, catalogue, features)
 
 
 def record_plan(
@@ -312,7 +360,7 @@ def record_plan(
     for result in plateaus:
         if not result.features:
             continue
-        plateau = record_plateau(result)
+        plateau = record_plateau(result, book.reference.plateaus)
         for catalogue in catalogues:
-            request = book.mapping_request(service, plateau, catalogue, result.features)
+            request = book.mapping_request(service, plateau, catalogue, result.features, result.service_description)
             yield Call(request, plateau, catalogue, result.features)

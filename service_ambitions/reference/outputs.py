@@ -17,33 +17,36 @@ from service_ambitions.reference.data import Catalogue, Plateau, Role
 __all__ = ["FeatureDraft", "ScoreDraft", "descriptions_model", "features_model", "field_name", "mapping_model"]
 
 
-class ScoreDraft(BaseModel):
-    """A feature's maturity as the model gives it: only what a model alone can say.
+# Class and field docstrings here are prompt text: pydantic puts them in the JSON Schema
+# the model reads. Notes for developers go in comments like this one.
+#
+# The CMMI label is not asked for: code derives it from the level (core.models.FeatureScore),
+# so every answer the schema allows is a valid answer and no output retry is spent on a
+# label that does not match its level.
 
-    The CMMI label is not asked for: code derives it from the level (see
-    :class:`~service_ambitions.models.FeatureScore`), so every answer the JSON Schema
-    allows is a valid answer and no output retry is spent on a mismatched label.
-    """
+
+class ScoreDraft(BaseModel):
+    """The feature's own maturity, judged by the rubric, whatever the plateau."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     level: int = Field(ge=1, le=5)
-    """CMMI maturity level: 1 Initial, 2 Managed, 3 Defined, 4 Quantitatively Managed, 5 Optimizing."""
+    """CMMI level: 1 Initial, 2 Managed, 3 Defined, 4 Quantitatively Managed, 5 Optimizing."""
     justification: str = Field(min_length=1)
-    """One sentence on why the feature sits at this level."""
+    """One sentence naming the evidence for this level; not a restatement of the feature."""
 
 
 class FeatureDraft(BaseModel):
-    """One feature as the model proposes it."""
+    """A feature a customer notices and uses, tied to one of the service's jobs to be done."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     name: str = Field(min_length=1, max_length=120)
-    """A short name a customer would recognise, a few words long."""
+    """A few words a customer would recognise; no vendor or product names."""
     description: str = Field(min_length=1)
-    """One or two sentences on what the customer can do and why it matters."""
+    """One or two sentences: what the customer can now do, the value to them, and what changes in operations."""
     score: ScoreDraft
-    """The feature's maturity on the CMMI scale."""
+    """The feature's maturity."""
 
 
 def field_name(index: int) -> str:

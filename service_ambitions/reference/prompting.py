@@ -24,94 +24,175 @@ from service_ambitions.core.models import ExistingFeature, JobToBeDone, Service
 from service_ambitions.reference.data import Catalogue, CatalogueItem, FacetOption, Plateau, Role
 
 __all__ = [
+    "BLOCKS",
+    "PER_CALL_MARKER",
     "PLACEHOLDERS",
     "PromptSet",
+    "StagePlaceholders",
+    "StageTemplate",
     "load_prompts",
     "render_catalogue_items",
     "render_facets",
     "render_plateaus",
     "render_roles",
     "render_service",
+    "render_service_summary",
 ]
 
-PLACEHOLDERS: Mapping[str, frozenset[str]] = {
-    "context": frozenset(),
-    "descriptions": frozenset({"service", "plateaus"}),
-    "features": frozenset(
-        {
-            "service",
-            "roles",
-            "plateau_level",
-            "plateau_name",
-            "plateau_description",
-            "service_description",
-            "earlier_features",
-            "min_features",
-            "max_features",
-        }
+BLOCKS: Mapping[str, str] = {
+    "context": "context",
+    "vision": "vision",
+    "writing": "writing",
+    "rubric": "rubric",
+    "feature_definition": "feature",
+}
+"""Shared blocks: placeholder → template file (without ``.md``). Plain text that any
+stage's static part may include: who the organisation is, where it is heading, the
+writing rules, the maturity rubric and what a feature is."""
+
+
+@dataclass(frozen=True)
+class StagePlaceholders:
+    """What one stage's template may use: above the per-call marker, and below it."""
+
+    static: frozenset[str]
+    """The same for every call of the stage (a catalogue's items for every call mapping to it)."""
+    call: frozenset[str]
+    """What changes with each call: the service, the plateau, the features."""
+
+
+PLACEHOLDERS: Mapping[str, StagePlaceholders] = {
+    "descriptions": StagePlaceholders(
+        static=frozenset({*BLOCKS, "plateaus"}),
+        call=frozenset({"service"}),
     ),
-    "mapping": frozenset(
-        {
-            "service_name",
-            "plateau_level",
-            "plateau_name",
-            "catalogue_label",
-            "catalogue_description",
-            "catalogue_items",
-            "facets",
-            "features",
-        }
+    "features": StagePlaceholders(
+        static=frozenset({*BLOCKS, "plateaus", "roles", "min_features", "max_features"}),
+        call=frozenset(
+            {
+                "service",
+                "plateau_level",
+                "plateau_name",
+                "plateau_description",
+                "service_description",
+                "earlier_features",
+            }
+        ),
+    ),
+    "mapping": StagePlaceholders(
+        static=frozenset(
+            {*BLOCKS, "plateaus", "catalogue_label", "catalogue_description", "catalogue_items", "facets"}
+        ),
+        call=frozenset(
+            {
+                "service",
+                "service_name",
+                "service_summary",
+                "plateau_level",
+                "plateau_name",
+                "plateau_description",
+                "service_description",
+                "shortlist",
+                "features",
+            }
+        ),
     ),
 }
-"""The templates a prompt set holds, and the placeholders each may use."""
+"""The stage templates and the placeholders each may use."""
+
+PER_CALL_MARKER = "<!-- per call"
+"""A stage template's line that starts with this splits it: above, the instructions every
+call of the stage shares (sent first, so providers can reuse them as a cached prefix);
+below, the request of one call. The marker line itself is never sent."""
+
+
+@dataclass(frozen=True)
+class StageTemplate:
+    """One stage's template, split at the per-call marker."""
+
+    static: Template
+    call: Template
 
 
 @dataclass(frozen=True)
 class PromptSet:
     """The templates of one run, checked, with a hash of their text for the output's meta."""
 
-    templates: Mapping[str, Template]
+    stages: Mapping[str, StageTemplate]
+    blocks: Mapping[str, str]
     sha256: str
     sources: Mapping[str, Path]
 
-    def render(self, name: str, **values: object) -> str:
-        """Fill template ``name``; every placeholder it uses was checked at load time."""
-        return self.templates[name].substitute({key: str(value) for key, value in values.items()})
+    def instructions(self, stage: str, **values: object) -> str:
+        """The part every call of ``stage`` shares, the shared blocks filled in."""
+        text = self.stages[stage].static.substitute(self._values(values))
+        return text.strip() or self.blocks["context"]
+
+    def request(self, stage: str, **values: object) -> str:
+        """One call's request: the part below the marker (the whole template when it has none)."""
+        return self.stages[stage].call.substitute(self._values(values)).strip()
+
+    def _values(self, values: Mapping[str, object]) -> dict[str, str]:
+        return {**self.blocks, **{key: str(value) for key, value in values.items()}}
 
 
 def load_prompts(directory: Path | None = None) -> PromptSet:
     """Load the packaged templates, replaced by any same-named file in ``directory``.
 
     Raises:
-        ConfigError: the directory is missing, a template cannot be read, or it uses a
-            placeholder its stage does not provide.
+        ConfigError: the directory is missing, a template cannot be read, it uses a
+            placeholder its stage does not provide, or per-call content above the marker.
     """
     if directory is not None and not directory.is_dir():
         raise ConfigError(f"prompts directory {directory} does not exist")
     packaged = resources.files("service_ambitions.reference") / "prompts"
-    templates: dict[str, Template] = {}
     sources: dict[str, Path] = {}
     digest = hashlib.sha256()
-    for name, allowed in PLACEHOLDERS.items():
+
+    def read(name: str) -> tuple[str, Path]:
         custom = directory / f"{name}.md" if directory else None
         path = custom if custom and custom.is_file() else Path(str(packaged / f"{name}.md"))
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read prompt template {path}: {exc.strerror}") from exc
-        template = Template(text)
-        _check_placeholders(template, allowed, path)
-        templates[name], sources[name] = template, path
+        sources[name] = path
         digest.update(f"{name}\0{text}\0".encode())
-    return PromptSet(templates, digest.hexdigest(), sources)
+        return text, path
+
+    blocks: dict[str, str] = {}
+    for placeholder, name in BLOCKS.items():
+        text, path = read(name)
+        template = Template(text)
+        _check_placeholders(template, frozenset(), path)
+        blocks[placeholder] = template.substitute({}).strip()
+    stages = {name: _split(*read(name), allowed) for name, allowed in PLACEHOLDERS.items()}
+    return PromptSet(stages, blocks, digest.hexdigest(), sources)
 
 
-def _check_placeholders(template: Template, allowed: frozenset[str], path: Path) -> None:
+def _split(text: str, path: Path, allowed: StagePlaceholders) -> StageTemplate:
+    lines = text.splitlines(keepends=True)
+    cut = next((i for i, line in enumerate(lines) if line.lstrip().startswith(PER_CALL_MARKER)), None)
+    static, call = ("", text) if cut is None else ("".join(lines[:cut]), "".join(lines[cut + 1 :]))
+    static_template, call_template = Template(static), Template(call)
+    _check_placeholders(static_template, allowed.static, path, above_marker=allowed.call)
+    _check_placeholders(call_template, allowed.static | allowed.call, path)
+    return StageTemplate(static_template, call_template)
+
+
+def _check_placeholders(
+    template: Template, allowed: frozenset[str], path: Path, *, above_marker: frozenset[str] = frozenset()
+) -> None:
     if not template.is_valid():
         raise ConfigError(f"{path}: a '$' is not followed by a placeholder name (write '$$' for a dollar sign)")
     unknown = sorted(set(template.get_identifiers()) - allowed)
+    if unknown and unknown[0] in above_marker:
+        raise ConfigError(
+            f"{path}: ${unknown[0]} changes with every call, so it belongs below the '{PER_CALL_MARKER} -->' line",
+            hint="above it goes only what every call of the stage shares: providers reuse that part as a cached prefix",
+        )
     if unknown:
-        available = ", ".join(f"${name}" for name in sorted(allowed)) or "none"
+        available = ", ".join(f"${name}" for name in sorted(allowed)) or "none (write '$$' for a dollar sign)"
         raise ConfigError(f"{path}: unknown placeholder ${unknown[0]}", hint=f"available here: {available}")
 
 
@@ -127,6 +208,11 @@ def render_service(service: Service) -> str:
         lines.append("Features it already offers:")
         lines += [f"- {_existing_feature_text(feature)}" for feature in service.features]
     return "\n".join(lines)
+
+
+def render_service_summary(service: Service) -> str:
+    """The service in two lines, for a request that needs to know what it is but not its jobs."""
+    return f"Service: {service.name} ({service.service_id})\nDescription: {service.description}"
 
 
 def _job_text(job: str | JobToBeDone) -> str:
@@ -173,9 +259,9 @@ def render_facets(catalogue: Catalogue) -> str:
     """What each facet means, or nothing when the catalogue declares none."""
     if not catalogue.facets:
         return ""
-    lines = ["", "For every item you name, also give these facets:"]
+    lines = ["- For every item you name, also give these facets:"]
     for facet in catalogue.facets:
-        kind = f"one of {', '.join(_option_text(o) for o in facet.options)}" if facet.type == "enum" else facet.type
         need = "required" if facet.required else "optional"
-        lines.append(f"- `{facet.id}` ({kind}, {need}): {facet.describe()}")
+        kind = f"one of: {', '.join(_option_text(o) for o in facet.options)}" if facet.type == "enum" else facet.type
+        lines.append(f"  - `{facet.id}` ({need}; {kind}): {facet.describe()}")
     return "\n".join(lines) + "\n"
