@@ -42,6 +42,14 @@ def test_features_request_lists_earlier_features_and_counts() -> None:
     earlier = [(stages.reference.plateaus[0], feature("abc", "Paper form"))]
     request = stages.features_request(SERVICE, plateau, "Mostly online.", earlier)
     assert "- Plateau 1, Learners: Paper form: Enrol online." in request.prompt
+    later = stages.features_request(
+        SERVICE,
+        stages.reference.plateaus[2],
+        "Pilots.",
+        [(stages.reference.plateaus[0], feature("a", "Paper form")), (stages.reference.plateaus[1], feature("b"))],
+    )
+    assert "- Plateau 1, Learners: Paper form\n" in later.prompt  # older plateaus by name
+    assert "- Plateau 2, Learners: Online enrolment: Enrol online." in later.prompt  # the one below in full
     assert "between 1 and 2 features" in request.instructions
     assert "Mostly online." in request.prompt
     for knowledge in ("Quantitatively Managed: measured against targets", "What a feature is:", "Writing rules:"):

@@ -193,9 +193,12 @@ class StageBook:
         if not earlier:
             return "None: this is the first plateau."
         roles = {role.role_id: role.name for role in self.reference.roles}
+        # The plateau just below is what this one builds on: its features come with their
+        # descriptions; older ones by name, enough not to repeat them, at a third of the tokens.
+        latest = earlier[-1][0].level
         return "\n".join(
-            f"- Plateau {plateau.level}, {roles.get(feature.customer_type, feature.customer_type)}: "
-            f"{feature.name}: {feature.description}"
+            f"- Plateau {plateau.level}, {roles.get(feature.customer_type, feature.customer_type)}: {feature.name}"
+            + (f": {feature.description}" if plateau.level == latest else "")
             for plateau, feature in earlier
         )
 
