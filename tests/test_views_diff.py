@@ -9,8 +9,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
+from service_ambitions.inputs.records import read_records
 from service_ambitions.views.diff import diff_runs
-from service_ambitions.views.records import read_records
 
 from .conftest import read_jsonl
 

@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
+from service_ambitions.inputs.records import read_records
 from service_ambitions.views.exports import markdown_roadmap, roadmap_file_name
-from service_ambitions.views.records import read_records
 
 from .conftest import EXAMPLES
 from .test_views_diff import _feature, _record, _write

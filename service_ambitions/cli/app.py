@@ -22,6 +22,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from service_ambitions.cli import check as check_module
 from service_ambitions.cli import diff as diff_module
 from service_ambitions.cli import export as export_module
 from service_ambitions.cli import init as init_module
@@ -134,6 +135,7 @@ app.command("schema")(_reported(schema_module.schema))
 app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
+app.command("check", no_args_is_help=True)(_reported(check_module.check))
 app.command("export", no_args_is_help=True)(_reported(export_module.export))
 app.command("view", no_args_is_help=True)(_reported(view_module.view))
 runs_app.command("collect")(run_module.collect)

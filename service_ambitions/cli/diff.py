@@ -40,8 +40,8 @@ def diff(
         service-ambitions diff evolutions-before.jsonl evolutions.jsonl
         service-ambitions diff old.jsonl new.jsonl --json > changes.json
     """
+    from service_ambitions.inputs.records import read_records
     from service_ambitions.views.diff import diff_runs
-    from service_ambitions.views.records import read_records
 
     tune_gc()
     state: AppState = ctx.obj

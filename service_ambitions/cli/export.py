@@ -62,9 +62,9 @@ def export(
         service-ambitions export evolutions.jsonl -f xlsx -o roadmap.xlsx
         service-ambitions export evolutions.jsonl -f md -o wiki/roadmaps
     """
+    from service_ambitions.inputs.records import read_records
     from service_ambitions.runs.resume import refuse_overwrite
     from service_ambitions.views.exports import write_csv, write_markdown, write_xlsx
-    from service_ambitions.views.records import read_records
     from service_ambitions.views.tables import tables
 
     tune_gc()

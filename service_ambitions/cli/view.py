@@ -54,12 +54,12 @@ def view(
     from service_ambitions.core.errors import ConfigError, OutputError
     from service_ambitions.inputs.entries import JsonObject
     from service_ambitions.inputs.jsonl import read_json_objects
+    from service_ambitions.inputs.records import read_records
     from service_ambitions.reference.data import load_reference
     from service_ambitions.runs.resume import refuse_overwrite
     from service_ambitions.views.diff import diff_runs
     from service_ambitions.views.html import render_roadmap
     from service_ambitions.views.portfolio import portfolio
-    from service_ambitions.views.records import read_records
 
     tune_gc()
     state: AppState = ctx.obj

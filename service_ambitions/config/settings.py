@@ -34,6 +34,7 @@ __all__ = [
     "BatchSettings",
     "FeatureCount",
     "LimitSettings",
+    "QualitySettings",
     "ReferenceFiles",
     "RetrySettings",
     "Settings",
@@ -152,6 +153,25 @@ class ShortlistSettings(BaseModel):
     """Most items in a shortlist: those most relevant to the plateau's features, ranked by BM25."""
 
 
+class QualitySettings(BaseModel):
+    """What ``check`` counts as a defect in a roadmap, and how strictly."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    skip: list[str] = Field(default_factory=list)
+    """Rules not to run, by id (``service-ambitions check --help`` lists them)."""
+    level_copy_share: float = Field(default=0.6, ge=0, le=1)
+    """Share of a service's features whose level equals their plateau's number above which the levels look copied."""
+    similarity: float = Field(default=0.7, gt=0, le=1)
+    """Word overlap (Jaccard, name and description) from which two features count as the same one repeated."""
+    max_dropped_items: int = Field(default=3, ge=0)
+    """Invented catalogue ids a service's mapping calls may have dropped before it is a finding."""
+    vendors: list[str] | None = None
+    """Vendor and product names no roadmap should name; null: the packaged list (``reference/defaults/vendors.txt``)."""
+    acronyms: list[str] = Field(default_factory=lambda: ["UK", "EU", "ID"])
+    """Acronyms every reader knows, which need no spelling out."""
+
+
 class ReferenceFiles(BaseModel):
     """Where plateaus, roles and catalogues come from; unset means the packaged defaults."""
 
@@ -211,6 +231,7 @@ class Settings(BaseSettings):
     batch: BatchSettings = Field(default_factory=BatchSettings)
     """Batch mode: sizes and waits of provider batches."""
     shortlist: ShortlistSettings = Field(default_factory=ShortlistSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     """Shortlists of big catalogues for mapping calls; ids are still checked against the whole catalogue."""
     reuse_imported: bool = False
     """Answer a call from an answer imported by 'migrate cache' for the same service, stage and plateau."""

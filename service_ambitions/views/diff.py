@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from service_ambitions.core.models import Feature, PlateauResult, ServiceEvolution
 from service_ambitions.inputs.entries import Rejected
-from service_ambitions.views.records import RecordSet
+from service_ambitions.inputs.records import RecordSet
 
 __all__ = [
     "FeatureRef",

@@ -1,4 +1,4 @@
-"""Reading a run's output for a view: every record at the current schema version, and what could not be read."""
+"""Reading output records for views and checks: every record at the current schema version, and what was unreadable."""
 
 from __future__ import annotations
 
