@@ -31,6 +31,13 @@ class FakeOpenAI:
     tokens, with prompt tokens counted like a tokenizer would (about 4 characters each)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[httpx.Headers] = field(default_factory=list)
+    prefix_cache: bool = False
+    """Report cached prompt tokens as OpenAI's automatic prompt caching does: the longest
+    leading run (tools, then messages) an earlier request began with too, from 1,024
+    tokens in steps of 128 (with ``usage`` an int, so prompt tokens are counted)."""
+    cached_tokens: list[int] = field(default_factory=list)
+    """The cached tokens reported for each answer, in order."""
+    _seen: list[str] = field(default_factory=list)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
@@ -44,7 +51,14 @@ class FakeOpenAI:
         usage = self.usage
         if isinstance(usage, int):
             usage = (len(json.dumps(body["messages"]) + json.dumps(body["tools"])) // 4, usage)
-        return httpx.Response(200, json=completion(tool["name"], arguments, body["model"], usage=usage))
+        reply = completion(tool["name"], arguments, body["model"], usage=usage)
+        if self.prefix_cache:
+            text = json.dumps(body["tools"]) + json.dumps(body["messages"])
+            cached = _cached_tokens(text, self._seen)
+            self._seen.append(text)
+            self.cached_tokens.append(cached)
+            reply["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
+        return httpx.Response(200, json=reply)
 
     def _arguments(self, schema: dict[str, Any], prompt: str, every: str) -> dict[str, Any]:
         properties: dict[str, Any] = schema["properties"]
@@ -70,6 +84,20 @@ def _feature(role: str, n: int) -> dict[str, Any]:
         "description": f"Lets {role} do thing {n}.",
         "score": {"level": 2, "justification": "Works the same way every time."},
     }
+
+
+def _cached_tokens(text: str, earlier: list[str]) -> int:
+    shared = max((len(_common_prefix(text, other)) for other in earlier), default=0) // 4
+    return 0 if shared < 1024 else 1024 + (shared - 1024) // 128 * 128
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
 
 
 def completion(

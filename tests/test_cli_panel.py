@@ -125,6 +125,7 @@ def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
             model="m",
             requests=2,
             input_tokens=1000,
+            cache_read_tokens=750,
             output_tokens=200,
             cost_usd="0.10",
         ),
@@ -142,6 +143,7 @@ def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
     text = buffer.export_text()
     assert "1 done · 1 failed · 0 running · 8 left · ETA" in text
     assert "3 of 600 req/min" in text  # 2 requests in the run's first 35 s
+    assert "75% of input tokens from the provider's prompt cache" in text
 
     announced = RunPanel(tally, PanelPlan(services=10))
     tally(LimitsLearned(provider="api.openai.com", requests_per_minute=900, tokens_per_minute=150_000))

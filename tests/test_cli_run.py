@@ -157,7 +157,9 @@ def test_dry_run_prints_the_plan_and_calls_nothing(
     assert rows["descriptions"][1] == "openai:gpt-4o-mini"
     assert rows["mapping"][2] == "120"  # 8 services x 5 plateaus x 3 catalogues
     assert rows["total"][2] == "168"
-    low, high = (Decimal(part.strip("$")) for part in rows["total"][6].split(" to "))
+    # Each stage's request starts with what every call of it shares: most of it is cacheable.
+    assert all(int(rows[stage][5].rstrip("%")) >= 60 for stage in ("descriptions", "features", "mapping"))
+    low, high = (Decimal(part.strip("$")) for part in rows["total"][7].split(" to "))
     assert 0 < low < high  # a priced model gets a cost range
 
 
@@ -271,5 +273,42 @@ def test_dry_run_counts_what_the_cache_already_answers(tmp_path: Path) -> None:
     assert rows["features"][2:4] == ["40", "10"]
     assert rows["mapping"][2:4] == ["120", "30"]
     assert rows["total"][2:4] == ["168", "42"]
-    assert rows["mapping"][6] == "$0.00 to $0.00"  # the offline model is free
+    assert rows["mapping"][7] == "$0.00 to $0.00"  # the offline model is free
     assert not (tmp_path / "b.jsonl").exists()
+
+
+def test_prompt_cache_tokens_are_counted_shown_and_priced_as_the_provider_reported(
+    respx_mock: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, services_file: Path
+) -> None:
+    import pydantic_ai.models
+
+    monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+    monkeypatch.setenv("COLUMNS", "200")
+    fake = FakeOpenAI(usage=20, prefix_cache=True)
+    respx_mock.post(COMPLETIONS).mock(side_effect=fake)
+    out = tmp_path / "out.jsonl"
+    args = ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--cache-mode", "off"]
+
+    result = runner.invoke(app, [*args, "--check"])
+
+    assert result.exit_code == 0, result.output
+    cached = sum(fake.cached_tokens)
+    # The shared part leads every request, so most calls after a stage's first reuse it.
+    assert sum(1 for n in fake.cached_tokens if n) > len(fake.cached_tokens) / 2
+    total = next(line for line in result.stdout.splitlines() if line.strip().startswith("total"))
+    assert f"{cached:,}" in total.split()
+    assert "of input tokens were served from the provider's prompt cache" in result.stdout
+    assert "quality:" in result.stdout  # --check: the summary of check's findings
+    report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)
+    assert report["totals"]["cache_read_tokens"] == cached
+    prompt = report["totals"]["input_tokens"]
+    from genai_prices import Usage, calc_price
+
+    expected = calc_price(
+        Usage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=report["totals"]["output_tokens"]),
+        "gpt-4o-mini",
+        provider_id="openai",
+    ).total_price
+    assert abs(Decimal(report["totals"]["cost_usd"]) - expected) < Decimal("0.000001")

@@ -27,7 +27,8 @@ async def test_descriptions_name_the_service_and_each_plateau() -> None:
     descriptions = book.read_descriptions(await ask(request.prompt, request.output_type))  # type: ignore[arg-type]
     assert set(descriptions) == {p.id for p in book.reference.plateaus}
     assert "Careers advice" in descriptions["enhanced"]
-    assert "Enhanced plateau" in descriptions["enhanced"]
+    assert "plateau" not in descriptions["enhanced"].lower()  # it describes the service, not the plateau
+    assert descriptions["enhanced"] != descriptions["foundational"]
 
 
 async def test_same_prompt_and_seed_give_the_same_answer_and_other_seeds_differ() -> None:

@@ -108,3 +108,19 @@ def test_the_roadmap_opens_in_a_real_browser_without_console_errors(tmp_path: Pa
         check=True,
     )
     assert shot.stat().st_size > 10_000
+
+
+def test_the_page_shows_each_services_quality_findings_and_a_quality_column(tmp_path: Path) -> None:
+    vendor = _feature("f1", "Salesforce <b>portal</b>", 1, ["APP-1"])
+    source = _write(tmp_path / "evolutions.jsonl", [_record("svc-a", "A", [vendor])])
+    result = runner.invoke(app, ["view", str(source)], env={"SA_QUALITY__VENDORS": '["Salesforce"]'})
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "evolutions.html").read_text(encoding="utf-8")
+    assert 'title="quality score: 100 is clean (service-ambitions check)">quality</th>' in page
+    assert "services without a quality finding" in page
+    (packed,) = _packed_records(page)
+    quality = packed["quality"]
+    assert isinstance(quality, dict)
+    assert quality["score"] < 100
+    assert any(f["rule"] == "vendor-name" and "Salesforce" in f["why"] for f in quality["findings"])
+    assert "<b>portal</b>" not in page  # the finding's text travels as data, escaped where shown

@@ -63,6 +63,8 @@ class JobDisplay:
     """The command that continues the job after Ctrl-C."""
     trace_ids: bool = False
     """At the end, list failed services with the provider's request id."""
+    check: bool = False
+    """At the end, the quality summary of the output (``check``'s findings, counted)."""
 
 
 def run_job(
@@ -114,6 +116,11 @@ def run_job(
     else:
         render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=shown, quarantine=quarantine)
         render_run_end(state, result, tally, quarantine, trace_ids=display.trace_ids)
+    if display.check and shown is not None and shown.exists():
+        from service_ambitions.cli.check import render_quality_summary
+        from service_ambitions.quality.report import check_file
+
+        render_quality_summary(state.out, check_file(shown, prepared.settings.quality))
     if result.budget_stop is not None:
         raise typer.Exit(EXIT_BUDGET)
     if result.status == "detached":

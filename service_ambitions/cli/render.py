@@ -101,7 +101,7 @@ def render_summary(
 
     calls = Table(title="LLM calls", title_justify="left", box=SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     model_width = min(max((len(name) for name in tally.models.values()), default=5), 24)
-    for column in ("stage", "model", "calls", "cached", "requests", "in tokens", "out tokens"):
+    for column in ("stage", "model", "calls", "cached", "requests", "in tokens", "prompt cache", "out tokens"):
         textual = column in ("stage", "model")
         # Fold rather than truncate: a model name cut to "openai:gpt-…" says nothing. Stage
         # names stay whole.
@@ -122,6 +122,7 @@ def render_summary(
             f"{tally.cached[stage]:,}",
             f"{tally.requests[stage]:,}",
             f"{tally.input_tokens[stage]:,}",
+            f"{tally.cache_read_tokens[stage]:,}",
             f"{tally.output_tokens[stage]:,}",
         )
     calls.add_row(
@@ -131,10 +132,17 @@ def render_summary(
         f"{tally.total_cached:,}",
         f"{sum(tally.requests.values()):,}",
         f"{sum(tally.input_tokens.values()):,}",
+        f"{sum(tally.cache_read_tokens.values()):,}",
         f"{sum(tally.output_tokens.values()):,}",
         style="bold",
     )
     console.print(calls)
+    if (share := tally.prefix_cached_share) is not None:
+        console.print(
+            f"prompt cache: {share:.0%} of input tokens were served from the provider's prompt cache "
+            "(billed at its cached-input price)",
+            highlight=False,
+        )
     console.print(
         f"output: {markup_safe(str(output)) if output else 'standard output'}", highlight=False, soft_wrap=True
     )
@@ -164,7 +172,17 @@ def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path
     prices = "; batch prices" if plan.batch else ""
     title = f"Plan for {markup_safe(str(input_path))} (dry run: no LLM call made{prices})"
     table = Table(title=title, title_justify="left")
-    for column in ("stage", "model", "calls", "cached", "input tokens (est.)", "output tokens (est.)", "cost (est.)"):
+    columns = (
+        "stage",
+        "model",
+        "calls",
+        "cached",
+        "input tokens (est.)",
+        "shared",
+        "output tokens (est.)",
+        "cost (est.)",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in ("stage", "model") else "right", overflow="fold")
     for row in plan.stages:
         table.add_row(
@@ -173,6 +191,7 @@ def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path
             f"{row.calls:,}",
             f"{row.cached:,}",
             _range(row.input_tokens),
+            f"{row.shared_share:.0%}" if row.shared_share is not None else "-",
             _range(row.output_tokens),
             f"${row.cost[0]:.2f} to ${row.cost[1]:.2f}" if row.cost else "unknown",
         )
@@ -187,6 +206,7 @@ def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path
         f"{sum(r.cached for r in plan.stages):,}",
         "",
         "",
+        "",
         total_cost,
         style="bold",
     )
@@ -198,6 +218,13 @@ def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path
         highlight=False,
     )
     console.print(table)
+    console.print(
+        "shared: the part of each request every call of its stage shares, sent first; providers that cache "
+        "prompt prefixes (OpenAI from 1,024 tokens) bill it at their cached-input price after the first call. "
+        "The cost range is at the full input price.",
+        highlight=False,
+        soft_wrap=True,
+    )
     for rejected in scan.rejected[:10]:
         console.print(
             f"  line {rejected.line}: {markup_safe(rejected.reason)}", style="yellow", highlight=False, soft_wrap=True

@@ -114,6 +114,12 @@ def run(
     json_logs: JsonLogs = False,
     allow_prompt_logging: AllowPromptLogging = False,
     trace_ids: TraceIds = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="At the end, print the quality summary of the output (what `check` finds, counted)."
+        ),
+    ] = False,
 ) -> None:
     """Generate service evolutions for every service in INPUT.
 
@@ -132,6 +138,7 @@ def run(
         service-ambitions run services.jsonl -o out.jsonl --model offline --cache-mode refresh
         service-ambitions run services.jsonl -o out.jsonl --model offline --resume
         service-ambitions run services.jsonl -o out.jsonl --model openai:gpt-4o-mini --batch --detach
+        service-ambitions run services.jsonl -o out.jsonl --model offline --check
     """
     from decimal import Decimal
 
@@ -176,6 +183,7 @@ def run(
         total=count_lines(input_path, max_services) if not (quiet or json_logs) else None,
         interrupted_hint=f"stopped: continue with  {resume_command} --resume",
         trace_ids=trace_ids,
+        check=check,
     )
     quarantine_path = quarantine or quarantine_for(output, input_path, "run")
     run_job(

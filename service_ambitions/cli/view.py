@@ -75,8 +75,13 @@ def view(
             for entry in read_json_objects(quarantine)
             if isinstance(entry, JsonObject) and entry.data.get("kind") == "service"
         )
+    from service_ambitions.quality.report import QualityReport, check_evolutions
+
+    quality: QualityReport | None = None
     try:
-        files = state.settings().reference
+        settings = state.settings()
+        quality = check_evolutions(records, settings.quality)
+        files = settings.reference
         catalogues = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues).catalogues
     except ConfigError as exc:
         state.err.print(f"[yellow]note:[/] unused catalogue items not shown: {markup_safe(exc.message)}")
@@ -84,12 +89,13 @@ def view(
     changes = diff_runs(read_records(compare), found) if compare is not None else None
     page = render_roadmap(
         records,
-        portfolio(records, catalogues, quarantined),
+        portfolio(records, catalogues, quarantined, quality),
         title=title or input_path.stem,
         source=input_path.name,
         skipped=len(found.skipped),
         changes=changes,
         made=datetime.now(UTC),
+        quality=quality,
     )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,13 @@ class StageEstimate:
     output_tokens: tuple[int, int]
     cost: tuple[Decimal, Decimal] | None
     """Low and high USD for the calls the cache does not answer; None when the price is unknown."""
+    shared_tokens: int = 0
+    """Of the low input estimate, the tokens every call of the stage shares (its leading, cacheable part)."""
+
+    @property
+    def shared_share(self) -> float | None:
+        """The share of the input a provider's prompt cache can serve after the stage's first call."""
+        return self.shared_tokens / self.input_tokens[0] if self.input_tokens[0] else None
 
 
 @dataclass
@@ -131,7 +138,11 @@ def _estimate(
         model = prepared.models[stage]
         low, high = (call_price(model, *tokens, batch=batch) for tokens in zip(inputs, outputs, strict=True))
         cost = (low, high) if low is not None and high is not None else None
-        stages.append(StageEstimate(stage, settings.model_for(stage), plan.calls, plan.cached, inputs, outputs, cost))
+        stages.append(
+            StageEstimate(
+                stage, settings.model_for(stage), plan.calls, plan.cached, inputs, outputs, cost, plan.shared_tokens
+            )
+        )
     return Estimate(scan, stages, batch=batch)
 
 
@@ -143,6 +154,8 @@ class StagePlan:
     cached: int = 0
     input_tokens: int = 0
     """Estimated input tokens of the calls the cache does not answer."""
+    shared_tokens: int = 0
+    """Of those, the tokens each call shares with every other call of its stage (instructions, schema)."""
 
 
 class Planner:
@@ -187,6 +200,7 @@ class Planner:
         answer = self._gateway.peek(request) if known else None
         if answer is None:
             plan.input_tokens += self._gateway.estimate_input_tokens(request)
+            plan.shared_tokens += self._gateway.estimate_shared_tokens(request)
         else:
             plan.cached += 1
         return answer

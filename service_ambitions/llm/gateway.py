@@ -206,6 +206,14 @@ class Gateway:
         """Roughly the input tokens ``request`` would use (about four characters a token)."""
         return self._prompt_chars(request) // 4
 
+    def estimate_shared_tokens(self, request: LLMRequest[Any]) -> int:
+        """Roughly the tokens of ``request`` every call of its stage shares: the output schema and the instructions.
+
+        They lead the request, so providers that cache prompt prefixes can bill them at
+        their cached price.
+        """
+        return (len(request.instructions) + self._output(request.output_type).schema_chars) // 4
+
     @property
     def max_output_tokens(self) -> int:
         """The longest answer a call may return."""

@@ -95,6 +95,35 @@ _NOUNS = (
     "planner",
     "hub",
 )
+_VALUES = (
+    "see at a glance where they stand with",
+    "get a reply the same day about",
+    "book and change appointments for",
+    "are told before a deadline about",
+    "find the right person first time for",
+    "give feedback in two clicks on",
+    "keep one record, shared with consent, of",
+    "use an accessible self-service route for",
+    "get advice matched to their situation on",
+    "track every step, without chasing, of",
+)
+_OUTCOMES = (
+    "re-key nothing between systems",
+    "answer fewer chasing calls",
+    "see the queue and who owns each case",
+    "spot problems early from weekly figures",
+    "spend their time on the cases that need judgement",
+    "follow one documented procedure",
+    "close cases faster with fewer hand-offs",
+    "know which data they may use, and why",
+)
+_EVIDENCE = {
+    1: "depends on a few people who know how, and results vary",
+    2: "is planned and tracked by the service team, though each team works its own way",
+    3: "follows one documented way shared across departments, with clear owners",
+    4: "is measured against targets each term, so problems show early",
+    5: "is improved from its measures and customer feedback, with changes tested first",
+}
 _CHANGES = {
     1: "runs mainly on email, forms and the knowledge of experienced staff",
     2: "offers its common transactions online with clear status for every request",
@@ -278,13 +307,12 @@ class _Writer:
     def _object(self, schema: dict[str, Any], context: _Context) -> dict[str, Any]:
         properties: dict[str, Any] = schema.get("properties", {})
         result = {name: self._value(sub, name, context) for name, sub in properties.items()}
-        level = result.get("level")
-        if isinstance(level, int) and level in CMMI_LABELS and "justification" in result:
-            # A score: the justification names the level's label (code derives the label itself).
-            result["justification"] = (
-                f"{CMMI_LABELS[level]} (level {level}): at the {context.plateau_name} plateau this feature "
-                f"{_CHANGES[level].split(' and ')[0]}."
-            )
+        score = result.get("score")
+        if isinstance(score, dict) and isinstance(result.get("name"), str):
+            level = score.get("level")
+            if isinstance(level, int) and level in CMMI_LABELS and "justification" in score:
+                # Evidence for the level, in the rubric's terms, about this feature (names are unique).
+                score["justification"] = f"The {result['name'].lower()} {_EVIDENCE[level]}."
         return result
 
     def _array(self, schema: dict[str, Any], name: str, description: str, context: _Context) -> list[Any]:
@@ -334,10 +362,7 @@ class _Writer:
             return self._feature_name(context)
         if name == "description":
             keyword = rng.choice(facts.keywords)
-            return (
-                f"Lets {context.role.lower()} handle {keyword} through {facts.service_name} "
-                f"in a way that {_CHANGES[max(1, min(context.level, 5))]}."
-            )
+            return f"{context.role} {rng.choice(_VALUES)} {keyword}; staff {rng.choice(_OUTCOMES)}."
         if context.item:
             return f"relies on {context.item[1].split(' ', 3)[0].lower()} data for {facts.service_name}"
         return f"{facts.service_name}: {rng.choice(facts.keywords)}"
@@ -363,7 +388,7 @@ def _role_from(description: str) -> str | None:
 def _paragraph(facts: _Facts, rng: random.Random, level: int, plateau_name: str) -> str:
     first, second = rng.sample(facts.keywords, 2) if len(facts.keywords) > 1 else (facts.keywords[0],) * 2
     return (
-        f"At the {plateau_name} plateau, {facts.service_name} {_CHANGES[max(1, min(level, 5))]}. "
+        f"{facts.service_name} {_CHANGES[max(1, min(level, 5))]}. "
         f"Customers notice the difference most in {first} and {second}. "
         f"This is synthetic text from the offline model, for trying the tool."
     )

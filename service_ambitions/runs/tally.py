@@ -50,6 +50,8 @@ class Tally:
         self.requests: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.input_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.output_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        self.cache_read_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
+        """Input tokens the provider served from its prompt (prefix) cache, part of ``input_tokens``."""
         self.cached: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.models: dict[Stage, str] = {}
         self.failures: list[ServiceFailed] = []
@@ -152,6 +154,7 @@ class Tally:
         self.requests[event.stage] += event.requests
         self.input_tokens[event.stage] += event.input_tokens
         self.output_tokens[event.stage] += event.output_tokens
+        self.cache_read_tokens[event.stage] += event.cache_read_tokens
 
     def _count_pressure(self, event: Event) -> None:
         """Retries, throttling and paused providers."""
@@ -195,6 +198,12 @@ class Tally:
     def total_calls(self) -> int:
         """Calls answered so far, all stages."""
         return sum(self.calls.values())
+
+    @property
+    def prefix_cached_share(self) -> float | None:
+        """Share of the input tokens billed that the provider served from its prompt cache (None: none billed)."""
+        billed = sum(self.input_tokens.values())
+        return sum(self.cache_read_tokens.values()) / billed if billed else None
 
     @property
     def total_cached(self) -> int:

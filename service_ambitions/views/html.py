@@ -20,6 +20,7 @@ from importlib.metadata import version
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from service_ambitions.core.models import ServiceEvolution
+from service_ambitions.quality.report import QualityReport
 from service_ambitions.views.diff import RunDiff
 from service_ambitions.views.portfolio import Portfolio
 
@@ -35,9 +36,16 @@ def _environment() -> Environment:
     )
 
 
-def _packed(records: Sequence[ServiceEvolution]) -> str:
-    """The records as base64 of gzip-compressed JSON: what the page's script unpacks."""
-    data = json.dumps([record.model_dump(mode="json") for record in records], ensure_ascii=False, separators=(",", ":"))
+def _packed(records: Sequence[ServiceEvolution], quality: QualityReport | None) -> str:
+    """The records, each with its quality findings, as base64 of gzip-compressed JSON (the script unpacks it)."""
+    checked = {service.service_id: service for service in quality.services} if quality else {}
+    dumped = []
+    for record in records:
+        entry = record.model_dump(mode="json")
+        if (found := checked.get(record.service.service_id)) is not None:
+            entry["quality"] = found.model_dump(mode="json", include={"score", "findings"})
+        dumped.append(entry)
+    data = json.dumps(dumped, ensure_ascii=False, separators=(",", ":"))
     return base64.b64encode(gzip.compress(data.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
 
 
@@ -50,6 +58,7 @@ def render_roadmap(
     skipped: int,
     changes: RunDiff | None,
     made: datetime,
+    quality: QualityReport | None = None,
 ) -> str:
     """The page for ``records`` as HTML text."""
     template = _environment().get_template("roadmap.html.j2")
@@ -63,7 +72,8 @@ def render_roadmap(
         models=models,
         skipped=skipped,
         changes=changes,
-        packed=_packed(records),
+        packed=_packed(records, quality),
+        quality=quality,
         generator=f"service-ambitions {version('service-ambitions')}",
         made=made.strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from service_ambitions.core.models import CMMI_LABELS, ServiceEvolution
+from service_ambitions.quality.report import QualityReport
 from service_ambitions.reference.data import Catalogue
 
 __all__ = ["CoverageRow", "Portfolio", "ServiceRow", "portfolio"]
@@ -31,6 +32,9 @@ class ServiceRow:
     synthetic: bool
     levels: list[float | None]
     """Mean level of the service's features at each plateau of :attr:`Portfolio.plateaus`."""
+    quality: int | None = None
+    """The service's quality score (100 clean), when the page shows ``check``'s findings."""
+    findings: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,14 @@ class Portfolio:
     levels: list[tuple[int, str]] = field(default_factory=lambda: sorted(CMMI_LABELS.items()))
 
 
-def portfolio(records: Sequence[ServiceEvolution], catalogues: Sequence[Catalogue], quarantined: int) -> Portfolio:
+def portfolio(
+    records: Sequence[ServiceEvolution],
+    catalogues: Sequence[Catalogue],
+    quarantined: int,
+    quality: QualityReport | None = None,
+) -> Portfolio:
     """The portfolio view of ``records``; ``catalogues`` (the reference data) name items and show unused ones."""
+    checked = {service.service_id: service for service in quality.services} if quality else {}
     plateaus = sorted({(p.plateau, p.plateau_name) for record in records for p in record.plateaus})
     levels_of = {level: i for i, (level, _) in enumerate(plateaus)}
     rows = []
@@ -92,6 +102,8 @@ def portfolio(records: Sequence[ServiceEvolution], catalogues: Sequence[Catalogu
                 dropped=record.meta.dropped_items,
                 synthetic=record.meta.synthetic,
                 levels=means,
+                quality=checked[service.service_id].score if service.service_id in checked else None,
+                findings=len(checked[service.service_id].findings) if service.service_id in checked else 0,
             )
         )
     names = {c.field: {item.id: item.name for item in c.items} for c in catalogues}
