@@ -65,6 +65,11 @@ class FakeOpenAI:
         if "mappings" in properties:
             return {"mappings": [self._mapping(feature_id, every) for feature_id in _FEATURE.findall(prompt)]}
         first = next(iter(properties.values()))
+        if first.get("type") == "integer":  # the judge's scores: each 1-5, and a comment
+            return {
+                name: 4 if sub.get("type") == "integer" else "Name the owner of each feature."
+                for name, sub in properties.items()
+            }
         if first.get("type") == "array":
             return {role: [_feature(role, n) for n in range(first.get("minItems", 1))] for role in properties}
         return {plateau: f"The service at the {plateau} plateau." for plateau in properties}

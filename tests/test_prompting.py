@@ -11,7 +11,7 @@ from service_ambitions.reference.prompting import load_prompts, render_service
 
 def test_packaged_prompts_load_and_hash_stably() -> None:
     first, second = load_prompts(), load_prompts()
-    assert set(first.stages) == {"descriptions", "features", "mapping"}
+    assert set(first.stages) == {"descriptions", "features", "mapping", "judge"}
     assert set(first.blocks) == {"context", "vision", "writing", "rubric", "feature_definition"}
     assert first.sha256 == second.sha256
 
@@ -89,3 +89,10 @@ def test_a_block_takes_no_placeholders(tmp_path: Path) -> None:
     (tmp_path / "vision.md").write_text("Heading for $service.")
     with pytest.raises(ConfigError, match=r"unknown placeholder \$service"):
         load_prompts(tmp_path)
+
+
+def test_the_judge_template_does_not_change_a_runs_prompt_hash(tmp_path: Path) -> None:
+    (tmp_path / "judge.md").write_text("$context\n<!-- per call -->\nScore $service: $roadmap\n")
+    assert load_prompts(tmp_path).sha256 == load_prompts().sha256
+    (tmp_path / "mapping.md").write_text("Map $features.")
+    assert load_prompts(tmp_path).sha256 != load_prompts().sha256

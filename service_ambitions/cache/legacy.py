@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.core.errors import InputError
-from service_ambitions.core.models import Stage
+from service_ambitions.core.models import RUN_STAGES, Stage
 from service_ambitions.core.problems import describe_errors
 from service_ambitions.reference.data import Catalogue, Plateau, Role
 
@@ -94,7 +94,7 @@ class _Mappings(BaseModel):
 class ImportReport:
     """What ``migrate cache`` found."""
 
-    imported: dict[Stage, int] = field(default_factory=lambda: dict.fromkeys(Stage, 0))
+    imported: dict[Stage, int] = field(default_factory=lambda: dict.fromkeys(RUN_STAGES, 0))
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     """Files not in a known layout, or a second answer to the same call."""
     corrupt: list[tuple[Path, str]] = field(default_factory=list)

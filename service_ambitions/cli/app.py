@@ -24,6 +24,7 @@ from rich.console import Console
 
 from service_ambitions.cli import check as check_module
 from service_ambitions.cli import diff as diff_module
+from service_ambitions.cli import eval as eval_module
 from service_ambitions.cli import export as export_module
 from service_ambitions.cli import init as init_module
 from service_ambitions.cli import map as map_module
@@ -136,6 +137,7 @@ app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
 app.command("check", no_args_is_help=True)(_reported(check_module.check))
+app.command("eval", no_args_is_help=True)(_reported(eval_module.evaluate))
 app.command("export", no_args_is_help=True)(_reported(export_module.export))
 app.command("view", no_args_is_help=True)(_reported(view_module.view))
 runs_app.command("collect")(run_module.collect)

@@ -59,6 +59,8 @@ class StageModelOverrides(BaseModel):
     """Model(s) for the feature generation calls."""
     mapping: str | list[str] | None = None
     """Model(s) for the catalogue mapping calls."""
+    judge: str | list[str] | None = None
+    """Model(s) that score roadmaps in ``eval`` (``--judge-model``); unset: ``eval`` has no judge."""
 
 
 class FeatureCount(BaseModel):

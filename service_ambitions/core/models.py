@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_valid
 
 __all__ = [
     "CMMI_LABELS",
+    "RUN_STAGES",
     "SCHEMA_VERSION",
     "CMMILabel",
     "ExistingFeature",
@@ -41,11 +42,17 @@ space already call themselves "1.0".
 
 
 class Stage(StrEnum):
-    """The LLM calls made for one service, in the order they run."""
+    """The LLM calls made for one service, in the order they run; and ``eval``'s judge."""
 
     DESCRIPTIONS = "descriptions"
     FEATURES = "features"
     MAPPING = "mapping"
+    JUDGE = "judge"
+    """Not a stage of a run: ``eval``'s rubric scores of a finished roadmap."""
+
+
+RUN_STAGES: tuple[Stage, ...] = (Stage.DESCRIPTIONS, Stage.FEATURES, Stage.MAPPING)
+"""The stages ``run`` makes calls for, in order (``map`` only maps)."""
 
 
 CMMILabel = Literal["Initial", "Managed", "Defined", "Quantitatively Managed", "Optimizing"]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from service_ambitions.config.settings import Settings
 from service_ambitions.core.errors import ConfigError, InputError, ResumeMismatch
-from service_ambitions.core.models import Stage
+from service_ambitions.core.models import RUN_STAGES
 from service_ambitions.llm.names import is_offline
 from service_ambitions.runs.records import read_manifest
 from service_ambitions.runs.resume import find_run
@@ -94,7 +94,7 @@ def check_detach(settings: Settings, detach: bool) -> None:
         return
     if not settings.batch.enabled:
         raise ConfigError("--detach needs --batch: only a run waiting on provider batches can detach")
-    if any(is_offline(name) for stage in Stage for name in settings.model_chain(stage)):
+    if any(is_offline(name) for stage in RUN_STAGES for name in settings.model_chain(stage)):
         raise ConfigError(
             "the offline model's batches live in this process only, so a run with it cannot detach",
             hint="drop --detach (the offline model answers its batches at once), or use a provider's model",

@@ -12,7 +12,7 @@ from service_ambitions.core.errors import (
     InputError,
     ServiceAmbitionsError,
 )
-from service_ambitions.core.models import Stage
+from service_ambitions.core.models import RUN_STAGES
 from service_ambitions.inputs.entries import Rejected
 from service_ambitions.inputs.jsonl import read_services
 from service_ambitions.reference.data import load_reference
@@ -92,7 +92,7 @@ def run_checks(
     def models() -> str:
         from service_ambitions.llm.resolve import resolve_model
 
-        names = sorted({name for stage in Stage for name in settings.model_chain(stage)})
+        names = sorted({name for stage in RUN_STAGES for name in settings.model_chain(stage)})
         for name in names:
             (model_factory or resolve_model)(name)
         return ", ".join(names) + " (credentials present; no call made)"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.errors import CacheUnavailable
 from service_ambitions.core.events import CacheProblem, EventSink, ProviderPaused
-from service_ambitions.core.models import Meta, ReferenceHashes, Stage, StageModels
+from service_ambitions.core.models import RUN_STAGES, Meta, ReferenceHashes, StageModels
 from service_ambitions.jobs.setup import Prepared, open_cache
 from service_ambitions.pipeline.run import MetaFactory
 from service_ambitions.reference.data import Catalogue
@@ -105,7 +105,7 @@ def meta_maker(
     def stage_models() -> StageModels:
         if not made_by:
             names = {stage: gateway().model_name(stage) for stage in prepared.chains}
-            made_by.append(StageModels(**{stage.value: names.get(stage, "input") for stage in Stage}))
+            made_by.append(StageModels(**{stage.value: names.get(stage, "input") for stage in RUN_STAGES}))
         return made_by[0]
 
     hashes = prepared.reference.hashes

@@ -23,7 +23,7 @@ from service_ambitions.core.errors import (
     CacheUnavailable,
     ConfigError,
 )
-from service_ambitions.core.models import SCHEMA_VERSION, Stage
+from service_ambitions.core.models import RUN_STAGES, SCHEMA_VERSION, Stage
 from service_ambitions.llm.names import is_offline
 from service_ambitions.pipeline.record_entries import endpoint_environment, record_scope
 from service_ambitions.pipeline.stages import StageBook
@@ -92,7 +92,7 @@ class Prepared:
         """Everything that affects results, by name: a resumed run must match it."""
         settings = self.settings
         return {
-            "models": {stage.value: settings.model_chain(stage) for stage in Stage},
+            "models": {stage.value: settings.model_chain(stage) for stage in RUN_STAGES},
             "seed": settings.seed,
             "temperature": settings.temperature,
             "features_per_role": settings.features_per_role.model_dump(),
@@ -205,7 +205,7 @@ def prepare(
     settings: Settings,
     *,
     model_factory: Callable[[str], Model] | None = None,
-    stages: Sequence[Stage | str] = tuple(Stage),
+    stages: Sequence[Stage | str] = RUN_STAGES,
     resolve_models: bool = True,
 ) -> Prepared:
     """Load and check everything a run needs before it spends anything.

@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from service_ambitions.config.settings import FeatureCount
 from service_ambitions.reference.data import Catalogue, Plateau, Role
 
-__all__ = ["FeatureDraft", "ScoreDraft", "descriptions_model", "features_model", "field_name", "mapping_model"]
+__all__ = [
+    "FeatureDraft",
+    "JudgeScores",
+    "ScoreDraft",
+    "descriptions_model",
+    "features_model",
+    "field_name",
+    "mapping_model",
+]
 
 
 # Class and field docstrings here are prompt text: pydantic puts them in the JSON Schema
@@ -47,6 +55,30 @@ class FeatureDraft(BaseModel):
     """One or two sentences: what the customer can now do, the value to them, and what changes in operations."""
     score: ScoreDraft
     """The feature's maturity."""
+
+
+class JudgeScores(BaseModel):
+    """Scores of one service's roadmap against the rubric, each 1 (poor) to 5 (excellent)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    maturity: int = Field(ge=1, le=5)
+    """Levels judged per feature with the rubric, not copied from the plateau; justifications name evidence."""
+    features: int = Field(ge=1, le=5)
+    """Features are things customers notice and use, tied to the jobs to be done, specific enough to test."""
+    progression: int = Field(ge=1, le=5)
+    """Each plateau builds on the one before without repeating it; the last ones aim at the organisation's direction."""
+    writing: int = Field(ge=1, le=5)
+    """Plain language, acronyms explained, no vendor or product names, no invented statistics."""
+    mapping: int = Field(ge=1, le=5)
+    """The catalogue items each feature relies on fit what it needs; none missing, none forced."""
+    comment: str = Field(min_length=1, max_length=400)
+    """One sentence: the most important improvement."""
+
+    @property
+    def mean(self) -> float:
+        """The mean of the five scores."""
+        return (self.maturity + self.features + self.progression + self.writing + self.mapping) / 5
 
 
 def field_name(index: int) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from string import Template
 
 from service_ambitions.core.errors import ConfigError
-from service_ambitions.core.models import ExistingFeature, JobToBeDone, Service
+from service_ambitions.core.models import ExistingFeature, JobToBeDone, Service, ServiceEvolution
 from service_ambitions.reference.data import Catalogue, CatalogueItem, FacetOption, Plateau, Role
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "render_catalogue_items",
     "render_facets",
     "render_plateaus",
+    "render_roadmap",
     "render_roles",
     "render_service",
     "render_service_summary",
@@ -97,8 +98,12 @@ PLACEHOLDERS: Mapping[str, StagePlaceholders] = {
             }
         ),
     ),
+    "judge": StagePlaceholders(static=frozenset(BLOCKS), call=frozenset({"service", "roadmap"})),
 }
-"""The stage templates and the placeholders each may use."""
+"""The stage templates and the placeholders each may use (``judge`` is ``eval``'s, not a run's)."""
+
+_UNHASHED = frozenset({"judge"})
+"""Templates that do not shape a run's answers, so editing them changes no run's fingerprint."""
 
 PER_CALL_MARKER = "<!-- per call"
 """A stage template's line that starts with this splits it: above, the instructions every
@@ -157,7 +162,8 @@ def load_prompts(directory: Path | None = None) -> PromptSet:
         except OSError as exc:
             raise ConfigError(f"cannot read prompt template {path}: {exc.strerror}") from exc
         sources[name] = path
-        digest.update(f"{name}\0{text}\0".encode())
+        if name not in _UNHASHED:
+            digest.update(f"{name}\0{text}\0".encode())
         return text, path
 
     blocks: dict[str, str] = {}
@@ -213,6 +219,23 @@ def render_service(service: Service) -> str:
 def render_service_summary(service: Service) -> str:
     """The service in two lines, for a request that needs to know what it is but not its jobs."""
     return f"Service: {service.name} ({service.service_id})\nDescription: {service.description}"
+
+
+def render_roadmap(evolution: ServiceEvolution) -> str:
+    """A finished roadmap as a judge reads it: each plateau's description, then its features per role."""
+    lines: list[str] = []
+    for result in evolution.plateaus:
+        lines += ["", f"### Plateau {result.plateau}: {result.plateau_name}", result.service_description]
+        for feature in result.features:
+            score = f" [level {feature.score.level}: {feature.score.justification}]" if feature.score else ""
+            items = "; ".join(
+                f"{field}: {', '.join(item.item for item in chosen)}"
+                for field, chosen in feature.mappings.items()
+                if chosen
+            )
+            relies = f" (relies on {items})" if items else " (relies on no catalogue item)"
+            lines.append(f"- {feature.customer_type}: {feature.name}: {feature.description}{score}{relies}")
+    return "\n".join(lines).strip()
 
 
 def _job_text(job: str | JobToBeDone) -> str:
