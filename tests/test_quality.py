@@ -165,3 +165,16 @@ def test_a_file_with_no_readable_record_is_an_input_error(tmp_path: Path) -> Non
     result = runner.invoke(app, ["check", str(empty)])
     assert result.exit_code == 3
     assert "no readable evolution record" in result.stderr
+
+
+def test_a_role_left_out_everywhere_is_found_when_the_record_was_made_with_those_roles() -> None:
+    from service_ambitions.quality.rules import KnownRoles
+
+    record = clean_record(reference={"plateaus": "p", "roles": "sha-r", "catalogues": {}, "prompts": "x"})
+    evolution = ServiceEvolution.model_validate(record)
+    roles = KnownRoles("sha-r", ("learners", "partners", "academics"))
+    report = check_evolutions([evolution], QualitySettings(vendors=[]), roles)
+    found = [(f.rule, f.role, f.plateau) for f in report.services[0].findings]
+    assert found == [("role-without-features", "academics", plateau) for plateau in range(1, 6)]
+    other = check_evolutions([evolution], QualitySettings(vendors=[]), KnownRoles("another-file", ("academics",)))
+    assert other.services[0].findings == []  # made with other roles: theirs are not expected

@@ -119,8 +119,11 @@ def run_job(
     if display.check and shown is not None and shown.exists():
         from service_ambitions.cli.check import render_quality_summary
         from service_ambitions.quality.report import check_file
+        from service_ambitions.quality.rules import KnownRoles
 
-        render_quality_summary(state.out, check_file(shown, prepared.settings.quality))
+        reference = prepared.reference
+        roles = KnownRoles(reference.hashes["roles"], tuple(role.role_id for role in reference.roles))
+        render_quality_summary(state.out, check_file(shown, prepared.settings.quality, roles))
     if result.budget_stop is not None:
         raise typer.Exit(EXIT_BUDGET)
     if result.status == "detached":

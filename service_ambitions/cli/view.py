@@ -76,16 +76,19 @@ def view(
             if isinstance(entry, JsonObject) and entry.data.get("kind") == "service"
         )
     from service_ambitions.quality.report import QualityReport, check_evolutions
+    from service_ambitions.quality.rules import KnownRoles
 
-    quality: QualityReport | None = None
+    settings = state.settings()
+    roles: KnownRoles | None = None
     try:
-        settings = state.settings()
-        quality = check_evolutions(records, settings.quality)
         files = settings.reference
-        catalogues = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues).catalogues
+        reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
+        catalogues = reference.catalogues
+        roles = KnownRoles(reference.hashes["roles"], tuple(role.role_id for role in reference.roles))
     except ConfigError as exc:
         state.err.print(f"[yellow]note:[/] unused catalogue items not shown: {markup_safe(exc.message)}")
         catalogues = ()
+    quality: QualityReport = check_evolutions(records, settings.quality, roles)
     changes = diff_runs(read_records(compare), found) if compare is not None else None
     page = render_roadmap(
         records,

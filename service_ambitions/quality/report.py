@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service_ambitions.config.settings import QualitySettings
 from service_ambitions.core.models import ServiceEvolution
 from service_ambitions.inputs.records import read_records
-from service_ambitions.quality.rules import Finding, check_service, packaged_vendors, service_score
+from service_ambitions.quality.rules import Finding, KnownRoles, check_service, packaged_vendors, service_score
 
 __all__ = ["QualityReport", "ServiceQuality", "check_evolutions", "check_file"]
 
@@ -60,12 +60,16 @@ class QualityReport(BaseModel):
         return sum(s.score for s in self.services) / len(self.services) if self.services else 100.0
 
 
-def check_evolutions(evolutions: list[ServiceEvolution], settings: QualitySettings) -> QualityReport:
+def check_evolutions(
+    evolutions: list[ServiceEvolution], settings: QualitySettings, roles: KnownRoles | None = None
+) -> QualityReport:
     """The findings of records already read."""
     vendors = settings.vendors if settings.vendors is not None else packaged_vendors()
     services = []
     for evolution in evolutions:
-        findings = check_service(evolution, settings, dropped=evolution.meta.dropped_items, vendors=vendors)
+        findings = check_service(
+            evolution, settings, dropped=evolution.meta.dropped_items, vendors=vendors, roles=roles
+        )
         services.append(
             ServiceQuality(
                 service_id=evolution.service.service_id,
@@ -77,12 +81,12 @@ def check_evolutions(evolutions: list[ServiceEvolution], settings: QualitySettin
     return QualityReport(services=services, rules_skipped=sorted(settings.skip))
 
 
-def check_file(path: Path, settings: QualitySettings) -> QualityReport:
+def check_file(path: Path, settings: QualitySettings, roles: KnownRoles | None = None) -> QualityReport:
     """The findings of every record in ``path`` (older schema versions migrated on the way in).
 
     Raises:
         InputError: the file cannot be opened.
     """
     found = read_records(path)
-    report = check_evolutions(list(found.records.values()), settings)
+    report = check_evolutions(list(found.records.values()), settings, roles)
     return report.model_copy(update={"path": str(path), "skipped_lines": len(found.skipped)})

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from service_ambitions.config.settings import QualitySettings
 from service_ambitions.core.models import Feature, PlateauResult, ServiceEvolution
 
-__all__ = ["RULES", "Finding", "Rule", "Severity", "check_service", "packaged_vendors", "service_score"]
+__all__ = ["RULES", "Finding", "KnownRoles", "Rule", "Severity", "check_service", "packaged_vendors", "service_score"]
 
 
 class Severity(StrEnum):
@@ -49,11 +49,28 @@ class Finding(BaseModel):
 
 
 @dataclass(frozen=True)
+class KnownRoles:
+    """The roles of the reference data a record may have been made with, and their file's SHA-256."""
+
+    sha256: str
+    role_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Context:
     evolution: ServiceEvolution
     settings: QualitySettings
     vendors: tuple[str, ...]
     dropped: int
+    roles: KnownRoles | None = None
+
+    def expected_roles(self) -> set[str]:
+        """Every role that should have features: those the record has, and the reference's when it made the record."""
+        found = {feature.customer_type for result in self.evolution.plateaus for feature in result.features}
+        reference = self.evolution.meta.reference
+        if self.roles is not None and reference is not None and reference.roles == self.roles.sha256:
+            found |= set(self.roles.role_ids)
+        return found
 
     def finding(self, rule: str, severity: Severity, why: str, **where: str | int | None) -> Finding:
         return Finding(service_id=self.evolution.service.service_id, rule=rule, severity=severity, why=why, **where)
@@ -156,7 +173,7 @@ def _repeated_feature(context: _Context) -> Iterator[Finding]:
 
 
 def _role_without_features(context: _Context) -> Iterator[Finding]:
-    roles = sorted({feature.customer_type for _, feature in _features(context.evolution)})
+    roles = sorted(context.expected_roles())
     for result in context.evolution.plateaus:
         present = {feature.customer_type for feature in result.features}
         for role in roles:
@@ -321,11 +338,20 @@ def packaged_vendors() -> tuple[str, ...]:
 
 
 def check_service(
-    evolution: ServiceEvolution, settings: QualitySettings, *, dropped: int = 0, vendors: Sequence[str] | None = None
+    evolution: ServiceEvolution,
+    settings: QualitySettings,
+    *,
+    dropped: int = 0,
+    vendors: Sequence[str] | None = None,
+    roles: KnownRoles | None = None,
 ) -> list[Finding]:
-    """Every finding of every rule not skipped, for one service."""
+    """Every finding of every rule not skipped, for one service.
+
+    ``roles``: the reference data's roles; a record made with that very file must give
+    each of them features at every plateau, even one it left out everywhere.
+    """
     names = tuple(vendors if vendors is not None else settings.vendors if settings.vendors is not None else ())
-    context = _Context(evolution, settings, names, dropped)
+    context = _Context(evolution, settings, names, dropped, roles)
     skipped = set(settings.skip)
     return [finding for rule in RULES if rule.id not in skipped for finding in rule.check(context)]
 
