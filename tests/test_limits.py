@@ -81,6 +81,28 @@ async def test_a_cancelled_waiter_gives_its_place_up() -> None:
     assert limiter.in_flight == 1
 
 
+async def test_a_waiter_cancelled_while_a_release_pops_it_leaves_the_limiter_whole() -> None:
+    # Ctrl-C under load: the release runs between the waiter's cancellation and its handler,
+    # and pops the cancelled future first (this raised "ValueError: <Future cancelled> is not
+    # in deque").
+    limiter = AdaptiveLimiter(1)
+    await limiter.acquire("first")
+    waiting = [asyncio.create_task(limiter.acquire(f"w{i}")) for i in range(3)]
+    await settle()
+    waiting[0].cancel()
+    waiting[1].cancel()
+    limiter.release()  # pops both cancelled futures, grants the third
+    for task in waiting[:2]:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await waiting[2]
+    assert limiter.in_flight == 1
+    limiter.release()
+    assert limiter.in_flight == 0
+    await limiter.acquire("again")
+    assert limiter.in_flight == 1
+
+
 class Unwell(Exception):
     pass
 

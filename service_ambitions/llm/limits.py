@@ -52,7 +52,9 @@ class AdaptiveLimiter(AbstractConcurrencyLimiter):
         except asyncio.CancelledError:
             if granted.done() and not granted.cancelled():
                 self.release()  # the slot came just as we were cancelled: pass it on
-            else:
+            elif granted in self._waiters:
+                # A release between our cancellation and this handler may already have
+                # popped the cancelled future (``_wake`` skips it): then it is gone.
                 self._waiters.remove(granted)
             raise
 
