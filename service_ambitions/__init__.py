@@ -22,6 +22,7 @@ if _typing.TYPE_CHECKING:
         OutputInvalid,
         ProviderError,
         ProviderRefused,
+        ProviderUnreachable,
         ResumeMismatch,
         ServiceAmbitionsError,
     )
@@ -49,6 +50,7 @@ _EXPORTS = {
     "OutputInvalid": "core.errors",
     "ProviderError": "core.errors",
     "ProviderRefused": "core.errors",
+    "ProviderUnreachable": "core.errors",
     "ResumeMismatch": "core.errors",
     "ServiceAmbitionsError": "core.errors",
     "Prepared": "jobs.setup",
@@ -85,6 +87,7 @@ __all__ = [
     "Prepared",
     "ProviderError",
     "ProviderRefused",
+    "ProviderUnreachable",
     "ResumeMismatch",
     "Service",
     "ServiceAmbitionsError",

@@ -247,3 +247,47 @@ def test_a_connection_error_names_the_proxy_in_use(
     reason = read_jsonl(tmp_path / "out.quarantine.jsonl")[0]["reason"]
     assert "through proxy http://proxy.corp:3128" in str(reason)
     assert "secret" not in result.output + str(reason)
+
+
+def test_an_unreachable_provider_stops_the_run_with_its_address_and_resume_finishes_it(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, services_file: Path
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://user:pw@llm.test/v1")  # credentials never shown
+    route = respx_mock.post(COMPLETIONS).mock(side_effect=httpx.ConnectError("connection refused"))
+    out = tmp_path / "out.jsonl"
+    args = ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--concurrency", "1"]
+    result = runner.invoke(app, args, env={"SA_RETRY__ATTEMPTS": "1", "SA_LIMITS__UNREACHABLE_CALLS": "2"})
+    assert result.exit_code == 5, result.output
+    assert route.call_count == 2  # two calls could not connect: no third service was tried
+    line = result.stderr.strip()
+    assert "address https://llm.test/v1" in line
+    assert "2 calls in a row could not connect" in line
+    assert "continue with --resume" in line
+    assert "pw" not in result.output
+    quarantined = read_jsonl(tmp_path / "out.quarantine.jsonl")
+    assert [q["service_id"] for q in quarantined] == ["svc-1"]  # the first failure, before the pattern showed
+    assert "address https://llm.test/v1" in str(quarantined[0]["reason"])
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://llm.test/v1")
+    respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI())
+    again = runner.invoke(app, [*args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert sorted(r["service"]["service_id"] for r in read_jsonl(out)) == ["svc-1", "svc-2", "svc-3"]  # type: ignore[index]
+
+
+def test_an_answer_cut_off_at_the_token_limit_names_the_setting_to_raise(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    from .fake_openai import completion
+
+    cut = completion("final_result", {})
+    cut["choices"][0]["finish_reason"] = "length"
+    cut["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = '{"foundational": "The serv'
+    respx_mock.post(COMPLETIONS).mock(return_value=httpx.Response(200, json=cut))
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--max-services", "1"]
+    )
+    assert result.exit_code == 9, result.output
+    reason = str(read_jsonl(tmp_path / "out.quarantine.jsonl")[0]["reason"])
+    assert "cut off at the output token limit" in reason
+    assert "max_output_tokens" in reason

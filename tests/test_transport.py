@@ -63,6 +63,35 @@ async def test_server_errors_and_dropped_connections_back_off_with_jitter(
     assert all(0 <= wait <= 10 for wait in waits)
 
 
+class _CutBody(httpx.AsyncByteStream):
+    """Half an answer, then the connection goes: what a provider cut off mid-body sends."""
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        yield b'{"choices": [{"index": 0, "mess'
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+async def test_an_answer_cut_off_while_its_body_streams_in_is_retried(
+    respx_mock: respx.MockRouter, waits: list[float]
+) -> None:
+    route = respx_mock.post(URL).mock(
+        side_effect=[
+            httpx.Response(200, headers={"content-type": "application/json"}, stream=_CutBody()),
+            httpx.Response(200, json={"whole": True}),
+        ]
+    )
+    reasons: list[str] = []
+    token = retry_observer.set(lambda wait, reason: reasons.append(reason))
+    try:
+        async with client(waits) as http:
+            response = await http.post(URL, json={})
+    finally:
+        retry_observer.reset(token)
+    assert response.json() == {"whole": True}
+    assert route.call_count == 2
+    assert reasons == ["RemoteProtocolError"]
+
+
 async def test_client_errors_are_not_retried(respx_mock: respx.MockRouter, waits: list[float]) -> None:
     route = respx_mock.post(URL).mock(return_value=httpx.Response(400, json={"error": "bad"}))
     async with client(waits) as http:
@@ -114,5 +143,5 @@ async def test_the_retrying_client_routes_through_the_proxy_except_no_proxy_host
         assert direct is http._transport
         assert proxied_one is not direct
         assert type(proxied_one).__name__ == "AsyncHTTPX2TenacityTransport"
-        pool = proxied_one.wrapped._pool  # type: ignore[attr-defined]
+        pool = proxied_one.wrapped._wrapped._pool  # type: ignore[attr-defined]  # retries > whole body > proxy
         assert type(pool).__name__ == "AsyncHTTPProxy"

@@ -106,6 +106,8 @@ class LimitSettings(BaseModel):
     """Consecutive failed calls to one provider that pause it."""
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     """How long a paused provider gets before one probe call tests it."""
+    unreachable_calls: int | None = Field(default=3, ge=1)
+    """Calls in a row that cannot connect, none having reached the provider yet, that stop the run (null: never)."""
     call_input_tokens: int | None = Field(default=None, ge=1)
     """Most input tokens one call may use, retries included (unset: no limit)."""
     call_output_tokens: int | None = Field(default=None, ge=1)

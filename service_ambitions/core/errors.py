@@ -7,6 +7,7 @@ The hierarchy::
     ├── ConfigError                       exit_code 4   bad setting, reference data, prompt or credentials
     ├── ProviderError                     exit_code 5   the model provider failed after its retries
     │   ├── ProviderRefused               exit_code 5   bad key, unknown model or no quota: stops the whole run
+    │   │   └── ProviderUnreachable       exit_code 5   no call has reached the provider: stops the whole run
     │   └── OutputInvalid                 exit_code 5   the answer still broke the schema after output retries
     ├── MappingError                      exit_code 5   strict mode: the model named catalogue ids that do not exist
     ├── BudgetExceeded                    exit_code 6   the next call could take spending past --max-cost
@@ -59,6 +60,7 @@ __all__ = [
     "OutputInvalid",
     "ProviderError",
     "ProviderRefused",
+    "ProviderUnreachable",
     "ResumeMismatch",
     "ServiceAmbitionsError",
     "reraise_first_error",
@@ -162,9 +164,12 @@ class ProviderError(ServiceAmbitionsError):
         retry_after: float | None = None,
         request_id: str | None = None,
         spent: CallSpend | None = None,
+        unreachable: bool = False,
         **context: str | None,
     ) -> None:
         super().__init__(message, **context)
+        self.unreachable = unreachable
+        """True when no attempt reached the provider (connection refused or timed out, name not found)."""
         self.spent = spent
         """The requests the call made before it failed (invalid answers, limits), with their tokens and cost."""
         self.status_code = status_code
@@ -177,6 +182,14 @@ class ProviderRefused(ProviderError):
     """The provider refuses every call (credentials, model name or quota): the run stops."""
 
     aborts_run = True
+
+
+class ProviderUnreachable(ProviderRefused):
+    """Calls in a row could not connect to the provider and none has reached it this run: the run stops.
+
+    The services not yet attempted stay unattempted, so ``--resume`` continues them once
+    the address, network or proxy is fixed.
+    """
 
 
 class OutputInvalid(ProviderError):

@@ -85,6 +85,7 @@ def run_gateway(
         ),
         reuse_imported=settings.reuse_imported,
         batch=batch,
+        unreachable_after=limits.unreachable_calls,
     )
 
 

@@ -11,15 +11,19 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
+import httpx2
 from pydantic import ValidationError
 from pydantic_ai.exceptions import (
     AgentRunError,
+    IncompleteToolCall,
     ModelAPIError,
     ModelAuthenticationError,
+    ModelConnectionError,
     ModelHTTPError,
     ModelNotFoundError,
     ModelQuotaExceededError,
     ModelRequestRejectedError,
+    OutputTokenLimitExceeded,
     UnexpectedModelBehavior,
     UserError,
 )
@@ -55,6 +59,12 @@ def spent_by(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
         reasoning_tokens=usage.details.get("reasoning_tokens", 0),
         cost_usd=None if cost is None else str(cost),
     )
+
+
+def address_of(base_url: str) -> str:
+    """A provider's address as users may see it: no user name, password or query (keys travel there)."""
+    url = httpx2.URL(base_url)
+    return str(url.copy_with(username=None, password=None, query=None))
 
 
 def request_id(exc: ModelAPIError) -> str | None:
@@ -105,6 +115,15 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
         # Stopped before an output retry: the attempts already answered were billed.
         exc.spent = spent_by(exchange.messages, offline=offline)
         raise
+    except (IncompleteToolCall, OutputTokenLimitExceeded) as exc:
+        raise OutputInvalid(
+            "the model's answer was cut off at the output token limit (max_output_tokens) before it was whole",
+            stage=stage,
+            model=model,
+            hint="raise max_output_tokens (SA_MAX_OUTPUT_TOKENS), or ask for fewer features (features_per_role.max)",
+            transcript=ModelMessagesTypeAdapter.dump_python(exchange.messages, mode="json"),
+            spent=spent_by(exchange.messages, offline=offline),
+        ) from exc
     except UnexpectedModelBehavior as exc:
         reason = validation_reason(exc)
         raise OutputInvalid(
@@ -119,6 +138,9 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
         refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
         status = exc.status_code if isinstance(exc, ModelHTTPError) else None
         message = provider_message(exc, status)
+        unreachable = isinstance(exc, ModelConnectionError)
+        if unreachable and wrapped.base_url:
+            message += f" (address {address_of(wrapped.base_url)})"
         if status is None and wrapped.base_url and (proxy := proxy_for(wrapped.base_url)) is not None:
             message += f" (through proxy {proxy}; NO_PROXY lists hosts to reach directly)"
         raise (ProviderRefused if refused else ProviderError)(
@@ -129,6 +151,7 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
             model=model,
             hint="check the API key, the model name and the account's quota" if refused else None,
             spent=spent_by(exchange.messages, offline=offline),
+            unreachable=unreachable,
         ) from exc
     except AgentRunError as exc:
         spent = spent_by(exchange.messages, offline=offline)

@@ -29,7 +29,13 @@ from pydantic_ai.usage import RunUsage
 from service_ambitions.cache.format import CachedAnswer, CachedUsage, CacheEntry, cache_key, key_scope
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.config.cache_mode import CacheMode
-from service_ambitions.core.errors import CacheUnavailable, ProviderRefused, ServiceAmbitionsError
+from service_ambitions.core.errors import (
+    CacheUnavailable,
+    ProviderError,
+    ProviderRefused,
+    ProviderUnreachable,
+    ServiceAmbitionsError,
+)
 from service_ambitions.core.events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from service_ambitions.core.models import Stage
 from service_ambitions.llm.batching import BatchLane
@@ -70,6 +76,7 @@ class Gateway:
         usage_limits: UsageLimits | None = None,
         reuse_imported: bool = False,
         batch: BatchLane | None = None,
+        unreachable_after: int | None = None,
     ) -> None:
         # Our progress display owns the terminal; pydantic-ai's first-run banner would
         # land in the middle of it (it shows for editable installs, as in a checkout).
@@ -109,6 +116,10 @@ class Gateway:
         self._reuse_imported = reuse_imported
         self._refused: ProviderRefused | None = None
         """The first refusal (bad key, unknown model, no quota): no later call is sent."""
+        self._unreachable_after = unreachable_after
+        self._unreachable = 0
+        """Calls in a row that could not connect, while no call has reached a provider."""
+        self._reached = False
         self._imports_served: set[str] = set()
         """Keys of the imported answers used so far (see ``ImportedLookup.after``)."""
 
@@ -172,10 +183,38 @@ class Gateway:
             refused = self._refused
             raise ProviderRefused(refused.message, stage=request.stage, model=refused.model, hint=refused.hint)
         try:
-            return await (self._call_model(request) if self._batch is None else self._call_batched(request, key))
+            answer = await (self._call_model(request) if self._batch is None else self._call_batched(request, key))
         except ProviderRefused as exc:
             self._refused = exc
             raise
+        except ProviderError as exc:
+            self._count_unreachable(exc)
+            raise
+        self._reached = True
+        return answer
+
+    def _count_unreachable(self, exc: ProviderError) -> None:
+        """A provider no call of the run has reached, after calls in a row: stop the run, not every service.
+
+        Raises:
+            ProviderUnreachable: the limit was reached.
+        """
+        if not exc.unreachable:
+            self._reached = True  # it answered, if only with an error: it is there
+            return
+        if self._reached or self._unreachable_after is None:
+            return
+        self._unreachable += 1
+        if self._unreachable >= self._unreachable_after:
+            self._refused = ProviderUnreachable(
+                f"{exc.message}; {self._unreachable} calls in a row could not connect and none has reached "
+                "the provider in this run, so the run stops",
+                stage=exc.stage,
+                model=exc.model,
+                hint="check the address (OPENAI_BASE_URL or the provider's), the network and any proxy, "
+                "then continue with --resume",
+            )
+            raise self._refused from exc
 
     def _give_up_cache(self, exc: CacheUnavailable, *, reading: bool) -> None:
         """Go on without the cache (or without writing to it), saying so once."""

@@ -1,9 +1,10 @@
 """Retries at the HTTP level, with pydantic-ai's tenacity transport.
 
-Rate limits (429), conflicts and timeouts (408, 409), server errors (5xx) and dropped
-connections are retried. When the server says how long to wait (``retry-after-ms`` or
-``Retry-After``), the transport waits exactly that long — and when that is longer than
-the longest wait allowed, it gives up instead of retrying early. Otherwise it backs off
+Rate limits (429), conflicts and timeouts (408, 409), server errors (5xx), dropped
+connections and answers cut off while their body was read are retried. When the server
+says how long to wait (``retry-after-ms`` or ``Retry-After``), the transport waits exactly
+that long — and when that is longer than the longest wait allowed, it gives up instead of
+retrying early. Otherwise it backs off
 exponentially with jitter. The provider SDK's own retries are turned off (``max_retries =
 0`` on its client, ``resolve.py``), so the two never multiply.
 
@@ -81,6 +82,31 @@ def _reason(state: RetryCallState) -> str:
     return type(exc).__name__ if exc else "unknown"
 
 
+class _WholeBodyTransport(httpx2.AsyncBaseTransport):
+    """Each attempt reads the whole answer before it counts as answered.
+
+    Without it the retries cover a request only until the headers arrive: a connection cut
+    while the body streams in failed the call when the SDK read it, after the retry loop.
+    Reading it here makes a cut answer a transport error inside the loop, retried like a
+    dropped connection. Answers are small JSON documents, never streamed, so nothing is lost.
+    """
+
+    def __init__(self, wrapped: httpx2.AsyncBaseTransport) -> None:
+        self._wrapped = wrapped
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._wrapped.handle_async_request(request)
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    async def aclose(self) -> None:
+        await self._wrapped.aclose()
+
+
 class _PacedTransport(httpx2.AsyncBaseTransport):
     """Each attempt waits for the pacer first, and the pacer reads each answer's headers."""
 
@@ -128,6 +154,7 @@ def retrying_client(
             observer(state.next_action.sleep, _reason(state))
 
     def retrying(wrapped: httpx2.AsyncBaseTransport) -> httpx2.AsyncBaseTransport:
+        wrapped = _WholeBodyTransport(wrapped)
         if pacer is not None:
             wrapped = _PacedTransport(wrapped, pacer)
         return AsyncHTTPX2TenacityTransport(
