@@ -83,3 +83,37 @@ def test_heartbeat_lines_off_a_terminal() -> None:
     with heartbeat(Console(file=silent), panel.line, every=0.01, enabled=False):
         pass
     assert silent.getvalue() == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["run", "map"])
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(tmp_path: Path, command: str) -> None:
+    env = subprocess_env(SA_CACHE_DIR=str(tmp_path / "cache"), SA_RUNS_DIR=str(tmp_path / "runs"))
+    source = EXAMPLES / "services.jsonl"
+    if command == "map":
+        source = tmp_path / "evolutions.jsonl"
+        first_run = [sys.executable, "-m", "service_ambitions", "run", str(EXAMPLES / "services.jsonl")]
+        made = subprocess.run(
+            [*first_run, "-o", str(source), "--model", "offline", "-q"],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+    args = [sys.executable, "-m", "service_ambitions", command, str(source), "-o", "-", "--model", "offline"]
+    reader = subprocess.Popen(  # `… -o - | head -1`
+        [*args, "--cache-mode", "off"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert reader.stdout is not None
+    first = reader.stdout.readline()
+    reader.stdout.close()
+    _, stderr = reader.communicate(timeout=120)
+    assert json.loads(first)["service"]["service_id"]
+    assert reader.returncode == 0
+    assert b"Traceback" not in stderr
+    assert b"BrokenPipeError" not in stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "service_ambitions", "runs", "list"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    newest = next(line for line in listed.splitlines() if line.split()[1:2] == [command])
+    assert "interrupted" in newest or "completed" in newest  # never "failed": a tiny run may finish first

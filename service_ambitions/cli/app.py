@@ -38,7 +38,7 @@ from service_ambitions.cli.migrate import migrate_app
 from service_ambitions.cli.report import report, runs_app
 from service_ambitions.cli.safe import markup_safe
 from service_ambitions.cli.state import AppState
-from service_ambitions.core.errors import EXIT_INTERRUPTED, ServiceAmbitionsError
+from service_ambitions.core.errors import EXIT_INTERRUPTED, OutputClosed, ServiceAmbitionsError
 
 __all__ = ["app", "hoist_global_options", "main"]
 
@@ -118,6 +118,13 @@ def _reported(command: Callable[P, R]) -> Callable[P, R]:
         err = Console(stderr=True)
         try:
             return command(*args, **kwargs)
+        except OutputClosed:
+            raise typer.Exit(OutputClosed.exit_code) from None  # `| head` has what it wanted: quietly
+        except BrokenPipeError:
+            from service_ambitions.inputs.jsonl import silence_stdout
+
+            silence_stdout()
+            raise typer.Exit(0) from None
         except ServiceAmbitionsError as exc:
             err.print(f"[bold red]error:[/] {markup_safe(exc.user_message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None

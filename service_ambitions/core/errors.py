@@ -15,6 +15,7 @@ The hierarchy::
     │   └── CacheCorrupt                  exit_code 7   the cache database is damaged: `cache repair` salvages it
     ├── ResumeMismatch                    exit_code 8   nothing to resume, or input/settings changed since
     └── OutputError                       exit_code 10  an output or run record cannot be written (disk full, read-only)
+        └── OutputClosed                  exit_code 0   standard output's reader went away (`| head`): stop quietly
 
 Outcomes that are not errors have their codes here too, so there is one table:
 :data:`EXIT_QUARANTINED` (9: finished, but something went to the quarantine file),
@@ -56,6 +57,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "MappingError",
+    "OutputClosed",
     "OutputError",
     "OutputInvalid",
     "ProviderError",
@@ -228,6 +230,17 @@ class OutputError(ServiceAmbitionsError):
 
     exit_code = 10
     aborts_run = True
+
+
+class OutputClosed(OutputError):
+    """Standard output was closed by its reader (``… -o - | head``): the command stops quietly.
+
+    As ``grep`` or ``jq`` do when piped into ``head``: the reader has what it wanted, so this
+    is no failure (exit 0) and nothing is printed; the run is recorded as interrupted, and
+    ``--resume`` continues it into a file.
+    """
+
+    exit_code = 0
 
 
 class ResumeMismatch(ServiceAmbitionsError):

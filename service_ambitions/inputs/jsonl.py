@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from service_ambitions.core.errors import InputError, OutputError
+from service_ambitions.core.errors import InputError, OutputClosed, OutputError
 from service_ambitions.core.models import Service, ServiceEvolution
 from service_ambitions.core.problems import describe_errors
 from service_ambitions.inputs.entries import (
@@ -42,6 +42,7 @@ __all__ = [
     "open_lines",
     "read_json_objects",
     "read_services",
+    "silence_stdout",
 ]
 
 
@@ -184,6 +185,18 @@ def parse_service(number: int, data: dict[str, Any], raw: str) -> Accepted | Rej
         return Rejected(number, f"not a valid service: {describe_errors(exc)}", raw_prefix(raw))
 
 
+def silence_stdout() -> None:
+    """Point standard output at the null device, once its reader has gone.
+
+    Python flushes ``sys.stdout`` again at exit; with the pipe closed that would print
+    "Exception ignored … BrokenPipeError" after the command had ended quietly.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def is_stdout(path: Path) -> bool:
     """True for ``-``, the path that means standard output."""
     return str(path) == "-"
@@ -249,8 +262,12 @@ class JsonlWriter:
             record = record.model_dump_json(exclude_none=isinstance(record, QuarantineRecord))
         line = (record + "\n").encode("utf-8")
         if self._stdout:
-            sys.stdout.write(line.decode("utf-8"))
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(line.decode("utf-8"))
+                sys.stdout.flush()
+            except BrokenPipeError as exc:
+                silence_stdout()
+                raise OutputClosed("standard output was closed by its reader") from exc
         else:
             assert self._file is not None
             self._append(self._file, line)

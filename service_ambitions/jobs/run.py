@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service_ambitions.core.clock import utc_now
-from service_ambitions.core.errors import (
-    ServiceAmbitionsError,
-)
+from service_ambitions.core.errors import OutputClosed, ServiceAmbitionsError
 from service_ambitions.core.events import Event, EventSink, RunFinished, RunStarted
 from service_ambitions.core.telemetry import tracer
 from service_ambitions.inputs.entries import Accepted, Rejected
@@ -304,6 +302,9 @@ async def _recorded(
                 status, reason = RunStatus.TERMINATED, "terminated (SIGTERM)"
             else:
                 status, reason = RunStatus.INTERRUPTED, "interrupted (Ctrl-C)"
+            raise
+        except OutputClosed as exc:
+            status, reason = RunStatus.INTERRUPTED, exc.message  # the reader left: --resume continues
             raise
         except ServiceAmbitionsError as exc:
             reason = exc.user_message
