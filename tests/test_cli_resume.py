@@ -121,6 +121,51 @@ def test_resume_refuses_when_input_or_settings_changed(tmp_path: Path) -> None:
     assert len(read_jsonl(out)) == 9
 
 
+def test_force_with_other_settings_starts_a_new_output_and_keeps_the_earlier_one(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    run(str(EXAMPLES / "services.jsonl"), "-o", str(out), *OFFLINE, "--max-services", "2")
+    earlier = out.read_text()
+    forced = runner.invoke(
+        app, ["run", str(EXAMPLES / "services.jsonl"), "-o", str(out), *OFFLINE, "--seed", "9", "--resume", "--force"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert "made with other settings, so a new run starts" in forced.stderr
+    assert (tmp_path / "out.jsonl.prev").read_text() == earlier
+    records = read_jsonl(out)
+    assert len(records) == 8
+    assert {r["meta"]["seed"] for r in records} == {9}  # type: ignore[index]  # one file, one set of settings
+
+
+def test_a_new_run_over_an_existing_output_keeps_it_and_says_where(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    run(str(EXAMPLES / "services.jsonl"), "-o", str(out), *OFFLINE)
+    earlier = out.read_text()
+    again = runner.invoke(
+        app, ["run", str(EXAMPLES / "services.jsonl"), "-o", str(out), *OFFLINE, "-q", "--max-services", "1"]
+    )
+    assert again.exit_code == 0, again.output
+    assert f"the earlier output is kept as {out}.prev" in " ".join(again.stderr.split())
+    assert (tmp_path / "out.jsonl.prev").read_text() == earlier
+    assert len(read_jsonl(out)) == 1
+    same = runner.invoke(
+        app, ["run", str(EXAMPLES / "services.jsonl"), "-o", str(out), "--quarantine", str(out), *OFFLINE]
+    )
+    assert same.exit_code == 3
+    assert "the quarantine file would be the output" in same.stderr
+    assert len(read_jsonl(out)) == 1  # untouched
+
+
+def test_a_device_or_pipe_as_output_is_written_through_never_moved(tmp_path: Path) -> None:
+    import os
+
+    from service_ambitions.runs.resume import _keep_aside
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert _keep_aside(fifo) is None
+    assert fifo.is_fifo()  # still there: moving /dev/null or a FIFO aside would break it
+
+
 def test_resume_with_nothing_to_resume_starts_a_new_run(tmp_path: Path) -> None:
     # A run killed while starting leaves no output: --resume must still make progress.
     result = runner.invoke(app, ["run", str(EXAMPLES / "services.jsonl"), "-o", "fresh.jsonl", *OFFLINE, "--resume"])

@@ -113,7 +113,11 @@ def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(tmp_path: 
     assert b"Traceback" not in stderr
     assert b"BrokenPipeError" not in stderr
     listed = subprocess.run(
-        [sys.executable, "-m", "service_ambitions", "runs", "list"], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "service_ambitions", "runs", "list"],
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     newest = next(line for line in listed.splitlines() if line.split()[1:2] == [command])
     assert "interrupted" in newest or "completed" in newest  # never "failed": a tiny run may finish first

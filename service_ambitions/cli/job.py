@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from service_ambitions.cli.safe import plain
 from service_ambitions.cli.state import AppState
 from service_ambitions.core.errors import EXIT_DETACHED, EXIT_QUARANTINED, BudgetExceeded
 
@@ -110,6 +111,15 @@ def run_job(
             raise
     if result.whole_run is not None:
         tally = result.whole_run  # one run, one total: every segment, as `report` counts it
+    if result.restarted:
+        state.err.print(f"--resume --force: {result.restarted}", highlight=False, soft_wrap=True, markup=False)
+    if result.previous_output is not None:
+        state.err.print(
+            f"the earlier output is kept as {plain(result.previous_output)} (this run writes {plain(output)} afresh)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     shown = None if to_stdout else output
     if display.quiet:
         render_result_line(state.out, tally, result, output=shown, quarantine=quarantine)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -37,7 +37,9 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_DEPTH",
     "RAW_PREFIX_CHARS",
+    "Closable",
     "JsonlWriter",
+    "Reader",
     "is_stdout",
     "open_lines",
     "read_json_objects",
@@ -63,11 +65,50 @@ def open_lines(path: Path) -> IO[bytes]:
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 """Longest input line read (1 MiB); a longer one is quarantined without being held in memory."""
 
+_T = TypeVar("_T")
+
+
+class Closable(Protocol):
+    """Anything with a ``close()``: an open file, another reader."""
+
+    def close(self) -> None:
+        """Release it."""
+
+
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects an input line may have: output records must stay serialisable."""
 
 
-def read_json_objects(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Generator[JsonObject | Rejected]:
+class Reader(Iterator[_T]):
+    """An input being read: iterate it; ``close()`` closes its file, read to the end, partly or not at all.
+
+    A generator would close its file only once started, so a job that failed before
+    reading its first line (an output it cannot create) left the input open.
+    """
+
+    def __init__(self, items: Iterator[_T], resource: Closable) -> None:
+        self._items = items
+        self._resource = resource
+
+    def __iter__(self) -> Reader[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        try:
+            return next(self._items)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop reading and close the file."""
+        close = getattr(self._items, "close", None)
+        if callable(close):
+            close()
+        self._resource.close()
+
+
+def read_json_objects(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Reader[JsonObject | Rejected]:
     """Yield every non-blank line of ``path`` as a JSON object or a rejected line, in order.
 
     The file is opened now, so a missing file fails here rather than at the first read.
@@ -78,7 +119,8 @@ def read_json_objects(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTE
     Raises:
         InputError: the file cannot be opened.
     """
-    return _objects(open_lines(path), max_line_bytes)
+    handle = open_lines(path)
+    return Reader(_objects(handle, max_line_bytes), handle)
 
 
 def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[int, bytes, int]]:
@@ -141,7 +183,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def read_services(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Accepted | Rejected]:
+def read_services(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Reader[Accepted | Rejected]:
     """Yield every line of ``path`` as an accepted service or a rejected line, in order.
 
     A repeated ``service_id`` is rejected. Blank lines are skipped.
@@ -149,15 +191,11 @@ def read_services(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -
     Raises:
         InputError: the file cannot be opened.
     """
-    return _services(read_json_objects(path, max_line_bytes=max_line_bytes))
+    objects = read_json_objects(path, max_line_bytes=max_line_bytes)
+    return Reader(_checked_services(objects), objects)
 
 
-def _services(objects: Generator[JsonObject | Rejected]) -> Iterator[Accepted | Rejected]:
-    with contextlib.closing(objects):  # a reader that stops early closes the file now
-        yield from _checked_services(objects)
-
-
-def _checked_services(objects: Iterator[JsonObject | Rejected]) -> Iterator[Accepted | Rejected]:
+def _checked_services(objects: Iterator[JsonObject | Rejected]) -> Generator[Accepted | Rejected]:
     first_seen: dict[str, int] = {}
     for entry in objects:
         if isinstance(entry, Rejected):

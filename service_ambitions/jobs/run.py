@@ -60,6 +60,10 @@ class RunResult:
     """For a resumed run, the counts of all its segments, as ``report`` adds them up."""
     stop_reason: str | None = None
     """Why the run stopped before finishing (budget, detached), as its record says."""
+    previous_output: Path | None = None
+    """Where the earlier output at the same path was kept (a new run never truncates one)."""
+    restarted: str | None = None
+    """Why ``--resume --force`` started a new run instead of continuing (other settings)."""
 
 
 async def generate(
@@ -224,8 +228,10 @@ async def _run_job(
             force=force,
         )
         outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
-        # Closed whatever way the job ends: a run stopped mid-input leaves no file open.
-        with contextlib.closing(not_done(read(), opened.done, opened.seen_lines)) as left:
+        # Closed whatever way the job ends: a run stopped mid-input, or before it read a
+        # line, leaves no file open.
+        source = read()
+        with _closed(source), contextlib.closing(not_done(source, opened.done, opened.seen_lines)) as left:
             job = _Job(prepared, left, outputs, max_services, clock, remap=remap, detach=detach)
             result = await _recorded(
                 job,
@@ -237,7 +243,12 @@ async def _run_job(
             )
         if opened.resuming:
             await asyncio.to_thread(_restore_input_order, read(), output_path, quarantine_path)
-        return replace(result, fresh_start=resume and not opened.resuming)
+        return replace(
+            result,
+            fresh_start=resume and not opened.resuming,
+            previous_output=opened.previous_output,
+            restarted=opened.restarted,
+        )
 
 
 @dataclass(frozen=True)
@@ -336,6 +347,17 @@ class _Outputs:
     output: Path
     quarantine: Path
     append: bool
+
+
+@contextlib.contextmanager
+def _closed(entries: Iterable[Accepted | Rejected]) -> Iterator[None]:
+    """Close ``entries`` on the way out when it holds an open file (a reader, not a list)."""
+    try:
+        yield
+    finally:
+        close = getattr(entries, "close", None)
+        if callable(close):
+            close()
 
 
 def _lazy(build: Callable[[], Gateway]) -> Callable[[], Gateway]:

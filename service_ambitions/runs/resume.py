@@ -199,6 +199,10 @@ class OpenedRun:
     """Input lines already quarantined by it."""
     resuming: bool
     """False for a new run, also when --resume found nothing to resume."""
+    previous_output: Path | None = None
+    """Where an earlier output at the same path was moved, so a new run destroys nothing."""
+    restarted: str | None = None
+    """Why ``--resume --force`` started afresh instead (settings changed: one file, one set of settings)."""
 
 
 def open_run(
@@ -215,17 +219,31 @@ def open_run(
 ) -> OpenedRun:
     """The run's directory and manifest, and what a resumed run already has.
 
+    A new run never truncates what is there: an earlier output (and quarantine file) at
+    the same path is moved to ``NAME.prev`` first (:attr:`OpenedRun.previous_output`).
+
     Raises:
-        InputError: the input cannot be read, or the output would overwrite it.
-        OutputError: the quarantine file of an earlier run cannot be cleared.
+        InputError: the input cannot be read, the output would overwrite it, or the
+            quarantine file would be the output.
+        OutputError: an earlier output or quarantine file cannot be moved aside.
         ResumeMismatch: the run to resume does not match the input or settings (unless ``force``).
     """
     input_sha = _input_sha256(input_path)
     refuse_overwrite(input_path, output_path, quarantine_path)
+    if same_file(output_path, quarantine_path):
+        raise InputError(
+            "the quarantine file would be the output", path=str(output_path), hint="choose another --quarantine or -o"
+        )
     found = find_run(runs_dir, run_id=run_id, output=output_path, command=identity.command) if resume else None
+    restarted = None
     if found is not None:
         directory, manifest = found
-        check_resumable(manifest, input_sha, identity, force=force)
+        if check_resumable(manifest, input_sha, identity, force=force):
+            # --force with other settings: records of two settings never share one file.
+            restarted = f"run {manifest.run_id} was made with other settings, so a new run starts"
+            found = None
+    if found is not None:
+        directory, manifest = found
         manifest = manifest.model_copy(
             update={
                 "status": RunStatus.RUNNING,
@@ -238,13 +256,10 @@ def open_run(
             }
         )
         return OpenedRun(directory, manifest, recover_output(output_path), recover_quarantine(quarantine_path), True)
-    # A quarantine file left by an earlier run would be mistaken for this run's.
-    try:
-        quarantine_path.unlink(missing_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {quarantine_path}: {exc.strerror or exc}", hint="choose a writable place for -o"
-        ) from exc
+    # An earlier run's files are kept aside, never truncated; its quarantine file would be
+    # mistaken for this run's.
+    previous = _keep_aside(output_path)
+    _keep_aside(quarantine_path)
     new_id = new_run_id(clock)
     manifest = Manifest(
         run_id=new_id,
@@ -262,11 +277,36 @@ def open_run(
         fingerprint_parts=identity.parts,
         settings=identity.settings,
     )
-    return OpenedRun(runs_dir / new_id, manifest, set(), set(), False)
+    return OpenedRun(runs_dir / new_id, manifest, set(), set(), False, previous, restarted)
 
 
-def check_resumable(manifest: Manifest, input_sha: str, identity: RunIdentity, *, force: bool) -> None:
+def _keep_aside(path: Path) -> Path | None:
+    """Move a non-empty earlier file at ``path`` to ``path.prev`` (replacing an older one); where it went.
+
+    Raises:
+        OutputError: it cannot be moved.
+    """
+    if str(path) == "-":
+        return None
+    try:
+        if not path.is_file():
+            return None  # nothing there, or a device or pipe (/dev/null, a FIFO): written through, never moved
+        if path.stat().st_size == 0:
+            path.unlink()
+            return None
+        kept = path.with_name(path.name + ".prev")
+        os.replace(path, kept)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint="choose a writable place for -o") from exc
+    return kept
+
+
+def check_resumable(manifest: Manifest, input_sha: str, identity: RunIdentity, *, force: bool) -> bool:
     """Refuse to continue a run whose input or result-affecting settings changed, naming what changed.
+
+    Returns:
+        True when ``force`` overrode changed result-affecting settings: the caller starts a
+        new run rather than mix two settings' records in one file.
 
     Raises:
         ResumeMismatch: something changed and ``force`` is not set.
@@ -285,8 +325,10 @@ def check_resumable(manifest: Manifest, input_sha: str, identity: RunIdentity, *
     if changed and not force:
         raise ResumeMismatch(
             f"cannot resume run {manifest.run_id}: {' and '.join(changed)}",
-            hint="use --force to resume anyway, or run without --resume to start again",
+            hint="use --force to resume anyway (with other settings: a new run, the earlier output kept aside), "
+            "or run without --resume to start again",
         )
+    return manifest.fingerprint != identity.fingerprint
 
 
 def refuse_overwrite(input_path: Path, *outputs: Path) -> None:
