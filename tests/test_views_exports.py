@@ -7,6 +7,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
@@ -107,3 +108,24 @@ def test_the_examples_export_in_every_format_and_say_they_are_synthetic(tmp_path
         assert refused.exit_code == 3, refused.output  # the same file by another name
         assert "the output would overwrite the input" in refused.stderr
     assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("kind", "where", "said"),
+    [
+        ("xlsx", "a-folder", "it is a folder"),
+        ("csv", "a-file.txt", "it is a file, and csv exports go to a folder"),
+        ("md", "a-file.txt", "it is a file, and md exports go to a folder"),
+        ("xlsx", "missing/deeper/../../a-file.txt/x.xlsx", "cannot write"),
+    ],
+)
+def test_an_export_that_cannot_be_written_is_one_line(tmp_path: Path, kind: str, where: str, said: str) -> None:
+    source = _write(tmp_path / "evolutions.jsonl", [_record("svc-a", "A", [_feature("f1", "F", 2, ["APP-1"])])])
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file.txt").write_text("keep me")
+    result = runner.invoke(app, ["export", str(source), "-f", kind, "-o", str(tmp_path / where)])
+    assert result.exit_code == 10, result.output
+    assert said in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+    assert (tmp_path / "a-file.txt").read_text() == "keep me"

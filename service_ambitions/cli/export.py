@@ -64,8 +64,7 @@ def export(
     """
     from service_ambitions.inputs.records import read_records
     from service_ambitions.runs.resume import refuse_overwrite
-    from service_ambitions.views.exports import write_csv, write_markdown, write_xlsx
-    from service_ambitions.views.tables import tables
+    from service_ambitions.views.exports import write_export
 
     tune_gc()
     state: AppState = ctx.obj
@@ -73,12 +72,7 @@ def export(
     refuse_overwrite(input_path, target)
     found = read_records(input_path)
     records = list(found.records.values())
-    if export_format is ExportFormat.MD:
-        written = write_markdown(records, target)
-    elif export_format is ExportFormat.XLSX:
-        written = write_xlsx(tables(records), target)
-    else:
-        written = write_csv(tables(records), target)
+    written = write_export(export_format, records, target)
     where = target if len(written) != 1 else written[0]
     state.err.print(
         f"{len(records):,} services written to {markup_safe(where)} ({len(written):,} file(s))"

@@ -14,13 +14,14 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from service_ambitions.core.errors import OutputError
 from service_ambitions.core.models import ServiceEvolution
-from service_ambitions.views.tables import Table
+from service_ambitions.views.tables import Table, tables
 
-__all__ = ["markdown_roadmap", "roadmap_file_name", "write_csv", "write_markdown", "write_xlsx"]
+__all__ = ["markdown_roadmap", "roadmap_file_name", "write_csv", "write_export", "write_markdown", "write_xlsx"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
@@ -38,6 +39,36 @@ def _csv_text(table: Table) -> str:
     writer.writerow(table.columns)
     writer.writerows([_csv_cell(cell) for cell in row] for row in table.rows)
     return buffer.getvalue()
+
+
+def write_export(kind: str, records: Sequence[ServiceEvolution], target: Path) -> list[Path]:
+    """Write ``records`` as ``kind`` (``csv``, ``xlsx`` or ``md``) to ``target``; the files written.
+
+    Raises:
+        OutputError: ``target`` cannot be written (a folder where a file is wanted, or a
+            file where a folder is, no permission, a full disk).
+    """
+    from xlsxwriter.exceptions import FileCreateError  # type: ignore[import-untyped]
+
+    wants_file = kind == "xlsx" or (kind == "csv" and target.suffix.lower() == ".zip")
+    if wants_file and target.is_dir():
+        kind_of_file = "xlsx" if kind == "xlsx" else "zip"
+        raise OutputError(f"cannot write {target}: it is a folder", hint=f"name a .{kind_of_file} file")
+    if not wants_file and target.exists() and not target.is_dir():
+        raise OutputError(
+            f"cannot write {target}: it is a file, and {kind} exports go to a folder", hint="name a folder"
+        )
+    try:
+        if kind == "md":
+            return write_markdown(records, target)
+        if kind == "xlsx":
+            return write_xlsx(tables(records), target)
+        return write_csv(tables(records), target)
+    except (OSError, FileCreateError) as exc:
+        # xlsxwriter's error repeats the OSError's text ("[Errno 2] No such file …: 'path'").
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        reason = re.sub(r"^\[Errno \d+\] ([^:]*).*", r"\1", reason)
+        raise OutputError(f"cannot write {target}: {reason}", hint="choose a writable place with -o") from exc
 
 
 def write_csv(tables: Iterable[Table], target: Path) -> list[Path]:
