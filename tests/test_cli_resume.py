@@ -230,11 +230,27 @@ def test_stopped_mid_run_then_resumed_every_service_exactly_once(
     for line in out.read_bytes().splitlines()[:-1]:
         json.loads(line)  # every complete line is whole JSON
 
-    resumed = runner.invoke(
-        app,
-        ["run", str(many_services), "-o", str(out), *OFFLINE, "--resume"],
-        env={"SA_CACHE_DIR": str(tmp_path / "cache"), "SA_RUNS_DIR": str(tmp_path / "runs")},
-    )
-    assert resumed.exit_code == 0, resumed.output
+    if stop == signal.SIGKILL:
+        resumed = runner.invoke(
+            app,
+            ["run", str(many_services), "-o", str(out), *OFFLINE, "--resume"],
+            env={"SA_CACHE_DIR": str(tmp_path / "cache"), "SA_RUNS_DIR": str(tmp_path / "runs")},
+        )
+        assert resumed.exit_code == 0, resumed.output
+    else:
+        # The printed hint, pasted into a shell as it is, finishes the run.
+        hint = next(line for line in stderr.decode().splitlines() if "continue with" in line).split("continue with", 1)[
+            1
+        ]
+        assert hint.strip().startswith("service-ambitions --quiet run ")
+        assert manifest.command_line is not None
+        shim = tmp_path / "bin"
+        shim.mkdir()
+        (shim / "service-ambitions").write_text(f'#!/bin/sh\nexec {sys.executable} -m service_ambitions "$@"\n')
+        (shim / "service-ambitions").chmod(0o755)
+        env = subprocess_env(SA_CACHE_DIR=str(tmp_path / "cache"), SA_RUNS_DIR=str(tmp_path / "runs"))
+        env["PATH"] = f"{shim}:{env.get('PATH', '')}"
+        pasted = subprocess.run(["/bin/sh", "-c", hint], env=env, capture_output=True, check=False)
+        assert pasted.returncode == 0, pasted.stderr
     ids = [r["service"]["service_id"] for r in read_jsonl(out)]  # type: ignore[index]
     assert ids == [f"svc-{i:03d}" for i in range(14)]

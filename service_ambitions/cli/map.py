@@ -114,8 +114,10 @@ def map_features(
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model offline --resume
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model openai:gpt-4o-mini --batch
     """
+    import dataclasses
     from decimal import Decimal
 
+    from service_ambitions.cli.invocation import given_command, resume_hint
     from service_ambitions.core.telemetry import configure_telemetry
     from service_ambitions.jobs.plan import estimate_remap
     from service_ambitions.jobs.run import remap
@@ -136,7 +138,8 @@ def map_features(
         batch=batch_flags(batch, batch_size, batch_wait),
     )
     settings = batch_mode(state, settings, output=output, run_id=run_id, command="map", resume=resume, detach=detach)
-    prepared = prepare(settings, stages=("mapping",))
+    command_line = given_command(ctx)
+    prepared = dataclasses.replace(prepare(settings, stages=("mapping",)), command_line=command_line)
     if dry_run:
         plan = estimate_remap(
             prepared, input_path, catalogues=catalogue, service_file=service_file, service_id=service_id
@@ -150,8 +153,7 @@ def map_features(
         json_logs=json_logs,
         total=count_lines(input_path, None) if not (quiet or json_logs or service_id) else None,
         trace_ids=trace_ids,
-        interrupted_hint=f"stopped: continue with  service-ambitions map {input_path} -o {output} --resume"
-        + (" --batch" if settings.batch.enabled else ""),
+        interrupted_hint=f"stopped: continue with  {resume_hint(command_line)}",
     )
     run_job(
         state,

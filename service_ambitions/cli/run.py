@@ -140,8 +140,10 @@ def run(
         service-ambitions run services.jsonl -o out.jsonl --model openai:gpt-4o-mini --batch --detach
         service-ambitions run services.jsonl -o out.jsonl --model offline --check
     """
+    import dataclasses
     from decimal import Decimal
 
+    from service_ambitions.cli.invocation import given_command, resume_hint
     from service_ambitions.core.telemetry import configure_telemetry
     from service_ambitions.jobs.plan import estimate
     from service_ambitions.jobs.run import generate
@@ -175,13 +177,13 @@ def run(
         return
 
     configure_telemetry(allow_prompt_logging=allow_prompt_logging)
-    resume_command = f"service-ambitions run {input_path} -o {output}" + (f" --model {model}" if model else "")
-    resume_command += " --batch" if settings.batch.enabled else ""
+    command_line = given_command(ctx)
+    prepared = dataclasses.replace(prepared, command_line=command_line)
     display = JobDisplay(
         quiet=quiet,
         json_logs=json_logs,
         total=count_lines(input_path, max_services) if not (quiet or json_logs) else None,
-        interrupted_hint=f"stopped: continue with  {resume_command} --resume",
+        interrupted_hint=f"stopped: continue with  {resume_hint(command_line)}",
         trace_ids=trace_ids,
         check=check,
     )

@@ -56,6 +56,8 @@ class Prepared:
     """Per stage that makes calls, its model names as configured (a fallback chain in order)."""
     book: StageBook
     model_factory: Callable[[str], Model] | None = field(default=None, repr=False)
+    command_line: tuple[str, ...] = ()
+    """The command that asked for this job, as the user gave it (recorded in the run's manifest)."""
 
     @functools.cached_property
     def models(self) -> dict[Stage, Model]:
@@ -113,7 +115,9 @@ class Prepared:
             name: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
             for name, value in self.fingerprint_material.items()
         }
-        return RunIdentity(command, self.fingerprint, parts, self.settings.model_dump(mode="json"))
+        return RunIdentity(
+            command, self.fingerprint, parts, self.settings.model_dump(mode="json"), command_line=self.command_line
+        )
 
     def model_settings(self) -> ModelSettings:
         """What every call sends besides the prompt.

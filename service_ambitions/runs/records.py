@@ -127,6 +127,8 @@ class Manifest(BaseModel):
     fingerprint_parts: dict[str, str] = Field(default_factory=dict)
     """The same, part by part, so a refused resume can name what changed (empty in older records)."""
     settings: dict[str, Any]
+    command_line: list[str] | None = None
+    """The command that started the run, word by word as the user gave it (secrets scrubbed)."""
     counts: RunCounts = Field(default_factory=RunCounts)
     resumed: int = 0
     """How many times the run was continued with --resume."""

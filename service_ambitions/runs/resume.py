@@ -19,6 +19,7 @@ from typing import Any
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import InputError, OutputError, ResumeMismatch
+from service_ambitions.core.secrets import scrub
 from service_ambitions.runs.records import Manifest, RunStatus, current_process, file_sha256, read_manifest
 
 __all__ = [
@@ -185,6 +186,8 @@ class RunIdentity:
     """The same, part by part (models, seed, prompts…), so a refused resume can name what changed."""
     settings: dict[str, Any]
     """The settings snapshot (no secrets: keys are never settings)."""
+    command_line: tuple[str, ...] = ()
+    """The command as the user gave it (``service-ambitions run … -o …``), for the hint that continues it."""
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,7 @@ def open_run(
         fingerprint=identity.fingerprint,
         fingerprint_parts=identity.parts,
         settings=identity.settings,
+        command_line=[scrub(word) for word in identity.command_line] or None,
     )
     return OpenedRun(runs_dir / new_id, manifest, set(), set(), False, previous, restarted)
 
