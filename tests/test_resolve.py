@@ -51,7 +51,7 @@ def test_unknown_provider() -> None:
 def test_provider_package_not_installed() -> None:
     with pytest.raises(ConfigError, match="needs the 'groq' provider package") as caught:
         resolve_model("groq:llama-3.3-70b")
-    assert "uv tool install --with 'pydantic-ai-slim[groq]' service-ambitions" in caught.value.user_message
+    assert "uv tool install --reinstall --with 'pydantic-ai-slim[groq]' " in caught.value.user_message
 
 
 def test_an_unknown_provider_gets_a_suggestion_in_the_users_words() -> None:

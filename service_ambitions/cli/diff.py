@@ -26,6 +26,9 @@ def diff(
     ],
     new: Annotated[Path, typer.Argument(metavar="NEW", help="Evolutions JSONL of the later run.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the differences as one JSON document.")] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when the runs differ, 0 when they are the same (as git diff).")
+    ] = False,
 ) -> None:
     """Show what changed between two runs' records.
 
@@ -39,6 +42,7 @@ def diff(
     \b
         service-ambitions diff evolutions-before.jsonl evolutions.jsonl
         service-ambitions diff old.jsonl new.jsonl --json > changes.json
+        service-ambitions diff old.jsonl new.jsonl --exit-code > changes.txt || echo "the roadmap changed"
     """
     from service_ambitions.inputs.records import read_records
     from service_ambitions.views.diff import diff_runs
@@ -48,8 +52,10 @@ def diff(
     changes = diff_runs(read_records(old), read_records(new))
     if as_json:
         typer.echo(json_safe(changes.model_dump_json(indent=2)))
-        return
-    _render(state.out, changes)
+    else:
+        _render(state.out, changes)
+    if exit_code and (changes.changed or changes.services_added or changes.services_removed):
+        raise typer.Exit(1)
 
 
 def _render(console: Console, changes: RunDiff) -> None:

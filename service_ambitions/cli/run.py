@@ -207,7 +207,13 @@ def run(
 def collect(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run to carry on (see `runs list`).", show_default=False)],
-    detach: Detach = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Exit (code 11) once everything left waits on the provider; run this again to carry on.",
+        ),
+    ] = False,
     runs_dir: RunsDirOption = None,
     quiet: Quiet = False,
     json_logs: JsonLogs = False,

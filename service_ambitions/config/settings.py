@@ -341,8 +341,12 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     try:
         return RuntimeSettings(**given)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        problems = [f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()]
+        flagged = sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"] and error["loc"][0] in given})
+        where = [f"--{key.replace('_', '-')}" for key in flagged]
+        where += [str(path)] if path.is_file() else []
+        where.append("SA_* variables")
         raise ConfigError(
-            f"invalid setting {where}: {first['msg']}", hint=f"check {path}, SA_* variables and flags"
+            f"invalid setting{'s' if len(problems) > 1 else ''} {'; '.join(problems)}",
+            hint="check " + ", ".join(where),
         ) from exc

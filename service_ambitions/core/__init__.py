@@ -6,7 +6,8 @@
 - :mod:`.clock`: the one source of "now";
 - :mod:`.models`: the domain's input and output models (services, evolutions, stages);
 - :mod:`.events`: typed events, everything a run did, one JSON line each;
-- :mod:`.telemetry`: OpenTelemetry spans and metrics, logfire when configured.
+- :mod:`.telemetry`: OpenTelemetry spans and metrics, logfire when configured;
+- :mod:`.install`: where this installation came from (what install hints name).
 
 May import: nothing of this package outside ``core``.
 """

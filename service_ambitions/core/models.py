@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 __all__ = [
     "CMMI_LABELS",
@@ -127,6 +127,19 @@ class Service(BaseModel):
     parent_id: str | None = None
     jobs_to_be_done: list[str | JobToBeDone] = Field(default_factory=list)
     features: list[ExistingFeature] = Field(default_factory=list)
+
+    @field_validator("service_id", "name", "description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("jobs_to_be_done", "features", mode="before")
+    @classmethod
+    def _null_is_none(cls, value: Any) -> Any:
+        # Files of other tools write null for "no jobs" / "no features".
+        return [] if value is None else value
 
 
 class FeatureScore(BaseModel):

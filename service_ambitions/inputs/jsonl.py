@@ -40,6 +40,7 @@ __all__ = [
     "Closable",
     "JsonlWriter",
     "Reader",
+    "is_empty",
     "is_stdout",
     "open_lines",
     "read_json_objects",
@@ -155,18 +156,45 @@ def _objects(handle: IO[bytes], limit: int) -> Generator[JsonObject | Rejected]:
             try:
                 data = json.loads(raw)
             except json.JSONDecodeError as exc:
-                yield Rejected(number, f"not valid JSON: {exc.msg} at column {exc.colno}", raw_prefix(raw))
+                reason = f"not valid JSON: {exc.msg} at column {exc.colno}"
+                yield Rejected(number, reason + _array_hint(number, raw), raw_prefix(raw))
                 continue
             except RecursionError:
                 yield Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
                 continue
             if not isinstance(data, dict):
-                yield Rejected(number, f"expected a JSON object, got {type(data).__name__}", raw_prefix(raw))
+                reason = f"expected a JSON object, got {type(data).__name__}"
+                yield Rejected(number, reason + _array_hint(number, raw), raw_prefix(raw))
                 continue
             if _deeper_than(data, MAX_DEPTH):
                 yield Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
                 continue
             yield JsonObject(number, data, raw)
+
+
+def _array_hint(number: int, raw: str) -> str:
+    """For a file that starts like a JSON array: what the input should be, and how to convert it."""
+    if number == 1 and raw.lstrip().startswith("["):
+        return (
+            "; the file looks like a JSON array, and the input is JSON Lines: one object per line "
+            "(jq -c '.[]' FILE > FILE.jsonl converts it)"
+        )
+    return ""
+
+
+def is_empty(path: Path) -> bool:
+    """Whether ``path`` holds nothing but white space (standard input never counts as empty).
+
+    Raises:
+        InputError: the file cannot be opened.
+    """
+    if str(path) == "-":
+        return False
+    with open_lines(path) as handle:
+        while block := handle.read(1 << 16):
+            if block.strip():
+                return False
+    return True
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -90,15 +90,20 @@ def run_checks(
         )
 
     def models() -> str:
+        from service_ambitions.llm.names import is_offline
         from service_ambitions.llm.resolve import resolve_model
 
         names = sorted({name for stage in RUN_STAGES for name in settings.model_chain(stage)})
         for name in names:
             (model_factory or resolve_model)(name)
-        return ", ".join(names) + " (credentials present; no call made)"
+        described = [f"{name} (built in: no key, no network)" if is_offline(name) else name for name in names]
+        needing = [name for name in names if not is_offline(name)]
+        return ", ".join(described) + (" (credentials present; no call made)" if needing else "")
 
     def services() -> str:
         scan = scan_input(input_path, max_line_bytes=settings.max_line_bytes)
+        if not scan.services and not scan.rejected:
+            raise InputError(f"{input_path} holds no service: it is empty", hint="give one JSON object per line")
         if scan.rejected:
             first = scan.rejected[0]
             raise InputError(

@@ -17,6 +17,13 @@ __all__ = ["InitResult", "init_project"]
 _DATA = resources.files("service_ambitions.reference") / "defaults"
 _PROMPTS = resources.files("service_ambitions.reference") / "prompts"
 
+_COPY_NOTE = """# service-ambitions settings. Copy to config/app.yaml (read automatically from the
+# working directory), to ~/.config/service-ambitions/config.yaml (read wherever the
+# tool runs), or pass with --config FILE. `service-ambitions init` writes one."""
+_INIT_NOTE = """# service-ambitions settings, written by `service-ambitions init`. Read automatically
+# when the tool runs in the folder above this one; elsewhere pass --config FILE (or copy
+# it to ~/.config/service-ambitions/config.yaml to use it wherever the tool runs)."""
+
 _REFERENCE = """reference:
   plateaus: ../reference/plateaus.json
   roles: ../reference/roles.json
@@ -58,6 +65,7 @@ def init_project(directory: Path, *, force: bool = False) -> InitResult:
     end = template.index("\n\n", start)
     listed = "\n".join(f"    - ../reference/catalogues/{name}" for name in catalogues)
     config = template[:start] + _REFERENCE.format(catalogues=listed) + template[end:]
+    config = config.replace(_COPY_NOTE, _INIT_NOTE, 1)
     config = config.replace("\nprompts_dir: null", "\nprompts_dir: ../prompts", 1)
     files[Path("config/app.yaml")] = config.encode()
     existing = [relative for relative in files if (directory / relative).exists()]

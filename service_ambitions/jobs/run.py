@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service_ambitions.core.clock import utc_now
-from service_ambitions.core.errors import OutputClosed, ServiceAmbitionsError
+from service_ambitions.core.errors import InputError, OutputClosed, ServiceAmbitionsError
 from service_ambitions.core.events import Event, EventSink, RunFinished, RunStarted
 from service_ambitions.core.telemetry import tracer
 from service_ambitions.inputs.entries import Accepted, Rejected
-from service_ambitions.inputs.jsonl import JsonlWriter, read_services
+from service_ambitions.inputs.jsonl import JsonlWriter, is_empty, read_services
 from service_ambitions.jobs.batch import run_batched
 from service_ambitions.jobs.compose import batch_lane, meta_maker, run_cache, run_gateway
 from service_ambitions.jobs.inputs import answered_by_records, map_reader, not_done
@@ -95,6 +95,8 @@ async def generate(
             changed since (unless ``force``).
     """
     max_line_bytes = prepared.settings.max_line_bytes
+    if await asyncio.to_thread(is_empty, input_path):
+        raise InputError(f"{input_path} holds no service: it is empty", hint="give one JSON object per line")
 
     def read() -> Iterator[Accepted | Rejected]:
         return read_services(input_path, max_line_bytes=max_line_bytes)

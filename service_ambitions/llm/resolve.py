@@ -17,6 +17,7 @@ from pydantic_ai.models import Model, infer_model
 from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 
 from service_ambitions.core.errors import ConfigError
+from service_ambitions.core.install import install_source
 from service_ambitions.llm.names import is_offline
 from service_ambitions.llm.offline import offline_model
 
@@ -66,8 +67,8 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None, b
         raise ConfigError(
             f"model {name!r} needs the {provider!r} provider package, which is not installed",
             hint=(
-                f"in a checkout: uv sync --extra {extra}; for an installed tool: "
-                f"uv tool install --with 'pydantic-ai-slim[{extra}]' service-ambitions (or pipx inject)"
+                f"in a checkout: uv sync --extra {extra}; for an installed tool: uv tool install --reinstall "
+                f"--with 'pydantic-ai-slim[{extra}]' {install_source()} (or pipx inject)"
             ),
         ) from exc
 

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from service_ambitions.core.errors import ConfigError
+from service_ambitions.core.install import install_source
 from service_ambitions.reference.data import Catalogue, CatalogueItem
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ class Shortlister:
             raise ConfigError(
                 f"catalogue {catalogue.field!r} has {len(catalogue.items)} items, more than shortlist.threshold, "
                 "and shortlists need the optional 'shortlist' extra",
-                hint="in a checkout: uv sync --extra shortlist; for an installed tool: uv tool install --with bm25s "
-                "service-ambitions; or set shortlist.threshold to null to send whole catalogues",
+                hint="in a checkout: uv sync --extra shortlist; for an installed tool: uv tool install --reinstall "
+                f"--with bm25s {install_source()}; or set shortlist.threshold to null to send whole catalogues",
             )
         self.catalogue = catalogue
 

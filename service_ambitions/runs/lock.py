@@ -37,7 +37,9 @@ def output_lock(output: Path, runs_dir: Path) -> Iterator[None]:
         return
     locks = runs_dir / ".locks"
     try:
-        locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The runs directory holds every run's settings and events: owner-only, like its runs.
+        runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        locks.mkdir(mode=0o700, exist_ok=True)
         name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:32]
         descriptor = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
