@@ -291,3 +291,21 @@ def test_an_answer_cut_off_at_the_token_limit_names_the_setting_to_raise(
     reason = str(read_jsonl(tmp_path / "out.quarantine.jsonl")[0]["reason"])
     assert "cut off at the output token limit" in reason
     assert "max_output_tokens" in reason
+
+
+def test_a_web_page_instead_of_an_api_answer_says_so_not_schema(
+    respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
+) -> None:
+    page = "<html><body>Please sign in</body></html>"
+    respx_mock.post(COMPLETIONS).mock(
+        return_value=httpx.Response(200, headers={"content-type": "text/html"}, text=page)
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app, ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--max-services", "1"]
+    )
+    assert result.exit_code == 9, result.output
+    reason = str(read_jsonl(tmp_path / "out.quarantine.jsonl")[0]["reason"])
+    assert "did not answer as the provider's API does" in reason
+    assert "https://llm.test/v1" in reason
+    assert "schema" not in reason

@@ -195,6 +195,21 @@ async def test_generate_writes_files_and_returns_the_run_id(tmp_path: Path) -> N
     assert not (tmp_path / "q.jsonl").exists()
 
 
+async def test_a_runs_recorded_time_starts_when_the_job_began_not_when_its_record_opened(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from service_ambitions.runs.records import read_manifest
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"service_id": "a", "name": "A", "description": "Helps."}\n')
+    prepared = prepare(load_settings(model="offline"))
+    ticks = iter(datetime(2026, 5, 1, 12, 0, tzinfo=UTC) + timedelta(seconds=n) for n in range(10_000))
+    result = await generate(prepared, source, tmp_path / "out.jsonl", tmp_path / "q.jsonl", clock=lambda: next(ticks))
+    manifest = read_manifest(result.directory)
+    assert manifest is not None
+    assert manifest.started == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)  # the job's first tick: what `report` counts
+
+
 @pytest.mark.parametrize("concurrency", [1, 3])
 async def test_feature_ids_are_unique_within_each_service(concurrency: int) -> None:
     records, _ = await run_pipeline(OFFLINE, services(2), concurrency=concurrency)

@@ -124,3 +124,15 @@ def test_the_page_shows_each_services_quality_findings_and_a_quality_column(tmp_
     assert quality["score"] < 100
     assert any(f["rule"] == "vendor-name" and "Salesforce" in f["why"] for f in quality["findings"])
     assert "<b>portal</b>" not in page  # the finding's text travels as data, escaped where shown
+
+
+def test_the_page_carries_catalogue_item_names_for_the_ids_it_shows(tmp_path: Path) -> None:
+    source = _write(tmp_path / "evolutions.jsonl", [_record("svc-a", "A", [_feature("f1", "F", 2, ["APP-SIS"])])])
+    result = runner.invoke(app, ["view", str(source)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "evolutions.html").read_text(encoding="utf-8")
+    blob = re.search(r'<script id="item-names" type="application/octet-stream">([^<]*)</script>', page)
+    assert blob is not None
+    names = json.loads(gzip.decompress(base64.b64decode(blob.group(1))))
+    assert names["applications"]["APP-SIS"] == "Student information system"
+    assert "v !== null" in page  # facets the model left empty are not shown

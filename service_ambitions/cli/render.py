@@ -321,7 +321,7 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
     totals = report.totals
     console.print(
         f"run {plain(report.run_id)} ({plain(report.status)}), {report.started:%Y-%m-%d %H:%M} UTC, "
-        f"{report.wall_s:.0f} s; "
+        f"{report.wall_s:.1f} s; "
         f"prices: {report.price_data}",
         highlight=False,
         soft_wrap=True,

@@ -99,6 +99,7 @@ def view(
         changes=changes,
         made=datetime.now(UTC),
         quality=quality,
+        item_names={c.field: {item.id: item.name for item in c.items} for c in catalogues},
     )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

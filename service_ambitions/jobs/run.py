@@ -94,6 +94,7 @@ async def generate(
         ResumeMismatch: nothing to resume, or the input or result-affecting settings
             changed since (unless ``force``).
     """
+    began = clock()
     max_line_bytes = prepared.settings.max_line_bytes
     if await asyncio.to_thread(is_empty, input_path):
         raise InputError(f"{input_path} holds no service: it is empty", hint="give one JSON object per line")
@@ -117,6 +118,7 @@ async def generate(
         detach=detach,
         on_event=on_event,
         clock=clock,
+        began=began,
     )
 
 
@@ -209,6 +211,7 @@ async def _run_job(
     detach: bool = False,
     on_event: EventSink | None,
     clock: Callable[[], datetime],
+    began: datetime | None = None,
 ) -> RunResult:
     """One recorded job, new or resumed, holding its output's lock throughout.
 
@@ -228,6 +231,7 @@ async def _run_job(
             resume=resume,
             run_id=run_id,
             force=force,
+            started=began,
         )
         outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
         # Closed whatever way the job ends: a run stopped mid-input, or before it read a

@@ -125,6 +125,17 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
             spent=spent_by(exchange.messages, offline=offline),
         ) from exc
     except UnexpectedModelBehavior as exc:
+        if str(exc).startswith("Invalid response from"):
+            # Not the model's answer: the server's reply was no API answer at all (an HTML
+            # login or error page from a proxy or a wrong address, usually).
+            address = f" at {address_of(wrapped.base_url)}" if wrapped.base_url else ""
+            raise ProviderError(
+                f"the server{address} did not answer as the provider's API does: {str(exc).splitlines()[0]}",
+                stage=stage,
+                model=model,
+                hint="check the address (OPENAI_BASE_URL or the provider's) and any proxy in between",
+                spent=spent_by(exchange.messages, offline=offline),
+            ) from exc
         reason = validation_reason(exc)
         raise OutputInvalid(
             f"the model's answer did not match the schema: {reason}",

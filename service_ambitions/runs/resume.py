@@ -219,8 +219,12 @@ def open_run(
     run_id: str | None = None,
     force: bool = False,
     clock: Callable[[], datetime] = utc_now,
+    started: datetime | None = None,
 ) -> OpenedRun:
     """The run's directory and manifest, and what a resumed run already has.
+
+    ``started`` is when the job began (before models were resolved), so the run's recorded
+    time is the time the user waited; it defaults to now.
 
     A new run never truncates what is there: an earlier output (and quarantine file) at
     the same path is moved to ``NAME.prev`` first (:attr:`OpenedRun.previous_output`).
@@ -270,7 +274,7 @@ def open_run(
         tool_version=version("service-ambitions"),
         status=RunStatus.RUNNING,
         **current_process(),
-        started=clock(),
+        started=started or clock(),
         updated=clock(),
         input_path=str(input_path.resolve()),
         input_sha256=input_sha,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib.metadata import version
 
@@ -49,6 +49,12 @@ def _packed(records: Sequence[ServiceEvolution], quality: QualityReport | None) 
     return base64.b64encode(gzip.compress(data.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
 
 
+def _packed_names(names: Mapping[str, Mapping[str, str]]) -> str:
+    """Catalogue item names by catalogue and id, packed like the records: data, never markup."""
+    data = json.dumps(names, ensure_ascii=False, separators=(",", ":"))
+    return base64.b64encode(gzip.compress(data.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+
+
 def render_roadmap(
     records: Sequence[ServiceEvolution],
     view: Portfolio,
@@ -59,6 +65,7 @@ def render_roadmap(
     changes: RunDiff | None,
     made: datetime,
     quality: QualityReport | None = None,
+    item_names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
     """The page for ``records`` as HTML text."""
     template = _environment().get_template("roadmap.html.j2")
@@ -73,6 +80,7 @@ def render_roadmap(
         skipped=skipped,
         changes=changes,
         packed=_packed(records, quality),
+        packed_names=_packed_names(item_names or {}),
         quality=quality,
         generator=f"service-ambitions {version('service-ambitions')}",
         made=made.strftime("%Y-%m-%d %H:%M UTC"),
