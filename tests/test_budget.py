@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 from service_ambitions.core.errors import BudgetExceeded
+from service_ambitions.core.events import CallFinished
 from service_ambitions.core.models import Stage
 from service_ambitions.llm.budget import Budget, call_price, worst_case_cost
 from service_ambitions.llm.gateway import Gateway
@@ -61,7 +62,8 @@ async def test_reservations_wait_for_calls_in_flight_then_stop_only_when_spent_p
     with pytest.raises(BudgetExceeded) as caught:
         await budget.reserve(Decimal("0.30"), stage=Stage.MAPPING, model="m")
     assert caught.value.message == (
-        "the budget of $1.00 is reached: $0.9500 spent, and the next call could cost up to $0.3000 (together $1.2500)"
+        "the budget of $1.00 for the whole run is reached: $0.9500 spent, and the next call could cost up to "
+        "$0.3000 (together $1.2500)"
     )
     assert budget.exhausted
 
@@ -91,12 +93,26 @@ def test_spend_never_passes_the_budget_under_concurrency(
     assert 0 < len(written) < 8
     assert not (tmp_path / "out.quarantine.jsonl").exists()  # a budget stop is nobody's failure
 
+    # The same --max-cost on --resume is for the whole run: what the first segment spent counts.
+    calls_before = route.call_count
+    again = runner.invoke(app, [*args, "--resume", "--max-cost", "0.05"], env=env)
+    assert again.exit_code == 6, again.output
+    assert "for the whole run is reached" in again.stderr
+    assert "before this resume" in again.stderr
+    billed = [
+        Decimal(e.cost_usd)
+        for e in read_events(run_dir)
+        if isinstance(e, CallFinished) and e.cost_usd and not e.cached  # a cache hit reports its original cost
+    ]
+    assert sum(billed) <= Decimal("0.05")  # both segments together stay within it
+    assert route.call_count - calls_before <= 2
+
     resumed = runner.invoke(app, [*args, "--resume", "--max-cost", "1"], env=env)
     assert resumed.exit_code == 0, resumed.output
     assert [r["service"]["service_id"] for r in read_jsonl(out)] == [  # type: ignore[index]
         json.loads(line)["service_id"] for line in (EXAMPLES / "services.jsonl").read_text().splitlines()
     ]
-    assert route.call_count == 8 * 21  # across both runs every call was made once: finished ones came from the cache
+    assert route.call_count == 8 * 21  # across the runs every call was made once: finished ones came from the cache
 
 
 def test_unknown_prices_refuse_a_budget(openai_env: None, services_file: Path) -> None:

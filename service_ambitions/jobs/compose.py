@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import datetime
+from decimal import Decimal
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,12 @@ def batch_lane(prepared: Prepared, waiting: WaitingCalls, emit: EventSink, *, de
 
 
 def run_gateway(
-    prepared: Prepared, cache: ResultCache | None, emit: EventSink, batch: BatchLane | None = None
+    prepared: Prepared,
+    cache: ResultCache | None,
+    emit: EventSink,
+    batch: BatchLane | None = None,
+    *,
+    spent_before: Decimal = Decimal(0),
 ) -> Gateway:
     """The gateway of a real run: the settings' cache mode, budget, rate limits and breaker.
 
@@ -70,7 +76,7 @@ def run_gateway(
         cache=cache,
         cache_mode=settings.cache_mode,
         on_event=emit,
-        budget=Budget(settings.max_cost) if settings.max_cost is not None else None,
+        budget=Budget(settings.max_cost, spent_before=spent_before) if settings.max_cost is not None else None,
         rate=RateLimiter(requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute),
         breaker=CircuitBreaker(
             threshold=limits.breaker_failures,

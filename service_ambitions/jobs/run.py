@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,7 +298,9 @@ async def _recorded(
             cache = run_cache(settings, stack, emit)
             waiting = stack.enter_context(SuspendedStore(directory)) if settings.batch.enabled else None
             lane = batch_lane(job.prepared, waiting, emit, detach=job.detach) if waiting is not None else None
-            gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit, lane))
+            # --max-cost is for the whole run: a resumed run's earlier segments count.
+            spent_before = tally_run(directory).cost if resumed else Decimal(0)
+            gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit, lane, spent_before=spent_before))
             records = None
             if cache is not None and not job.remap:
                 records = RecordEntries(cache, job.prepared.record_scope, settings.cache_mode)

@@ -81,9 +81,11 @@ class Budget:
     call's reservation would pass the limit.
     """
 
-    def __init__(self, limit: Decimal) -> None:
+    def __init__(self, limit: Decimal, *, spent_before: Decimal = Decimal(0)) -> None:
+        """A budget of ``limit`` for the whole run; ``spent_before`` is what its earlier segments spent (resume)."""
         self.limit = limit
-        self.spent = Decimal(0)
+        self.spent_before = spent_before
+        self.spent = spent_before
         self.reserved = Decimal(0)
         self.exhausted = False
         self.unpriced_calls = 0
@@ -99,9 +101,10 @@ class Budget:
         while True:
             if self.exhausted or self.spent + amount > self.limit:
                 self.exhausted = True
+                earlier = f", ${self.spent_before:.4f} of it before this resume" if self.spent_before else ""
                 raise BudgetExceeded(
-                    f"the budget of ${self.limit} is reached: ${self.spent:.4f} spent, and the next call could "
-                    f"cost up to ${amount:.4f} (together ${self.spent + amount:.4f})",
+                    f"the budget of ${self.limit} for the whole run is reached: ${self.spent:.4f} spent{earlier}, "
+                    f"and the next call could cost up to ${amount:.4f} (together ${self.spent + amount:.4f})",
                     stage=stage,
                     model=model,
                 )
