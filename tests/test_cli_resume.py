@@ -254,3 +254,47 @@ def test_stopped_mid_run_then_resumed_every_service_exactly_once(
         assert pasted.returncode == 0, pasted.stderr
     ids = [r["service"]["service_id"] for r in read_jsonl(out)]  # type: ignore[index]
     assert ids == [f"svc-{i:03d}" for i in range(14)]
+
+
+@pytest.mark.slow
+def test_interrupted_at_many_moments_under_load_every_service_exactly_once(tmp_path: Path, many_services: Path) -> None:
+    import random
+
+    from .local_provider import local_provider
+
+    moments = random.Random(7)
+    out = tmp_path / "out.jsonl"
+    with local_provider(latency_s=0.05) as base_url:
+        env = subprocess_env(
+            SA_CACHE_DIR=str(tmp_path / "cache"),
+            SA_RUNS_DIR=str(tmp_path / "runs"),
+            OPENAI_BASE_URL=base_url,
+            OPENAI_API_KEY="sk-local-test",
+        )
+        command = [sys.executable, "-m", "service_ambitions", "run", str(many_services), "-o", str(out)]
+        command += ["--model", "openai:gpt-4o-mini", "-q", "--concurrency", "4", "--max-in-flight", "8"]
+        stopped = 0
+        for attempt in range(6):
+            stop = signal.SIGINT if attempt % 2 == 0 else signal.SIGTERM
+            process = subprocess.Popen(
+                [*command, *(["--resume"] if attempt else [])], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            time.sleep(moments.uniform(0.8, 2.5))  # a real process, stopped at a random moment
+            process.send_signal(stop)
+            _, stderr = process.communicate(timeout=60)
+            assert b"Traceback" not in stderr, stderr.decode()
+            assert b"ValueError" not in stderr
+            if process.returncode == 0:
+                break  # it finished before the signal came
+            assert process.returncode == 130, stderr.decode()
+            stopped += 1
+            lines = out.read_bytes().splitlines() if out.exists() else []
+            for line in lines[:-1]:
+                json.loads(line)
+        assert stopped >= 2  # the signals did land mid-run
+        finished = subprocess.run([*command, "--resume"], env=env, capture_output=True, check=False)
+        assert finished.returncode == 0, finished.stderr.decode()
+    ids = [r["service"]["service_id"] for r in read_jsonl(out)]  # type: ignore[index]
+    assert ids == [f"svc-{i:03d}" for i in range(14)]  # every service once, in input order
+    statuses = {manifest.status for d in run_dirs(tmp_path / "runs") if (manifest := read_manifest(d)) is not None}
+    assert statuses <= {"completed"}  # one run, resumed to the end: none left running

@@ -21,3 +21,16 @@ def test_preparing_resolves_only_the_stages_asked_for() -> None:
     prepared = prepare(load_settings(model="offline"), stages=("mapping",))
     assert set(prepared.models) == {Stage.MAPPING}
     assert prepared.synthetic
+
+
+def test_prompt_cache_marks_the_shared_prefix_and_changes_no_cache_key() -> None:
+    from service_ambitions.config.settings import load_settings
+    from service_ambitions.jobs.setup import prepare
+    from service_ambitions.llm.keys import key_settings
+
+    plain = prepare(load_settings(model="offline"))
+    cached = prepare(load_settings(model="offline", prompt_cache="1h"))
+    assert "cache" not in plain.model_settings()
+    assert cached.model_settings()["cache"] == {"messages": False, "retention": "1h"}
+    assert prepare(load_settings(model="offline", prompt_cache=True)).model_settings()["cache"] == {"messages": False}
+    assert key_settings(cached.model_settings()) == key_settings(plain.model_settings())  # no call is asked again

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -189,4 +190,11 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def main(args: list[str] | None = None) -> None:
     """Console-script entry point."""
+    # From the first moment, SIGTERM stops the tool as Ctrl-C does (exit 130, the run
+    # recorded as terminated), not only once a job's event loop has taken it over.
+    signal.signal(signal.SIGTERM, _terminated)
     app(args=hoist_global_options(sys.argv[1:] if args is None else args), prog_name="service-ambitions")
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated

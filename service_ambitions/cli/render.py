@@ -285,7 +285,7 @@ def render_run_end(
         left = tally.deferred + result.unstarted
         state.err.print(
             f"budget reached: {plain(result.budget_stop)}. {tally.completed:,} service(s) done, {left:,} left; "
-            "continue them with --resume and a fresh or larger --max-cost",
+            "continue them with --resume and a larger --max-cost (it is the budget of the whole run)",
             style="yellow",
             highlight=False,
             soft_wrap=True,

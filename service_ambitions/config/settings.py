@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -222,6 +222,9 @@ class Settings(BaseSettings):
     """Seed sent to models that accept one; makes the offline model's output reproducible."""
     max_output_tokens: int = Field(default=4096, ge=64)
     """Longest answer a call may return, in tokens; also what a budget reserves for each answer."""
+    prompt_cache: bool | Literal["5m", "30m", "1h", "12h"] = False
+    """Ask providers that need asking (Anthropic, Bedrock, OpenRouter) to cache each stage's shared part; a
+    retention ('5m', '1h', …) picks how long. OpenAI caches it by itself. Cache writes cost more than input."""
     max_cost: Decimal | None = Field(default=None, gt=0)
     """Budget in USD: no call starts that could take spending past it."""
     allow_unknown_prices: bool = False

@@ -126,6 +126,7 @@ class Prepared:
         transport retries (``llm/transport.py``), and the two would multiply.
         """
         from pydantic_ai import ModelSettings
+        from pydantic_ai.settings import CacheConfig
 
         settings = ModelSettings(
             seed=self.settings.seed,
@@ -134,6 +135,14 @@ class Prepared:
         )
         if self.settings.temperature is not None:
             settings["temperature"] = self.settings.temperature
+        if self.settings.prompt_cache:
+            # Only the shared prefix (tools and static instructions): each call's request is
+            # asked once, so writing it to a cache would cost more than it saves.
+            retention = self.settings.prompt_cache
+            cache = (
+                CacheConfig(messages=False) if retention is True else CacheConfig(messages=False, retention=retention)
+            )
+            settings["cache"] = cache
         if self.settings.batch.enabled:
             # A batch has no per-request timeout (the HTTP client's own covers its API calls);
             # the timeout is no part of a cache key, so batch and live answers still match.

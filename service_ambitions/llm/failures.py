@@ -101,6 +101,20 @@ def provider_unwell(exc: BaseException) -> bool:
     return isinstance(exc, ModelAPIError) and not isinstance(exc, ModelRequestRejectedError)
 
 
+def _invalid(
+    message: str, stage: Stage, model: str, exchange: Exchange, *, offline: bool, hint: str | None = None
+) -> OutputInvalid:
+    """An answer that never became valid, with the transcript of the call and what it spent."""
+    return OutputInvalid(
+        message,
+        stage=stage,
+        model=model,
+        hint=hint,
+        transcript=ModelMessagesTypeAdapter.dump_python(exchange.messages, mode="json"),
+        spent=spent_by(exchange.messages, offline=offline),
+    )
+
+
 @contextlib.contextmanager
 def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> Iterator[None]:
     """pydantic-ai's errors as ours, each with what the call spent before it failed.
@@ -116,13 +130,13 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
         exc.spent = spent_by(exchange.messages, offline=offline)
         raise
     except (IncompleteToolCall, OutputTokenLimitExceeded) as exc:
-        raise OutputInvalid(
+        raise _invalid(
             "the model's answer was cut off at the output token limit (max_output_tokens) before it was whole",
-            stage=stage,
-            model=model,
+            stage,
+            model,
+            exchange,
+            offline=offline,
             hint="raise max_output_tokens (SA_MAX_OUTPUT_TOKENS), or ask for fewer features (features_per_role.max)",
-            transcript=ModelMessagesTypeAdapter.dump_python(exchange.messages, mode="json"),
-            spent=spent_by(exchange.messages, offline=offline),
         ) from exc
     except UnexpectedModelBehavior as exc:
         if str(exc).startswith("Invalid response from"):
@@ -136,14 +150,8 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
                 hint="check the address (OPENAI_BASE_URL or the provider's) and any proxy in between",
                 spent=spent_by(exchange.messages, offline=offline),
             ) from exc
-        reason = validation_reason(exc)
-        raise OutputInvalid(
-            f"the model's answer did not match the schema: {reason}",
-            stage=stage,
-            model=model,
-            transcript=ModelMessagesTypeAdapter.dump_python(exchange.messages, mode="json"),
-            spent=spent_by(exchange.messages, offline=offline),
-        ) from exc
+        message = f"the model's answer did not match the schema: {validation_reason(exc)}"
+        raise _invalid(message, stage, model, exchange, offline=offline) from exc
     except ModelAPIError as exc:
         # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
         refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)

@@ -24,7 +24,11 @@ from service_ambitions.llm.structured import OutputTool
 __all__ = ["OutputType", "key_history", "key_settings"]
 
 # Settings that change how a request travels, not what the model answers: not part of the key.
-_TRANSPORT_SETTINGS = frozenset({"timeout", "request_timeout", "first_event_timeout", "max_retries", "extra_headers"})
+# Settings that change how a request travels or is billed, never the answer: not part of the
+# key (prompt caching serves the same prefix cheaper; it cannot change what comes back).
+_TRANSPORT_SETTINGS = frozenset(
+    {"timeout", "request_timeout", "first_event_timeout", "max_retries", "extra_headers", "cache"}
+)
 # Message fields that differ between two identical conversations: not part of the key.
 _VOLATILE_FIELDS = frozenset(
     {"timestamp", "run_id", "conversation_id", "provider_response_id", "provider_details", "tool_call_id"}
