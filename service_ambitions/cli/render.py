@@ -137,7 +137,7 @@ def render_summary(
         style="bold",
     )
     console.print(calls)
-    if (share := tally.prefix_cached_share) is not None:
+    if share := tally.prefix_cached_share:  # nothing to say where the provider reported none
         console.print(
             f"prompt cache: {share:.0%} of input tokens were served from the provider's prompt cache "
             "(billed at its cached-input price)",

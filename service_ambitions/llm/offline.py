@@ -148,7 +148,9 @@ def offline_answer(messages: list[ModelMessage], info: AgentInfo) -> ModelRespon
     """The offline model's answer to ``messages`` (what it returns, as a plain function for tests)."""
     prompt = _last_prompt(messages)
     seed = (info.model_settings or {}).get("seed") or 0
-    rng = random.Random(hashlib.sha256(f"{seed}\0{prompt}".encode()).hexdigest())
+    # The instructions count too: another prompt set gives other (still synthetic) answers,
+    # so `eval` on the offline model shows two prompt sets apart.
+    rng = random.Random(hashlib.sha256(f"{seed}\0{info.instructions or ''}\0{prompt}".encode()).hexdigest())
     facts = _Facts.read(prompt, info.instructions or "")
     if not info.output_tools:
         return ModelResponse(parts=[TextPart(_sentence(facts, rng, facts.plateau_level))])
