@@ -400,6 +400,7 @@ async def _run(
         on_event=on_event,
         remap=job.remap,
         records=records,
+        budgeted=settings.max_cost is not None,
     )
     with (
         JsonlWriter(outputs.output, append=outputs.append, durable=True) as output,

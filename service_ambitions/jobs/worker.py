@@ -76,6 +76,7 @@ async def _work(settings: Settings, run_id: str, entries: list[Accepted], channe
             strict=settings.strict,
             on_event=emit,
             records=records,
+            budgeted=settings.max_cost is not None,
         )
         await pipeline.run(entries, RecordSink(write_record, write_quarantine), concurrency=settings.concurrency)
     stop = pipeline.budget_stop

@@ -87,6 +87,8 @@ class Budget:
         self.spent_before = spent_before
         self.spent = spent_before
         self.reserved = Decimal(0)
+        self.largest = Decimal(0)
+        """The largest reservation so far: what the last call of a service may need to hold."""
         self.exhausted = False
         self.unpriced_calls = 0
         self._settled = asyncio.Event()
@@ -109,6 +111,7 @@ class Budget:
                     model=model,
                 )
             if self.spent + self.reserved + amount <= self.limit:
+                self.largest = max(self.largest, amount)
                 self.reserved += amount
                 return amount
             await self._settled.wait()  # the event of this moment: a settle sets it

@@ -100,6 +100,7 @@ class Gateway:
                 stage: ConcurrencyLimitedModel(self._budgeted(stage, model, budget), self.limiter)
                 for stage, model in models.items()
             }
+        self._budget = budget
         self._rate = rate
         self._breaker = breaker
         self._usage_limits = usage_limits
@@ -135,6 +136,17 @@ class Gateway:
             label=self._names[stage],
             batch=self._batch is not None,
         )
+
+    def budget_room(self) -> Decimal | None:
+        """What the run may still spend, with a last call's worst case still fitting; None without a budget.
+
+        A call reserves its worst case before it goes, so a service whose estimated cost just
+        fits would be stopped at its last call: that headroom is kept out of the room.
+        """
+        budget = self._budget
+        if budget is None:
+            return None
+        return budget.limit - budget.spent - budget.reserved - budget.largest
 
     def model_name(self, stage: Stage) -> str:
         """The model that answers ``stage``, as records and reports show it."""

@@ -7,8 +7,10 @@ place and every billed request (answered or not) reaches the events and the ledg
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -33,6 +35,29 @@ class MeasuredCalls:
         self._gateway = gateway if callable(gateway) else lambda: gateway
         self._emit = emit
         self._metrics: Metrics | None = None
+        self.spent: dict[str, Decimal] = {}
+        """What each service's calls have cost so far (answered from the cache: nothing)."""
+        self.answered: dict[str, int] = {}
+        """How many calls of each service have been answered so far."""
+        self._progress = asyncio.Event()
+
+    async def progressed(self) -> None:
+        """Return after the next call of any service is answered or fails."""
+        await self._progress.wait()
+
+    def nudge(self) -> None:
+        """Wake whoever waits on :meth:`progressed` (a service ended)."""
+        progressed, self._progress = self._progress, asyncio.Event()
+        progressed.set()
+
+    def budget_room(self) -> Decimal | None:
+        """The budget left beyond what is spent and held; None without a budget or before any call."""
+        return self._gateway().budget_room() if self.answered else None
+
+    def _count(self, service_id: str, cost: Decimal | None) -> None:
+        self.answered[service_id] = self.answered.get(service_id, 0) + 1
+        self.spent[service_id] = self.spent.get(service_id, Decimal(0)) + (cost or Decimal(0))
+        self.nudge()
 
     async def ask(self, request: LLMRequest[BaseModel], service: Service) -> LLMAnswer[BaseModel]:
         """The gateway's answer to ``request``, with its span, metrics and event.
@@ -55,6 +80,8 @@ class MeasuredCalls:
             # Every started call ends in an event (the live panel counts calls in flight);
             # one that reached no provider says so with no requests.
             self._failed(service, request.stage, exc, started)
+            spent = exc.spent.cost_usd if exc.spent is not None else None
+            self._count(service.service_id, Decimal(spent) if spent else None)
             raise
         finally:
             metrics.in_flight.add(-1, attributes)
@@ -69,6 +96,7 @@ class MeasuredCalls:
             metrics.tokens.add(usage.input_tokens + usage.output_tokens, labels)
             if answer.cost is not None:
                 metrics.cost.add(float(answer.cost), labels)
+        self._count(service.service_id, None if answer.cached else answer.cost)
         self._emit(
             CallFinished(
                 service_id=service.service_id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from service_ambitions.core.errors import BudgetExceeded, MappingError, ServiceAmbitionsError, reraise_first_error
@@ -96,8 +97,12 @@ class Pipeline:
         on_event: EventSink | None = None,
         remap: Sequence[Catalogue] = (),
         records: RecordEntries | None = None,
+        budgeted: bool = False,
     ) -> None:
         """Set up the pipeline; ``gateway`` may be a function that builds it.
+
+        ``budgeted``: the run has a spending limit, so a service starts only when the
+        services in flight can still finish (see :meth:`_admitted`).
 
         The function is then called at the first service that needs an LLM call, so a run
         answered from record entries never builds a gateway.
@@ -114,6 +119,42 @@ class Pipeline:
         self.unstarted = 0
         """Services of the input never started because the budget ran out first."""
         self._holding = False
+        self._budgeted = budgeted and not remap
+        self._running: set[str] = set()
+        self._finished_cost = Decimal(0)
+        self._finished_paid = 0
+
+    async def _admitted(self) -> None:
+        """With a budget, start a service only when the ones in flight can still finish, and it too.
+
+        Otherwise a tight budget is spread over many half-done services and a stop leaves
+        none finished. A service's cost is the mean of those finished in this run, so the
+        first one runs alone (a cost per call would underestimate: calls differ much);
+        after it, services start while the budget left covers what the ones in flight
+        still need and one more, and none starts that the budget left cannot pay for.
+
+        Raises:
+            BudgetExceeded: nothing runs and the budget left is less than a service costs.
+        """
+        while self._budgeted:
+            estimate = self._service_estimate()
+            room = self._calls.budget_room()
+            if estimate is not None and room is not None:
+                still = sum(max(Decimal(0), estimate - self._calls.spent.get(s, Decimal(0))) for s in self._running)
+                if room - still >= estimate:
+                    return
+                if not self._running:
+                    raise BudgetExceeded(
+                        f"the budget left (${room:.4f}) does not pay for another service "
+                        f"(about ${estimate:.4f} each, as those finished in this run cost)"
+                    )
+            elif not self._running:
+                return
+            await self._calls.progressed()
+
+    def _service_estimate(self) -> Decimal | None:
+        """The mean cost of the services finished so far; None before the first one."""
+        return self._finished_cost / self._finished_paid if self._finished_paid else None
 
     async def run(
         self,
@@ -168,32 +209,48 @@ class Pipeline:
         """One service, with its failures captured rather than cancelling the run."""
         service_id = entry.service.service_id
         async with slots:
-            self._emit(ServiceStarted(service_id=service_id))
-            outcome = _Outcome(entry.line, entry.service)
-            # The span is current while the service runs, so its stages' spans nest under it.
-            with tracer.start_as_current_span("service", attributes={"service_id": service_id}) as span:
-                try:
-                    if entry.existing is not None:
-                        outcome.evolution = await self.remap(entry.service, entry.existing, dropped=outcome.dropped)
-                    elif (recorded := self._recorded(entry.service, outcome.dropped)) is not None:
-                        outcome.evolution = recorded
-                    else:
-                        outcome.evolution = await self.evolve(
-                            entry.service, dropped=outcome.dropped, trail=outcome.trail
-                        )
-                        if self._records is not None:
-                            self._records.remember(entry.service, outcome.evolution, outcome.dropped, outcome.trail)
-                except BudgetExceeded as exc:
-                    # Not the service's fault: it stays undone (neither written nor quarantined),
-                    # for a resumed run with more budget; calls it finished are cached.
-                    self.budget_stop = outcome.deferred = exc
-                except ServiceAmbitionsError as exc:
-                    exc.bind(service_id=service_id)
-                    span.set_attribute("error", exc.message)
-                    if exc.aborts_run:
-                        raise
-                    outcome.error = exc
-            return outcome
+            try:
+                await self._admitted()
+            except BudgetExceeded as exc:  # never started: left for a resumed run with more budget
+                self.budget_stop = exc
+                return _Outcome(entry.line, entry.service, deferred=exc)
+            self._running.add(service_id)
+            try:
+                outcome = await self._started(entry, service_id)
+                if outcome.evolution is not None and (paid := self._calls.spent.get(service_id)):
+                    self._finished_cost += paid  # what a whole service costs, for admitting the next
+                    self._finished_paid += 1
+                return outcome
+            finally:
+                self._running.discard(service_id)
+                self._calls.nudge()
+
+    async def _started(self, entry: Accepted, service_id: str) -> _Outcome:
+        """One admitted service: its calls, and what became of it."""
+        self._emit(ServiceStarted(service_id=service_id))
+        outcome = _Outcome(entry.line, entry.service)
+        # The span is current while the service runs, so its stages' spans nest under it.
+        with tracer.start_as_current_span("service", attributes={"service_id": service_id}) as span:
+            try:
+                if entry.existing is not None:
+                    outcome.evolution = await self.remap(entry.service, entry.existing, dropped=outcome.dropped)
+                elif (recorded := self._recorded(entry.service, outcome.dropped)) is not None:
+                    outcome.evolution = recorded
+                else:
+                    outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped, trail=outcome.trail)
+                    if self._records is not None:
+                        self._records.remember(entry.service, outcome.evolution, outcome.dropped, outcome.trail)
+            except BudgetExceeded as exc:
+                # Not the service's fault: it stays undone (neither written nor quarantined),
+                # for a resumed run with more budget; calls it finished are cached.
+                self.budget_stop = outcome.deferred = exc
+            except ServiceAmbitionsError as exc:
+                exc.bind(service_id=service_id)
+                span.set_attribute("error", exc.message)
+                if exc.aborts_run:
+                    raise
+                outcome.error = exc
+        return outcome
 
     def _recorded(self, service: Service, dropped: list[str]) -> ServiceEvolution | None:
         """The service's record from its record entry, its calls told as cache hits; None on a miss."""
