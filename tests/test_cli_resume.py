@@ -288,6 +288,14 @@ def test_interrupted_at_many_moments_under_load_every_service_exactly_once(tmp_p
                 break  # it finished before the signal came
             assert process.returncode == 130, stderr.decode()
             stopped += 1
+            runs = run_dirs(tmp_path / "runs") if (tmp_path / "runs").exists() else []
+            assert len(runs) <= 1  # one run, resumed each time (none if stopped while starting)
+            for run_dir in runs:
+                manifest = read_manifest(run_dir)
+                assert manifest is not None
+                # This stop's word, or the last one's when it came before the run was reopened;
+                # never "running" or "failed".
+                assert manifest.status in ("interrupted", "terminated")
             lines = out.read_bytes().splitlines() if out.exists() else []
             for line in lines[:-1]:
                 json.loads(line)
