@@ -96,3 +96,12 @@ def test_the_judge_template_does_not_change_a_runs_prompt_hash(tmp_path: Path) -
     assert load_prompts(tmp_path).sha256 == load_prompts().sha256
     (tmp_path / "mapping.md").write_text("Map $features.")
     assert load_prompts(tmp_path).sha256 != load_prompts().sha256
+
+
+def test_empty_blocks_leave_no_runs_of_blank_lines() -> None:
+    prompts = load_prompts()
+    text = prompts.instructions(
+        "mapping", plateaus="P", catalogue_label="Data", catalogue_description="", catalogue_items="| a |", facets=""
+    )
+    assert "\n\n\n" not in text
+    assert "## Catalogue: Data\n\n| a |" in text

@@ -13,6 +13,7 @@ description |`` and features are bullets that start with their id in backticks.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -130,15 +131,23 @@ class PromptSet:
 
     def instructions(self, stage: str, **values: object) -> str:
         """The part every call of ``stage`` shares, the shared blocks filled in."""
-        text = self.stages[stage].static.substitute(self._values(values))
-        return text.strip() or self.blocks["context"]
+        text = _tidy(self.stages[stage].static.substitute(self._values(values)))
+        return text or self.blocks["context"]
 
     def request(self, stage: str, **values: object) -> str:
         """One call's request: the part below the marker (the whole template when it has none)."""
-        return self.stages[stage].call.substitute(self._values(values)).strip()
+        return _tidy(self.stages[stage].call.substitute(self._values(values)))
 
     def _values(self, values: Mapping[str, object]) -> dict[str, str]:
         return {**self.blocks, **{key: str(value) for key, value in values.items()}}
+
+
+_BLANK_RUN = re.compile(r"\n{3,}")
+
+
+def _tidy(text: str) -> str:
+    """No runs of blank lines where an empty block stood (no facets, no description): tokens read for nothing."""
+    return _BLANK_RUN.sub("\n\n", text).strip()
 
 
 def load_prompts(directory: Path | None = None) -> PromptSet:
