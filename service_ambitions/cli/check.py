@@ -83,7 +83,7 @@ def known_roles(settings: Settings) -> KnownRoles | None:
         reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
     except ConfigError:
         return None
-    return KnownRoles(reference.hashes["roles"], tuple(role.role_id for role in reference.roles))
+    return KnownRoles.of(reference)
 
 
 def _render(console: Console, report: QualityReport, *, every: bool) -> None:

@@ -132,7 +132,7 @@ def run_job(
         from service_ambitions.quality.rules import KnownRoles
 
         reference = prepared.reference
-        roles = KnownRoles(reference.hashes["roles"], tuple(role.role_id for role in reference.roles))
+        roles = KnownRoles.of(reference)
         render_quality_summary(state.out, check_file(shown, prepared.settings.quality, roles))
     if result.budget_stop is not None:
         raise typer.Exit(EXIT_BUDGET)

@@ -84,7 +84,7 @@ def view(
         files = settings.reference
         reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
         catalogues = reference.catalogues
-        roles = KnownRoles(reference.hashes["roles"], tuple(role.role_id for role in reference.roles))
+        roles = KnownRoles.of(reference)
     except ConfigError as exc:
         state.err.print(f"[yellow]note:[/] unused catalogue items not shown: {markup_safe(exc.message)}")
         catalogues = ()

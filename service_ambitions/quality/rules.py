@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from service_ambitions.config.settings import QualitySettings
 from service_ambitions.core.models import Feature, PlateauResult, ServiceEvolution
+from service_ambitions.reference.data import ReferenceData
 
 __all__ = ["RULES", "Finding", "KnownRoles", "Rule", "Severity", "check_service", "packaged_vendors", "service_score"]
 
@@ -54,6 +55,11 @@ class KnownRoles:
 
     sha256: str
     role_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, reference: ReferenceData) -> KnownRoles:
+        """The roles of loaded reference data."""
+        return cls(reference.hashes["roles"], tuple(role.role_id for role in reference.roles))
 
 
 @dataclass(frozen=True)
