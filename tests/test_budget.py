@@ -82,7 +82,7 @@ def test_spend_never_passes_the_budget_under_concurrency(
     assert "budget reached" in result.stderr
     assert "--resume" in result.stderr
     run_dir = run_dirs(tmp_path / "runs")[0]
-    costs = [Decimal(e.cost_usd) for e in read_events(run_dir) if e.type == "call_finished" and e.cost_usd]
+    costs = [e.spend.cost_usd for e in read_events(run_dir) if e.type == "call_finished" and e.spend.cost_usd]
     assert len(costs) == route.call_count > 0
     assert sum(costs) <= Decimal("0.05")
     manifest = read_manifest(run_dir)
@@ -99,9 +99,9 @@ def test_spend_never_passes_the_budget_under_concurrency(
     assert "for the whole run is reached" in again.stderr
     assert "before this resume" in again.stderr
     billed = [
-        Decimal(e.cost_usd)
+        e.spend.cost_usd
         for e in read_events(run_dir)
-        if isinstance(e, CallFinished) and e.cost_usd and not e.cached  # a cache hit reports its original cost
+        if isinstance(e, CallFinished) and e.spend.cost_usd and not e.cached  # a cache hit reports its original cost
     ]
     assert sum(billed) <= Decimal("0.05")  # both segments together stay within it
 
@@ -217,6 +217,6 @@ def test_a_tight_budget_finishes_the_services_it_started_rather_than_starting_mo
     written = read_jsonl(out)
     manifest = read_manifest(run_dirs(tmp_path / "runs")[0])
     assert manifest is not None
-    per_service = Decimal(manifest.counts.cost_usd) / max(1, len(written)) if len(written) else Decimal(1)
+    per_service = manifest.counts.spend.cost_usd / max(1, len(written)) if len(written) else Decimal(1)
     assert len(written) >= 2  # about $0.0096 a service: two or three of them fit in $0.03
     assert per_service < Decimal("0.015")  # the money went to finished services, not half-done ones

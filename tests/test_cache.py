@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from diskcache import Cache
 
-from service_ambitions.cache.format import CachedAnswer, CachedUsage, CacheEntry, SafeDisk, cache_key, key_scope
+from service_ambitions.cache.format import CachedAnswer, CacheEntry, SafeDisk, cache_key, key_scope
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.core.models import Stage
+from service_ambitions.core.spend import Spend
 
 SCOPE_PARTS = {
     "stage": "features",
@@ -63,7 +64,7 @@ def entry(stage: Stage = Stage.FEATURES, model: str = "offline", created: dateti
         model=model,
         created=created or datetime(2026, 1, 1, tzinfo=UTC),
         schema_sha256="s1",
-        usage=CachedUsage(requests=1, input_tokens=10, output_tokens=5),
+        spend=Spend(requests=1, input_tokens=10, output_tokens=5),
     )
 
 
@@ -80,7 +81,7 @@ def test_round_trip_and_transcript(tmp_path: Path) -> None:
         store(cache, "k")
         found = cache.lookup("k")
         assert isinstance(found, CachedAnswer)
-        assert found.entry.usage.input_tokens == 10
+        assert found.entry.spend.input_tokens == 10
         assert found.output_json == b'{"a":1}'
         assert cache.transcript("k") == [{"kind": "request"}]
         assert cache.transcript("missing") is None

@@ -39,9 +39,12 @@ async def test_an_answered_call_is_told_with_its_usage() -> None:
     assert (started.service_id, started.stage) == (SERVICE.service_id, Stage.FEATURES)
     assert isinstance(finished, CallFinished)
     assert (finished.service_id, finished.stage, finished.model, finished.cached) == ("svc-1", "features", "fn", False)
-    assert finished.requests == 1
-    assert (finished.input_tokens, finished.output_tokens) == (answer.usage.input_tokens, answer.usage.output_tokens)
-    assert finished.input_tokens > 0
+    assert finished.spend.requests == 1
+    assert (finished.spend.input_tokens, finished.spend.output_tokens) == (
+        answer.spend.input_tokens,
+        answer.spend.output_tokens,
+    )
+    assert finished.spend.input_tokens > 0
 
 
 async def test_a_failed_call_still_reports_the_requests_it_was_billed_for() -> None:
@@ -52,7 +55,7 @@ async def test_a_failed_call_still_reports_the_requests_it_was_billed_for() -> N
     started, failed = events
     assert isinstance(started, CallStarted)
     assert isinstance(failed, CallFailed)
-    assert failed.requests == 2  # the first answer and its one output retry
+    assert failed.spend.requests == 2  # the first answer and its one output retry
     assert caught.value.spent is not None
-    assert failed.input_tokens == caught.value.spent.input_tokens > 0
+    assert failed.spend.input_tokens == caught.value.spent.input_tokens > 0
     assert failed.reason == caught.value.message

@@ -77,12 +77,12 @@ def test_failed_and_resumed_calls_are_counted_as_the_provider_billed(
     assert len(provider.requests) == 2 * 21 + 1 + 3  # svc-2: descriptions, then 3 invalid feature answers
     report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)
     totals = report["totals"]
-    assert totals["requests"] == len(provider.answers)
-    assert totals["input_tokens"] == sum(a["prompt_tokens"] for a in provider.answers)
-    assert totals["output_tokens"] == sum(a["completion_tokens"] for a in provider.answers)
-    assert Decimal(totals["cost_usd"]) == _price(provider.answers)
+    assert totals["spend"]["requests"] == len(provider.answers)
+    assert totals["spend"]["input_tokens"] == sum(a["prompt_tokens"] for a in provider.answers)
+    assert totals["spend"]["output_tokens"] == sum(a["completion_tokens"] for a in provider.answers)
+    assert Decimal(totals["spend"]["cost_usd"]) == _price(provider.answers)
     assert totals["failed_calls"] == 1
-    assert f"${Decimal(totals['cost_usd']):.4f}" in first.stdout  # the summary says the same
+    assert f"${Decimal(totals['spend']['cost_usd']):.4f}" in first.stdout  # the summary says the same
 
     # The provider recovers; the resumed segment retries svc-2 and the run is one run, one total.
     provider.broken = set()
@@ -92,11 +92,11 @@ def test_failed_and_resumed_calls_are_counted_as_the_provider_billed(
     assert not (tmp_path / "out.quarantine.jsonl").exists()  # its failure is gone with it
     report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)
     totals = report["totals"]
-    assert totals["requests"] == len(provider.answers) == 2 * 21 + 4 + 20
-    assert totals["input_tokens"] == sum(a["prompt_tokens"] for a in provider.answers)
-    assert Decimal(totals["cost_usd"]) == _price(provider.answers)
+    assert totals["spend"]["requests"] == len(provider.answers) == 2 * 21 + 4 + 20
+    assert totals["spend"]["input_tokens"] == sum(a["prompt_tokens"] for a in provider.answers)
+    assert Decimal(totals["spend"]["cost_usd"]) == _price(provider.answers)
     assert report["failures"] == []
-    spent = f"${Decimal(totals['cost_usd']):.4f}"
+    spent = f"${Decimal(totals['spend']['cost_usd']):.4f}"
     assert re.search(rf"spent\s+│\s+{re.escape(spent)}", resumed.stdout)  # the whole run, not the segment
     listing = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "200"})
     assert spent in listing.stdout

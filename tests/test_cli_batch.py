@@ -76,11 +76,13 @@ def test_a_batch_run_sends_every_request_through_batches_and_reports_batch_price
     assert sum(provider.sent.values()) - len(provider.sent) == 3
     report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)
     totals = report["totals"]
-    assert totals["requests"] == len(provider.answers)
-    assert totals["input_tokens"] == sum(a["prompt_tokens"] for a in provider.answers)
-    assert Decimal(totals["cost_usd"]) == _price(provider.answers, batch=True)
-    assert Decimal(totals["batch_live_usd"]) == _price(provider.answers, batch=False)
-    assert Decimal(totals["batch_cost_usd"]) * 2 == Decimal(totals["batch_live_usd"])  # gpt-4o-mini: half price
+    assert totals["spend"]["requests"] == len(provider.answers)
+    assert totals["spend"]["input_tokens"] == sum(a["prompt_tokens"] for a in provider.answers)
+    assert Decimal(totals["spend"]["cost_usd"]) == _price(provider.answers, batch=True)
+    assert Decimal(totals["spend"]["batch_live_usd"]) == _price(provider.answers, batch=False)
+    assert Decimal(totals["spend"]["batch_cost_usd"]) * 2 == Decimal(
+        totals["spend"]["batch_live_usd"]
+    )  # gpt-4o-mini: half price
     ended = [batch for batch in report["batches"] if batch["ended"]]
     assert len(ended) == len(report["batches"]) == provider.endpoints["batches.create"]
     assert any(batch["status"] == "expired" and batch["unrun"] == 2 for batch in ended)
@@ -126,7 +128,7 @@ def test_detach_then_collect_never_sends_a_request_twice(
     assert len(provider.sent) == len(provider.answers) == _CALLS
     assert provider.live == 0
     report = json.loads(runner.invoke(app, ["report", "--json", run.name]).stdout)
-    assert report["totals"]["requests"] == _CALLS
+    assert report["totals"]["spend"]["requests"] == _CALLS
     assert report["status"] == "completed"
 
 

@@ -46,7 +46,7 @@ def test_eval_on_the_offline_model_with_the_offline_judge(tmp_path: Path) -> Non
         assert len(side["judge"]["services"]) == 3
         assert all(1 <= s["mean"] <= 5 for s in side["judge"]["services"])
     # Only side B's features calls changed (its rubric): descriptions were answered from the cache.
-    assert b["requests"] > 0
+    assert b["spend"]["requests"] > 0
     assert (out / "sample.jsonl").read_text().count("\n") == 3
     assert (out / "a.jsonl").read_text().count("\n") == 3
     assert (out / "b.judge.jsonl").read_text().count("\n") == 3
@@ -54,8 +54,8 @@ def test_eval_on_the_offline_model_with_the_offline_judge(tmp_path: Path) -> Non
     again = runner.invoke(app, [*args, "-o", str(tmp_path / "again"), "--json"])
     assert again.exit_code == 0, again.output
     repeated = json.loads(again.stdout)
-    assert [s["requests"] for s in repeated["sides"]] == [0, 0]
-    assert [s["judge"]["requests"] for s in repeated["sides"]] == [0, 0]
+    assert [s["spend"]["requests"] for s in repeated["sides"]] == [0, 0]
+    assert [s["judge"]["spend"]["requests"] for s in repeated["sides"]] == [0, 0]
     assert repeated["sides"][1]["judge"]["means"] == b["judge"]["means"]
     # The judge's calls are a recorded run: report counts them under their own stage.
     judged = json.loads(runner.invoke(app, ["report", b["judge"]["run_id"], "--json"]).stdout)
@@ -88,12 +88,12 @@ def test_eval_against_a_provider_with_a_judge_counts_what_it_reported(
     assert "Maturity (CMMI level) of a feature" in body["messages"][0]["content"]  # the rubric, shared part
     assert "## Roadmap" in body["messages"][1]["content"]
     assert a["judge"]["means"]["maturity"] == 4.0
-    assert a["judge"]["requests"] == 3
-    assert a["judge"]["input_tokens"] == 3 * 1000  # as the provider reported
-    assert a["requests"] == len(fake.requests) - 6
-    assert a["input_tokens"] == 1000 * a["requests"]
-    assert b["requests"] > 0
-    assert b["cost_usd"] == "0"
+    assert a["judge"]["spend"]["requests"] == 3
+    assert a["judge"]["spend"]["input_tokens"] == 3 * 1000  # as the provider reported
+    assert a["spend"]["requests"] == len(fake.requests) - 6
+    assert a["spend"]["input_tokens"] == 1000 * a["spend"]["requests"]
+    assert b["spend"]["requests"] > 0
+    assert b["spend"]["cost_usd"] == "0"
     assert "sk-test-eval" not in result.output
 
 

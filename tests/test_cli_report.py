@@ -32,10 +32,10 @@ def test_report_json_matches_the_provider_usage_and_prices(two_runs: respx.Route
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     totals = report["totals"]
-    assert (totals["calls"], totals["cached"], totals["requests"]) == (63, 63, 0)  # the last run: all cached
+    assert (totals["calls"], totals["cached"], totals["spend"]["requests"]) == (63, 63, 0)  # the last run: all cached
     # 63 calls x (1,000 input + 100 output tokens) at gpt-4o-mini's $0.15 / $0.60 per million:
     assert Decimal(totals["saved_usd"]) == 63 * (Decimal("0.00015") + Decimal("0.00006"))
-    assert Decimal(totals["cost_usd"]) == 0
+    assert Decimal(totals["spend"]["cost_usd"]) == 0
     assert {row["key"] for row in report["by_stage"]} == {"descriptions", "features", "mapping"}
     assert {row["key"] for row in report["by_service"]} == {"svc-1", "svc-2", "svc-3"}
     assert report["price_data"].startswith("genai-prices ")
@@ -52,8 +52,8 @@ def test_report_of_a_named_run_and_the_runs_commands(two_runs: respx.Route, tmp_
     assert listing.stdout.index(second) < listing.stdout.index(first)  # newest first
 
     report = json.loads(runner.invoke(app, ["report", first, "--json"]).stdout)
-    assert report["totals"]["requests"] == 63
-    assert Decimal(report["totals"]["cost_usd"]) == 63 * (Decimal("0.00015") + Decimal("0.00006"))
+    assert report["totals"]["spend"]["requests"] == 63
+    assert Decimal(report["totals"]["spend"]["cost_usd"]) == 63 * (Decimal("0.00015") + Decimal("0.00006"))
     table = runner.invoke(app, ["report", first])
     assert "spent $0.0132" in table.stdout
     assert "By model" in table.stdout

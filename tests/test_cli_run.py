@@ -302,13 +302,13 @@ def test_prompt_cache_tokens_are_counted_shown_and_priced_as_the_provider_report
     assert "of input tokens were served from the provider's prompt cache" in result.stdout
     assert "quality:" in result.stdout  # --check: the summary of check's findings
     report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)
-    assert report["totals"]["cache_read_tokens"] == cached
-    prompt = report["totals"]["input_tokens"]
+    assert report["totals"]["spend"]["cache_read_tokens"] == cached
+    prompt = report["totals"]["spend"]["input_tokens"]
     from genai_prices import Usage, calc_price
 
     expected = calc_price(
-        Usage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=report["totals"]["output_tokens"]),
+        Usage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=report["totals"]["spend"]["output_tokens"]),
         "gpt-4o-mini",
         provider_id="openai",
     ).total_price
-    assert abs(Decimal(report["totals"]["cost_usd"]) - expected) < Decimal("0.000001")
+    assert abs(Decimal(report["totals"]["spend"]["cost_usd"]) - expected) < Decimal("0.000001")

@@ -49,7 +49,7 @@ async def test_answer_carries_output_usage_model_and_messages() -> None:
 
     assert answer.output == Answer(value=44)  # both history messages and this prompt reached the model
     assert answer.model == "fake"
-    assert answer.usage.requests == 1
+    assert answer.spend.requests == 1
     assert seen[0][0].parts[0].content == "earlier question"  # type: ignore[union-attr]
     assert answer.messages[0].parts[0].content == "Now?"  # type: ignore[union-attr]  # only this call's messages
 
@@ -61,7 +61,7 @@ async def test_invalid_output_is_retried_then_accepted() -> None:
 
     answer = await gateway_for(FunctionModel(model)).ask(LLMRequest(Stage.MAPPING, "", "x", Answer))
     assert answer.output.value == 7
-    assert answer.usage.requests == 2
+    assert answer.spend.requests == 2
 
 
 async def test_exhausted_output_retries_raise_output_invalid_with_stage() -> None:
@@ -118,7 +118,7 @@ async def test_an_answer_without_the_output_tool_is_asked_again_and_every_attemp
         LLMRequest(Stage.MAPPING, "Be brief.", "Now?", Answer)
     )
     assert answer.output == Answer(value=7)
-    assert answer.usage.requests == 3  # the provider billed all three
+    assert answer.spend.requests == 3  # the provider billed all three
     retry_parts = [m.parts[0] for m in answer.messages if isinstance(m, ModelRequest)][1:]
     assert [part.part_kind for part in retry_parts] == ["retry-feedback", "retry-feedback"]
     assert all(isinstance(m, ModelRequest) and m.instructions == "Be brief." for m in sent[-1] if m.kind == "request")
@@ -153,7 +153,7 @@ async def test_arguments_as_a_json_string_are_validated_and_a_validation_retry_a
 
     answer = await gateway_for(FunctionModel(model, model_name="fake")).ask(LLMRequest(Stage.FEATURES, "", "?", Answer))
     assert answer.output == Answer(value=5)
-    assert answer.usage.requests == 2
+    assert answer.spend.requests == 2
 
 
 async def test_a_call_a_fallback_model_answered_is_told() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from pydantic_ai.models import Model
-from pydantic_ai.usage import RunUsage
 
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.config.settings import load_settings
 from service_ambitions.core.models import Stage, StageModels
+from service_ambitions.core.spend import Spend
 from service_ambitions.jobs.run import generate
 from service_ambitions.jobs.setup import prepare
 from service_ambitions.llm.requests import LLMAnswer
@@ -49,7 +49,7 @@ async def test_a_cached_rerun_reads_record_entries_and_never_resolves_a_model(tm
     # The report counts every call of every service as a cache hit, as the first run counted them.
     made, replayed = build_report(first.directory), build_report(second.directory)
     assert replayed.totals.calls == replayed.totals.cached == made.totals.calls
-    assert replayed.totals.requests == 0
+    assert replayed.totals.spend.requests == 0
     assert {row.key: row.calls for row in replayed.by_stage} == {row.key: row.calls for row in made.by_stage}
 
 
@@ -60,12 +60,12 @@ async def test_refresh_reads_no_record_entry_and_a_changed_setting_misses(tmp_pa
 
     refresh = prepare(load_settings(model="offline", cache_mode=CacheMode.REFRESH))
     refreshed = await generate(refresh, source, tmp_path / "b.jsonl", tmp_path / "q.jsonl")
-    assert build_report(refreshed.directory).totals.requests == 21  # every stage asked again
+    assert build_report(refreshed.directory).totals.spend.requests == 21  # every stage asked again
 
     other_seed = prepare(load_settings(model="offline", seed=99))
     assert other_seed.record_scope != refresh.record_scope
     reseeded = await generate(other_seed, source, tmp_path / "c.jsonl", tmp_path / "q.jsonl")
-    assert build_report(reseeded.directory).totals.requests == 21
+    assert build_report(reseeded.directory).totals.spend.requests == 21
 
 
 def test_the_key_changes_with_the_endpoint_but_never_reads_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,9 +82,8 @@ def test_no_record_entry_unless_every_answer_is_a_verified_cache_entry(tmp_path:
     models = StageModels(descriptions="m", features="m", mapping="m")
 
     def answer(key: str | None, *, imported: bool = False, cost: str | None = "0.5") -> tuple[Stage, LLMAnswer[object]]:
-        usage = RunUsage(requests=1, input_tokens=10, output_tokens=2)
-        price = Decimal(cost) if cost else None
-        return Stage.MAPPING, LLMAnswer(None, "m", usage, (), cost=price, key=key, imported=imported)
+        spend = Spend.priced(Decimal(cost) if cost else None, requests=1, input_tokens=10, output_tokens=2)
+        return Stage.MAPPING, LLMAnswer(None, "m", spend, (), key=key, imported=imported)
 
     with ResultCache(tmp_path / "cache") as cache:
         records = RecordEntries(cache, "scope", CacheMode.READ)
@@ -95,7 +94,8 @@ def test_no_record_entry_unless_every_answer_is_a_verified_cache_entry(tmp_path:
         assert entry is not None
         assert entry.deps == ["k1", "k2"]
         (group,) = entry.calls
-        assert (group.calls, group.requests, group.input_tokens, group.cost_usd) == (2, 2, 20, "0.5")
+        assert (group.calls, group.spend.requests, group.spend.input_tokens) == (2, 2, 20)
+        assert (group.spend.cost_usd, group.spend.unpriced, group.spend.cost) == (Decimal("0.5"), 1, None)
         readonly = RecordEntries(cache, "scope", CacheMode.READONLY)
         assert readonly.entry([], models, [], [answer("k1")]) is None  # never written in readonly mode
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service_ambitions.core.events import BatchSubmitted, BatchUpdated, CallStarted
 from service_ambitions.core.models import Stage
-from service_ambitions.runs.batches import batch_rows
+from service_ambitions.runs.tally import Tally
 
 
 def test_each_batch_as_last_seen_in_the_order_submitted() -> None:
@@ -17,8 +17,8 @@ def test_each_batch_as_last_seen_in_the_order_submitted() -> None:
         BatchUpdated(batch_id="unknown", status="completed", ended=True),
         BatchUpdated(batch_id="b2", status="failed", ended=True, succeeded=0, failed=1, message="bad line"),
     ]
-    rows = batch_rows(events)
+    rows = list(Tally.of(events).batches.values())
     assert [(r.batch_id, r.status, r.ended) for r in rows] == [("b1", "expired", True), ("b2", "failed", True)]
     assert (rows[0].succeeded, rows[0].unrun) == (2, 1)
     assert rows[1].message == "bad line"
-    assert batch_rows([]) == []
+    assert Tally.of([]).batches == {}

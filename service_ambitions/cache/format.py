@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 from diskcache import Disk
 from diskcache.core import MODE_PICKLE, UNKNOWN
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from service_ambitions.core.models import PlateauResult, Service, Stage, StageModels
+from service_ambitions.core.spend import Spend
 
 __all__ = [
     "CACHE_FORMAT",
@@ -34,7 +35,6 @@ __all__ = [
     "TRANSCRIPT_ROW",
     "CacheEntry",
     "CachedAnswer",
-    "CachedUsage",
     "CallGroup",
     "RecordEntry",
     "SafeDisk",
@@ -148,18 +148,6 @@ def own_value_file(directory: str | Path, filename: Any) -> str:
     return full
 
 
-class CachedUsage(BaseModel):
-    """What the original call consumed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
 class CacheEntry(BaseModel):
     """What is known about a stored answer besides the output itself."""
 
@@ -170,9 +158,17 @@ class CacheEntry(BaseModel):
     model: str
     created: datetime
     schema_sha256: str
-    usage: CachedUsage
-    cost_usd: str | None = None
-    """What the call cost in USD, as a decimal string; None when unknown."""
+    spend: Spend
+    """What the original call used and cost."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _usage_and_cost(cls, data: Any) -> Any:
+        """Entries written before :class:`Spend` kept ``usage`` and ``cost_usd`` apart."""
+        if isinstance(data, dict) and "usage" in data and "spend" not in data:
+            data = dict(data)
+            data["spend"] = {**data.pop("usage"), "cost_usd": data.pop("cost_usd", None)}
+        return data
 
 
 @dataclass(frozen=True)
@@ -264,13 +260,21 @@ class CallGroup(BaseModel):
     stage: Stage
     model: str
     calls: int = Field(ge=1)
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost_usd: str | None = None
-    """What the calls cost when made (their priced part); None when none had a price."""
+    spend: Spend = Spend()
+    """What the calls used and cost when they were made."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_spend(cls, data: Any) -> Any:
+        """Record entries written before :class:`Spend` held its fields flat (``cost_usd`` None: no price)."""
+        if isinstance(data, dict) and "spend" not in data:
+            names = ("requests", "input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens", "cost_usd")
+            data = dict(data)
+            spend = {name: data.pop(name) for name in names if name in data}
+            if spend.get("cost_usd") is None:
+                spend |= {"cost_usd": 0, "unpriced": data.get("calls", 1)}
+            data["spend"] = spend
+        return data
 
 
 class RecordEntry(BaseModel):

@@ -145,17 +145,17 @@ def _render(console: Console, report: EvalReport) -> None:
             f"features relying on {markup_safe(field)}",
             lambda s, field=field: f"{s.coverage.get(field, 0):.0%} ({s.items_used.get(field, 0)} items)",
         )
-    row("requests", lambda s: f"{s.requests:,}")
+    row("requests", lambda s: f"{s.spend.requests:,}")
     row(
         "tokens in (prompt cache) / out",
-        lambda s: f"{s.input_tokens:,} ({s.cache_read_tokens:,}) / {s.output_tokens:,}",
+        lambda s: f"{s.spend.input_tokens:,} ({s.spend.cache_read_tokens:,}) / {s.spend.output_tokens:,}",
     )
-    row("cost", lambda s: f"${s.cost_usd:.4f}" if s.cost_usd is not None else "unknown price")
+    row("cost", lambda s: f"${s.spend.cost:.4f}" if s.spend.cost is not None else "unknown price")
     if a.judge and b.judge:
         row("judge", lambda s: f"{s.judge.model} (run {s.judge.run_id})")
         for criterion in CRITERIA:
             row(f"  judge: {criterion}", lambda s, c=criterion: s.judge.means.get(c, "-"))
         row("  judge: overall", lambda s: s.judge.overall if s.judge.overall is not None else "-")
         row("  judge: failed", lambda s: sum(1 for j in s.judge.services if j.failed))
-        row("  judge: cost", lambda s: f"${s.judge.cost_usd:.4f}" if s.judge.cost_usd is not None else "unknown")
+        row("  judge: cost", lambda s: f"${s.judge.spend.cost:.4f}" if s.judge.spend.cost is not None else "unknown")
     console.print(table)

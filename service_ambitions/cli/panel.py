@@ -86,7 +86,7 @@ class RunPanel:
             case ServiceCompleted() | ServiceFailed():
                 self._done.append(now)
             case CallFinished(cached=False) | CallFailed():
-                self._requests.append((now, event.requests, event.input_tokens, event.output_tokens))
+                self._requests.append((now, event.spend.requests, event.spend.input_tokens, event.spend.output_tokens))
             case RetryScheduled():
                 self._retries.append((now, event.reason, event.wait_s))
             case _:
@@ -220,7 +220,7 @@ class RunPanel:
         if share := tally.prefix_cached_share:
             head.add_row("prompts", Text(f"{share:.0%} of input tokens from the provider's prompt cache"))
         head.add_row("provider", Text(self._health(), style="yellow" if self._retries or tally.paused else ""))
-        for failure in tally.failures[-3:]:
+        for failure in list(tally.failures.values())[-3:]:
             stage = f" ({failure.stage.value})" if failure.stage else ""
             head.add_row("failed", Text(plain(f"{failure.service_id}{stage}: {failure.reason}"), style="red"))
         return Group(head, self._stages())
@@ -232,9 +232,10 @@ class RunPanel:
         for column in ("calls done", "in flight", "cached"):
             table.add_column(column, justify="right")
         for stage in Stage:
-            if stage not in per_service and not tally.calls[stage]:
+            row = tally.stage(stage)
+            if stage not in per_service and not row.calls:
                 continue
             planned = f" / {per_service[stage] * self._services:,}" if stage in per_service and self._services else ""
-            calls, flying, cached = tally.calls[stage], tally.in_flight[stage], tally.cached[stage]
+            calls, flying, cached = row.calls, tally.in_flight[stage], row.cached
             table.add_row(stage.value, f"{calls:,}{planned}", f"{flying:,}", f"{cached:,}")
         return table

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service_ambitions.cli.safe import cell, markup_safe, plain
+from service_ambitions.core.models import Stage
 
 if TYPE_CHECKING:
     from service_ambitions.cli.panel import RunPanel
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from service_ambitions.jobs.run import RunResult
     from service_ambitions.jobs.setup import Prepared
     from service_ambitions.runs.records import Manifest
-    from service_ambitions.runs.tally import Tally
-    from service_ambitions.runs.usage import UsageReport, UsageRow
+    from service_ambitions.runs.tally import Tally, UsageRow
+    from service_ambitions.runs.usage import UsageReport
 
 __all__ = [
     "progress_display",
@@ -63,9 +63,25 @@ def _provider_rows(table: Table, tally: Tally) -> None:
     if tally.batches:
         waiting = f"{tally.batches_running:,} still at the provider, {tally.requests_in_batches:,} requests waiting"
         table.add_row("provider batches", f"{len(tally.batches):,} ({waiting})")
-    table.add_row("provider retries", f"{sum(tally.retries.values()):,} (waited {tally.retry_wait_s:.1f} s)")
+    table.add_row("provider retries", f"{tally.totals.retries:,} (waited {tally.retry_wait_s:.1f} s)")
     if tally.limit_wait_s:
         table.add_row("waited for announced rate limits", f"{tally.limit_wait_s:,.1f} s (requests overlap)")
+
+
+def _call_cells(row: UsageRow) -> tuple[str, ...]:
+    """A summary row's figures: calls, cache hits, requests and tokens."""
+    spend = row.spend
+    return tuple(
+        f"{n:,}"
+        for n in (
+            row.calls,
+            row.cached,
+            spend.requests,
+            spend.input_tokens,
+            spend.cache_read_tokens,
+            spend.output_tokens,
+        )
+    )
 
 
 def render_summary(
@@ -100,7 +116,7 @@ def render_summary(
     console.print(services)
 
     calls = Table(title="LLM calls", title_justify="left", box=SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    model_width = min(max((len(name) for name in tally.models.values()), default=5), 24)
+    model_width = min(max((len(name) for name in tally.stage_models.values()), default=5), 24)
     for column in ("stage", "model", "calls", "cached", "requests", "in tokens", "prompt cache", "out tokens"):
         textual = column in ("stage", "model")
         # Fold rather than truncate: a model name cut to "openai:gpt-…" says nothing. Stage
@@ -112,30 +128,10 @@ def render_summary(
             no_wrap=column != "model",
             min_width=min(model_width, 10) if column == "model" else None,
         )
-    for stage, count in tally.calls.items():
-        if not count and stage not in tally.models:
-            continue  # a stage this command does not run (map only maps)
-        calls.add_row(
-            stage.value,
-            cell(tally.models.get(stage, "-")),
-            f"{count:,}",
-            f"{tally.cached[stage]:,}",
-            f"{tally.requests[stage]:,}",
-            f"{tally.input_tokens[stage]:,}",
-            f"{tally.cache_read_tokens[stage]:,}",
-            f"{tally.output_tokens[stage]:,}",
-        )
-    calls.add_row(
-        "total",
-        "",
-        f"{tally.total_calls:,}",
-        f"{tally.total_cached:,}",
-        f"{sum(tally.requests.values()):,}",
-        f"{sum(tally.input_tokens.values()):,}",
-        f"{sum(tally.cache_read_tokens.values()):,}",
-        f"{sum(tally.output_tokens.values()):,}",
-        style="bold",
-    )
+    for stage in Stage:  # a stage this command does not run (map only maps) has no row
+        if (row := tally.stages.get(stage)) is not None and (row.calls or stage in tally.stage_models):
+            calls.add_row(stage.value, cell(tally.stage_models.get(stage, "-")), *_call_cells(row))
+    calls.add_row("total", "", *_call_cells(tally.totals), style="bold")
     console.print(calls)
     if share := tally.prefix_cached_share:  # nothing to say where the provider reported none
         console.print(
@@ -162,7 +158,7 @@ def render_summary(
             highlight=False,
             soft_wrap=True,
         )
-    if any(model == "offline" for model in tally.models.values()):
+    if any(model == "offline" for model in tally.stage_models.values()):
         console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
 
 
@@ -292,7 +288,7 @@ def render_run_end(
             markup=False,
         )
     if trace_ids:
-        for failure in tally.failures:
+        for failure in tally.failures.values():
             state.out.print(
                 f"failed: {plain(failure.service_id)} ({failure.stage or '-'}): "
                 f"request {plain(failure.request_id or 'unknown')}",
@@ -327,9 +323,9 @@ def render_report(console: Console, report: UsageReport, *, failures: bool) -> N
         soft_wrap=True,
         markup=False,
     )
-    unpriced = f" + {totals.unpriced_calls} unpriced calls" if totals.unpriced_calls else ""
+    unpriced = f" + {totals.spend.unpriced} unpriced calls" if totals.spend.unpriced else ""
     console.print(
-        f"spent ${totals.cost_usd:.4f}{unpriced}; the cache saved ${totals.saved_usd:.4f} "
+        f"spent ${totals.spend.cost_usd:.4f}{unpriced}; the cache saved ${totals.saved_usd:.4f} "
         f"({totals.cached:,} of {totals.calls:,} calls, {totals.hit_rate:.0%}); "
         f"{totals.retries} retries waited {report.retry_wait_s:.1f} s; {totals.failures} failed services"
         + (f"; {totals.failed_calls} failed calls (billed, counted)" if totals.failed_calls else ""),
@@ -364,8 +360,8 @@ def batch_line(report: UsageReport) -> str:
     return (
         f"batch mode: {totals.batch_calls:,} calls answered through {len(report.batches):,} provider batch"
         f"{'' if len(report.batches) == 1 else 'es'} "
-        f"({ended:,} ended) at batch prices, ${totals.batch_cost_usd:.4f}; at live prices "
-        f"${totals.batch_live_usd:.4f}, so batches saved ${totals.batch_saved_usd:.4f}"
+        f"({ended:,} ended) at batch prices, ${totals.spend.batch_cost_usd:.4f}; at live prices "
+        f"${totals.spend.batch_live_usd:.4f}, so batches saved ${totals.spend.batch_saved_usd:.4f}"
     )
 
 
@@ -389,9 +385,9 @@ def _usage_table(title: str, rows: list[UsageRow]) -> Table:
             cell(row.key),
             f"{row.calls:,}",
             f"{row.cached:,}",
-            f"{row.input_tokens:,}",
-            f"{row.output_tokens:,}",
-            f"${row.cost_usd:.4f}" + ("+?" if row.unpriced_calls else ""),
+            f"{row.spend.input_tokens:,}",
+            f"{row.spend.output_tokens:,}",
+            f"${row.spend.cost_usd:.4f}" + ("+?" if row.spend.unpriced else ""),
             f"${row.saved_usd:.4f}",
             f"{row.retries:,}",
         )
@@ -416,6 +412,6 @@ def render_runs(console: Console, manifests: list[Manifest]) -> None:
             cell(manifest.status),
             f"{counts.services_completed:,}",
             f"{counts.services_failed:,}",
-            f"${Decimal(counts.cost_usd):.4f}",
+            f"${counts.spend.cost_usd:.4f}",
         )
     console.print(table)

@@ -32,10 +32,12 @@ once, with ``raise ... from exc``, so no caller needs to know pydantic-ai's exce
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from service_ambitions.core.secrets import scrub
+
+if TYPE_CHECKING:
+    from service_ambitions.core.spend import Spend
 
 EXIT_QUARANTINED = 9
 """The job finished, but some input lines or services went to the quarantine file."""
@@ -53,7 +55,6 @@ __all__ = [
     "BudgetExceeded",
     "CacheCorrupt",
     "CacheUnavailable",
-    "CallSpend",
     "ConfigError",
     "InputError",
     "MappingError",
@@ -140,19 +141,6 @@ class ConfigError(ServiceAmbitionsError):
     exit_code = 4
 
 
-@dataclass(frozen=True)
-class CallSpend:
-    """What the requests of a failed call cost: they reached the provider and were billed."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost_usd: str | None = "0"
-    """USD, or None when a response could not be priced."""
-
-
 class ProviderError(ServiceAmbitionsError):
     """The model provider could not give an answer, even after retries."""
 
@@ -165,7 +153,7 @@ class ProviderError(ServiceAmbitionsError):
         status_code: int | None = None,
         retry_after: float | None = None,
         request_id: str | None = None,
-        spent: CallSpend | None = None,
+        spent: Spend | None = None,
         unreachable: bool = False,
         **context: str | None,
     ) -> None:
@@ -253,7 +241,7 @@ class BudgetExceeded(ServiceAmbitionsError):
     """The next call could take the run's spending past its budget."""
 
     exit_code = 6
-    spent: CallSpend | None = None
+    spent: Spend | None = None
     """What the stopped call had already spent (answers before an output retry), if anything."""
 
 

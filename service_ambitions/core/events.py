@@ -8,11 +8,12 @@ and no secrets.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service_ambitions.core.models import Stage
+from service_ambitions.core.spend import Spend
 
 __all__ = [
     "LEVELS",
@@ -109,6 +110,9 @@ class LineQuarantined(_Event):
     reason: str
 
 
+_LEGACY_SPEND = ("requests", "input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens", "cost_usd")
+
+
 class _CallUsage(_Event):
     """What the requests of one call used and cost, as the provider reported it."""
 
@@ -116,13 +120,21 @@ class _CallUsage(_Event):
     stage: Stage
     model: str
     latency_ms: float = 0.0
-    cost_usd: str | None = None
-    """What the call cost (for a cache hit: what it cost originally); None when unknown."""
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int = 0
-    reasoning_tokens: int = 0
+    spend: Spend = Spend()
+    """For a cache hit: what the original call used and cost (not spent again)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_spend(cls, data: Any) -> Any:
+        """Event files written before :class:`Spend` held its fields flat on the event."""
+        if not isinstance(data, dict) or "spend" in data or not any(name in data for name in _LEGACY_SPEND):
+            return data
+        data = dict(data)
+        spend = {name: data.pop(name) for name in _LEGACY_SPEND if name in data}
+        live = data.pop("live_cost_usd", None)
+        if data.get("batch") and live is not None and spend.get("cost_usd") is not None:
+            spend |= {"batch_cost_usd": spend["cost_usd"], "batch_live_usd": live}
+        return data | {"spend": spend}
 
 
 class CallStarted(_Event):
@@ -138,11 +150,9 @@ class CallFinished(_CallUsage):
 
     type: Literal["call_finished"] = "call_finished"
     cached: bool = False
+    """True for a cache hit; the spend is then that of the original call, not spent again."""
     batch: bool = False
-    """Answered through the provider's batch API (priced at batch rates)."""
-    live_cost_usd: str | None = None
-    """For a batch answer, what the same requests cost at live prices: the saving is the difference."""
-    """True for a cache hit; the usage is then that of the original call, not spent again."""
+    """Answered through the provider's batch API (priced at batch rates; the spend tells the live price too)."""
     calls: int = 1
     """How many calls the event stands for: a service read from its record entry tells its
     cached calls in one event per stage and model, with their usage added up."""

@@ -19,7 +19,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import InputError, OutputError, ProviderError, ServiceAmbitionsError
 from service_ambitions.core.events import Event, EventSink, RunFinished, RunStarted
 from service_ambitions.core.models import ServiceEvolution, Stage
+from service_ambitions.core.spend import Spend
 from service_ambitions.inputs.entries import Accepted
 from service_ambitions.inputs.jsonl import read_services
 from service_ambitions.inputs.records import read_records
@@ -83,10 +83,7 @@ class JudgeSummary(_Summary):
     means: dict[str, float]
     overall: float | None
     services: list[JudgedService]
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal | None
+    spend: Spend
 
 
 class SideSummary(_Summary):
@@ -110,12 +107,8 @@ class SideSummary(_Summary):
     """Per catalogue, the share of features that rely on at least one of its items."""
     items_used: dict[str, int]
     """Per catalogue, the distinct items any feature relies on."""
-    requests: int
-    input_tokens: int
-    cache_read_tokens: int
-    output_tokens: int
-    cost_usd: Decimal | None
-    """What the side's run spent (cache hits cost nothing); None when a model has no known price."""
+    spend: Spend
+    """What the side's run spent (cache hits cost nothing)."""
     judge: JudgeSummary | None = None
 
 
@@ -219,11 +212,7 @@ async def _run_side(
         findings=quality.findings,
         findings_by_rule=dict(quality.by_rule()),
         **_content(records),
-        requests=sum(tally.requests.values()),
-        input_tokens=sum(tally.input_tokens.values()),
-        cache_read_tokens=sum(tally.cache_read_tokens.values()),
-        output_tokens=sum(tally.output_tokens.values()),
-        cost_usd=None if tally.unpriced_calls else tally.cost,
+        spend=tally.spend,
     )
 
 
@@ -318,10 +307,7 @@ async def _judge_side(
         means=means,
         overall=round(sum(means.values()) / len(means), 2) if means else None,
         services=judged,
-        requests=sum(tally.requests.values()),
-        input_tokens=sum(tally.input_tokens.values()),
-        output_tokens=sum(tally.output_tokens.values()),
-        cost_usd=None if tally.unpriced_calls else tally.cost,
+        spend=tally.spend,
     )
 
 

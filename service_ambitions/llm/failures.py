@@ -31,8 +31,9 @@ from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRe
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from service_ambitions.core.errors import BudgetExceeded, CallSpend, OutputInvalid, ProviderError, ProviderRefused
+from service_ambitions.core.errors import BudgetExceeded, OutputInvalid, ProviderError, ProviderRefused
 from service_ambitions.core.models import Stage
+from service_ambitions.core.spend import Spend
 from service_ambitions.llm.budget import response_price
 from service_ambitions.llm.structured import Exchange
 from service_ambitions.llm.transport import proxy_for
@@ -40,10 +41,15 @@ from service_ambitions.llm.transport import proxy_for
 __all__ = ["provider_message", "provider_unwell", "request_id", "spent_by", "translated", "validation_reason"]
 
 
-def spent_by(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
-    """What the responses of a failed call used and cost, as pydantic-ai counts a finished run's usage."""
+def spent_by(messages: Sequence[ModelMessage], *, offline: bool, live_prices: bool = False) -> Spend:
+    """What the responses of a call used and cost, as pydantic-ai counts a finished run's usage.
+
+    With ``live_prices`` (a batch call), the spend also says what the same responses would
+    have cost at live prices.
+    """
     usage = RunUsage()
     cost: Decimal | None = Decimal(0)
+    live: Decimal | None = Decimal(0)
     for message in messages:
         # A suspended response stands for a request still in a batch: not answered, not billed.
         if isinstance(message, ModelResponse) and message.state != "suspended":
@@ -51,13 +57,21 @@ def spent_by(messages: Sequence[ModelMessage], *, offline: bool) -> CallSpend:
             usage.incr(message.usage)
             price = Decimal(0) if offline else response_price(message)
             cost = None if cost is None or price is None else cost + price
-    return CallSpend(
+            if live_prices:
+                live_price = Decimal(0) if offline else response_price(message, live=True)
+                live = None if live is None or live_price is None else live + live_price
+    batch = live_prices and cost is not None and live is not None
+    return Spend(
         requests=usage.requests,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
         reasoning_tokens=usage.details.get("reasoning_tokens", 0),
-        cost_usd=None if cost is None else str(cost),
+        cost_usd=cost or Decimal(0),
+        unpriced=int(cost is None),
+        batch_cost_usd=(cost or Decimal(0)) if batch else Decimal(0),
+        batch_live_usd=(live or Decimal(0)) if batch else Decimal(0),
     )
 
 

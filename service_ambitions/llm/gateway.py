@@ -16,17 +16,16 @@ import dataclasses
 import functools
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 import pydantic_ai
 from pydantic import ValidationError
 from pydantic_ai import ModelSettings, UsageLimits
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.models import Model
 from pydantic_ai.models.concurrency import ConcurrencyLimitedModel
-from pydantic_ai.usage import RunUsage
 
-from service_ambitions.cache.format import CachedAnswer, CachedUsage, CacheEntry, cache_key, key_scope
+from service_ambitions.cache.format import CachedAnswer, CacheEntry, cache_key, key_scope
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.errors import (
@@ -38,8 +37,9 @@ from service_ambitions.core.errors import (
 )
 from service_ambitions.core.events import CacheEntryRejected, CacheProblem, EventSink, RetryScheduled, ThrottleChanged
 from service_ambitions.core.models import Stage
+from service_ambitions.core.spend import Spend
 from service_ambitions.llm.batching import BatchLane
-from service_ambitions.llm.budget import Budget, BudgetedModel, response_price
+from service_ambitions.llm.budget import Budget, BudgetedModel
 from service_ambitions.llm.chains import display_name, tell_fallback
 from service_ambitions.llm.failures import spent_by, translated
 from service_ambitions.llm.keys import OutputType, key_history, key_settings
@@ -302,9 +302,7 @@ class Gateway:
             except ValidationError as exc:
                 found = f"output no longer valid: {str(exc).splitlines()[0]}"
             else:
-                usage = RunUsage(**found.entry.usage.model_dump())
-                cost = None if found.entry.cost_usd is None else Decimal(found.entry.cost_usd)
-                return LLMAnswer(output, found.entry.model, usage, (), cached=True, cost=cost, key=key)
+                return LLMAnswer(output, found.entry.model, found.entry.spend, (), cached=True, key=key)
         if key not in self._rejected:
             # Reported once; the fresh answer then replaces the entry (except in readonly mode).
             self._rejected.add(key)
@@ -328,25 +326,17 @@ class Gateway:
                 self._emit(CacheEntryRejected(stage=request.stage, key=lookup.key, reason=reason))
             return None
         self._imports_served.add(lookup.key)
-        return LLMAnswer(output, "imported", RunUsage(), (), cached=True, cost=None, imported=True)
+        return LLMAnswer(output, "imported", Spend.priced(None), (), cached=True, imported=True)
 
     def _store(self, key: str, request: LLMRequest[Any], answer: LLMAnswer[Any]) -> None:
         assert self._cache is not None
         output_type = self._output(request.output_type)
-        usage = answer.usage
         entry = CacheEntry(
             stage=request.stage,
             model=answer.model,
             created=self._cache.now(),
             schema_sha256=output_type.sha256,
-            usage=CachedUsage(
-                requests=usage.requests,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-            ),
-            cost_usd=None if answer.cost is None else str(answer.cost),
+            spend=answer.spend,
         )
         self._cache.store(
             key,
@@ -405,10 +395,7 @@ class Gateway:
             raise
         finally:
             lane.left()
-        answer = self._answer(request, output, exchange)
-        live = [response_price(message, live=True) for message in exchange.messages if _answered(message)]
-        live_cost = None if None in live else sum((price for price in live if price is not None), Decimal(0))
-        return dataclasses.replace(answer, batched=True, live_cost=live_cost)
+        return dataclasses.replace(self._answer(request, output, exchange, batched=True), batched=True)
 
     async def _ask_model(self, request: LLMRequest[OutputT], exchange: Exchange, **batched: Any) -> OutputT:
         output: OutputT = await ask_structured(
@@ -425,13 +412,10 @@ class Gateway:
         )
         return output
 
-    def _answer(self, request: LLMRequest[OutputT], output: OutputT, exchange: Exchange) -> LLMAnswer[OutputT]:
+    def _answer(
+        self, request: LLMRequest[OutputT], output: OutputT, exchange: Exchange, *, batched: bool = False
+    ) -> LLMAnswer[OutputT]:
         wrapped = self._raw[request.stage]
-        spent = spent_by(exchange.messages, offline=wrapped.system == "function")
-        cost = None if spent.cost_usd is None else Decimal(spent.cost_usd)
+        spend = spent_by(exchange.messages, offline=wrapped.system == "function", live_prices=batched)
         tell_fallback(wrapped, request.stage, exchange.messages, self._emit)
-        return LLMAnswer(output, self._names[request.stage], exchange.usage, exchange.messages, cost=cost)
-
-
-def _answered(message: ModelMessage) -> TypeGuard[ModelResponse]:
-    return isinstance(message, ModelResponse) and message.state != "suspended"
+        return LLMAnswer(output, self._names[request.stage], spend, exchange.messages)

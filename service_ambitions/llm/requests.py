@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from service_ambitions.core.models import Stage
+from service_ambitions.core.spend import Spend
 
 if TYPE_CHECKING:  # not imported at run time: a run answered from record entries never loads pydantic-ai
     from pydantic_ai.messages import ModelMessage
-    from pydantic_ai.usage import RunUsage
 
 __all__ = ["ImportedLookup", "LLMAnswer", "LLMRequest"]
 
@@ -51,18 +50,15 @@ class LLMAnswer(Generic[OutputT]):
 
     output: OutputT
     model: str
-    usage: RunUsage
+    spend: Spend
+    """Requests, tokens and USD (genai-prices) of the call; for a cache hit, what the original call used."""
     messages: Sequence[ModelMessage] = field(repr=False)
     """The new messages of this call (request and responses, including failed attempts); empty when cached."""
     cached: bool = False
-    """True when the answer came from the cache; ``usage`` is then what the original call used."""
-    cost: Decimal | None = None
-    """USD from genai-prices (for a cache hit, what the original call cost); None when unknown."""
+    """True when the answer came from the cache (not spent again)."""
     imported: bool = False
     """True when the answer was imported by ``migrate cache`` (``cached`` is then true too)."""
     key: str | None = None
     """The cache entry the answer is stored under (or was read from); None when it is in none."""
     batched: bool = False
-    """True when the answer came through a provider's batch API (``cost`` is then at batch prices)."""
-    live_cost: Decimal | None = None
-    """For an answer that came through a batch, what its requests cost at live prices; None otherwise or unknown."""
+    """True when the answer came through a provider's batch API (the spend is then at batch prices)."""

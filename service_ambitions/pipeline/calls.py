@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from service_ambitions.core.errors import BudgetExceeded, CallSpend, ProviderError
+from service_ambitions.core.errors import BudgetExceeded, ProviderError
 from service_ambitions.core.events import CallFailed, CallFinished, CallStarted, EventSink
 from service_ambitions.core.models import Service, Stage
+from service_ambitions.core.spend import Spend
 from service_ambitions.core.telemetry import Metrics, tracer
 
 if TYPE_CHECKING:
@@ -75,28 +76,26 @@ class MeasuredCalls:
         try:
             with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
                 answer = await gateway.ask(request)
-                span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.cost)})
+                span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.spend.cost)})
         except (ProviderError, BudgetExceeded) as exc:
             # Every started call ends in an event (the live panel counts calls in flight);
             # one that reached no provider says so with no requests.
             self._failed(service, request.stage, exc, started)
-            spent = exc.spent.cost_usd if exc.spent is not None else None
-            self._count(service.service_id, Decimal(spent) if spent else None)
+            self._count(service.service_id, exc.spent.cost_usd if exc.spent is not None else None)
             raise
         finally:
             metrics.in_flight.add(-1, attributes)
         latency_ms = _elapsed_ms(started)
-        usage = answer.usage
+        spend = answer.spend
         labels = {"stage": request.stage.value, "model": answer.model}
         metrics.calls.add(1, labels)
         metrics.latency.record(latency_ms, labels)
         if answer.cached:
             metrics.cache_hits.add(1, labels)
         else:
-            metrics.tokens.add(usage.input_tokens + usage.output_tokens, labels)
-            if answer.cost is not None:
-                metrics.cost.add(float(answer.cost), labels)
-        self._count(service.service_id, None if answer.cached else answer.cost)
+            metrics.tokens.add(spend.input_tokens + spend.output_tokens, labels)
+            metrics.cost.add(float(spend.cost_usd), labels)
+        self._count(service.service_id, None if answer.cached else spend.cost_usd)
         self._emit(
             CallFinished(
                 service_id=service.service_id,
@@ -104,33 +103,21 @@ class MeasuredCalls:
                 model=answer.model,
                 cached=answer.cached,
                 batch=answer.batched,
-                live_cost_usd=None if answer.live_cost is None else str(answer.live_cost),
                 latency_ms=latency_ms,
-                cost_usd=None if answer.cost is None else str(answer.cost),
-                requests=usage.requests,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                reasoning_tokens=usage.details.get("reasoning_tokens", 0),
+                spend=spend,
             )
         )
         return answer
 
     def _failed(self, service: Service, stage: Stage, exc: ProviderError | BudgetExceeded, started: float) -> None:
         """The requests of a failed call were billed: count them like any other."""
-        spent = exc.spent or CallSpend()
         self._emit(
             CallFailed(
                 service_id=service.service_id,
                 stage=stage,
                 model=exc.model or self._gateway().model_name(stage),
                 latency_ms=_elapsed_ms(started),
-                cost_usd=spent.cost_usd,
-                requests=spent.requests,
-                input_tokens=spent.input_tokens,
-                output_tokens=spent.output_tokens,
-                cache_read_tokens=spent.cache_read_tokens,
-                reasoning_tokens=spent.reasoning_tokens,
+                spend=exc.spent or Spend(),
                 reason=exc.message,
             )
         )

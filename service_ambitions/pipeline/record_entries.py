@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -90,7 +89,15 @@ class RecordEntries:
     def cached_calls(service: Service, found: RecordEntry) -> list[CallFinished]:
         """The calls behind ``found``, told as cache hits: one event per stage and model, usage added up."""
         return [
-            CallFinished(service_id=service.service_id, cached=True, replayed=True, **group.model_dump())
+            CallFinished(
+                service_id=service.service_id,
+                stage=group.stage,
+                model=group.model,
+                calls=group.calls,
+                spend=group.spend,
+                cached=True,
+                replayed=True,
+            )
             for group in found.calls
         ]
 
@@ -138,22 +145,12 @@ class RecordEntries:
 
 def _groups(answers: Iterable[tuple[Stage, LLMAnswer[Any]]]) -> list[CallGroup]:
     groups: dict[tuple[Stage, str], CallGroup] = {}
-    costs: dict[tuple[Stage, str], Decimal] = {}
     for stage, answer in answers:
         pair = (stage, answer.model)
         group = groups.get(pair)
-        if group is None:
-            group = groups[pair] = CallGroup(stage=stage, model=answer.model, calls=1)
-        else:
-            group.calls += 1
-        usage = answer.usage
-        group.requests += usage.requests
-        group.input_tokens += usage.input_tokens
-        group.output_tokens += usage.output_tokens
-        group.cache_read_tokens += usage.cache_read_tokens
-        group.reasoning_tokens += usage.details.get("reasoning_tokens", 0)
-        if answer.cost is not None:
-            costs[pair] = costs.get(pair, Decimal(0)) + answer.cost
-    for pair, cost in costs.items():
-        groups[pair].cost_usd = str(cost)
+        groups[pair] = (
+            CallGroup(stage=stage, model=answer.model, calls=1, spend=answer.spend)
+            if group is None
+            else CallGroup(stage=stage, model=answer.model, calls=group.calls + 1, spend=group.spend + answer.spend)
+        )
     return list(groups.values())

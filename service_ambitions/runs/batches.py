@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import ConfigDict
-
-from service_ambitions.core.events import BatchState, BatchSubmitted, BatchUpdated, Event
 from service_ambitions.runs.records import Manifest, read_events, read_manifest
 from service_ambitions.runs.suspended import SuspendedStore
+from service_ambitions.runs.tally import BatchRow, Tally
 
-__all__ = ["BatchRow", "RunDetails", "batch_rows", "run_details"]
-
-
-class BatchRow(BatchState):
-    """One provider batch: its id, model and requests, its state as last seen, and how its requests fared."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    batch_id: str
-    model: str
-    requests: int
-
-
-def batch_rows(events: Iterable[Event]) -> list[BatchRow]:
-    """Every batch the events tell of, in the order submitted, each as last seen."""
-    rows: dict[str, BatchRow] = {}
-    for event in events:
-        if isinstance(event, BatchSubmitted):
-            rows[event.batch_id] = BatchRow(
-                batch_id=event.batch_id, model=event.model, requests=event.requests, status=event.status
-            )
-        elif isinstance(event, BatchUpdated) and (row := rows.get(event.batch_id)) is not None:
-            row.status = event.status
-            row.ended = event.ended or row.ended
-            for name in ("succeeded", "failed", "unrun", "message"):
-                if (value := getattr(event, name)) is not None:
-                    setattr(row, name, value)
-    return list(rows.values())
+__all__ = ["RunDetails", "run_details"]
 
 
 class RunDetails(Manifest):
@@ -59,7 +29,8 @@ def run_details(directory: Path) -> RunDetails:
     if manifest is None:
         raise FileNotFoundError(directory / "manifest.json")
     details = RunDetails.model_validate(manifest.model_dump())
-    if batches := batch_rows(read_events(directory)):
-        details.batches = batches
+    tally = Tally.of(read_events(directory))
+    if tally.batches:
+        details.batches = list(tally.batches.values())
         details.requests_waiting = len(SuspendedStore(directory))
     return details

@@ -26,12 +26,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import OutputError
 from service_ambitions.core.events import Event
 from service_ambitions.core.secrets import scrub
+from service_ambitions.core.spend import Spend
 from service_ambitions.runs.tally import Tally
 
 __all__ = [
@@ -68,24 +69,33 @@ class RunStatus(StrEnum):
 
 
 class RunCounts(BaseModel):
-    """What a run got done."""
+    """What a run got done, and what its calls used and cost."""
 
     model_config = ConfigDict(extra="forbid")
 
     services_completed: int = 0
     services_failed: int = 0
+    services_deferred: int = 0
     lines_quarantined: int = 0
     calls: int = 0
     cached_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    services_deferred: int = 0
-    cost_usd: str = "0"
-    unpriced_calls: int = 0
-    requests: int = 0
-    """Requests the provider answered (and billed), those of failed calls included."""
     failed_calls: int = 0
-    """Calls that failed after reaching the provider; their tokens and cost are counted."""
+    """Calls that failed after reaching the provider; their tokens and cost are in ``spend``."""
+    spend: Spend = Spend()
+    """Requests the provider answered (and billed), those of failed calls included, their tokens and cost."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_spend(cls, data: Any) -> Any:
+        """Manifests written before :class:`Spend` held requests, tokens and cost flat."""
+        if isinstance(data, dict) and "spend" not in data:
+            data = dict(data)
+            names = {"requests": "requests", "input_tokens": "input_tokens", "output_tokens": "output_tokens"}
+            spend: dict[str, Any] = {new: data.pop(old) for old, new in names.items() if old in data}
+            spend["cost_usd"] = data.pop("cost_usd", "0")
+            spend["unpriced"] = data.pop("unpriced_calls", 0)
+            data["spend"] = spend
+        return data
 
     @classmethod
     def from_tally(cls, tally: Tally) -> RunCounts:
@@ -93,16 +103,12 @@ class RunCounts(BaseModel):
         return cls(
             services_completed=tally.completed,
             services_failed=tally.failed,
+            services_deferred=tally.deferred,
             lines_quarantined=tally.quarantined_lines,
             calls=tally.total_calls,
             cached_calls=tally.total_cached,
-            input_tokens=sum(tally.input_tokens.values()),
-            output_tokens=sum(tally.output_tokens.values()),
-            services_deferred=tally.deferred,
-            cost_usd=str(tally.cost),
-            unpriced_calls=tally.unpriced_calls,
-            requests=tally.total_requests,
             failed_calls=tally.failed_calls,
+            spend=tally.spend,
         )
 
 
@@ -282,10 +288,7 @@ def tally_run(directory: Path) -> Tally:
     A resumed run appends to the same events; services that failed in one segment and
     were done in a later one count as done.
     """
-    tally = Tally()
-    for event in read_events(directory):
-        tally(event)
-    return tally
+    return Tally.of(read_events(directory))
 
 
 def read_events(directory: Path) -> list[Event]:

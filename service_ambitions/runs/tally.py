@@ -1,15 +1,20 @@
-"""The counts of a run, kept from its events: the numbers behind the live panel, the summary and resumed totals.
+"""The one fold over a run's events: the numbers behind the live panel, the summary, ``report`` and resumed totals.
 
-Everything here is derived from events (see :mod:`.events`); nothing is counted that an
-event does not say, so the panel, the summary and ``report`` never disagree.
+Everything here is derived from events (see :mod:`service_ambitions.core.events`); nothing
+is counted that an event does not say, and the panel, the summary, the run's counts and
+``report`` all read one :class:`Tally`, so they never disagree.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from decimal import Decimal
 
+from pydantic import BaseModel, ConfigDict
+
 from service_ambitions.core.events import (
+    BatchState,
     BatchSubmitted,
     BatchUpdated,
     CacheEntryRejected,
@@ -32,46 +37,94 @@ from service_ambitions.core.events import (
     ThrottleChanged,
 )
 from service_ambitions.core.models import Stage
+from service_ambitions.core.spend import Spend
 
-__all__ = ["Tally"]
+__all__ = ["BatchRow", "Tally", "UsageRow"]
+
+
+class UsageRow(BaseModel):
+    """Calls, tokens and money for one stage, model or service (or all of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    calls: int = 0
+    cached: int = 0
+    spend: Spend = Spend()
+    """What live calls (and failed calls the provider billed) used and cost."""
+    saved_usd: Decimal = Decimal(0)
+    """What the cache hits cost when they were made."""
+    retries: int = 0
+    failures: int = 0
+    """Services that failed at this stage (for a model or service row: 0)."""
+    failed_calls: int = 0
+    """Calls that failed after reaching the provider; their requests, tokens and cost are in ``spend``."""
+    batch_calls: int = 0
+    """Calls answered through a provider's batch API; their cost (at batch prices) is in ``spend``."""
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of calls answered from the cache."""
+        return self.cached / self.calls if self.calls else 0.0
+
+    def add(self, event: CallFinished | CallFailed) -> None:
+        """Count one call: an answer, a cache hit, or a failure the provider billed."""
+        if isinstance(event, CallFailed):
+            if not event.spend.billed:
+                return  # it reached no provider: nothing was billed
+            self.failed_calls += 1
+        else:
+            self.calls += event.calls
+            if event.cached:
+                self.cached += event.calls
+                self.saved_usd += event.spend.cost_usd
+                return
+            if event.batch:
+                self.batch_calls += event.calls
+        self.spend += event.spend
+
+
+class BatchRow(BatchState):
+    """One provider batch: its id, model and requests, its state as last seen, and how its requests fared."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: str
+    model: str
+    requests: int
 
 
 class Tally:
-    """Counts a run's events: the numbers behind the progress display and the summary."""
+    """Counts a run's events: the numbers behind the progress display, the summary and ``report``.
 
-    def __init__(self) -> None:
+    ``by_service`` keeps a usage row per service too (``report --by-service``).
+    """
+
+    def __init__(self, *, by_service: bool = False) -> None:
         self.started = 0
         self.completed = 0
-        self.failed = 0
         self.quarantined_lines = 0
         self.features = 0
         self.dropped_items = 0
-        self.calls: dict[Stage, int] = dict.fromkeys(Stage, 0)
-        self.requests: dict[Stage, int] = dict.fromkeys(Stage, 0)
-        self.input_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
-        self.output_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
-        self.cache_read_tokens: dict[Stage, int] = dict.fromkeys(Stage, 0)
-        """Input tokens the provider served from its prompt (prefix) cache, part of ``input_tokens``."""
-        self.cached: dict[Stage, int] = dict.fromkeys(Stage, 0)
-        self.models: dict[Stage, str] = {}
-        self.failures: list[ServiceFailed] = []
-        self._failed_ids: set[str] = set()
+        self.totals = UsageRow(key="total")
+        self.stages: dict[Stage, UsageRow] = {}
+        """Usage per stage, in the order stages were first seen."""
+        self.models: dict[str, UsageRow] = {}
+        """Usage per model, in the order models were first seen."""
+        self.services: dict[str, UsageRow] | None = {} if by_service else None
+        self.stage_models: dict[Stage, str] = {}
+        """The model that answered each stage last."""
+        self.failures: dict[str, ServiceFailed] = {}
+        """Services failed and not done since (a resumed segment may do them), each with its latest failure."""
         self.rejected_entries: list[CacheEntryRejected] = []
         self.cache_problems: list[CacheProblem] = []
-        self.retries: dict[Stage, int] = dict.fromkeys(Stage, 0)
         self.retry_wait_s = 0.0
         self.deferred = 0
         self.throttled_to: int | None = None
         self.paused: dict[str, float] = {}
         """Providers paused now, with the pause length."""
-        self.cost = Decimal(0)
-        self.unpriced_calls = 0
-        self.failed_calls = 0
-        """Calls that failed after reaching the provider; their usage is counted all the same."""
         self.in_flight: dict[Stage, int] = dict.fromkeys(Stage, 0)
         """Calls started and not yet finished, per stage."""
-        self.saved = Decimal(0)
-        """What the calls answered from the cache cost when they were made."""
         self.fallbacks: Counter[str] = Counter()
         """Calls a fallback model answered, by model."""
         self.limit_wait_s = 0.0
@@ -80,8 +133,23 @@ class Tally:
         """Per provider, the requests and tokens per minute it announced."""
         self.call_seconds: dict[Stage, float] = dict.fromkeys(Stage, 0.0)
         """Time calls took from request to validated answer, added up per stage (they overlap)."""
-        self.batches: dict[str, tuple[int, bool]] = {}
-        """Batch mode: per provider batch, its requests and whether it has ended."""
+        self.batches: dict[str, BatchRow] = {}
+        """Batch mode: every provider batch, in the order submitted, as last seen."""
+
+    @classmethod
+    def of(cls, events: Iterable[Event], *, by_service: bool = False) -> Tally:
+        """The tally of ``events`` (a run's recorded ones, read back)."""
+        tally = cls(by_service=by_service)
+        for event in events:
+            tally(event)
+        return tally
+
+    def stage(self, stage: Stage) -> UsageRow:
+        """The usage row of ``stage`` (empty when none of its calls has ended)."""
+        row = self.stages.get(stage)
+        if row is None:
+            row = self.stages[stage] = UsageRow(key=stage)
+        return row
 
     def __call__(self, event: Event) -> None:
         """Count one event."""
@@ -91,9 +159,7 @@ class Tally:
             case ServiceCompleted():
                 self._count_completed(event)
             case ServiceFailed():
-                self.failed += 1
-                self.failures.append(event)
-                self._failed_ids.add(event.service_id)
+                self._count_failed(event)
             case ServiceDeferred():
                 self.deferred += 1
             case RunStarted():
@@ -102,65 +168,82 @@ class Tally:
                 self.quarantined_lines += 1
             case CallStarted():
                 self.in_flight[event.stage] += 1
-            case CallFinished():
+            case CallFinished() | CallFailed():
                 self._count_call(event)
-            case CallFailed():
-                self._count_failed_call(event)
             case CacheEntryRejected():
                 self.rejected_entries.append(event)
             case CacheProblem():
                 self.cache_problems.append(event)
+            case BatchSubmitted() | BatchUpdated():
+                self._count_batch(event)
             case _:
                 self._count_pressure(event)
 
-    def _count_call(self, event: CallFinished) -> None:
-        self.calls[event.stage] += event.calls
-        self.models[event.stage] = event.model
-        if not event.replayed:
+    def _count_call(self, event: CallFinished | CallFailed) -> None:
+        if not (isinstance(event, CallFinished) and event.replayed):
             self.in_flight[event.stage] = max(0, self.in_flight[event.stage] - 1)
             self.call_seconds[event.stage] += event.latency_ms / 1000
-        if event.cached:
-            self.cached[event.stage] += event.calls
-            if event.cost_usd is not None:
-                self.saved += Decimal(event.cost_usd)
-            return
-        self._count_usage(event)
+        if isinstance(event, CallFailed) and not event.spend.billed:
+            return  # it reached no provider: nothing was billed
+        if isinstance(event, CallFinished):
+            self.stage_models[event.stage] = event.model
+        else:
+            self.stage_models.setdefault(event.stage, event.model)
+        rows = [self.totals, self.stage(event.stage), self._row(self.models, event.model)]
+        if self.services is not None and event.service_id:
+            rows.append(self._row(self.services, event.service_id))
+        for row in rows:
+            row.add(event)
+
+    @staticmethod
+    def _row(rows: dict[str, UsageRow], key: str) -> UsageRow:
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = UsageRow(key=key)
+        return row
+
+    def _count_failed(self, event: ServiceFailed) -> None:
+        self._forget_failure(event.service_id)
+        self.failures[event.service_id] = event
+        self.totals.failures += 1
+        if event.stage:
+            self.stage(event.stage).failures += 1
 
     def _count_completed(self, event: ServiceCompleted) -> None:
         self.completed += 1
         self.features += event.features
         self.dropped_items += event.dropped_items
-        if event.service_id in self._failed_ids:
-            # Failed in an earlier segment of the run, done now: no longer a failure.
-            self._failed_ids.discard(event.service_id)
-            self.failed -= 1
-            self.failures = [f for f in self.failures if f.service_id != event.service_id]
+        # Failed in an earlier segment of the run, done now: no longer a failure.
+        self._forget_failure(event.service_id)
 
-    def _count_failed_call(self, event: CallFailed) -> None:
-        self.in_flight[event.stage] = max(0, self.in_flight[event.stage] - 1)
-        self.call_seconds[event.stage] += event.latency_ms / 1000
-        if not event.requests:
-            return  # it reached no provider: nothing was billed
-        self.failed_calls += 1
-        self.models.setdefault(event.stage, event.model)
-        self._count_usage(event)
+    def _forget_failure(self, service_id: str) -> None:
+        earlier = self.failures.pop(service_id, None)
+        if earlier is not None:
+            self.totals.failures -= 1
+            if earlier.stage:
+                self.stage(earlier.stage).failures -= 1
 
-    def _count_usage(self, event: CallFinished | CallFailed) -> None:
-        """Requests, tokens and money the provider billed for one call."""
-        if event.cost_usd is None:
-            self.unpriced_calls += 1
-        else:
-            self.cost += Decimal(event.cost_usd)
-        self.requests[event.stage] += event.requests
-        self.input_tokens[event.stage] += event.input_tokens
-        self.output_tokens[event.stage] += event.output_tokens
-        self.cache_read_tokens[event.stage] += event.cache_read_tokens
+    def _count_batch(self, event: BatchSubmitted | BatchUpdated) -> None:
+        if isinstance(event, BatchSubmitted):
+            self.batches[event.batch_id] = BatchRow(
+                batch_id=event.batch_id, model=event.model, requests=event.requests, status=event.status
+            )
+            return
+        row = self.batches.get(event.batch_id)
+        if row is None:
+            return
+        row.status = event.status
+        row.ended = event.ended or row.ended
+        for name in ("succeeded", "failed", "unrun", "message"):
+            if (value := getattr(event, name)) is not None:
+                setattr(row, name, value)
 
     def _count_pressure(self, event: Event) -> None:
         """Retries, throttling and paused providers."""
         match event:
             case RetryScheduled():
-                self.retries[event.stage] += 1
+                self.totals.retries += 1
+                self.stage(event.stage).retries += 1
                 self.retry_wait_s += event.wait_s
             case ThrottleChanged():
                 self.throttled_to = event.limit
@@ -170,42 +253,68 @@ class Tally:
                 self.limit_wait_s += event.wait_s
             case FallbackUsed():
                 self.fallbacks[event.model] += 1
-            case BatchSubmitted():
-                self.batches[event.batch_id] = (event.requests, False)
-            case BatchUpdated(ended=True) if event.batch_id in self.batches:
-                self.batches[event.batch_id] = (self.batches[event.batch_id][0], True)
             case ProviderPaused(paused_s=0):
                 self.paused.pop(event.provider, None)
             case ProviderPaused():
                 self.paused[event.provider] = event.paused_s
 
     @property
+    def failed(self) -> int:
+        """Services failed and not done since."""
+        return len(self.failures)
+
+    @property
+    def spend(self) -> Spend:
+        """What the run's live and failed calls used and cost."""
+        return self.totals.spend
+
+    @property
+    def cost(self) -> Decimal:
+        """USD spent on calls with a known price."""
+        return self.totals.spend.cost_usd
+
+    @property
+    def saved(self) -> Decimal:
+        """What the calls answered from the cache cost when they were made."""
+        return self.totals.saved_usd
+
+    @property
+    def unpriced_calls(self) -> int:
+        """Calls without a known price (their cost is not in :attr:`cost`)."""
+        return self.totals.spend.unpriced
+
+    @property
+    def failed_calls(self) -> int:
+        """Calls that failed after reaching the provider; their usage is counted all the same."""
+        return self.totals.failed_calls
+
+    @property
     def batches_running(self) -> int:
         """Batch mode: batches submitted and not yet ended."""
-        return sum(1 for _, ended in self.batches.values() if not ended)
+        return sum(1 for row in self.batches.values() if not row.ended)
 
     @property
     def requests_in_batches(self) -> int:
         """Batch mode: requests in batches that have not ended (waiting on the provider)."""
-        return sum(requests for requests, ended in self.batches.values() if not ended)
+        return sum(row.requests for row in self.batches.values() if not row.ended)
 
     @property
     def total_requests(self) -> int:
         """Requests the provider answered and billed, all stages (failed calls' included)."""
-        return sum(self.requests.values())
+        return self.totals.spend.requests
 
     @property
     def total_calls(self) -> int:
         """Calls answered so far, all stages."""
-        return sum(self.calls.values())
-
-    @property
-    def prefix_cached_share(self) -> float | None:
-        """Share of the input tokens billed that the provider served from its prompt cache (None: none billed)."""
-        billed = sum(self.input_tokens.values())
-        return sum(self.cache_read_tokens.values()) / billed if billed else None
+        return self.totals.calls
 
     @property
     def total_cached(self) -> int:
         """Calls answered from the cache so far, all stages."""
-        return sum(self.cached.values())
+        return self.totals.cached
+
+    @property
+    def prefix_cached_share(self) -> float | None:
+        """Share of the input tokens billed that the provider served from its prompt cache (None: none billed)."""
+        spend = self.totals.spend
+        return spend.cache_read_tokens / spend.input_tokens if spend.input_tokens else None
