@@ -21,7 +21,8 @@ from service_ambitions.core.errors import BudgetExceeded
 from service_ambitions.core.events import CallFinished
 from service_ambitions.core.models import Stage
 from service_ambitions.llm.budget import Budget, call_price, worst_case_cost
-from service_ambitions.llm.gateway import Gateway
+from service_ambitions.llm.gateway import compose_gateway
+from service_ambitions.llm.lanes import CallSettings
 from service_ambitions.llm.offline import offline_model
 from service_ambitions.llm.requests import LLMRequest
 from service_ambitions.llm.resolve import resolve_model
@@ -143,7 +144,12 @@ async def test_each_request_reserves_on_its_own_and_a_stopped_retry_counts_what_
         budget.spent = Decimal("0.9999")  # after this answer, no further request fits
         return httpx2.Response(200, json=completion("final_result", {"value": "not a number"}, usage=(1000, 50)))
 
-    gateway = Gateway({Stage.FEATURES: _priced_model(handler)}, max_in_flight=2, budget=budget, output_retries=2)
+    gateway = compose_gateway(
+        {Stage.FEATURES: _priced_model(handler)},
+        max_in_flight=2,
+        budget=budget,
+        settings=CallSettings(output_retries=2),
+    )
     with pytest.raises(BudgetExceeded) as caught:
         await gateway.ask(LLMRequest(Stage.FEATURES, "Be brief.", "Now?", _Answer))
 

@@ -11,6 +11,7 @@ import pytest
 from diskcache import Cache
 
 from service_ambitions.cache.format import CachedAnswer, CacheEntry, SafeDisk, cache_key, key_scope
+from service_ambitions.cache.maintenance import CacheMaintenance
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.core.models import Stage
 from service_ambitions.core.spend import Spend
@@ -77,9 +78,9 @@ def store(cache: ResultCache, key: str, **kwargs: object) -> None:
 
 def test_round_trip_and_transcript(tmp_path: Path) -> None:
     with ResultCache(tmp_path / "c") as cache:
-        assert cache.lookup("k") is None
+        assert not cache.lookup("k").found
         store(cache, "k")
-        found = cache.lookup("k")
+        found = cache.lookup("k").answer
         assert isinstance(found, CachedAnswer)
         assert found.entry.spend.input_tokens == 10
         assert found.output_json == b'{"a":1}'
@@ -118,15 +119,15 @@ def test_planted_pickles_are_never_loaded(tmp_path: Path) -> None:
         plain.set("r:planted", Boom())
         plain.set(("pickled", "key"), b"x")
     with ResultCache(directory) as cache:
-        assert cache.lookup("planted") is not None
-        assert "unreadable" in str(cache.lookup("planted"))
-        report = cache.validate()
+        assert cache.lookup("planted").found
+        assert "unreadable" in str(cache.lookup("planted").problem)
+        report = CacheMaintenance(cache).validate()
         assert report.good == 1
         assert report.count("corrupt") == 2
-        fixed = cache.validate(fix=True)
+        fixed = CacheMaintenance(cache).validate(fix=True)
         assert fixed.removed == 2
-        assert cache.validate().problems == []
-        assert isinstance(cache.lookup("good"), CachedAnswer)
+        assert CacheMaintenance(cache).validate().problems == []
+        assert isinstance(cache.lookup("good").answer, CachedAnswer)
     assert not Path("PWNED").exists()
 
 
@@ -141,7 +142,7 @@ def test_damaged_rows_are_misses_with_a_reason(tmp_path: Path) -> None:
     connection.commit()
     connection.close()
     with ResultCache(directory) as cache:
-        assert str(cache.lookup("k")).startswith("corrupt:")
+        assert str(cache.lookup("k").problem).startswith("corrupt:")
 
 
 def test_schema_invalid_and_orphans_are_found(tmp_path: Path) -> None:
@@ -149,12 +150,12 @@ def test_schema_invalid_and_orphans_are_found(tmp_path: Path) -> None:
         store(cache, "ok")
         cache.store("bad", entry(), output_json=b'{"a":"text"}', transcript=b"[]", output_schema=SCHEMA)
         cache._cache.delete("r:ok")  # leaves its transcript behind
-        report = cache.validate()
+        report = CacheMaintenance(cache).validate()
         assert (report.good, report.count("schema-invalid"), report.count("orphan-transcript")) == (0, 1, 1)
         invalid = next(p for p in report.problems if p.kind == "schema-invalid")
         assert (invalid.key, invalid.reason) == ("r:bad", "a: 'text' is not of type 'integer'")
-        cache.validate(fix=True)
-        assert cache.validate().problems == []
+        CacheMaintenance(cache).validate(fix=True)
+        assert CacheMaintenance(cache).validate().problems == []
 
 
 def test_stats_and_purge_by_stage_model_and_age(tmp_path: Path) -> None:
@@ -163,7 +164,7 @@ def test_stats_and_purge_by_stage_model_and_age(tmp_path: Path) -> None:
         store(cache, "a", stage=Stage.MAPPING, model="offline", created=now - timedelta(days=10))
         store(cache, "b", stage=Stage.MAPPING, model="openai:gpt-4o-mini", created=now - timedelta(days=1))
         store(cache, "c", stage=Stage.FEATURES, model="offline", created=now - timedelta(days=1))
-        stats = cache.stats()
+        stats = CacheMaintenance(cache).stats()
         assert stats.entries == 3
         assert stats.transcripts == 3
         assert stats.by_stage_model == {
@@ -174,8 +175,10 @@ def test_stats_and_purge_by_stage_model_and_age(tmp_path: Path) -> None:
         assert stats.oldest == now - timedelta(days=10)
         assert stats.bytes_on_disk > 0
 
-        assert cache.purge(stage="mapping", older_than=timedelta(days=7)) == {("mapping", "offline"): 1}
+        assert CacheMaintenance(cache).purge(stage="mapping", older_than=timedelta(days=7)) == {
+            ("mapping", "offline"): 1
+        }
         assert cache.transcript("a") is None
-        assert cache.purge(model="offline") == {("features", "offline"): 1}
-        assert cache.purge() == {("mapping", "openai:gpt-4o-mini"): 1}
-        assert cache.stats().entries == 0
+        assert CacheMaintenance(cache).purge(model="offline") == {("features", "offline"): 1}
+        assert CacheMaintenance(cache).purge() == {("mapping", "openai:gpt-4o-mini"): 1}
+        assert CacheMaintenance(cache).stats().entries == 0

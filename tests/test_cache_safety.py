@@ -11,6 +11,7 @@ import pytest
 from diskcache.core import MODE_BINARY
 from typer.testing import CliRunner
 
+from service_ambitions.cache.maintenance import CacheMaintenance
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.cli.app import app
 
@@ -53,7 +54,7 @@ def test_rows_naming_files_outside_the_cache_are_never_read_written_or_deleted(f
 
     with ResultCache(filled) as cache:
         for digit in "123":
-            assert str(cache.lookup(digit * 64)).startswith("unreadable: refusing value file")
+            assert str(cache.lookup(digit * 64).problem).startswith("unreadable: refusing value file")
     stats = runner.invoke(app, ["cache", "stats"])
     assert stats.exit_code == 0, stats.output
     check = runner.invoke(app, ["cache", "validate"])
@@ -125,17 +126,17 @@ def test_a_run_on_a_wrecked_database_warns_once_and_goes_on(filled: Path, tmp_pa
 
 def test_repair_keeps_every_readable_entry(filled: Path) -> None:
     with ResultCache(filled) as cache:
-        before = cache.stats().entries
+        before = CacheMaintenance(cache).stats().entries
     result = runner.invoke(app, ["cache", "repair", "--json"])  # an undamaged database loses nothing
     assert result.exit_code == 0, result.output
     assert '"lost": 0' in result.stdout
     with ResultCache(filled) as cache:
-        assert cache.stats().entries == before
+        assert CacheMaintenance(cache).stats().entries == before
 
 
 def test_repair_keeps_record_entries_only_beside_the_answers_they_were_built_from(filled: Path) -> None:
     with ResultCache(filled) as cache:
-        assert cache.stats().records == 8
+        assert CacheMaintenance(cache).stats().records == 8
     with sqlite3.connect(filled / "cache.db") as connection:
         # One answer of one service is lost (its row gone, as a wrecked page would lose it).
         (key,) = connection.execute("SELECT key FROM Cache WHERE key LIKE 'r:%' LIMIT 1").fetchone()
@@ -143,5 +144,5 @@ def test_repair_keeps_record_entries_only_beside_the_answers_they_were_built_fro
     result = runner.invoke(app, ["cache", "repair", "--json"])
     assert result.exit_code == 0, result.output
     with ResultCache(filled) as cache:
-        assert cache.stats().records == 7  # the service built from it is asked of its stages again
-        assert cache.validate().count("orphan-record") == 0
+        assert CacheMaintenance(cache).stats().records == 7  # the service built from it is asked of its stages again
+        assert CacheMaintenance(cache).validate().count("orphan-record") == 0

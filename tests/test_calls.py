@@ -10,7 +10,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from service_ambitions.core.errors import OutputInvalid
 from service_ambitions.core.events import CallFailed, CallFinished, CallStarted, Event
 from service_ambitions.core.models import Service, Stage
-from service_ambitions.llm.gateway import Gateway
+from service_ambitions.llm.gateway import compose_gateway
+from service_ambitions.llm.lanes import CallSettings
 from service_ambitions.llm.requests import LLMRequest
 from service_ambitions.pipeline.calls import MeasuredCalls
 
@@ -25,7 +26,8 @@ def _calls(answer: object, events: list[Event]) -> MeasuredCalls:
     def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"value": answer})])
 
-    gateway = Gateway(dict.fromkeys(Stage, FunctionModel(model, model_name="fn")), max_in_flight=2, output_retries=1)
+    models = dict.fromkeys(Stage, FunctionModel(model, model_name="fn"))
+    gateway = compose_gateway(models, max_in_flight=2, settings=CallSettings(output_retries=1))
     return MeasuredCalls(gateway, events.append)
 
 

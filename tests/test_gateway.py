@@ -16,7 +16,9 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from service_ambitions.core.errors import OutputInvalid
 from service_ambitions.core.models import Stage
-from service_ambitions.llm.gateway import Gateway
+from service_ambitions.llm.gateway import Gateway, compose_gateway
+from service_ambitions.llm.lanes import CallSettings
+from service_ambitions.llm.limits import RateLimiter
 from service_ambitions.llm.requests import LLMRequest
 
 
@@ -28,8 +30,9 @@ def call(info: AgentInfo, value: object) -> ModelResponse:
     return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"value": value})])
 
 
-def gateway_for(model: FunctionModel, **kwargs: int) -> Gateway:
-    return Gateway(dict.fromkeys(Stage, model), max_in_flight=kwargs.pop("max_in_flight", 4), **kwargs)
+def gateway_for(model: FunctionModel, *, max_in_flight: int = 4, output_retries: int = 2) -> Gateway:
+    settings = CallSettings(output_retries=output_retries)
+    return compose_gateway(dict.fromkeys(Stage, model), max_in_flight=max_in_flight, settings=settings)
 
 
 async def test_answer_carries_output_usage_model_and_messages() -> None:
@@ -169,8 +172,29 @@ async def test_a_call_a_fallback_model_answered_is_told() -> None:
         FunctionModel(down, model_name="first"), FunctionModel(lambda m, i: call(i, 5), model_name="second")
     )
     events: list[Event] = []
-    gateway = Gateway(dict.fromkeys(Stage, chain), max_in_flight=2, on_event=events.append)
+    gateway = compose_gateway(dict.fromkeys(Stage, chain), max_in_flight=2, on_event=events.append)
     answer = await gateway.ask(LLMRequest(Stage.MAPPING, "", "?", Answer))
     assert answer.output == Answer(value=5)
     assert answer.model == "first | second"
     assert FallbackUsed(stage=Stage.MAPPING, model="second") in events
+
+
+async def test_the_live_lane_waits_for_the_rate_before_each_request_it_sends() -> None:
+    waits: list[int] = []
+
+    class Counted(RateLimiter):
+        async def wait(self, estimated_tokens: int) -> None:
+            waits.append(estimated_tokens)
+
+    tries = iter([{"value": "not a number"}, {"value": 2}])
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return call(info, next(tries)["value"])
+
+    rate = Counted(requests_per_minute=60, tokens_per_minute=None)
+    settings = CallSettings(model_settings={"max_tokens": 400})
+    gateway = compose_gateway(dict.fromkeys(Stage, FunctionModel(model)), max_in_flight=2, rate=rate, settings=settings)
+    answer = await gateway.ask(LLMRequest(Stage.FEATURES, "Be brief.", "x" * 4000, Answer))
+    assert answer.output == Answer(value=2)
+    assert len(waits) == 2  # the output retry is a request too: it waits its turn
+    assert 1000 + 100 <= waits[0] < waits[1]  # the prompt's tokens and a quarter of the longest answer

@@ -18,7 +18,7 @@ from service_ambitions.core.models import Meta, ReferenceHashes, Service, Servic
 from service_ambitions.inputs.entries import Accepted, QuarantineRecord
 from service_ambitions.jobs.run import generate
 from service_ambitions.jobs.setup import prepare
-from service_ambitions.llm.gateway import Gateway
+from service_ambitions.llm.gateway import compose_gateway
 from service_ambitions.llm.offline import offline_answer, offline_model
 from service_ambitions.pipeline.run import Pipeline, RecordSink
 from service_ambitions.runs.tally import Tally
@@ -76,7 +76,7 @@ async def run_pipeline(
     on_event: Callable[[Event], None] | None = None,
 ) -> tuple[list[ServiceEvolution], list[QuarantineRecord]]:
     prepared = prepare(load_settings(), model_factory=lambda name: model)
-    gateway = Gateway(prepared.models, max_in_flight=8)
+    gateway = compose_gateway(prepared.models, max_in_flight=8)
     records: list[ServiceEvolution] = []
     quarantined: list[QuarantineRecord] = []
     pipeline = Pipeline(prepared.book, gateway, meta=meta, on_event=on_event)

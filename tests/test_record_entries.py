@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic_ai.models import Model
 
+from service_ambitions.cache.maintenance import CacheMaintenance
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.config.settings import load_settings
@@ -37,7 +38,7 @@ async def test_a_cached_rerun_reads_record_entries_and_never_resolves_a_model(tm
     source = EXAMPLES / "services.jsonl"
     first = await generate(prepare(load_settings(model="offline")), source, tmp_path / "a.jsonl", tmp_path / "q.jsonl")
     with ResultCache(tmp_path / "cache") as cache:
-        assert cache.stats().records == len(read_jsonl(tmp_path / "a.jsonl"))
+        assert CacheMaintenance(cache).stats().records == len(read_jsonl(tmp_path / "a.jsonl"))
 
     again = prepare(load_settings(model="offline"), model_factory=_never, resolve_models=False)
     second = await generate(again, source, tmp_path / "b.jsonl", tmp_path / "q.jsonl")
@@ -81,14 +82,13 @@ def test_the_key_changes_with_the_endpoint_but_never_reads_secrets(monkeypatch: 
 def test_no_record_entry_unless_every_answer_is_a_verified_cache_entry(tmp_path: Path) -> None:
     models = StageModels(descriptions="m", features="m", mapping="m")
 
-    def answer(key: str | None, *, imported: bool = False, cost: str | None = "0.5") -> tuple[Stage, LLMAnswer[object]]:
+    def answer(key: str | None, *, cost: str | None = "0.5") -> tuple[Stage, LLMAnswer[object]]:
         spend = Spend.priced(Decimal(cost) if cost else None, requests=1, input_tokens=10, output_tokens=2)
-        return Stage.MAPPING, LLMAnswer(None, "m", spend, (), key=key, imported=imported)
+        return Stage.MAPPING, LLMAnswer(None, "m", spend, (), key=key)
 
     with ResultCache(tmp_path / "cache") as cache:
         records = RecordEntries(cache, "scope", CacheMode.READ)
-        assert records.entry([], models, [], [answer("k1"), answer(None)]) is None  # one answer was never stored
-        assert records.entry([], models, [], [answer("k1"), answer("k2", imported=True)]) is None
+        assert records.entry([], models, [], [answer("k1"), answer(None)]) is None  # one answer is in no entry
         assert records.entry([], models, [], []) is None
         entry = records.entry([], models, ["x"], [answer("k1"), answer("k2", cost=None)])
         assert entry is not None

@@ -36,6 +36,7 @@ __all__ = [
     "CacheEntry",
     "CachedAnswer",
     "CallGroup",
+    "Lookup",
     "RecordEntry",
     "SafeDisk",
     "UnsafeRow",
@@ -177,6 +178,20 @@ class CachedAnswer:
 
     entry: CacheEntry
     output_json: bytes
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a lookup found under a key: an answer, the reason its row is unusable, or nothing (a miss)."""
+
+    answer: CachedAnswer | None = None
+    problem: str | None = None
+    """Why the row cannot be used (unreadable, corrupt); the fresh answer then replaces it."""
+
+    @property
+    def found(self) -> bool:
+        """Whether there was a row under the key, usable or not."""
+        return self.answer is not None or self.problem is not None
 
 
 def canonical_json(value: Any) -> bytes:

@@ -196,10 +196,10 @@ def _parse(path: Path, model: type[_Shape]) -> _Shape:
         raise ValueError(f"cannot read: {exc.strerror}") from exc
 
 
-# -- imported answers as this run's output data (the converters of ``ImportedLookup``) -----------
+# -- imported answers as this run's output data (for ``llm/imported.py``) -------------------------
 
 
-def imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str], _: bool) -> dict[str, str]:
+def imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str]) -> dict[str, str]:
     """Descriptions by plateau level, keyed by this run's plateau ids."""
     missing = [str(p.level) for p in plateaus if str(p.level) not in imported]
     if missing:
@@ -208,7 +208,7 @@ def imported_descriptions(plateaus: Sequence[Plateau], imported: dict[str, str],
 
 
 def imported_features(
-    roles: Sequence[Role], imported: dict[str, list[dict[str, Any]]], _: bool
+    roles: Sequence[Role], imported: dict[str, list[dict[str, Any]]]
 ) -> dict[str, list[dict[str, Any]]]:
     """This run's roles, in its order, with their features as drafts (an imported answer has no ids)."""
     missing = [role.role_id for role in roles if role.role_id not in imported]

@@ -1,9 +1,9 @@
 """The cache's maintenance: what ``cache stats``, ``validate`` and ``purge`` do.
 
-:class:`CacheMaintenance` is the commands' side of :class:`~service_ambitions.cache.ResultCache`
-(which inherits it): it reads rows straight from SQLite, so a damaged, pickled or
-hostile row is reported, never loaded, and it deletes only the rows it found wrong and
-the cache's own value files.
+:class:`CacheMaintenance` is the commands' side of a
+:class:`~service_ambitions.cache.store.ResultCache`, built over an open one: it reads rows
+straight from SQLite, so a damaged, pickled or hostile row is reported, never loaded, and
+it deletes only the rows it found wrong and the cache's own value files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from service_ambitions.cache.format import (
     IMPORTED_ROW,
@@ -23,7 +23,7 @@ from service_ambitions.cache.format import (
     RESULT_ROW,
     SCHEMA_ROW,
     TRANSCRIPT_ROW,
-    CachedAnswer,
+    Lookup,
     UnsafeRow,
     record_deps,
     text_column,
@@ -31,6 +31,9 @@ from service_ambitions.cache.format import (
     unseal,
 )
 from service_ambitions.core.errors import CacheCorrupt, CacheUnavailable
+
+if TYPE_CHECKING:
+    from service_ambitions.cache.store import ResultCache
 
 __all__ = ["CacheMaintenance", "CacheStats", "RowProblem", "ValidationReport", "database_error"]
 
@@ -109,15 +112,13 @@ def _reports_damage(method: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 class CacheMaintenance:
-    """Stats, validation and purging over the rows of one cache directory."""
+    """Stats, validation and purging over the rows of one open cache."""
 
-    directory: Path
-    _cache: Any
-    _clock: Callable[[], datetime]
-
-    def lookup(self, key: str) -> CachedAnswer | str | None:
-        """The answer under ``key`` (see :meth:`ResultCache.lookup`)."""
-        raise NotImplementedError
+    def __init__(self, store: ResultCache) -> None:
+        self._store = store
+        self.directory: Path = store.directory
+        self._cache: Any = store.disk
+        self._clock: Callable[[], datetime] = store.now
 
     def _rows(self) -> Iterator[tuple[int, Any, bool, str | None]]:
         """(rowid, key, raw, filename) of every row, read straight from SQLite.
@@ -135,10 +136,11 @@ class CacheMaintenance:
         finally:
             connection.close()
 
-    def _entries(self) -> Iterator[tuple[str, CachedAnswer | str]]:
+    def _entries(self) -> Iterator[tuple[str, Lookup]]:
         for _, key, raw, _ in self._rows():
             if raw and isinstance(key, str) and key.startswith(RESULT_ROW):
-                yield key[len(RESULT_ROW) :], self.lookup(key[len(RESULT_ROW) :]) or "vanished"
+                found = self._store.lookup(key[len(RESULT_ROW) :])
+                yield key[len(RESULT_ROW) :], found if found.found else Lookup(problem="vanished")
 
     @_reports_damage
     def stats(self) -> CacheStats:
@@ -153,8 +155,9 @@ class CacheMaintenance:
                 imported += 1
             elif raw and isinstance(key, str) and key.startswith(RECORD_ROW):
                 records += 1
-        for _, answer in self._entries():
-            if isinstance(answer, str):
+        for _, found in self._entries():
+            answer = found.answer
+            if answer is None:
                 unreadable += 1
                 continue
             entry = answer.entry
@@ -223,9 +226,10 @@ class CacheMaintenance:
     def _check_result(self, key: str, rowid: int, validators: dict[str, Any]) -> RowProblem | None:
         import jsonschema
 
-        answer = self.lookup(key[len(RESULT_ROW) :])
-        if not isinstance(answer, CachedAnswer):
-            return RowProblem(key, "corrupt", answer or "vanished", rowid)
+        found = self._store.lookup(key[len(RESULT_ROW) :])
+        answer = found.answer
+        if answer is None:
+            return RowProblem(key, "corrupt", found.problem or "vanished", rowid)
         try:
             output = json.loads(answer.output_json)
         except ValueError as exc:
@@ -324,17 +328,16 @@ class CacheMaintenance:
         """
         removed: dict[tuple[str, str], int] = {}
         if stage is None and model is None and older_than is None:
-            for _, answer in self._entries():
-                pair = (
-                    (answer.entry.stage.value, answer.entry.model) if isinstance(answer, CachedAnswer) else ("?", "?")
-                )
+            for _, found in self._entries():
+                pair = (found.answer.entry.stage.value, found.answer.entry.model) if found.answer else ("?", "?")
                 removed[pair] = removed.get(pair, 0) + 1
             self._cache.clear()
             return removed
         cutoff = self._clock() - older_than if older_than is not None else None
         gone: set[str] = set()
-        for key, answer in self._entries():
-            if not isinstance(answer, CachedAnswer):
+        for key, found in self._entries():
+            answer = found.answer
+            if answer is None:
                 continue
             entry = answer.entry
             if stage is not None and entry.stage != stage:

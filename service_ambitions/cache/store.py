@@ -40,16 +40,14 @@ from service_ambitions.cache.format import (
     TRANSCRIPT_ROW,
     CachedAnswer,
     CacheEntry,
+    Lookup,
     SafeDisk,
     UnsafeRow,
     canonical_json,
     seal,
     unseal,
 )
-from service_ambitions.cache.maintenance import (
-    CacheMaintenance,
-    database_error,
-)
+from service_ambitions.cache.maintenance import database_error
 from service_ambitions.config.cache_mode import Eviction
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import CacheUnavailable
@@ -61,7 +59,7 @@ __all__ = [
 ]
 
 
-class ResultCache(CacheMaintenance):
+class ResultCache:
     """The answers and transcripts in one directory.
 
     The directory is created owner-only (0700): answers can hold business information.
@@ -101,8 +99,8 @@ class ResultCache(CacheMaintenance):
 
     # -- the gateway's side ---------------------------------------------------------------
 
-    def lookup(self, key: str) -> CachedAnswer | str | None:
-        """The answer under ``key``; None on a miss; a reason string for an unusable row.
+    def lookup(self, key: str) -> Lookup:
+        """The answer under ``key``, the reason its row is unusable, or a miss.
 
         The checksum is verified here; the output's validation is the reader's, which
         knows its type.
@@ -113,19 +111,19 @@ class ResultCache(CacheMaintenance):
         try:
             blob = self._cache.get(RESULT_ROW + key)
         except (UnsafeRow, OSError) as exc:
-            return f"unreadable: {exc}"
+            return Lookup(problem=f"unreadable: {exc}")
         except sqlite3.DatabaseError as exc:
             raise database_error(self.directory, exc) from exc
         if blob is None:
-            return None
+            return Lookup()
         try:
             header, _, output_json = unseal(blob).partition(b"\n")
-            return CachedAnswer(CacheEntry.model_validate_json(header), output_json)
+            return Lookup(CachedAnswer(CacheEntry.model_validate_json(header), output_json))
         except ValidationError as exc:
             first = exc.errors()[0]
-            return f"corrupt: entry {'.'.join(map(str, first['loc'])) or 'header'}: {first['msg']}"
+            return Lookup(problem=f"corrupt: entry {'.'.join(map(str, first['loc'])) or 'header'}: {first['msg']}")
         except ValueError as exc:
-            return f"corrupt: {exc}"
+            return Lookup(problem=f"corrupt: {exc}")
 
     def store(
         self,
@@ -225,6 +223,11 @@ class ResultCache(CacheMaintenance):
         with self._cache.transact():
             for key, blob in entries.items():
                 self._cache.set(key, blob)
+
+    @property
+    def disk(self) -> Cache:
+        """The diskcache store underneath (for :class:`~service_ambitions.cache.maintenance.CacheMaintenance`)."""
+        return self._cache
 
     def now(self) -> datetime:
         """The cache's clock, for entries' ``created``."""

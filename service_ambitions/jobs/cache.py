@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service_ambitions.cache.maintenance import CacheMaintenance
 from service_ambitions.jobs.setup import open_cache
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ __all__ = ["cache_stats", "import_answers", "purge_cache", "repair_cache", "vali
 def cache_stats(settings: Settings) -> CacheStats:
     """What the cache holds: entries by stage and model, size, ages."""
     with open_cache(settings) as cache:
-        return cache.stats()
+        return CacheMaintenance(cache).stats()
 
 
 def validate_cache(settings: Settings, *, fix: bool) -> ValidationReport:
@@ -34,7 +35,7 @@ def validate_cache(settings: Settings, *, fix: bool) -> ValidationReport:
         CacheCorrupt: the database itself is damaged (``repair_cache`` salvages it).
     """
     with open_cache(settings) as cache:
-        return cache.validate(fix=fix)
+        return CacheMaintenance(cache).validate(fix=fix)
 
 
 def purge_cache(
@@ -42,7 +43,7 @@ def purge_cache(
 ) -> dict[tuple[str, str], int]:
     """Remove the entries matching every filter given (all of them when none is)."""
     with open_cache(settings) as cache:
-        return cache.purge(stage=stage, model=model, older_than=older_than)
+        return CacheMaintenance(cache).purge(stage=stage, model=model, older_than=older_than)
 
 
 def repair_cache(settings: Settings) -> RepairReport:

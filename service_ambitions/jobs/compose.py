@@ -63,33 +63,40 @@ def run_gateway(
 
     from service_ambitions.llm.budget import Budget
     from service_ambitions.llm.failures import provider_unwell
-    from service_ambitions.llm.gateway import Gateway
+    from service_ambitions.llm.gateway import compose_gateway
+    from service_ambitions.llm.imported import ImportedAnswers
+    from service_ambitions.llm.lanes import CallSettings
     from service_ambitions.llm.limits import CircuitBreaker, RateLimiter
 
     settings = prepared.settings
     limits = settings.limits
-    return Gateway(
+    paced = limits.requests_per_minute is not None or limits.tokens_per_minute is not None
+    return compose_gateway(
         prepared.models,
         max_in_flight=settings.max_in_flight,
-        model_settings=prepared.model_settings(),
-        output_retries=settings.output_retries,
+        settings=CallSettings(
+            model_settings=prepared.model_settings(),
+            output_retries=settings.output_retries,
+            usage_limits=UsageLimits(
+                request_limit=None,
+                input_tokens_limit=limits.call_input_tokens,
+                output_tokens_limit=limits.call_output_tokens,
+            ),
+        ),
         cache=cache,
         cache_mode=settings.cache_mode,
+        source=ImportedAnswers(cache, prepared.reference, emit) if cache and settings.reuse_imported else None,
         on_event=emit,
         budget=Budget(settings.max_cost, spent_before=spent_before) if settings.max_cost is not None else None,
-        rate=RateLimiter(requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute),
+        rate=RateLimiter(requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute)
+        if paced
+        else None,
         breaker=CircuitBreaker(
             threshold=limits.breaker_failures,
             cooldown_s=limits.breaker_cooldown_s,
             is_failure=provider_unwell,
             on_change=lambda provider, paused: emit(ProviderPaused(provider=provider, paused_s=paused)),
         ),
-        usage_limits=UsageLimits(
-            request_limit=None,
-            input_tokens_limit=limits.call_input_tokens,
-            output_tokens_limit=limits.call_output_tokens,
-        ),
-        reuse_imported=settings.reuse_imported,
         batch=batch,
         unreachable_after=limits.unreachable_calls,
     )

@@ -103,18 +103,18 @@ def _estimate(
     remap: Sequence[Catalogue] = (),
 ) -> Estimate:
     from service_ambitions.llm.budget import call_price
-    from service_ambitions.llm.gateway import Gateway
+    from service_ambitions.llm.gateway import compose_gateway
+    from service_ambitions.llm.lanes import CallSettings
 
     settings = prepared.settings
     batch = settings.batch.enabled  # priced at the providers' batch rates
     scan = InputScan()
     with ExitStack() as stack:
         cache = stack.enter_context(open_cache(settings)) if settings.cache_mode is not CacheMode.OFF else None
-        gateway = Gateway(
+        gateway = compose_gateway(
             prepared.models,
             max_in_flight=settings.max_in_flight,
-            model_settings=prepared.model_settings(),
-            output_retries=settings.output_retries,
+            settings=CallSettings(model_settings=prepared.model_settings(), output_retries=settings.output_retries),
             cache=cache,
             cache_mode=CacheMode.READONLY if cache is not None else CacheMode.OFF,
         )

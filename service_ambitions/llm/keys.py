@@ -9,7 +9,7 @@ nothing that only changes how a request travels or when it was made.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +17,12 @@ from pydantic import TypeAdapter
 from pydantic_ai import ModelSettings
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 
-from service_ambitions.cache.format import canonical_json
+from service_ambitions.cache.format import cache_key, canonical_json, key_scope
 from service_ambitions.core.models import Stage
+from service_ambitions.llm.requests import LLMRequest
 from service_ambitions.llm.structured import OutputTool
 
-__all__ = ["OutputType", "key_history", "key_settings"]
+__all__ = ["CallKeys", "OutputType", "OutputTypes", "key_history", "key_settings"]
 
 # Settings that change how a request travels, not what the model answers: not part of the key.
 # Settings that change how a request travels or is billed, never the answer: not part of the
@@ -56,6 +57,52 @@ class OutputType:
         encoded = canonical_json(schema)
         tool = OutputTool.of(adapter, schema, None)
         return cls(adapter, tool, schema, hashlib.sha256(encoded).hexdigest(), len(encoded))
+
+
+class OutputTypes:
+    """Every output type's :class:`OutputType`, built at first use and kept for the run (a handful of types)."""
+
+    def __init__(self) -> None:
+        self._built: dict[type[Any], OutputType] = {}
+
+    def of(self, output_type: type[Any]) -> OutputType:
+        """The adapter, tool, schema and hash of ``output_type``."""
+        built = self._built.get(output_type)
+        if built is None:
+            built = self._built[output_type] = OutputType.of(output_type)
+        return built
+
+
+class CallKeys:
+    """The cache key of each call: its stage's scope (model, endpoint, settings, schema) and its own messages."""
+
+    def __init__(
+        self,
+        names: Mapping[Stage, str],
+        endpoints: Mapping[Stage, str | None],
+        model_settings: ModelSettings | None,
+        outputs: OutputTypes,
+    ) -> None:
+        self._names = names
+        self._endpoints = endpoints
+        self._settings = key_settings(model_settings)
+        self._outputs = outputs
+
+    def __call__(self, request: LLMRequest[Any]) -> str:
+        """The key ``request``'s answer is stored under."""
+        output = self._outputs.of(request.output_type)
+        scope = output.scopes.get(request.stage)
+        if scope is None:
+            scope = output.scopes[request.stage] = key_scope(
+                stage=request.stage,
+                model=self._names[request.stage],
+                endpoint=self._endpoints[request.stage],
+                settings=self._settings,
+                output_schema=output.schema,
+            )
+        return cache_key(
+            scope=scope, instructions=request.instructions, prompt=request.prompt, history=key_history(request.history)
+        )
 
 
 def key_settings(model_settings: ModelSettings | None) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from service_ambitions.core.models import Stage
 from service_ambitions.core.spend import Spend
@@ -12,23 +12,26 @@ from service_ambitions.core.spend import Spend
 if TYPE_CHECKING:  # not imported at run time: a run answered from record entries never loads pydantic-ai
     from pydantic_ai.messages import ModelMessage
 
-__all__ = ["ImportedLookup", "LLMAnswer", "LLMRequest"]
+__all__ = ["LLMAnswer", "LLMRequest", "Subject"]
 
 OutputT = TypeVar("OutputT")
 
 
 @dataclass(frozen=True)
-class ImportedLookup:
-    """Where an answer imported by ``migrate cache`` for this call would be, and how to read it."""
+class Subject:
+    """What a call is about, for the layers that answer it from elsewhere than a model.
 
-    key: str
-    """``stage/service_id[/plateau[/catalogue]]``, as ``ResultCache.imported`` files it."""
-    convert: Callable[[Any, bool], Any]
-    """The imported payload as this call's output data; ValueError when it does not fit. The
-    flag says whether the answer named by :attr:`after` was itself imported in this run."""
-    after: str | None = None
-    """The key of the imported answer this one builds on (a mapping's features): an older
-    tool's ids can be matched by position only to features that were that tool's too."""
+    Not part of the answer's identity (the prompt says all of it): an answer source such as
+    the older tool's imported answers finds its answer by it.
+    """
+
+    service_id: str
+    plateau: int | None = None
+    """The plateau level of a features or mapping call."""
+    catalogue: str | None = None
+    """The catalogue field of a mapping call."""
+    features: tuple[str, ...] = ()
+    """The feature ids a mapping call maps, in order."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,7 @@ class LLMRequest(Generic[OutputT]):
     prompt: str
     output_type: type[OutputT]
     history: Sequence[ModelMessage] = ()
-    imported: ImportedLookup | None = field(default=None, compare=False)
-    """Not part of the answer's identity: only used with ``reuse_imported``."""
+    subject: Subject | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,6 @@ class LLMAnswer(Generic[OutputT]):
     """The new messages of this call (request and responses, including failed attempts); empty when cached."""
     cached: bool = False
     """True when the answer came from the cache (not spent again)."""
-    imported: bool = False
-    """True when the answer was imported by ``migrate cache`` (``cached`` is then true too)."""
     key: str | None = None
     """The cache entry the answer is stored under (or was read from); None when it is in none."""
     batched: bool = False

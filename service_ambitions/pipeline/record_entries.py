@@ -1,8 +1,8 @@
 """Record entries: a whole service's result in one cache row, so a cached re-run is one lookup per service.
 
 The per-stage answers stay the source of truth. A record entry is derived from them: it
-is written only when every call of the service was answered by the model or by a
-verified cache entry (never an imported answer), and it lists the keys of those entries
+is written only when every answer of the service is in a verified cache entry (an
+answer with a cache key), and it lists the keys of those entries
 (``deps``). ``cache purge`` and ``cache validate --fix`` remove the record entries whose
 answers they remove, and ``--cache-mode refresh`` never reads one (it writes a new one).
 
@@ -109,11 +109,11 @@ class RecordEntries:
         answers: Sequence[tuple[Stage, LLMAnswer[Any]]],
     ) -> RecordEntry | None:
         """The record entry for a finished service; None when one of its answers is not a verified cache entry."""
-        keys = [answer.key for _, answer in answers if not answer.imported]
-        if not self._writing or not answers or None in keys or len(keys) != len(answers):
-            return None
+        keys = [answer.key for _, answer in answers if answer.key is not None]
+        if not self._writing or not answers or len(keys) != len(answers):
+            return None  # an answer in no cache entry (live with the cache off, imported): nothing to build on
         return RecordEntry(
-            deps=[key for key in keys if key is not None],
+            deps=keys,
             models=models,
             dropped=list(dropped),
             calls=_groups(answers),

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from service_ambitions.cache.legacy import imported_descriptions, imported_features, imported_key, imported_mapping
 from service_ambitions.config.settings import FeatureCount, ShortlistSettings
 from service_ambitions.core.models import Feature, FeatureScore, MappedItem, PlateauResult, Service, Stage
-from service_ambitions.llm.requests import ImportedLookup, LLMRequest
+from service_ambitions.llm.requests import LLMRequest, Subject
 from service_ambitions.reference.data import Catalogue, Plateau, ReferenceData
 from service_ambitions.reference.outputs import (
     FeatureDraft,
@@ -157,10 +156,12 @@ class StageBook:
     def descriptions_request(self, service: Service) -> LLMRequest[BaseModel]:
         """One call: the service described at every plateau."""
         prompt = self._prompts.request("descriptions", service=render_service(service), plateaus=self._plateaus_text)
-        convert = functools.partial(imported_descriptions, self.reference.plateaus)
-        lookup = ImportedLookup(imported_key(Stage.DESCRIPTIONS, service.service_id), convert)
         return LLMRequest(
-            Stage.DESCRIPTIONS, self._descriptions_instructions, prompt, self._descriptions_type, imported=lookup
+            Stage.DESCRIPTIONS,
+            self._descriptions_instructions,
+            prompt,
+            self._descriptions_type,
+            subject=Subject(service.service_id),
         )
 
     def read_descriptions(self, output: BaseModel) -> dict[str, str]:
@@ -185,9 +186,8 @@ class StageBook:
             min_features=self._feature_count.min,
             max_features=self._feature_count.max,
         )
-        convert = functools.partial(imported_features, self.reference.roles)
-        lookup = ImportedLookup(imported_key(Stage.FEATURES, service.service_id, plateau.level), convert)
-        return LLMRequest(Stage.FEATURES, self._features_instructions, prompt, self._features_type, imported=lookup)
+        subject = Subject(service.service_id, plateau.level)
+        return LLMRequest(Stage.FEATURES, self._features_instructions, prompt, self._features_type, subject=subject)
 
     def _earlier_text(self, earlier: Sequence[tuple[Plateau, Feature]]) -> str:
         if not earlier:
@@ -256,16 +256,13 @@ class StageBook:
             shortlist=shortlist,
             features="\n".join(f"- `{f.feature_id}` {f.name}: {f.description}" for f in features),
         )
-        key = imported_key(Stage.MAPPING, service.service_id, plateau.level, catalogue.field)
-        ids = [f.feature_id for f in features]
-        after = imported_key(Stage.FEATURES, service.service_id, plateau.level)
-        lookup = ImportedLookup(key, functools.partial(imported_mapping, ids, catalogue), after=after)
+        subject = Subject(service.service_id, plateau.level, catalogue.field, tuple(f.feature_id for f in features))
         return LLMRequest(
             Stage.MAPPING,
             self._mapping_instructions[catalogue.field],
             prompt,
             self._mapping_types[catalogue.field],
-            imported=lookup,
+            subject=subject,
         )
 
     def read_mapping(self, output: BaseModel, catalogue: Catalogue, features: Iterable[Feature]) -> MappingResult:
