@@ -62,19 +62,21 @@ def _model_factory(billing: Billing) -> Any:
 
 
 async def _run(folder: Path, source: Path, services: int, concurrency: int, budget: Decimal | None) -> dict[str, Any]:
-    from service_ambitions.config.settings import load_settings
+    from service_ambitions.config.settings import Overrides, load_settings
     from service_ambitions.jobs.run import generate
     from service_ambitions.jobs.setup import prepare
     from service_ambitions.runs.records import tally_run
 
     billing = Billing()
     settings = load_settings(
-        model="openai:gpt-4o-mini",
-        concurrency=concurrency,
-        max_in_flight=concurrency * 2,
-        cache_mode="off",
-        runs_dir=folder / "runs",
-        max_cost=budget,
+        overrides=Overrides(
+            model="openai:gpt-4o-mini",
+            concurrency=concurrency,
+            max_in_flight=concurrency * 2,
+            cache_mode="off",
+            runs_dir=folder / "runs",
+            max_cost=budget,
+        )
     )
     prepared = prepare(settings, model_factory=_model_factory(billing))
     out = folder / f"out-{budget}.jsonl"
@@ -85,8 +87,8 @@ async def _run(folder: Path, source: Path, services: int, concurrency: int, budg
         "done": tally.completed,
         "spent": tally.cost,
         "requests": tally.total_requests,
-        "input_tokens": sum(tally.input_tokens.values()),
-        "output_tokens": sum(tally.output_tokens.values()),
+        "input_tokens": tally.spend.input_tokens,
+        "output_tokens": tally.spend.output_tokens,
         "billed": (billing.requests, billing.input_tokens, billing.output_tokens),
     }
 

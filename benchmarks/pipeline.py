@@ -31,7 +31,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Settings
 from service_ambitions.core.events import Event, ServiceCompleted
 from service_ambitions.jobs.run import generate
 from service_ambitions.jobs.setup import prepare
@@ -93,7 +93,7 @@ async def measure(services: int, latency: float, in_flight: int, small: bool) ->
         folder = Path(tmp)
         reference = write_small_reference(folder) if small else {}
         extra = {"features_per_role": {"min": 1, "max": 1}} if small else {}
-        settings = load_settings(
+        settings = Settings(
             model="offline",
             max_in_flight=in_flight,
             concurrency=in_flight,

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from genai_prices import Usage, calc_price  # noqa: E402
 
-from service_ambitions.config.settings import load_settings  # noqa: E402
+from service_ambitions.config.settings import Overrides, load_settings  # noqa: E402
 from service_ambitions.core.models import ServiceEvolution  # noqa: E402
 from service_ambitions.jobs.run import generate  # noqa: E402
 from service_ambitions.jobs.setup import prepare  # noqa: E402
@@ -56,7 +56,9 @@ def cached_tokens(text: str, earlier: list[str]) -> int:
 
 
 async def requests_of_examples(work: Path) -> tuple[int, list[tuple[str, LLMRequest[object]]]]:
-    settings = load_settings(None, model="offline", cache_mode="off", runs_dir=work / "runs", cache_dir=work / "c")
+    settings = load_settings(
+        None, overrides=Overrides(model="offline", cache_mode="off", runs_dir=work / "runs", cache_dir=work / "c")
+    )
     prepared = prepare(settings)
     out = work / "out.jsonl"
     await generate(prepared, EXAMPLES / "services.jsonl", out, work / "q.jsonl")

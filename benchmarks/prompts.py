@@ -25,12 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service_ambitions.config.settings import load_settings  # noqa: E402
+from service_ambitions.config.cache_mode import CacheMode  # noqa: E402
+from service_ambitions.config.settings import Overrides, Settings, load_settings  # noqa: E402
 from service_ambitions.core.events import CallFinished, Event  # noqa: E402
 from service_ambitions.core.models import Feature, FeatureScore, Service, ServiceEvolution, Stage  # noqa: E402
 from service_ambitions.jobs.run import generate  # noqa: E402
 from service_ambitions.jobs.setup import prepare  # noqa: E402
-from service_ambitions.llm.gateway import Gateway  # noqa: E402
+from service_ambitions.llm.gateway import compose_gateway  # noqa: E402
 from service_ambitions.pipeline.stages import FeatureIds  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -52,13 +53,12 @@ def synthetic_catalogue(count: int) -> dict[str, object]:
     return {"field": "applications", "label": "Applications", "items": items}
 
 
-async def per_stage(config: Path | None, services: Path, work: Path, **overrides: object) -> dict[str, object]:
+async def per_stage(config: Path | None, services: Path, work: Path) -> dict[str, object]:
     """Tokens per service by stage, from the events of one uncached offline run."""
-    settings = load_settings(
-        config, model="offline", cache_mode="off", runs_dir=work / "runs", cache_dir=work / "cache", **overrides
-    )
+    flags = Overrides(model="offline", cache_mode=CacheMode.OFF, runs_dir=work / "runs", cache_dir=work / "cache")
+    settings = load_settings(config, overrides=flags)
     prepared = prepare(settings)
-    gateway = Gateway(prepared.models, max_in_flight=1)
+    gateway = compose_gateway(prepared.models, max_in_flight=1)
     events: list[Event] = []
     out = work / "out.jsonl"
     await generate(prepared, services, out, work / "q.jsonl", on_event=events.append)
@@ -101,14 +101,13 @@ def shortlist_figures(work: Path, size: int) -> dict[str, float]:
     path.write_text(json.dumps(synthetic_catalogue(500)))
     figures = {}
     for label, threshold in (("whole catalogue", None), ("shortlist", 150)):
-        settings = load_settings(
-            None,
+        settings = Settings(
             model="offline",
             reference={"catalogues": [str(path)]},
             shortlist={"threshold": threshold, "size": size},
         )
         prepared = prepare(settings)
-        gateway = Gateway(prepared.models, max_in_flight=1)
+        gateway = compose_gateway(prepared.models, max_in_flight=1)
         book = prepared.book
         catalogue = book.reference.catalogues[0]
         service = Service(service_id="svc-library", name="Library", description="Lends books and e-resources.")

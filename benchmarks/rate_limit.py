@@ -90,7 +90,7 @@ async def run(
 ) -> tuple[float, float]:
     os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"
-    from service_ambitions.config.settings import load_settings
+    from service_ambitions.config.settings import Settings
     from service_ambitions.jobs.run import generate
     from service_ambitions.jobs.setup import prepare
 
@@ -99,7 +99,7 @@ async def run(
         source = folder / "services.jsonl"
         rows = [json.loads(line) for line in (ROOT / "examples" / "services.jsonl").read_text().splitlines()]
         source.write_text("".join(json.dumps({**rows[i % 8], "service_id": f"s{i}"}) + "\n" for i in range(services)))
-        settings = load_settings(
+        settings = Settings(
             model="openai:gpt-4o-mini",
             concurrency=in_flight,
             max_in_flight=in_flight,

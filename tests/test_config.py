@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import BatchOverrides, Overrides, Settings, load_settings
 from service_ambitions.core.errors import ConfigError
 from service_ambitions.core.models import Stage
 
@@ -27,12 +28,13 @@ def test_precedence_yaml_then_dotenv_then_environment_then_flags(
     monkeypatch.setenv("SA_SEED", "3")
     monkeypatch.setenv("SA_MODELS__MAPPING", "openai:gpt-4.1-mini")
 
-    settings = load_settings(temperature=0.9, concurrency=None)
+    settings = load_settings(overrides=Overrides(max_in_flight=9, concurrency=None))
 
     assert settings.model == "offline"  # yaml
-    assert settings.concurrency == 3  # .env over yaml
+    assert settings.temperature == 0.3  # yaml
+    assert settings.concurrency == 3  # .env over yaml (the flag was not given)
     assert settings.seed == 3  # environment over .env
-    assert settings.temperature == 0.9  # flag over everything
+    assert settings.max_in_flight == 9  # flag over everything
     assert (settings.features_per_role.min, settings.features_per_role.max) == (1, 5)  # nested values merge
     assert settings.model_for(Stage.MAPPING) == "openai:gpt-4.1-mini"
     assert settings.model_for(Stage.FEATURES) == "offline"
@@ -81,7 +83,7 @@ def test_example_config_is_valid() -> None:
 def test_retry_settings_reach_every_call() -> None:
     from service_ambitions.jobs.setup import prepare
 
-    settings = load_settings(model="offline", retry={"request_timeout_s": 42}, max_output_tokens=512)
+    settings = Settings(model="offline", retry={"request_timeout_s": 42}, max_output_tokens=512)
     model_settings = prepare(settings).model_settings()
     assert model_settings["timeout"] == 42
     assert model_settings["max_tokens"] == 512
@@ -120,3 +122,17 @@ def test_misspelt_variables_are_errors_with_a_suggestion(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as yaml_typo:
         load_settings(config)
     assert "did you mean concurrency?" in yaml_typo.value.user_message
+
+
+def test_flags_are_a_typed_set_validated_as_the_files_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError):
+        Overrides.model_validate({"modle": "offline"})  # a misspelt key is an error, never ignored
+    with pytest.raises(ConfigError) as caught:
+        load_settings(overrides=Overrides(concurrency=0))
+    assert "concurrency" in caught.value.message
+    assert "--concurrency" in str(caught.value.hint)
+    flags = Overrides(model="offline", batch=BatchOverrides(max_requests=7))
+    assert flags.given() == {"model": "offline", "batch": {"max_requests": 7}}
+    assert load_settings(overrides=flags).batch.max_requests == 7
+    assert Overrides(batch=BatchOverrides()).given() == {}  # a section with nothing given is not given

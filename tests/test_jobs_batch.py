@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 from service_ambitions.core.errors import ConfigError, InputError, ResumeMismatch
 from service_ambitions.jobs.batch import check_detach, collect_job, leaves_batches, run_batched
 from service_ambitions.llm.batching import BatchOptions
@@ -66,19 +66,19 @@ async def test_a_run_that_finishes_does_not_detach() -> None:
 
 
 def test_detach_needs_batch_and_a_provider(tmp_path: Path) -> None:
-    check_detach(load_settings(model="offline"), False)
+    check_detach(load_settings(overrides=Overrides(model="offline")), False)
     with pytest.raises(ConfigError, match="--detach needs --batch"):
-        check_detach(load_settings(model="offline"), True)
+        check_detach(load_settings(overrides=Overrides(model="offline")), True)
     with pytest.raises(ConfigError, match="offline model's batches"):
-        check_detach(load_settings(model="offline", batch={"enabled": True}), True)
-    check_detach(load_settings(model="openai:gpt-4o-mini", batch={"enabled": True}), True)
+        check_detach(load_settings(overrides=Overrides(model="offline", batch={"enabled": True})), True)
+    check_detach(load_settings(overrides=Overrides(model="openai:gpt-4o-mini", batch={"enabled": True})), True)
 
 
 def test_collect_continues_only_recorded_run_runs(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     with pytest.raises(InputError, match="no run 'nope'"):
         collect_job(runs, "nope")
-    settings = load_settings(model="offline")
+    settings = load_settings(overrides=Overrides(model="offline"))
     manifest = {
         "run_id": "r1",
         "command": "map",
@@ -102,8 +102,8 @@ def test_collect_continues_only_recorded_run_runs(tmp_path: Path) -> None:
     assert job.settings.batch.enabled
     assert job.settings.model == "offline"
     assert job.output_path == tmp_path / "out.jsonl"
-    assert leaves_batches(load_settings(runs_dir=runs), tmp_path / "out.jsonl", "r1", "run") == 0
-    assert leaves_batches(load_settings(runs_dir=runs), tmp_path / "out.jsonl", "nope", "run") == 0
+    assert leaves_batches(load_settings(overrides=Overrides(runs_dir=runs)), tmp_path / "out.jsonl", "r1", "run") == 0
+    assert leaves_batches(load_settings(overrides=Overrides(runs_dir=runs)), tmp_path / "out.jsonl", "nope", "run") == 0
 
 
 async def test_a_whole_wave_is_submitted_without_waiting_for_max_wait() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, Settings, load_settings
 from service_ambitions.core.models import Meta, ReferenceHashes, StageModels
 from service_ambitions.jobs.compose import meta_maker, remapped_reference, run_gateway
 from service_ambitions.jobs.setup import prepare
@@ -22,7 +22,7 @@ def _hashes(tag: str) -> ReferenceHashes:
 
 
 def test_a_record_mapped_again_keeps_its_own_reference_but_for_what_was_mapped() -> None:
-    prepared = prepare(load_settings(model="offline"))
+    prepared = prepare(load_settings(overrides=Overrides(model="offline")))
     data = [c for c in prepared.reference.catalogues if c.field == "data"]
     mixed = remapped_reference(_hashes("old"), _hashes("new"), data)
     assert mixed == ReferenceHashes(
@@ -32,7 +32,7 @@ def test_a_record_mapped_again_keeps_its_own_reference_but_for_what_was_mapped()
 
 
 def test_new_records_say_the_run_models_and_reference_while_mapped_ones_keep_their_origin() -> None:
-    prepared = prepare(load_settings(model="offline", seed=3), stages=("mapping",))
+    prepared = prepare(load_settings(overrides=Overrides(model="offline", seed=3)), stages=("mapping",))
     gateway = run_gateway(prepared, None, lambda event: None)
     data = [c for c in prepared.reference.catalogues if c.field == "data"]
     meta = meta_maker(prepared, lambda: gateway, "run-1", lambda: WHEN, data)
@@ -69,7 +69,7 @@ async def test_the_batch_lane_takes_the_settings_sizes_and_waits() -> None:
     from service_ambitions.jobs.compose import batch_lane
 
     batch = {"enabled": True, "max_requests": 7, "max_wait_s": 1.5, "poll_interval_s": 2, "max_poll_interval_s": 9}
-    prepared = prepare(load_settings(model="offline", batch={**batch, "max_resubmissions": 4}))
+    prepared = prepare(Settings(model="offline", batch={**batch, "max_resubmissions": 4}))
     lane = batch_lane(prepared, None, lambda event: None, detach=True)  # type: ignore[arg-type]
     options = lane.options
     assert (options.max_requests, options.max_wait_s, options.poll_interval_s) == (7, 1.5, 2)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 from service_ambitions.config.files import find_config
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 
 from .conftest import read_jsonl
 
@@ -41,7 +41,9 @@ def test_the_users_own_config_is_found_wherever_the_tool_runs(tmp_path: Path) ->
     settings = load_settings(found)
     assert settings.concurrency == 3
     assert settings.prompts_dir == home / "service-ambitions" / "prompts"  # relative to the file
-    assert load_settings(found, prompts_dir=Path("mine")).prompts_dir == Path("mine")  # a flag stays as typed
+    assert load_settings(found, overrides=Overrides(prompts_dir=Path("mine"))).prompts_dir == Path(
+        "mine"
+    )  # a flag stays as typed
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "app.yaml").write_text("concurrency: 2\n")
     assert find_config(environ={"XDG_CONFIG_HOME": str(home)}) == Path("config/app.yaml")  # the local one first

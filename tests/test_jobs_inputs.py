@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 from service_ambitions.core.errors import ConfigError
 from service_ambitions.inputs.entries import Accepted, Rejected
 from service_ambitions.inputs.jsonl import read_services
@@ -26,7 +26,7 @@ def test_a_resumed_run_reads_only_what_is_left(tmp_path: Path) -> None:
 
 
 def test_catalogues_are_chosen_by_field_once_each() -> None:
-    reference = prepare(load_settings(model="offline")).reference
+    reference = prepare(load_settings(overrides=Overrides(model="offline"))).reference
     assert [c.field for c in chosen_catalogues(reference, ["data", "applications", "data"])] == ["data", "applications"]
     assert len(chosen_catalogues(reference, None)) == len(reference.catalogues)
     with pytest.raises(ConfigError, match="unknown catalogue 'apps'"):
@@ -52,7 +52,9 @@ def test_a_map_reader_reads_the_service_file_once_however_often_it_reads_the_inp
 
     monkeypatch.setattr(inputs, "load_service_file", counted_load)
 
-    chosen, read = inputs.map_reader(prepare(load_settings(model="offline")), source, ["data"], services, None)
+    chosen, read = inputs.map_reader(
+        prepare(load_settings(overrides=Overrides(model="offline"))), source, ["data"], services, None
+    )
     first, again = list(read()), list(read())
 
     assert [c.field for c in chosen] == ["data"]

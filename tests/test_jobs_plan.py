@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 from service_ambitions.core.models import Stage
 from service_ambitions.jobs.plan import estimate
 from service_ambitions.jobs.setup import prepare
@@ -13,7 +13,7 @@ from .conftest import EXAMPLES
 
 
 def test_an_estimate_counts_every_call_of_every_stage(services_file: Path) -> None:
-    prepared = prepare(load_settings(model="offline"))
+    prepared = prepare(load_settings(overrides=Overrides(model="offline")))
     plan = estimate(prepared, services_file)
     calls = {row.stage: row.calls for row in plan.stages}
     plateaus, catalogues = len(prepared.reference.plateaus), len(prepared.reference.catalogues)
@@ -24,5 +24,7 @@ def test_an_estimate_counts_every_call_of_every_stage(services_file: Path) -> No
 
 
 def test_an_estimate_with_a_limit_counts_only_those_services() -> None:
-    plan = estimate(prepare(load_settings(model="offline")), EXAMPLES / "services.jsonl", max_services=2)
+    plan = estimate(
+        prepare(load_settings(overrides=Overrides(model="offline"))), EXAMPLES / "services.jsonl", max_services=2
+    )
     assert plan.scan.services == 2

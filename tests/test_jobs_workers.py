@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Settings
 from service_ambitions.jobs.workers import share
 
 from .conftest import EXAMPLES, read_jsonl, run_dirs
@@ -19,7 +19,7 @@ runner = CliRunner()
 
 
 def test_each_worker_gets_its_share_of_the_limits_and_the_budget() -> None:
-    settings = load_settings(
+    settings = Settings(
         model="offline", concurrency=5, max_in_flight=8, max_cost=Decimal("3"), limits={"requests_per_minute": 100}
     )
     part = share(settings, 2)

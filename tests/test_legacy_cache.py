@@ -12,7 +12,7 @@ from pydantic_ai.models.function import AgentInfo
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 from service_ambitions.core.events import CacheEntryRejected, CallFinished, Event
 from service_ambitions.jobs.run import generate
 from service_ambitions.jobs.setup import prepare
@@ -108,7 +108,7 @@ async def test_a_run_that_reuses_imported_answers_calls_no_model(
     events: list[Event] = []
     two = tmp_path / "two.jsonl"
     two.write_text("".join(EXAMPLES.joinpath("services.jsonl").read_text().splitlines(keepends=True)[:2]))
-    settings = load_settings(reuse_imported=True)
+    settings = load_settings(overrides=Overrides(reuse_imported=True))
     prepared = prepare(settings, model_factory=lambda name: scripted(count))
     out = tmp_path / "reused.jsonl"
 
@@ -130,10 +130,13 @@ async def test_a_run_that_reuses_imported_answers_calls_no_model(
     assert [decided(r) for r in reused] == [decided(r) for r in generated]  # type: ignore[arg-type]
 
     # Refreshing ignores them as it ignores every stored answer; without the flag they are not used.
-    refresh = load_settings(reuse_imported=True, cache_mode="refresh")
+    refresh = load_settings(overrides=Overrides(reuse_imported=True, cache_mode="refresh"))
     await generate(prepare(refresh, model_factory=lambda name: scripted(count)), two, out, tmp_path / "q.jsonl")
     assert calls == 42
-    without = prepare(load_settings(cache_dir=tmp_path / "empty-cache"), model_factory=lambda name: scripted(count))
+    without = prepare(
+        load_settings(overrides=Overrides(cache_dir=tmp_path / "empty-cache")),
+        model_factory=lambda name: scripted(count),
+    )
     await generate(without, two, out, tmp_path / "q.jsonl")
     assert calls == 84
 
@@ -151,7 +154,9 @@ async def test_an_imported_answer_that_does_not_fit_is_reported_and_recomputed(
     one = tmp_path / "one.jsonl"
     one.write_text(EXAMPLES.joinpath("services.jsonl").read_text().splitlines(keepends=True)[0])
     events: list[Event] = []
-    prepared = prepare(load_settings(reuse_imported=True), model_factory=lambda name: scripted(_none))
+    prepared = prepare(
+        load_settings(overrides=Overrides(reuse_imported=True)), model_factory=lambda name: scripted(_none)
+    )
 
     await generate(prepared, one, tmp_path / "out.jsonl", tmp_path / "q.jsonl", on_event=events.append)
 

@@ -12,7 +12,7 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 from service_ambitions.core.events import Event, ServiceCompleted, ServiceStarted
 from service_ambitions.core.models import Meta, ReferenceHashes, Service, ServiceEvolution, StageModels
 from service_ambitions.inputs.entries import Accepted, QuarantineRecord
@@ -182,7 +182,7 @@ async def test_reading_ahead_is_bounded_while_the_oldest_service_is_slow() -> No
 async def test_generate_writes_files_and_returns_the_run_id(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"service_id": "a", "name": "A", "description": "Helps."}\n')
-    prepared = prepare(load_settings(model="offline"))
+    prepared = prepare(load_settings(overrides=Overrides(model="offline")))
     fixed = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     result = await generate(prepared, source, tmp_path / "out.jsonl", tmp_path / "q.jsonl", clock=lambda: fixed)
 
@@ -202,7 +202,7 @@ async def test_a_runs_recorded_time_starts_when_the_job_began_not_when_its_recor
 
     source = tmp_path / "in.jsonl"
     source.write_text('{"service_id": "a", "name": "A", "description": "Helps."}\n')
-    prepared = prepare(load_settings(model="offline"))
+    prepared = prepare(load_settings(overrides=Overrides(model="offline")))
     ticks = iter(datetime(2026, 5, 1, 12, 0, tzinfo=UTC) + timedelta(seconds=n) for n in range(10_000))
     result = await generate(prepared, source, tmp_path / "out.jsonl", tmp_path / "q.jsonl", clock=lambda: next(ticks))
     manifest = read_manifest(result.directory)

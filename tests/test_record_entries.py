@@ -14,7 +14,7 @@ from pydantic_ai.models import Model
 from service_ambitions.cache.maintenance import CacheMaintenance
 from service_ambitions.cache.store import ResultCache
 from service_ambitions.config.cache_mode import CacheMode
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 from service_ambitions.core.models import Stage, StageModels
 from service_ambitions.core.spend import Spend
 from service_ambitions.jobs.run import generate
@@ -36,11 +36,13 @@ def _without_meta(path: Path) -> list[dict[str, object]]:
 
 async def test_a_cached_rerun_reads_record_entries_and_never_resolves_a_model(tmp_path: Path) -> None:
     source = EXAMPLES / "services.jsonl"
-    first = await generate(prepare(load_settings(model="offline")), source, tmp_path / "a.jsonl", tmp_path / "q.jsonl")
+    first = await generate(
+        prepare(load_settings(overrides=Overrides(model="offline"))), source, tmp_path / "a.jsonl", tmp_path / "q.jsonl"
+    )
     with ResultCache(tmp_path / "cache") as cache:
         assert CacheMaintenance(cache).stats().records == len(read_jsonl(tmp_path / "a.jsonl"))
 
-    again = prepare(load_settings(model="offline"), model_factory=_never, resolve_models=False)
+    again = prepare(load_settings(overrides=Overrides(model="offline")), model_factory=_never, resolve_models=False)
     second = await generate(again, source, tmp_path / "b.jsonl", tmp_path / "q.jsonl")
 
     assert _without_meta(tmp_path / "b.jsonl") == _without_meta(tmp_path / "a.jsonl")
@@ -57,22 +59,24 @@ async def test_a_cached_rerun_reads_record_entries_and_never_resolves_a_model(tm
 async def test_refresh_reads_no_record_entry_and_a_changed_setting_misses(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"service_id": "a", "name": "A", "description": "Helps students enrol."}\n')
-    await generate(prepare(load_settings(model="offline")), source, tmp_path / "a.jsonl", tmp_path / "q.jsonl")
+    await generate(
+        prepare(load_settings(overrides=Overrides(model="offline"))), source, tmp_path / "a.jsonl", tmp_path / "q.jsonl"
+    )
 
-    refresh = prepare(load_settings(model="offline", cache_mode=CacheMode.REFRESH))
+    refresh = prepare(load_settings(overrides=Overrides(model="offline", cache_mode=CacheMode.REFRESH)))
     refreshed = await generate(refresh, source, tmp_path / "b.jsonl", tmp_path / "q.jsonl")
     assert build_report(refreshed.directory).totals.spend.requests == 21  # every stage asked again
 
-    other_seed = prepare(load_settings(model="offline", seed=99))
+    other_seed = prepare(load_settings(overrides=Overrides(model="offline", seed=99)))
     assert other_seed.record_scope != refresh.record_scope
     reseeded = await generate(other_seed, source, tmp_path / "c.jsonl", tmp_path / "q.jsonl")
     assert build_report(reseeded.directory).totals.spend.requests == 21
 
 
 def test_the_key_changes_with_the_endpoint_but_never_reads_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    before = prepare(load_settings(model="offline"), resolve_models=False).record_scope
+    before = prepare(load_settings(overrides=Overrides(model="offline")), resolve_models=False).record_scope
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
-    moved = prepare(load_settings(model="offline"), resolve_models=False).record_scope
+    moved = prepare(load_settings(overrides=Overrides(model="offline")), resolve_models=False).record_scope
     assert moved != before
     environ = {"OPENAI_BASE_URL": "u", "AZURE_OPENAI_ENDPOINT": "e", "OPENAI_API_KEY": "k", "OTEL_X_ENDPOINT": "o"}
     seen = endpoint_environment(environ)

@@ -178,11 +178,11 @@ def synthetic_items(count: int) -> list[dict[str, str]]:
 
 
 def test_the_stage_plan_is_the_one_order_of_a_services_calls() -> None:
-    from service_ambitions.config.settings import load_settings
+    from service_ambitions.config.settings import Overrides, load_settings
     from service_ambitions.jobs.setup import prepare
     from service_ambitions.pipeline.stages import Call, Described, Featured, service_plan
 
-    book = prepare(load_settings(model="offline")).book
+    book = prepare(load_settings(overrides=Overrides(model="offline"))).book
     plan = service_plan(book, Service(service_id="s", name="S", description="D"))
     order: list[str] = []
     step = next(plan, None)

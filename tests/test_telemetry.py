@@ -11,7 +11,7 @@ import pytest
 import respx
 from logfire.testing import CaptureLogfire
 
-from service_ambitions.config.settings import load_settings
+from service_ambitions.config.settings import Overrides, load_settings
 from service_ambitions.jobs.run import generate
 from service_ambitions.jobs.setup import prepare
 
@@ -29,7 +29,7 @@ async def test_spans_and_metrics_without_content_or_keys(
     respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI())
     logfire.instrument_pydantic_ai(include_content=False)  # what configure_telemetry does, on capfire's exporter
 
-    prepared = prepare(load_settings(model="openai:gpt-4o-mini"))
+    prepared = prepare(load_settings(overrides=Overrides(model="openai:gpt-4o-mini")))
     await generate(prepared, services_file, services_file.with_name("o.jsonl"), services_file.with_name("q.jsonl"))
 
     spans = capfire.exporter.exported_spans_as_dict()

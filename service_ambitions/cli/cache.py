@@ -60,7 +60,9 @@ def stats(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fals
     from service_ambitions.jobs.cache import cache_stats
 
     state: AppState = ctx.obj
-    report = cache_stats(state.settings(cache_dir=cache_dir))
+    from service_ambitions.config.settings import Overrides
+
+    report = cache_stats(state.settings(Overrides(cache_dir=cache_dir)))
     if as_json:
         from service_ambitions.jobs.reports import CacheStatsReport
 
@@ -94,7 +96,9 @@ def validate(
 
     state: AppState = ctx.obj
     try:
-        report = validate_cache(state.settings(cache_dir=cache_dir), fix=fix)
+        from service_ambitions.config.settings import Overrides
+
+        report = validate_cache(state.settings(Overrides(cache_dir=cache_dir)), fix=fix)
     except CacheCorrupt:
         if not fix:
             raise
@@ -146,7 +150,9 @@ def purge(
     if stage is not None and stage not in {s.value for s in Stage}:
         raise typer.BadParameter(f"unknown stage {stage!r}; use one of {', '.join(s.value for s in Stage)}")
     age = parse_age(older_than) if older_than else None
-    settings = state.settings(cache_dir=cache_dir)
+    from service_ambitions.config.settings import Overrides
+
+    settings = state.settings(Overrides(cache_dir=cache_dir))
     what = "every entry" if all_entries else _describe(stage, model, older_than)
     if not yes and not typer.confirm(f"Remove {what} from {settings.cache_directory()}?", err=True):
         raise typer.Exit(1)
@@ -178,9 +184,10 @@ def repair(ctx: typer.Context, cache_dir: CacheDir = None, as_json: AsJson = Fal
 
 
 def _repair(state: AppState, cache_dir: Path | None, *, as_json: bool) -> None:
+    from service_ambitions.config.settings import Overrides
     from service_ambitions.jobs.cache import repair_cache
 
-    report = repair_cache(state.settings(cache_dir=cache_dir))
+    report = repair_cache(state.settings(Overrides(cache_dir=cache_dir)))
     if as_json:
         from service_ambitions.jobs.reports import CacheRepairReport
 

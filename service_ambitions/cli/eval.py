@@ -92,22 +92,22 @@ def evaluate(
 
 def _side(state: AppState, label: str, path: Path | None, model: str | None) -> Side:
     """A side's settings: the current ones, with its file or prompts folder and model on top."""
-    from service_ambitions.config.settings import load_settings
+    from service_ambitions.config.settings import Overrides, load_settings
     from service_ambitions.core.models import RUN_STAGES
     from service_ambitions.jobs.eval import Side
 
-    overrides: dict[str, Any] = {"model": model} if model else {}
+    overrides = Overrides(model=model)
     described = []
     config = state.config
     if path is not None and path.is_dir():
-        overrides["prompts_dir"] = path
+        overrides = Overrides(model=model, prompts_dir=path)
         described.append(f"prompts {path}")
     elif path is not None:
         if not path.is_file():
             raise typer.BadParameter(f"{path} is neither a settings file nor a prompts folder", param_hint=f"--{label}")
         config = path
         described.append(f"settings {path}")
-    settings = load_settings(config, **overrides)
+    settings = load_settings(config, overrides)
     models = sorted({settings.model_for(stage) for stage in RUN_STAGES})
     described.append(("model " if len(models) == 1 else "models ") + ", ".join(models))
     if settings.prompts_dir and path is None:

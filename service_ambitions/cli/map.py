@@ -125,17 +125,21 @@ def map_features(
 
     state: AppState = ctx.obj
     quiet = quiet or state.quiet
+    from service_ambitions.config.settings import Overrides
+
     settings = state.settings(
-        models={"mapping": model} if model else None,
-        concurrency=concurrency,
-        max_in_flight=max_in_flight,
-        seed=seed,
-        strict=strict,
-        cache_mode=cache_mode,
-        cache_dir=cache_dir,
-        runs_dir=runs_dir,
-        max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
-        batch=batch_flags(batch, batch_size, batch_wait),
+        Overrides(
+            models={"mapping": model} if model else None,
+            concurrency=concurrency,
+            max_in_flight=max_in_flight,
+            seed=seed,
+            strict=strict,
+            cache_mode=cache_mode,
+            cache_dir=cache_dir,
+            runs_dir=runs_dir,
+            max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
+            batch=batch_flags(batch, batch_size, batch_wait),
+        )
     )
     settings = batch_mode(state, settings, output=output, run_id=run_id, command="map", resume=resume, detach=detach)
     command_line = given_command(ctx)

@@ -141,7 +141,9 @@ def cache(
     from service_ambitions.jobs.cache import import_answers
 
     state: AppState = ctx.obj
-    report = import_answers(state.settings(cache_dir=cache_dir), legacy_dir, dry_run=dry_run)
+    from service_ambitions.config.settings import Overrides
+
+    report = import_answers(state.settings(Overrides(cache_dir=cache_dir)), legacy_dir, dry_run=dry_run)
     imported = sum(report.imported.values())
     if as_json:
         from service_ambitions.jobs.reports import ImportReport, PathProblem

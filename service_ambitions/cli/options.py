@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from service_ambitions.config.cache_mode import CacheMode
+
+if TYPE_CHECKING:
+    from service_ambitions.config.settings import BatchOverrides
 
 __all__ = [
     "AllowPromptLogging",
@@ -189,8 +192,8 @@ BatchWait = Annotated[
 ]
 
 
-def batch_flags(batch: bool | None, size: int | None, wait: float | None) -> dict[str, object] | None:
-    """The ``batch`` settings the flags give (None: none given)."""
-    given: dict[str, object] = {"enabled": batch, "max_requests": size, "max_wait_s": wait}
-    chosen = {key: value for key, value in given.items() if value is not None}
-    return chosen or None
+def batch_flags(batch: bool | None, size: int | None, wait: float | None) -> BatchOverrides:
+    """The ``batch`` settings the flags give."""
+    from service_ambitions.config.settings import BatchOverrides
+
+    return BatchOverrides(enabled=batch, max_requests=size, max_wait_s=wait)

@@ -21,7 +21,9 @@ runs_app = typer.Typer(help="List runs, show one, or follow its events.", no_arg
 
 
 def _runs_dir(state: AppState, runs_dir: Path | None) -> Path:
-    return state.settings(runs_dir=runs_dir).runs_directory()
+    from service_ambitions.config.settings import Overrides
+
+    return state.settings(Overrides(runs_dir=runs_dir)).runs_directory()
 
 
 def _find(state: AppState, runs_dir: Path | None, run_id: str | None) -> Path:

@@ -152,21 +152,25 @@ def run(
     state: AppState = ctx.obj
     quiet = quiet or state.quiet
     stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
+    from service_ambitions.config.settings import Overrides
+
     settings = state.settings(
-        model=model,
-        models={stage: name for stage, name in stage_models.items() if name} or None,
-        seed=seed,
-        concurrency=concurrency,
-        max_in_flight=max_in_flight,
-        workers=workers,
-        strict=strict,
-        cache_mode=cache_mode,
-        cache_dir=cache_dir,
-        runs_dir=runs_dir,
-        max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
-        allow_unknown_prices=allow_unknown_prices,
-        reuse_imported=reuse_imported,
-        batch=batch_flags(batch, batch_size, batch_wait),
+        Overrides(
+            model=model,
+            models={stage: name for stage, name in stage_models.items() if name} or None,
+            seed=seed,
+            concurrency=concurrency,
+            max_in_flight=max_in_flight,
+            workers=workers,
+            strict=strict,
+            cache_mode=cache_mode,
+            cache_dir=cache_dir,
+            runs_dir=runs_dir,
+            max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
+            allow_unknown_prices=allow_unknown_prices,
+            reuse_imported=reuse_imported,
+            batch=batch_flags(batch, batch_size, batch_wait),
+        )
     )
     settings = batch_mode(state, settings, output=output, run_id=run_id, command="run", resume=resume, detach=detach)
     # A run resolves its models once it knows a service needs one (a fully cached re-run never does).
@@ -237,7 +241,9 @@ def collect(
 
     state: AppState = ctx.obj
     quiet = quiet or state.quiet
-    job = collect_job(state.settings(runs_dir=runs_dir).runs_directory(), run_id)
+    from service_ambitions.config.settings import Overrides
+
+    job = collect_job(state.settings(Overrides(runs_dir=runs_dir)).runs_directory(), run_id)
     check_detach(job.settings, detach)
     display = JobDisplay(
         quiet=quiet,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from service_ambitions.config.settings import Settings
+    from service_ambitions.config.settings import Overrides, Settings
 
 __all__ = ["AppState"]
 
@@ -24,8 +24,8 @@ class AppState:
     quiet: bool = False
     """``-q`` given before the command (or moved there from after it)."""
 
-    def settings(self, **flags: Any) -> Settings:
-        """Settings from every source, with the flags the user gave (None = not given) on top."""
+    def settings(self, flags: Overrides | None = None) -> Settings:
+        """Settings from every source, with the flags the user gave on top."""
         from service_ambitions.config.settings import load_settings
 
-        return load_settings(self.config, **flags)
+        return load_settings(self.config, flags)

@@ -36,7 +36,9 @@ def validate(
     from service_ambitions.jobs.checks import run_checks
 
     state: AppState = ctx.obj
-    settings = state.settings(model=model)
+    from service_ambitions.config.settings import Overrides
+
+    settings = state.settings(Overrides(model=model))
     checks = run_checks(settings, input_path)
     failed = [check.error for check in checks if check.error is not None]
     if as_json:

@@ -31,9 +31,11 @@ from service_ambitions.core.models import Stage
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "BatchOverrides",
     "BatchSettings",
     "FeatureCount",
     "LimitSettings",
+    "Overrides",
     "QualitySettings",
     "ReferenceFiles",
     "RetrySettings",
@@ -307,13 +309,55 @@ class Settings(BaseSettings):
 _PREFIX = "SA_"
 
 
-def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+class BatchOverrides(BaseModel):
+    """Batch settings given on the command line (None: flag not given)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool | None = None
+    max_requests: int | None = None
+    max_wait_s: float | None = None
+
+
+class Overrides(BaseModel):
+    """Settings given on the command line, on top of every other source; None means "flag not given".
+
+    A typed seam: a face can only set what is named here, and every value is then validated
+    with the file's and the environment's (``load_settings``), with the same messages.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = None
+    models: dict[str, str] | None = None
+    """Per stage (``descriptions``, ``features``, ``mapping``), its model or fallback chain."""
+    seed: int | None = None
+    concurrency: int | None = None
+    max_in_flight: int | None = None
+    workers: int | None = None
+    strict: bool | None = None
+    cache_mode: CacheMode | None = None
+    cache_dir: Path | None = None
+    runs_dir: Path | None = None
+    prompts_dir: Path | None = None
+    max_cost: Decimal | None = None
+    allow_unknown_prices: bool | None = None
+    reuse_imported: bool | None = None
+    batch: BatchOverrides | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The flags given, as settings keys (a nested section only with what was given in it)."""
+        given = self.model_dump(exclude_none=True)
+        return {key: value for key, value in given.items() if value != {}}
+
+
+def load_settings(config: Path | None = None, overrides: Overrides | None = None) -> Settings:
     """Build the settings of one invocation.
 
     Args:
         config: YAML file given with ``--config``; it must exist. Without it, the file
             :func:`find_config` finds is read, if there is one.
-        overrides: values from command-line flags; None means "flag not given".
+        overrides: values from command-line flags.
 
     Raises:
         ConfigError: the YAML file is missing, unreadable or holds an unknown or invalid
@@ -340,7 +384,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             file_settings = InitSettingsSource(settings_cls, from_file)
             return init_settings, env_settings, dotenv_settings, file_settings, file_secret_settings
 
-    given = {key: value for key, value in overrides.items() if value is not None}
+    given = overrides.given() if overrides is not None else {}
     try:
         return RuntimeSettings(**given)
     except ValidationError as exc:
