@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service_ambitions.cli.job import tune_gc
 from service_ambitions.cli.safe import json_safe, markup_safe
 from service_ambitions.cli.state import AppState
+from service_ambitions.core.tuning import tune_gc
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -66,7 +66,7 @@ def evaluate(
     """
     import asyncio
 
-    from service_ambitions.cli.job import tune_gc
+    from service_ambitions.core.tuning import tune_gc
     from service_ambitions.jobs.eval import evaluate as run_eval
     from service_ambitions.jobs.eval import pick_sample
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from service_ambitions.cli.job import tune_gc
 from service_ambitions.cli.safe import markup_safe
 from service_ambitions.cli.state import AppState
+from service_ambitions.core.tuning import tune_gc
 
 __all__ = ["export"]
 

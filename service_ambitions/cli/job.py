@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -27,23 +27,24 @@ if TYPE_CHECKING:
     from service_ambitions.config.settings import Settings
     from service_ambitions.core.events import Event, EventSink
     from service_ambitions.jobs.plan import Estimate
-    from service_ambitions.jobs.run import RunResult
+    from service_ambitions.jobs.run import JobRequest, MapSelection, RunResult
     from service_ambitions.jobs.setup import Prepared
 
 __all__ = [
     "EXIT_BUDGET",
     "EXIT_QUARANTINED",
     "JobDisplay",
+    "JobFlags",
     "Terminated",
     "batch_mode",
     "count_lines",
     "execute",
     "heartbeat",
     "json_lines",
+    "launch_job",
     "quarantine_for",
     "run_job",
     "show_plan",
-    "tune_gc",
 ]
 
 EXIT_BUDGET = BudgetExceeded.exit_code
@@ -68,17 +69,96 @@ class JobDisplay:
     """At the end, the quality summary of the output (``check``'s findings, counted)."""
 
 
-def run_job(
-    state: AppState,
-    job: Callable[..., Awaitable[RunResult]],
-    prepared: Prepared,
+@dataclass(frozen=True)
+class JobFlags:
+    """The flags ``run`` and ``map`` share: how the job relates to earlier runs, and how it shows itself."""
+
+    output: Path
+    quarantine: Path | None = None
+    resume: bool = False
+    run_id: str | None = None
+    force: bool = False
+    detach: bool = False
+    dry_run: bool = False
+    as_json: bool = False
+    quiet: bool = False
+    json_logs: bool = False
+    allow_prompt_logging: bool = False
+    trace_ids: bool = False
+    check: bool = False
+
+
+def launch_job(
+    ctx: typer.Context,
+    settings: Settings,
     input_path: Path,
-    output: Path,
-    quarantine: Path,
-    display: JobDisplay,
-    **options: Any,
+    flags: JobFlags,
+    *,
+    mapping: MapSelection | None = None,
+    max_services: int | None = None,
 ) -> None:
-    """Run ``job`` with its progress shown, then its summary; exits with the job's exit code.
+    """The tail ``run`` and ``map`` share: batch mode, prepare, plan (``--dry-run``) or run, summary, exit code.
+
+    ``mapping`` makes the job ``map``; without it, it is ``run``.
+    """
+    import dataclasses
+
+    from service_ambitions.cli.invocation import given_command, resume_hint
+    from service_ambitions.core.telemetry import configure_telemetry
+    from service_ambitions.jobs.run import Continuation, JobPaths, JobRequest
+    from service_ambitions.jobs.setup import prepare
+
+    state: AppState = ctx.obj
+    command = "run" if mapping is None else "map"
+    settings = batch_mode(
+        state,
+        settings,
+        output=flags.output,
+        run_id=flags.run_id,
+        command=command,
+        resume=flags.resume,
+        detach=flags.detach,
+    )
+    command_line = given_command(ctx)
+    if mapping is None:
+        # A run resolves its models once it knows a service needs one (a fully cached re-run never does).
+        prepared = prepare(settings, resolve_models=flags.dry_run)
+    else:
+        prepared = prepare(settings, stages=("mapping",))
+    prepared = dataclasses.replace(prepared, command_line=command_line)
+    if flags.dry_run:
+        from service_ambitions.jobs.plan import estimate, estimate_remap
+
+        if mapping is None:
+            plan = estimate(prepared, input_path, max_services=max_services)
+        else:
+            plan = estimate_remap(
+                prepared,
+                input_path,
+                catalogues=mapping.catalogues,
+                service_file=mapping.service_file,
+                service_id=mapping.service_id,
+            )
+        show_plan(state, prepared, plan, input_path, as_json=flags.as_json)
+        return
+    configure_telemetry(allow_prompt_logging=flags.allow_prompt_logging)
+    quiet = flags.quiet or state.quiet
+    counted = not (quiet or flags.json_logs or (mapping is not None and mapping.service_id))
+    display = JobDisplay(
+        quiet=quiet,
+        json_logs=flags.json_logs,
+        total=count_lines(input_path, max_services) if counted else None,
+        interrupted_hint=f"stopped: continue with  {resume_hint(command_line)}",
+        trace_ids=flags.trace_ids,
+        check=flags.check,
+    )
+    paths = JobPaths(input_path, flags.output, flags.quarantine or quarantine_for(flags.output, input_path, command))
+    continuation = Continuation(resume=flags.resume, run_id=flags.run_id, force=flags.force, detach=flags.detach)
+    run_job(state, prepared, JobRequest(paths, continuation, max_services, mapping), display)
+
+
+def run_job(state: AppState, prepared: Prepared, request: JobRequest, display: JobDisplay) -> None:
+    """Run ``request`` with its progress shown, then its summary; exits with the job's exit code.
 
     With ``-o -`` the records own standard output, so everything else goes to stderr.
     """
@@ -86,6 +166,7 @@ def run_job(
     from service_ambitions.cli.render import progress_display, render_result_line, render_run_end, render_summary
     from service_ambitions.runs.tally import Tally
 
+    output, quarantine = request.paths.output, request.paths.quarantine
     to_stdout = str(output) == "-"
     if to_stdout:
         state = replace(state, out=state.err)
@@ -104,7 +185,7 @@ def run_job(
     ):
         sink = json_lines(observe) if display.json_logs else observe
         try:
-            result = execute(job, prepared, input_path, output, quarantine, on_event=sink, **options)
+            result = execute(prepared, request, on_event=sink)
         except KeyboardInterrupt:
             if display.interrupted_hint:
                 state.err.print(display.interrupted_hint, highlight=False, soft_wrap=True, markup=False)
@@ -242,8 +323,8 @@ def json_lines(then: EventSink) -> EventSink:
     return write
 
 
-def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args: Any, **kwargs: Any) -> RunResult:
-    """Run ``job`` (``generate`` or ``remap``) on its own event loop; SIGTERM stops it as Ctrl-C does.
+def execute(prepared: Prepared, request: JobRequest, *, on_event: EventSink) -> RunResult:
+    """Run ``request`` on its own event loop; SIGTERM stops it as Ctrl-C does.
 
     In both cases in-flight calls are cancelled, finished services are already on disk,
     the run is recorded as interrupted, and KeyboardInterrupt reaches the caller.
@@ -252,6 +333,8 @@ def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args:
     import contextlib
     import signal
 
+    from service_ambitions.core.tuning import tune_gc
+    from service_ambitions.jobs.run import start_job
     from service_ambitions.runs.records import TERMINATE
 
     tune_gc()
@@ -261,26 +344,12 @@ def execute(job: Callable[..., Awaitable[RunResult]], prepared: Prepared, *args:
         assert task is not None
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel, TERMINATE)
-        return await job(prepared, *args, **kwargs)
+        return await start_job(prepared, request, on_event=on_event)
 
     try:
         return asyncio.run(main())
     except asyncio.CancelledError as exc:
         raise (Terminated if exc.args == (TERMINATE,) else KeyboardInterrupt)() from None
-
-
-def tune_gc() -> None:
-    """Set the garbage collector for a command that builds many thousands of models.
-
-    What was built before (modules, settings, reference data) lives until the end: freezing
-    it keeps the collector from scanning it again and again, and a higher first threshold
-    suits thousands of short-lived, acyclic models a second. A fully cached run of 1,000
-    services took a quarter less time; reading 1,000 records for ``view``, a third.
-    """
-    import gc
-
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 100)
 
 
 class Terminated(KeyboardInterrupt):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from service_ambitions.cli.job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
+from service_ambitions.cli.job import JobFlags, launch_job
 from service_ambitions.cli.options import (
     AllowPromptLogging,
     AsJson,
@@ -114,19 +114,12 @@ def map_features(
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model offline --resume
         service-ambitions map evolutions.jsonl -o remapped.jsonl --model openai:gpt-4o-mini --batch
     """
-    import dataclasses
     from decimal import Decimal
 
-    from service_ambitions.cli.invocation import given_command, resume_hint
-    from service_ambitions.core.telemetry import configure_telemetry
-    from service_ambitions.jobs.plan import estimate_remap
-    from service_ambitions.jobs.run import remap
-    from service_ambitions.jobs.setup import prepare
+    from service_ambitions.config.settings import Overrides
+    from service_ambitions.jobs.run import MapSelection
 
     state: AppState = ctx.obj
-    quiet = quiet or state.quiet
-    from service_ambitions.config.settings import Overrides
-
     settings = state.settings(
         Overrides(
             models={"mapping": model} if model else None,
@@ -141,37 +134,19 @@ def map_features(
             batch=batch_flags(batch, batch_size, batch_wait),
         )
     )
-    settings = batch_mode(state, settings, output=output, run_id=run_id, command="map", resume=resume, detach=detach)
-    command_line = given_command(ctx)
-    prepared = dataclasses.replace(prepare(settings, stages=("mapping",)), command_line=command_line)
-    if dry_run:
-        plan = estimate_remap(
-            prepared, input_path, catalogues=catalogue, service_file=service_file, service_id=service_id
-        )
-        show_plan(state, prepared, plan, input_path, as_json=as_json)
-        return
-    configure_telemetry(allow_prompt_logging=allow_prompt_logging)
-    quarantine_path = quarantine or quarantine_for(output, input_path, "map")
-    display = JobDisplay(
-        quiet=quiet,
-        json_logs=json_logs,
-        total=count_lines(input_path, None) if not (quiet or json_logs or service_id) else None,
-        trace_ids=trace_ids,
-        interrupted_hint=f"stopped: continue with  {resume_hint(command_line)}",
-    )
-    run_job(
-        state,
-        remap,
-        prepared,
-        input_path,
-        output,
-        quarantine_path,
-        display,
-        catalogues=catalogue,
-        service_file=service_file,
-        service_id=service_id,
+    flags = JobFlags(
+        output=output,
+        quarantine=quarantine,
         resume=resume,
-        resume_run_id=run_id,
+        run_id=run_id,
         force=force,
         detach=detach,
+        dry_run=dry_run,
+        as_json=as_json,
+        quiet=quiet,
+        json_logs=json_logs,
+        allow_prompt_logging=allow_prompt_logging,
+        trace_ids=trace_ids,
     )
+    selection = MapSelection(catalogues=catalogue, service_file=service_file, service_id=service_id)
+    launch_job(ctx, settings, input_path, flags, mapping=selection)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from service_ambitions.cli.job import JobDisplay, batch_mode, count_lines, quarantine_for, run_job, show_plan
+from service_ambitions.cli.job import JobDisplay, JobFlags, count_lines, launch_job, run_job
 from service_ambitions.cli.options import (
     AllowPromptLogging,
     AsJson,
@@ -140,20 +140,12 @@ def run(
         service-ambitions run services.jsonl -o out.jsonl --model openai:gpt-4o-mini --batch --detach
         service-ambitions run services.jsonl -o out.jsonl --model offline --check
     """
-    import dataclasses
     from decimal import Decimal
 
-    from service_ambitions.cli.invocation import given_command, resume_hint
-    from service_ambitions.core.telemetry import configure_telemetry
-    from service_ambitions.jobs.plan import estimate
-    from service_ambitions.jobs.run import generate
-    from service_ambitions.jobs.setup import prepare
-
-    state: AppState = ctx.obj
-    quiet = quiet or state.quiet
-    stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
     from service_ambitions.config.settings import Overrides
 
+    state: AppState = ctx.obj
+    stage_models = {"descriptions": descriptions_model, "features": features_model, "mapping": mapping_model}
     settings = state.settings(
         Overrides(
             model=model,
@@ -172,40 +164,22 @@ def run(
             batch=batch_flags(batch, batch_size, batch_wait),
         )
     )
-    settings = batch_mode(state, settings, output=output, run_id=run_id, command="run", resume=resume, detach=detach)
-    # A run resolves its models once it knows a service needs one (a fully cached re-run never does).
-    prepared = prepare(settings, resolve_models=dry_run)
-    if dry_run:
-        plan = estimate(prepared, input_path, max_services=max_services)
-        show_plan(state, prepared, plan, input_path, as_json=as_json)
-        return
-
-    configure_telemetry(allow_prompt_logging=allow_prompt_logging)
-    command_line = given_command(ctx)
-    prepared = dataclasses.replace(prepared, command_line=command_line)
-    display = JobDisplay(
+    flags = JobFlags(
+        output=output,
+        quarantine=quarantine,
+        resume=resume,
+        run_id=run_id,
+        force=force,
+        detach=detach,
+        dry_run=dry_run,
+        as_json=as_json,
         quiet=quiet,
         json_logs=json_logs,
-        total=count_lines(input_path, max_services) if not (quiet or json_logs) else None,
-        interrupted_hint=f"stopped: continue with  {resume_hint(command_line)}",
+        allow_prompt_logging=allow_prompt_logging,
         trace_ids=trace_ids,
         check=check,
     )
-    quarantine_path = quarantine or quarantine_for(output, input_path, "run")
-    run_job(
-        state,
-        generate,
-        prepared,
-        input_path,
-        output,
-        quarantine_path,
-        display,
-        resume=resume,
-        resume_run_id=run_id,
-        force=force,
-        max_services=max_services,
-        detach=detach,
-    )
+    launch_job(ctx, settings, input_path, flags, max_services=max_services)
 
 
 def collect(
@@ -236,7 +210,7 @@ def collect(
         until service-ambitions runs collect RUN_ID --detach -q; [ $? -ne 11 ]; do sleep 600; done
     """
     from service_ambitions.jobs.batch import check_detach, collect_job
-    from service_ambitions.jobs.run import generate
+    from service_ambitions.jobs.run import Continuation, JobPaths, JobRequest
     from service_ambitions.jobs.setup import prepare
 
     state: AppState = ctx.obj
@@ -252,15 +226,6 @@ def collect(
         interrupted_hint=f"stopped: continue with  service-ambitions runs collect {run_id}",
         trace_ids=trace_ids,
     )
-    run_job(
-        state,
-        generate,
-        prepare(job.settings, resolve_models=False),
-        job.input_path,
-        job.output_path,
-        job.quarantine_path,
-        display,
-        resume=True,
-        resume_run_id=run_id,
-        detach=detach,
-    )
+    paths = JobPaths(job.input_path, job.output_path, job.quarantine_path)
+    request = JobRequest(paths, Continuation(resume=True, run_id=run_id, detach=detach))
+    run_job(state, prepare(job.settings, resolve_models=False), request, display)

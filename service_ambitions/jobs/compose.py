@@ -1,7 +1,9 @@
-"""What a run is assembled from: its gateway and the metadata each record carries.
+"""What a run is assembled from: its cache, gateway, pipeline and the metadata each record carries.
 
-Kept apart from :mod:`.run`, which records a run from start to end: these are pure
-constructions from the prepared settings, the same for ``run`` and ``map``.
+Kept apart from :mod:`.run`, which records a run from start to end: these are
+constructions from the prepared settings, the same for ``run``, ``map`` and each worker
+process of a run with ``workers`` > 1 (:func:`assemble_pipeline` is the one place a
+pipeline is built).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from service_ambitions.core.errors import CacheUnavailable
 from service_ambitions.core.events import CacheProblem, EventSink, ProviderPaused
 from service_ambitions.core.models import RUN_STAGES, Meta, ReferenceHashes, StageModels
 from service_ambitions.jobs.setup import Prepared, open_cache
-from service_ambitions.pipeline.run import MetaFactory
+from service_ambitions.pipeline.run import MetaFactory, Pipeline
 from service_ambitions.reference.data import Catalogue
 
 if TYPE_CHECKING:  # the gateway is built only when a call is made: it imports pydantic-ai
@@ -27,7 +29,47 @@ if TYPE_CHECKING:  # the gateway is built only when a call is made: it imports p
     from service_ambitions.llm.batching import BatchLane, WaitingCalls
     from service_ambitions.llm.gateway import Gateway
 
-__all__ = ["batch_lane", "meta_maker", "remapped_reference", "run_cache", "run_gateway"]
+__all__ = [
+    "assemble_pipeline",
+    "batch_lane",
+    "meta_maker",
+    "remapped_reference",
+    "run_cache",
+    "run_gateway",
+]
+
+
+def assemble_pipeline(
+    prepared: Prepared,
+    gateway: Callable[[], Gateway],
+    *,
+    run_id: str,
+    emit: EventSink,
+    cache: ResultCache | None,
+    clock: Callable[[], datetime],
+    remap: Sequence[Catalogue] = (),
+) -> Pipeline:
+    """The pipeline of a run (or of one worker's share of it), with its record entries when the cache is on.
+
+    ``gateway`` is called at the first call that needs it, once: a run whose services are all
+    answered by record entries builds none (and never imports pydantic-ai).
+    """
+    from service_ambitions.pipeline.record_entries import RecordEntries
+
+    settings = prepared.settings
+    records = None
+    if cache is not None and not remap:
+        records = RecordEntries(cache, prepared.record_scope, settings.cache_mode)
+    return Pipeline(
+        prepared.book,
+        gateway,
+        meta=meta_maker(prepared, gateway, run_id, clock, remap),
+        strict=settings.strict,
+        on_event=emit,
+        remap=remap,
+        records=records,
+        budgeted=settings.max_cost is not None,
+    )
 
 
 def batch_lane(prepared: Prepared, waiting: WaitingCalls, emit: EventSink, *, detach: bool) -> BatchLane:

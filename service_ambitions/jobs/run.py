@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import InputError, OutputClosed, ServiceAmbitionsError
@@ -20,11 +20,10 @@ from service_ambitions.core.telemetry import tracer
 from service_ambitions.inputs.entries import Accepted, Rejected
 from service_ambitions.inputs.jsonl import JsonlWriter, is_empty, read_services
 from service_ambitions.jobs.batch import run_batched
-from service_ambitions.jobs.compose import batch_lane, meta_maker, run_cache, run_gateway
+from service_ambitions.jobs.compose import assemble_pipeline, batch_lane, run_cache, run_gateway
 from service_ambitions.jobs.inputs import answered_by_records, map_reader, not_done
 from service_ambitions.jobs.setup import Prepared
 from service_ambitions.jobs.workers import WorkersOutcome, run_job_in_workers
-from service_ambitions.pipeline.record_entries import RecordEntries
 from service_ambitions.pipeline.run import Pipeline, RecordSink
 from service_ambitions.reference.data import Catalogue
 from service_ambitions.runs.lock import output_lock
@@ -34,10 +33,103 @@ from service_ambitions.runs.suspended import SuspendedStore
 from service_ambitions.runs.tally import Tally
 
 if TYPE_CHECKING:
+    from service_ambitions.cache.store import ResultCache
     from service_ambitions.llm.batching import BatchLane
     from service_ambitions.llm.gateway import Gateway
 
-__all__ = ["RunResult", "generate", "remap"]
+__all__ = ["Continuation", "JobPaths", "JobRequest", "MapSelection", "RunResult", "generate", "remap", "start_job"]
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Where a job reads and writes."""
+
+    input: Path
+    output: Path
+    """``-`` for standard output (``map``)."""
+    quarantine: Path
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """How a job relates to earlier runs: a new run, or one carried on."""
+
+    resume: bool = False
+    """Continue the run that wrote the output (or ``run_id``): what is done is skipped."""
+    run_id: str | None = None
+    force: bool = False
+    """Resume even though the input or settings changed (a changed setting starts a new output)."""
+    detach: bool = False
+    """Batch mode: end once everything left waits on provider batches."""
+
+
+@dataclass(frozen=True)
+class MapSelection:
+    """What ``map`` maps again: which services and to which catalogues."""
+
+    catalogues: Sequence[str] | None = None
+    """Catalogue fields; None: every catalogue of the reference data."""
+    service_file: Path | None = None
+    """Services for features-only records that name a service_id but carry no service."""
+    service_id: str | None = None
+    """Only this service."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One job as a face asks for it: ``run`` (``mapping`` None) or ``map``."""
+
+    paths: JobPaths
+    continuation: Continuation = Continuation()
+    max_services: int | None = None
+    """``run`` only: the first N services."""
+    mapping: MapSelection | None = None
+
+    @property
+    def command(self) -> str:
+        """The command the job is: ``run`` or ``map``."""
+        return "run" if self.mapping is None else "map"
+
+
+async def start_job(
+    prepared: Prepared,
+    request: JobRequest,
+    *,
+    on_event: EventSink | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> RunResult:
+    """Run ``request``: :func:`generate` for ``run``, :func:`remap` for ``map``."""
+    paths, carry = request.paths, request.continuation
+    if request.mapping is None:
+        return await generate(
+            prepared,
+            paths.input,
+            paths.output,
+            paths.quarantine,
+            resume=carry.resume,
+            resume_run_id=carry.run_id,
+            force=carry.force,
+            max_services=request.max_services,
+            detach=carry.detach,
+            on_event=on_event,
+            clock=clock,
+        )
+    selection = request.mapping
+    return await remap(
+        prepared,
+        paths.input,
+        paths.output,
+        paths.quarantine,
+        catalogues=selection.catalogues,
+        service_file=selection.service_file,
+        service_id=selection.service_id,
+        resume=carry.resume,
+        resume_run_id=carry.run_id,
+        force=carry.force,
+        detach=carry.detach,
+        on_event=on_event,
+        clock=clock,
+    )
 
 
 @dataclass(frozen=True)
@@ -130,7 +222,11 @@ async def _open(
     output_path: Path,
     quarantine_path: Path,
     clock: Callable[[], datetime],
-    **resume: Any,
+    *,
+    resume: bool,
+    run_id: str | None,
+    force: bool,
+    started: datetime | None,
 ) -> OpenedRun:
     """The run's record, new or resumed; hashing the input and reading back a long output is off the loop."""
     return await asyncio.to_thread(
@@ -142,7 +238,10 @@ async def _open(
             quarantine_path,
             prepared.identity(command),
             clock=clock,
-            **resume,
+            resume=resume,
+            run_id=run_id,
+            force=force,
+            started=started,
         )
     )
 
@@ -301,16 +400,13 @@ async def _recorded(
             # --max-cost is for the whole run: a resumed run's earlier segments count.
             spent_before = tally_run(directory).cost if resumed else Decimal(0)
             gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit, lane, spent_before=spent_before))
-            records = None
-            if cache is not None and not job.remap:
-                records = RecordEntries(cache, job.prepared.record_scope, settings.cache_mode)
             attributes: dict[str, str | bool] = {
                 "run_id": manifest.run_id,
                 "resumed": resumed,
                 "command": manifest.command,
             }
             with tracer.start_as_current_span("run", attributes=attributes):
-                pipeline, detached = await _run(job, gateway, records, manifest.run_id, emit, lane)
+                pipeline, detached = await _run(job, gateway, cache, manifest.run_id, emit, lane)
             status = RunStatus.COMPLETED
             if detached:
                 status, reason = RunStatus.DETACHED, f"{len(waiting or ())} requests wait in provider batches"
@@ -377,7 +473,7 @@ def _lazy(build: Callable[[], Gateway]) -> Callable[[], Gateway]:
 async def _run(
     job: _Job,
     gateway: Callable[[], Gateway],
-    records: RecordEntries | None,
+    cache: ResultCache | None,
     run_id: str,
     on_event: EventSink,
     lane: BatchLane | None,
@@ -391,16 +487,8 @@ async def _run(
             settings, run_id, job.entries, paths, on_event, append=outputs.append, max_services=job.max_services
         )
         return await spread, False
-    meta = meta_maker(prepared, gateway, run_id, job.clock, job.remap)
-    pipeline = Pipeline(
-        prepared.book,
-        gateway,
-        meta=meta,
-        strict=settings.strict,
-        on_event=on_event,
-        remap=job.remap,
-        records=records,
-        budgeted=settings.max_cost is not None,
+    pipeline = assemble_pipeline(
+        prepared, gateway, run_id=run_id, emit=on_event, cache=cache, clock=job.clock, remap=job.remap
     )
     with (
         JsonlWriter(outputs.output, append=outputs.append, durable=True) as output,

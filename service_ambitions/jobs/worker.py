@@ -29,11 +29,11 @@ from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import ServiceAmbitionsError
 from service_ambitions.core.events import Event, ServiceDeferred
 from service_ambitions.core.models import Service, ServiceEvolution
+from service_ambitions.core.tuning import tune_gc
 from service_ambitions.inputs.entries import Accepted, QuarantineRecord
-from service_ambitions.jobs.compose import meta_maker, run_cache, run_gateway
+from service_ambitions.jobs.compose import assemble_pipeline, run_cache, run_gateway
 from service_ambitions.jobs.setup import prepare
-from service_ambitions.pipeline.record_entries import RecordEntries
-from service_ambitions.pipeline.run import Pipeline, RecordSink
+from service_ambitions.pipeline.run import RecordSink
 
 __all__ = ["main"]
 
@@ -68,16 +68,7 @@ async def _work(settings: Settings, run_id: str, entries: list[Accepted], channe
         cache = run_cache(settings, stack, emit)
         # Built at the first call that needs it, once: a worker whose services are all cached builds none.
         gateway = functools.cache(lambda: run_gateway(prepared, cache, emit))
-        records = RecordEntries(cache, prepared.record_scope, settings.cache_mode) if cache is not None else None
-        pipeline = Pipeline(
-            prepared.book,
-            gateway,
-            meta=meta_maker(prepared, gateway, run_id, utc_now),
-            strict=settings.strict,
-            on_event=emit,
-            records=records,
-            budgeted=settings.max_cost is not None,
-        )
+        pipeline = assemble_pipeline(prepared, gateway, run_id=run_id, emit=emit, cache=cache, clock=utc_now)
         await pipeline.run(entries, RecordSink(write_record, write_quarantine), concurrency=settings.concurrency)
     stop = pipeline.budget_stop
     channel.send({"end": True, "budget_stop": stop.message if stop else None, "unstarted": pipeline.unstarted})
@@ -92,10 +83,7 @@ def main() -> int:
         Accepted(item["line"], Service.model_validate(item["service"]))
         for item in (json.loads(line) for line in sys.stdin)
     ]
-    import gc
-
-    gc.freeze()  # as the parent's job runner does (cli/job.py's tune_gc): thousands of short-lived models
-    gc.set_threshold(10_000, 50, 100)
+    tune_gc()  # as the parent's job runner does: thousands of short-lived models
     try:
         asyncio.run(_work(settings, header["run_id"], entries, channel))
     except ServiceAmbitionsError as exc:
