@@ -65,7 +65,7 @@ async def _run(folder: Path, source: Path, services: int, concurrency: int, budg
     from service_ambitions.config.settings import Overrides, load_settings
     from service_ambitions.jobs.run import generate
     from service_ambitions.jobs.setup import prepare
-    from service_ambitions.runs.records import tally_run
+    from service_ambitions.runs.journal import tally_run
 
     billing = Billing()
     settings = load_settings(

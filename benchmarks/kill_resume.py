@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service_ambitions.runs.records import read_manifest  # noqa: E402
+from service_ambitions.runs.journal import read_manifest  # noqa: E402
 from tests.local_provider import local_provider  # noqa: E402
 
 SIGNALS = (signal.SIGKILL, signal.SIGINT, signal.SIGTERM)

@@ -26,7 +26,7 @@ from service_ambitions.llm.lanes import CallSettings
 from service_ambitions.llm.offline import offline_model
 from service_ambitions.llm.requests import LLMRequest
 from service_ambitions.llm.resolve import resolve_model
-from service_ambitions.runs.records import read_events, read_manifest
+from service_ambitions.runs.journal import read_events, read_manifest
 
 from .conftest import EXAMPLES, read_jsonl, run_dirs
 from .fake_openai import COMPLETIONS, FakeOpenAI, completion

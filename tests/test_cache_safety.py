@@ -134,9 +134,9 @@ def test_repair_keeps_every_readable_entry(filled: Path) -> None:
         assert CacheMaintenance(cache).stats().entries == before
 
 
-def test_repair_keeps_record_entries_only_beside_the_answers_they_were_built_from(filled: Path) -> None:
+def test_repair_keeps_snapshots_only_beside_the_answers_they_were_built_from(filled: Path) -> None:
     with ResultCache(filled) as cache:
-        assert CacheMaintenance(cache).stats().records == 8
+        assert CacheMaintenance(cache).stats().snapshots == 8
     with sqlite3.connect(filled / "cache.db") as connection:
         # One answer of one service is lost (its row gone, as a wrecked page would lose it).
         (key,) = connection.execute("SELECT key FROM Cache WHERE key LIKE 'r:%' LIMIT 1").fetchone()
@@ -144,5 +144,5 @@ def test_repair_keeps_record_entries_only_beside_the_answers_they_were_built_fro
     result = runner.invoke(app, ["cache", "repair", "--json"])
     assert result.exit_code == 0, result.output
     with ResultCache(filled) as cache:
-        assert CacheMaintenance(cache).stats().records == 7  # the service built from it is asked of its stages again
-        assert CacheMaintenance(cache).validate().count("orphan-record") == 0
+        assert CacheMaintenance(cache).stats().snapshots == 7  # the service built from it is asked of its stages again
+        assert CacheMaintenance(cache).validate().count("orphan-snapshot") == 0

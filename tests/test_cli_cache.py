@@ -123,7 +123,7 @@ def test_a_corrupt_entry_is_a_miss_reported_once_and_replaced(
     assert provider.call_count == 64
 
 
-def test_a_record_entry_whose_answer_went_bad_is_an_orphan_that_fix_removes(
+def test_a_snapshot_whose_answer_went_bad_is_an_orphan_that_fix_removes(
     provider: respx.Route, tmp_path: Path, services_file: Path
 ) -> None:
     first = run(services_file, tmp_path / "a.jsonl")
@@ -134,20 +134,20 @@ def test_a_record_entry_whose_answer_went_bad_is_an_orphan_that_fix_removes(
     connection.commit()
     connection.close()
 
-    # The record entries answer (each has its own checksum): nothing is asked again.
+    # The snapshots answer (each has its own checksum): nothing is asked again.
     again = run(services_file, tmp_path / "b.jsonl")
     assert provider.call_count == 63
     assert (tmp_path / "b.jsonl").read_text().count("\n") == 3
     assert "was unusable" not in first + again
 
     checked = json.loads(runner.invoke(app, ["cache", "validate", "--json"]).stdout)
-    assert (checked["corrupt"], checked["orphan_records"], checked["records"]) == (1, 1, 2)
+    assert (checked["corrupt"], checked["orphan_snapshots"], checked["snapshots"]) == (1, 1, 2)
     fixed = json.loads(runner.invoke(app, ["cache", "validate", "--fix", "--json"]).stdout)
     assert fixed["removed"] == 2
-    # That service's stages answer now: one call is asked again, then its record entry is back.
+    # That service's stages answer now: one call is asked again, then its snapshot is back.
     run(services_file, tmp_path / "c.jsonl")
     assert provider.call_count == 64
-    assert json.loads(runner.invoke(app, ["cache", "stats", "--json"]).stdout)["records"] == 3
+    assert json.loads(runner.invoke(app, ["cache", "stats", "--json"]).stdout)["snapshots"] == 3
 
 
 def test_cache_commands(tmp_path: Path, services_file: Path) -> None:
@@ -159,7 +159,7 @@ def test_cache_commands(tmp_path: Path, services_file: Path) -> None:
     stats = json.loads(runner.invoke(app, ["cache", "stats", "--json"]).stdout)
     assert stats["entries"] == 63
     assert stats["transcripts"] == 63
-    assert stats["records"] == 3  # one record entry per service
+    assert stats["snapshots"] == 3  # one snapshot per service
     assert {row["stage"]: row["entries"] for row in stats["by_stage_model"]} == {
         "descriptions": 3,
         "features": 15,
@@ -183,8 +183,8 @@ def test_cache_commands(tmp_path: Path, services_file: Path) -> None:
     purged = runner.invoke(app, ["cache", "purge", "--stage", "mapping", "--yes", "--json"])
     assert purged.exit_code == 0, purged.output
     assert json.loads(purged.stdout)["removed"] == 45
-    # Every record entry was built from mapping answers: they go with them.
-    assert json.loads(runner.invoke(app, ["cache", "stats", "--json"]).stdout)["records"] == 0
+    # Every snapshot was built from mapping answers: they go with them.
+    assert json.loads(runner.invoke(app, ["cache", "stats", "--json"]).stdout)["snapshots"] == 0
 
     everything = runner.invoke(app, ["cache", "purge", "--all"], input="y\n")
     assert everything.exit_code == 0

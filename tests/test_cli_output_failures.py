@@ -97,7 +97,7 @@ def test_unwritable_places_and_unreadable_config_are_one_line(tmp_path: Path) ->
         app, ["run", str(EXAMPLES / "services.jsonl"), "-o", "o.jsonl", *OFFLINE, "--runs-dir", str(blocker / "runs")]
     )
     assert records.exit_code == 10
-    assert "cannot write the run records in" in records.stderr
+    assert "cannot write the run journals in" in records.stderr
     output = runner.invoke(app, ["run", str(EXAMPLES / "services.jsonl"), "-o", str(blocker / "o.jsonl"), *OFFLINE])
     assert output.exit_code == 10
     assert "cannot write" in output.stderr

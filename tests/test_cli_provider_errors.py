@@ -124,7 +124,7 @@ def test_a_long_retry_after_is_not_retried_early_and_the_sdk_does_not_retry(
 def test_a_failing_provider_is_paused_and_a_rate_limit_slows_the_run(
     respx_mock: respx.MockRouter, tmp_path: Path, services_file: Path
 ) -> None:
-    from service_ambitions.runs.records import read_events
+    from service_ambitions.runs.journal import read_events
 
     fake = FakeOpenAI()
     state = {"calls": 0}

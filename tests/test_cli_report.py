@@ -71,7 +71,7 @@ def test_report_of_a_named_run_and_the_runs_commands(two_runs: respx.Route, tmp_
 def test_report_without_runs_is_one_line() -> None:
     result = runner.invoke(app, ["report"])
     assert result.exit_code == 3
-    assert "no run recorded" in result.stderr
+    assert "no run journaled" in result.stderr
     missing = runner.invoke(app, ["runs", "show", "nope"])
     assert missing.exit_code == 3
     assert "no run 'nope'" in missing.stderr

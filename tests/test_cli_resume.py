@@ -1,4 +1,4 @@
-"""Run records, resume, and nothing lost: SIGINT and SIGKILL mid-run, then --resume."""
+"""Run journals, resume, and nothing lost: SIGINT and SIGKILL mid-run, then --resume."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import respx
 from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
-from service_ambitions.runs.records import read_events, read_manifest
+from service_ambitions.runs.journal import read_events, read_manifest
 
 from .conftest import EXAMPLES, read_jsonl, run_dirs, subprocess_env
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
@@ -172,7 +172,7 @@ def test_resume_with_nothing_to_resume_starts_a_new_run(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "no earlier run wrote this output, so a new run was started" in result.stderr
     assert len(read_jsonl(tmp_path / "fresh.jsonl")) == 8
-    # Records that no run record vouches for are never appended to blindly.
+    # Records that no run journal vouches for are never appended to blindly.
     (tmp_path / "foreign.jsonl").write_text((tmp_path / "fresh.jsonl").read_text())
     refused = runner.invoke(app, ["run", str(EXAMPLES / "services.jsonl"), "-o", "foreign.jsonl", *OFFLINE, "--resume"])
     assert refused.exit_code == 8

@@ -1,4 +1,4 @@
-"""Nothing from an input file, a model or a run record reaches the terminal raw: no markup, no control codes."""
+"""Nothing from an input file, a model or a run journal reaches the terminal raw: no markup, no control codes."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_new_records_say_the_run_models_and_reference_while_mapped_ones_keep_the
         dropped_items=0,
     )
     recorded = StageModels(descriptions="openai:x", features="openai:y", mapping="openai:z")
-    assert meta(1, None, recorded).models == recorded  # read from its record entry: the models that made it
+    assert meta(1, None, recorded).models == recorded  # read from its snapshot: the models that made it
     again = meta(0, original, None)
     assert again.models.descriptions == "openai:a"
     assert again.models.mapping == fresh.models.mapping

@@ -242,7 +242,7 @@ def test_a_map_run_is_not_what_run_resume_continues(evolutions: Path, tmp_path: 
     )
 
     assert resumed.exit_code == 8
-    assert "no run record" in resumed.output
+    assert "no run journal" in resumed.output
     assert "which is not empty" in resumed.output
 
 

@@ -198,7 +198,7 @@ async def test_generate_writes_files_and_returns_the_run_id(tmp_path: Path) -> N
 async def test_a_runs_recorded_time_starts_when_the_job_began_not_when_its_record_opened(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from service_ambitions.runs.records import read_manifest
+    from service_ambitions.runs.journal import read_manifest
 
     source = tmp_path / "in.jsonl"
     source.write_text('{"service_id": "a", "name": "A", "description": "Helps."}\n')

@@ -11,7 +11,7 @@ from service_ambitions.cache.format import CacheEntry, CallGroup
 from service_ambitions.core.events import CallFailed, CallFinished, Event, ServiceCompleted, ServiceFailed
 from service_ambitions.core.models import Stage
 from service_ambitions.core.spend import Spend
-from service_ambitions.runs.records import RunCounts
+from service_ambitions.runs.journal import RunCounts
 from service_ambitions.runs.tally import Tally
 
 

@@ -29,24 +29,24 @@ from service_ambitions.core.spend import Spend
 __all__ = [
     "CACHE_FORMAT",
     "IMPORTED_ROW",
-    "RECORD_ROW",
     "RESULT_ROW",
     "SCHEMA_ROW",
+    "SNAPSHOT_ROW",
     "TRANSCRIPT_ROW",
     "CacheEntry",
     "CachedAnswer",
     "CallGroup",
     "Lookup",
-    "RecordEntry",
     "SafeDisk",
+    "Snapshot",
     "UnsafeRow",
     "cache_key",
     "canonical_json",
     "key_scope",
     "own_value_file",
-    "record_deps",
-    "record_key",
     "seal",
+    "snapshot_deps",
+    "snapshot_key",
     "text_column",
     "unsafe_file",
     "unseal",
@@ -55,9 +55,9 @@ __all__ = [
 CACHE_FORMAT = 1
 """Part of every key: bump it when the entry layout changes, and old entries become misses."""
 
-RESULT_ROW, TRANSCRIPT_ROW, SCHEMA_ROW, IMPORTED_ROW, RECORD_ROW = "r:", "t:", "s:", "i:", "e:"
+RESULT_ROW, TRANSCRIPT_ROW, SCHEMA_ROW, IMPORTED_ROW, SNAPSHOT_ROW = "r:", "t:", "s:", "i:", "e:"
 """Key prefixes of the five kinds of row: an answer, its transcript, an output schema, an
-imported answer, and a record entry (a whole service's result, see ``record_entries.py``)."""
+imported answer, and a snapshot (a whole service's result, see ``snapshots.py``)."""
 
 
 _MAGIC = b"sa-cache-1\n"
@@ -259,10 +259,10 @@ def unseal(blob: Any) -> bytes:
     return payload
 
 
-# -- record entries (see record_entries.py) --------------------------------------------------
+# -- snapshots (see snapshots.py) --------------------------------------------------
 
 
-def record_key(scope: str, service: Service) -> str:
+def snapshot_key(scope: str, service: Service) -> str:
     """The key of ``service``'s record under ``scope``."""
     return hashlib.sha256(f"{scope}\0{service.model_dump_json()}".encode()).hexdigest()
 
@@ -281,7 +281,7 @@ class CallGroup(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _flat_spend(cls, data: Any) -> Any:
-        """Record entries written before :class:`Spend` held its fields flat (``cost_usd`` None: no price)."""
+        """Snapshots written before :class:`Spend` held its fields flat (``cost_usd`` None: no price)."""
         if isinstance(data, dict) and "spend" not in data:
             names = ("requests", "input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens", "cost_usd")
             data = dict(data)
@@ -292,7 +292,7 @@ class CallGroup(BaseModel):
         return data
 
 
-class RecordEntry(BaseModel):
+class Snapshot(BaseModel):
     """A service's plateaus as a run produced them, and the answers they came from."""
 
     model_config = ConfigDict(extra="forbid")
@@ -307,9 +307,9 @@ class RecordEntry(BaseModel):
     plateaus: list[PlateauResult]
 
 
-def record_deps(payload: bytes) -> list[str] | None:
-    """The answer keys a record entry (unsealed) was built from; None when it is not a whole entry."""
+def snapshot_deps(payload: bytes) -> list[str] | None:
+    """The answer keys a snapshot (unsealed) was built from; None when it is not a whole entry."""
     try:
-        return RecordEntry.model_validate_json(payload).deps
+        return Snapshot.model_validate_json(payload).deps
     except ValidationError:
         return None

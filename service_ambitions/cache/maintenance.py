@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from service_ambitions.cache.format import (
     IMPORTED_ROW,
-    RECORD_ROW,
     RESULT_ROW,
     SCHEMA_ROW,
+    SNAPSHOT_ROW,
     TRANSCRIPT_ROW,
     Lookup,
     UnsafeRow,
-    record_deps,
+    snapshot_deps,
     text_column,
     unsafe_file,
     unseal,
@@ -44,9 +44,9 @@ class RowProblem:
 
     key: str | None
     """The row's key; None when the key itself could not be decoded safely."""
-    kind: Literal["corrupt", "schema-invalid", "orphan-transcript", "orphan-record", "unsafe"]
+    kind: Literal["corrupt", "schema-invalid", "orphan-transcript", "orphan-snapshot", "unsafe"]
     """``unsafe``: the row names a file outside the cache's own value files; it is never touched.
-    ``orphan-record``: a record entry built from an answer that is gone or found wrong."""
+    ``orphan-snapshot``: a snapshot built from an answer that is gone or found wrong."""
     reason: str
     rowid: int
 
@@ -59,8 +59,8 @@ class ValidationReport:
     transcripts: int = 0
     schemas: int = 0
     imported: int = 0
-    records: int = 0
-    """Record entries whose answers are all here and good."""
+    snapshots: int = 0
+    """Snapshots whose answers are all here and good."""
     problems: list[RowProblem] = field(default_factory=list)
     removed: int = 0
 
@@ -83,8 +83,8 @@ class CacheStats:
     unreadable: int
     imported: int = 0
     """Answers imported by ``migrate cache``."""
-    records: int = 0
-    """Record entries: whole services' results, one row each (see ``record_entries.py``)."""
+    snapshots: int = 0
+    """Snapshots: whole services' results, one row each (see ``snapshots.py``)."""
 
 
 def database_error(directory: Path | str, exc: sqlite3.DatabaseError) -> CacheUnavailable:
@@ -147,14 +147,14 @@ class CacheMaintenance:
         """Entries by stage and model, size on disk, oldest and newest."""
         by_stage_model: dict[tuple[str, str], int] = {}
         created: list[datetime] = []
-        unreadable = transcripts = imported = records = 0
+        unreadable = transcripts = imported = snapshots = 0
         for _, key, raw, _ in self._rows():
             if raw and isinstance(key, str) and key.startswith(TRANSCRIPT_ROW):
                 transcripts += 1
             elif raw and isinstance(key, str) and key.startswith(IMPORTED_ROW):
                 imported += 1
-            elif raw and isinstance(key, str) and key.startswith(RECORD_ROW):
-                records += 1
+            elif raw and isinstance(key, str) and key.startswith(SNAPSHOT_ROW):
+                snapshots += 1
         for _, found in self._entries():
             answer = found.answer
             if answer is None:
@@ -174,7 +174,7 @@ class CacheMaintenance:
             newest=max(created, default=None),
             unreadable=unreadable,
             imported=imported,
-            records=records,
+            snapshots=snapshots,
         )
 
     @_reports_damage
@@ -186,7 +186,7 @@ class CacheMaintenance:
         report = ValidationReport()
         results: set[str] = set()
         transcripts: dict[str, int] = {}
-        records: dict[str, tuple[int, list[str]]] = {}
+        snapshots: dict[str, tuple[int, list[str]]] = {}
         validators: dict[str, Any] = {}
         for rowid, key, raw, filename in self._rows():
             problem: RowProblem | None
@@ -204,7 +204,7 @@ class CacheMaintenance:
                 problem = self._check_blob(key, rowid)
                 report.transcripts += problem is None
             else:
-                problem = self._check_other(key, rowid, report, records)
+                problem = self._check_other(key, rowid, report, snapshots)
             if problem is not None:
                 report.problems.append(problem)
         for key, rowid in transcripts.items():
@@ -212,13 +212,13 @@ class CacheMaintenance:
                 report.problems.append(RowProblem(TRANSCRIPT_ROW + key, "orphan-transcript", "no answer for it", rowid))
                 report.transcripts -= 1
         wrong = {p.key[len(RESULT_ROW) :] for p in report.problems if p.key and p.key.startswith(RESULT_ROW)}
-        for key, (rowid, deps) in records.items():
+        for key, (rowid, deps) in snapshots.items():
             missing = [dep for dep in deps if dep not in results or dep in wrong]
             if missing:
                 reason = f"built from {len(missing)} answer(s) that are gone or wrong"
-                report.problems.append(RowProblem(key, "orphan-record", reason, rowid))
+                report.problems.append(RowProblem(key, "orphan-snapshot", reason, rowid))
             else:
-                report.records += 1
+                report.snapshots += 1
         if fix:
             report.removed = self._remove(report.problems)
         return report
@@ -250,9 +250,9 @@ class CacheMaintenance:
         return None
 
     def _check_other(
-        self, key: str, rowid: int, report: ValidationReport, records: dict[str, tuple[int, list[str]]]
+        self, key: str, rowid: int, report: ValidationReport, snapshots: dict[str, tuple[int, list[str]]]
     ) -> RowProblem | None:
-        """Schemas, imported answers and record entries; any other key is not one this tool writes."""
+        """Schemas, imported answers and snapshots; any other key is not one this tool writes."""
         if key.startswith(SCHEMA_ROW):
             problem = self._check_blob(key, rowid)
             report.schemas += problem is None
@@ -261,18 +261,18 @@ class CacheMaintenance:
             problem = self._check_blob(key, rowid)
             report.imported += problem is None
             return problem
-        if key.startswith(RECORD_ROW):
-            return self._check_record(key, rowid, records)
+        if key.startswith(SNAPSHOT_ROW):
+            return self._check_snapshot(key, rowid, snapshots)
         return RowProblem(key, "corrupt", "not a key this tool writes", rowid)
 
-    def _check_record(self, key: str, rowid: int, records: dict[str, tuple[int, list[str]]]) -> RowProblem | None:
+    def _check_snapshot(self, key: str, rowid: int, snapshots: dict[str, tuple[int, list[str]]]) -> RowProblem | None:
         try:
-            deps = record_deps(unseal(self._cache.get(key)))
+            deps = snapshot_deps(unseal(self._cache.get(key)))
         except (UnsafeRow, ValueError, OSError) as exc:
             return RowProblem(key, "corrupt", str(exc), rowid)
         if deps is None:
-            return RowProblem(key, "corrupt", "not a record entry", rowid)
-        records[key] = (rowid, deps)
+            return RowProblem(key, "corrupt", "not a snapshot", rowid)
+        snapshots[key] = (rowid, deps)
         return None
 
     def _check_blob(self, key: str, rowid: int) -> RowProblem | None:
@@ -351,18 +351,18 @@ class CacheMaintenance:
             gone.add(key)
             pair = (entry.stage.value, entry.model)
             removed[pair] = removed.get(pair, 0) + 1
-        self._drop_records(gone)
+        self._drop_snapshots(gone)
         return removed
 
-    def _drop_records(self, gone: set[str]) -> None:
-        """Remove the record entries built from any of the answers ``gone`` (a record entry is derived)."""
+    def _drop_snapshots(self, gone: set[str]) -> None:
+        """Remove the snapshots built from any of the answers ``gone`` (a snapshot is derived)."""
         if not gone:
             return
         for _, key, raw, _ in list(self._rows()):
-            if not (raw and isinstance(key, str) and key.startswith(RECORD_ROW)):
+            if not (raw and isinstance(key, str) and key.startswith(SNAPSHOT_ROW)):
                 continue
             try:
-                deps = record_deps(unseal(self._cache.get(key)))
+                deps = snapshot_deps(unseal(self._cache.get(key)))
             except (UnsafeRow, ValueError, OSError):
                 deps = None
             if deps is None or gone.intersection(deps):

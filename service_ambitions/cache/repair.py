@@ -23,12 +23,12 @@ from typing import Any
 from diskcache.core import MODE_BINARY, MODE_RAW
 
 from service_ambitions.cache.format import (
-    RECORD_ROW,
     RESULT_ROW,
+    SNAPSHOT_ROW,
     TRANSCRIPT_ROW,
     UnsafeRow,
     own_value_file,
-    record_deps,
+    snapshot_deps,
     unseal,
 )
 from service_ambitions.cache.store import ResultCache
@@ -135,7 +135,7 @@ def _salvage(directory: Path, database: Path) -> tuple[dict[str, bytes], int | N
 def _drop_unverifiable(entries: dict[str, bytes]) -> int:
     """Drop what only makes sense beside an answer that was lost.
 
-    A transcript only explains its answer; a record entry is derived from its answers.
+    A transcript only explains its answer; a snapshot is derived from its answers.
     """
     orphans = [
         key
@@ -143,8 +143,8 @@ def _drop_unverifiable(entries: dict[str, bytes]) -> int:
         if key.startswith(TRANSCRIPT_ROW) and RESULT_ROW + key[len(TRANSCRIPT_ROW) :] not in entries
     ]
     for key, blob in entries.items():
-        if key.startswith(RECORD_ROW):
-            deps = record_deps(unseal(blob))
+        if key.startswith(SNAPSHOT_ROW):
+            deps = snapshot_deps(unseal(blob))
             if deps is None or any(RESULT_ROW + dep not in entries for dep in deps):
                 orphans.append(key)
     for key in orphans:

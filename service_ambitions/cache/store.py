@@ -10,8 +10,8 @@ store. Three kinds of rows share one diskcache directory:
   outputs without the run's reference data;
 - ``i:<stage>/<service_id>[/<plateau>[/<catalogue>]]``: an answer imported by ``migrate
   cache`` from an older tool's JSON files, used only by ``run --reuse-imported``;
-- ``e:<key>``: a record entry, a whole service's plateaus derived from its answers (see
-  ``record_entries.py``), so a cached re-run reads one row per service.
+- ``e:<key>``: a snapshot, a whole service's plateaus derived from its answers (see
+  ``snapshots.py``), so a cached re-run reads one row per service.
 
 Nothing is ever pickled: diskcache 5.6.3 unpickles rows by default (CVE-2025-69872), and
 even its ``JSONDisk`` unpickles rows planted with a pickle mode, so :class:`SafeDisk`
@@ -34,9 +34,9 @@ from pydantic import ValidationError
 from service_ambitions.cache.format import (
     CACHE_FORMAT,
     IMPORTED_ROW,
-    RECORD_ROW,
     RESULT_ROW,
     SCHEMA_ROW,
+    SNAPSHOT_ROW,
     TRANSCRIPT_ROW,
     CachedAnswer,
     CacheEntry,
@@ -180,35 +180,35 @@ class ResultCache:
         except (UnsafeRow, ValueError, OSError, sqlite3.DatabaseError):
             return None
 
-    def record(self, key: str) -> bytes | None:
-        """The record entry under ``key``, checksum verified; None on a miss or an unusable row.
+    def snapshot(self, key: str) -> bytes | None:
+        """The snapshot under ``key``, checksum verified; None on a miss or an unusable row.
 
         Raises:
             CacheCorrupt: the database itself is damaged, not just this row.
         """
         try:
-            blob = self._cache.get(RECORD_ROW + key)
+            blob = self._cache.get(SNAPSHOT_ROW + key)
             return None if blob is None else unseal(blob)
         except (UnsafeRow, ValueError, OSError):
             return None
         except sqlite3.DatabaseError as exc:
             raise database_error(self.directory, exc) from exc
 
-    def has_record(self, key: str) -> bool:
-        """True when a record entry is stored under ``key`` (not read, nor checked)."""
+    def has_snapshot(self, key: str) -> bool:
+        """True when a snapshot is stored under ``key`` (not read, nor checked)."""
         try:
-            return RECORD_ROW + key in self._cache
+            return SNAPSHOT_ROW + key in self._cache
         except (OSError, sqlite3.Error):
             return False
 
-    def store_record(self, key: str, payload: bytes) -> None:
-        """Write a record entry (see ``record_entries.py``).
+    def store_snapshot(self, key: str, payload: bytes) -> None:
+        """Write a snapshot (see ``snapshots.py``).
 
         Raises:
             CacheUnavailable: it cannot be written (disk full, read-only, damaged database).
         """
         try:
-            self._cache.set(RECORD_ROW + key, seal(payload))
+            self._cache.set(SNAPSHOT_ROW + key, seal(payload))
         except (OSError, sqlite3.Error) as exc:
             raise CacheUnavailable(f"cannot write to the cache in {self.directory}: {exc}") from exc
 

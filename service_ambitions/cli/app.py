@@ -7,7 +7,7 @@ exit code, and Ctrl-C into exit 130. Anything else is a bug and keeps its traceb
 
 Exit codes: 0 success; 1 unexpected error; 2 usage error; 3 input; 4 configuration or
 credentials; 5 provider; 6 budget; 7 cache; 8 resume; 9 finished, but some lines or
-services were quarantined; 10 an output or run record cannot be written; 130 interrupted.
+services were quarantined; 10 an output or run journal cannot be written; 130 interrupted.
 """
 
 from __future__ import annotations

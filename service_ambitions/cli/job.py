@@ -335,7 +335,7 @@ def execute(prepared: Prepared, request: JobRequest, *, on_event: EventSink) -> 
 
     from service_ambitions.core.tuning import tune_gc
     from service_ambitions.jobs.run import start_job
-    from service_ambitions.runs.records import TERMINATE
+    from service_ambitions.runs.journal import TERMINATE
 
     tune_gc()
 

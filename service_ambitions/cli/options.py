@@ -107,7 +107,7 @@ RunsDirOption = Annotated[
     Path | None,
     typer.Option(
         "--runs-dir",
-        help="Where run records go. [default: the platform's user state directory]",
+        help="Where run journals go. [default: the platform's user state directory]",
         show_default=False,
         rich_help_panel=_RESUME,
     ),

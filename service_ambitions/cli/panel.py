@@ -1,6 +1,6 @@
 """The live run panel: what a person watching a long run wants to see, drawn from the run's events.
 
-Every figure comes from the events the run records (the same ones ``report`` and ``runs
+Every figure comes from the events the run journals (the same ones ``report`` and ``runs
 tail`` read) — the tally's counts, plus the times the events arrived, for the rates and
 the ETA. Nothing is counted twice. On a terminal the panel is redrawn a few times a
 second (rich ``Live``); off a terminal :meth:`RunPanel.line` gives the same key figures

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from service_ambitions.jobs.plan import Estimate
     from service_ambitions.jobs.run import RunResult
     from service_ambitions.jobs.setup import Prepared
-    from service_ambitions.runs.records import Manifest
+    from service_ambitions.runs.journal import Manifest
     from service_ambitions.runs.tally import Tally, UsageRow
     from service_ambitions.runs.usage import UsageReport
 
@@ -258,9 +258,9 @@ def render_result_line(
 def render_run_end(
     state: AppState, result: RunResult, tally: Tally, quarantine: Path, *, trace_ids: bool = False
 ) -> None:
-    """Where the run's record is, and what is left to do: resume after a budget stop, read the quarantine."""
+    """Where the run's journal is, and what is left to do: resume after a budget stop, read the quarantine."""
     state.out.print(
-        f"run {plain(result.run_id)}: record in {plain(result.directory)}",
+        f"run {plain(result.run_id)}: journal in {plain(result.directory)}",
         highlight=False,
         soft_wrap=True,
         markup=False,

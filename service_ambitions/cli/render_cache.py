@@ -27,7 +27,7 @@ def render_cache_stats(console: Console, stats: CacheStats) -> None:
     console.print(table)
     imported = f"   imported answers: {stats.imported:,}" if stats.imported else ""
     console.print(
-        f"transcripts: {stats.transcripts:,}   record entries: {stats.records:,}   "
+        f"transcripts: {stats.transcripts:,}   snapshots: {stats.snapshots:,}   "
         f"size on disk: {_size(stats.bytes_on_disk)}{imported}",
         highlight=False,
     )
@@ -52,11 +52,11 @@ def render_cache_validation(console: Console, report: ValidationReport, *, fixed
     table.add_row("output schemas", f"{report.schemas:,}")
     if report.imported:
         table.add_row("imported answers", f"{report.imported:,}")
-    table.add_row("record entries", f"{report.records:,}")
+    table.add_row("snapshots", f"{report.snapshots:,}")
     table.add_row("corrupt", f"{report.count('corrupt'):,}")
     table.add_row("schema-invalid", f"{report.count('schema-invalid'):,}")
     table.add_row("orphan transcripts", f"{report.count('orphan-transcript'):,}")
-    table.add_row("orphan record entries", f"{report.count('orphan-record'):,}")
+    table.add_row("orphan snapshots", f"{report.count('orphan-snapshot'):,}")
     table.add_row("unsafe (name files outside the cache)", f"{report.count('unsafe'):,}")
     console.print(table)
     for problem in report.problems[:20]:

@@ -14,7 +14,7 @@ __all__ = ["report", "runs_app"]
 
 RunsDir = Annotated[
     Path | None,
-    typer.Option(help="Where run records are. [default: SA_RUNS_DIR or the user state directory]", show_default=False),
+    typer.Option(help="Where run journals are. [default: SA_RUNS_DIR or the user state directory]", show_default=False),
 ]
 
 runs_app = typer.Typer(help="List runs, show one, or follow its events.", no_args_is_help=True)
@@ -34,7 +34,7 @@ def _find(state: AppState, runs_dir: Path | None, run_id: str | None) -> Path:
     if run_id is None:
         runs = list_runs(directory)
         if not runs:
-            raise InputError(f"no run recorded in {directory}", hint="run `service-ambitions run` first")
+            raise InputError(f"no run journaled in {directory}", hint="run `service-ambitions run` first")
         run_id = runs[0].run_id
     if not (directory / run_id / "manifest.json").is_file():
         raise InputError(f"no run {run_id!r} in {directory}", hint="see `service-ambitions runs list`")
@@ -108,7 +108,7 @@ def list_command(
     if as_json:
         from pydantic import TypeAdapter
 
-        from service_ambitions.runs.records import Manifest
+        from service_ambitions.runs.journal import Manifest
 
         typer.echo(json_safe(TypeAdapter(list[Manifest]).dump_json(manifests, indent=2).decode()))
         return
@@ -162,7 +162,7 @@ def tail(
     import json
 
     from service_ambitions.core.events import LEVELS, event_level
-    from service_ambitions.runs.records import follow_events
+    from service_ambitions.runs.journal import follow_events
 
     if level is not None and level not in LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(LEVELS)}", param_hint="--level")

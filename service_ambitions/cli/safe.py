@@ -1,4 +1,4 @@
-"""Text from input files, models, caches and run records, made safe for the terminal.
+"""Text from input files, models, caches and run journals, made safe for the terminal.
 
 Anything a user's file, a provider or a cache row says is data. Shown on a terminal it
 must neither act as Rich markup (``svc-x[/red]`` would crash a print, ``[link=…]`` would

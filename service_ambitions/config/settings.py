@@ -266,7 +266,7 @@ class Settings(BaseSettings):
     """Without a terminal (CI logs, nohup files): seconds between plain progress lines."""
 
     def runs_directory(self) -> Path:
-        """Where run records go: the setting, or the platform's user state directory."""
+        """Where run journals go: the setting, or the platform's user state directory."""
         if self.runs_dir is not None:
             return self.runs_dir
         from platformdirs import user_state_dir

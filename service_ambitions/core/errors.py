@@ -14,7 +14,7 @@ The hierarchy::
     ├── CacheUnavailable                  exit_code 7   the cache directory or database cannot be opened
     │   └── CacheCorrupt                  exit_code 7   the cache database is damaged: `cache repair` salvages it
     ├── ResumeMismatch                    exit_code 8   nothing to resume, or input/settings changed since
-    └── OutputError                       exit_code 10  an output or run record cannot be written (disk full, read-only)
+    └── OutputError                       exit_code 10  an output or run journal cannot be written (full, read-only)
         └── OutputClosed                  exit_code 0   standard output's reader went away (`| head`): stop quietly
 
 Outcomes that are not errors have their codes here too, so there is one table:
@@ -211,7 +211,7 @@ class CacheCorrupt(CacheUnavailable):
 
 
 class OutputError(ServiceAmbitionsError):
-    """An output, quarantine file or run record cannot be written (disk full, read-only, no permission).
+    """An output, quarantine file or run journal cannot be written (disk full, read-only, no permission).
 
     Everything written before stays whole: a resumed run continues once the cause is fixed.
     """

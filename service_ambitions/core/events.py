@@ -1,7 +1,7 @@
 """Typed events: everything a run does, as it happens.
 
 The pipeline emits them to an observer; the CLI's progress display and summary read
-them, and run records will store them one JSON line each. They carry no prompt text
+them, and run journals will store them one JSON line each. They carry no prompt text
 and no secrets.
 """
 
@@ -154,10 +154,10 @@ class CallFinished(_CallUsage):
     batch: bool = False
     """Answered through the provider's batch API (priced at batch rates; the spend tells the live price too)."""
     calls: int = 1
-    """How many calls the event stands for: a service read from its record entry tells its
+    """How many calls the event stands for: a service read from its snapshot tells its
     cached calls in one event per stage and model, with their usage added up."""
     replayed: bool = False
-    """True for those record-entry events: no ``call_started`` came before them."""
+    """True for those snapshot events: no ``call_started`` came before them."""
 
 
 class CallFailed(_CallUsage):

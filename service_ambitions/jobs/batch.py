@@ -28,7 +28,7 @@ from service_ambitions.config.settings import Settings
 from service_ambitions.core.errors import ConfigError, InputError, ResumeMismatch
 from service_ambitions.core.models import RUN_STAGES
 from service_ambitions.llm.names import is_offline
-from service_ambitions.runs.records import read_manifest
+from service_ambitions.runs.journal import read_manifest
 from service_ambitions.runs.resume import find_run
 from service_ambitions.runs.suspended import SuspendedStore
 
@@ -128,7 +128,7 @@ class Collect:
 def collect_job(runs_dir: Path, run_id: str) -> Collect:
     """The run ``run_id`` of ``runs_dir``, to carry on in batch mode with the settings it was started with.
 
-    The settings are the ones its record holds (nothing from this shell's flags or
+    The settings are the ones its journal holds (nothing from this shell's flags or
     variables, besides the provider's key): a collected run must ask what it asked.
 
     Raises:

@@ -49,17 +49,17 @@ def assemble_pipeline(
     clock: Callable[[], datetime],
     remap: Sequence[Catalogue] = (),
 ) -> Pipeline:
-    """The pipeline of a run (or of one worker's share of it), with its record entries when the cache is on.
+    """The pipeline of a run (or of one worker's share of it), with its snapshots when the cache is on.
 
     ``gateway`` is called at the first call that needs it, once: a run whose services are all
-    answered by record entries builds none (and never imports pydantic-ai).
+    answered by snapshots builds none (and never imports pydantic-ai).
     """
-    from service_ambitions.pipeline.record_entries import RecordEntries
+    from service_ambitions.pipeline.snapshots import Snapshots
 
     settings = prepared.settings
-    records = None
+    snapshots = None
     if cache is not None and not remap:
-        records = RecordEntries(cache, prepared.record_scope, settings.cache_mode)
+        snapshots = Snapshots(cache, prepared.snapshot_scope, settings.cache_mode)
     return Pipeline(
         prepared.book,
         gateway,
@@ -67,7 +67,7 @@ def assemble_pipeline(
         strict=settings.strict,
         on_event=emit,
         remap=remap,
-        records=records,
+        snapshots=snapshots,
         budgeted=settings.max_cost is not None,
     )
 
@@ -154,7 +154,7 @@ def meta_maker(
     """How this run labels its records: models, reference hashes, seed and provenance.
 
     ``gateway`` gives the run's gateway, asked only for a record this run's models made
-    (one read from its record entry names the models that made it).
+    (one read from its snapshot names the models that made it).
     """
     made_by: list[StageModels] = []
 

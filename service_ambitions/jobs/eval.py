@@ -39,7 +39,7 @@ from service_ambitions.jobs.setup import Prepared, prepare
 from service_ambitions.quality.report import check_file
 from service_ambitions.reference.outputs import JudgeScores
 from service_ambitions.reference.prompting import PromptSet, load_prompts, render_roadmap, render_service
-from service_ambitions.runs.records import RunCounts, RunRecorder, RunStatus
+from service_ambitions.runs.journal import RunCounts, RunJournal, RunStatus
 from service_ambitions.runs.resume import open_run
 from service_ambitions.runs.tally import Tally
 
@@ -274,7 +274,7 @@ async def _judge_side(
     )
     judged: list[JudgedService] = []
     with ExitStack() as stack:
-        recorder = stack.enter_context(RunRecorder(opened.directory, opened.manifest, clock=utc_now))
+        recorder = stack.enter_context(RunJournal(opened.directory, opened.manifest, clock=utc_now))
 
         def record(event: Event) -> None:
             recorder(event)

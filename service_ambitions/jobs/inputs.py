@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from service_ambitions.cache.format import record_key
+from service_ambitions.cache.format import snapshot_key
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.errors import ConfigError, ServiceAmbitionsError
 from service_ambitions.inputs.entries import Accepted, Rejected
@@ -13,7 +13,7 @@ from service_ambitions.inputs.map_input import load_service_file, read_map_input
 from service_ambitions.jobs.setup import Prepared, open_cache
 from service_ambitions.reference.data import Catalogue, ReferenceData
 
-__all__ = ["answered_by_records", "chosen_catalogues", "map_reader", "not_done"]
+__all__ = ["answered_by_snapshots", "chosen_catalogues", "map_reader", "not_done"]
 
 
 def map_reader(
@@ -67,10 +67,10 @@ def not_done(
         yield entry
 
 
-def answered_by_records(prepared: Prepared, read: Callable[[], Iterator[Accepted | Rejected]]) -> bool:
-    """True when every service ``read`` gives has a record entry: the run then needs no model.
+def answered_by_snapshots(prepared: Prepared, read: Callable[[], Iterator[Accepted | Rejected]]) -> bool:
+    """True when every service ``read`` gives has a snapshot: the run then needs no model.
 
-    Stops at the first service without one (a cold run reads one line). A record entry
+    Stops at the first service without one (a cold run reads one line). A snapshot
     found here but unusable later means the models are resolved when that service runs.
     """
     settings = prepared.settings
@@ -78,11 +78,11 @@ def answered_by_records(prepared: Prepared, read: Callable[[], Iterator[Accepted
         return False
     try:
         with open_cache(settings) as cache:
-            scope = prepared.record_scope
+            scope = prepared.snapshot_scope
             entries = read()
             try:
                 return all(
-                    cache.has_record(record_key(scope, entry.service))
+                    cache.has_snapshot(snapshot_key(scope, entry.service))
                     for entry in entries
                     if isinstance(entry, Accepted)
                 )

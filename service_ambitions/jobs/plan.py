@@ -18,7 +18,7 @@ from service_ambitions.inputs.jsonl import read_services
 from service_ambitions.jobs.checks import InputScan
 from service_ambitions.jobs.inputs import map_reader
 from service_ambitions.jobs.setup import Prepared, open_cache
-from service_ambitions.pipeline.stages import Call, CallPlan, StageBook, record_plan, service_plan
+from service_ambitions.pipeline.stages import Call, CallPlan, StageBook, remap_plan, service_plan
 from service_ambitions.reference.data import Catalogue
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class Planner:
 
     def add_remap(self, service: Service, existing: Existing, catalogues: Sequence[Catalogue]) -> None:
         """Count the mapping calls ``map`` makes for one record: every prompt is known."""
-        self._walk(record_plan(self._book, service, existing.plateaus, catalogues))
+        self._walk(remap_plan(self._book, service, existing.plateaus, catalogues))
 
     def _walk(self, plan: CallPlan) -> None:
         # After the first answer the cache does not hold, later prompts are not known exactly.

@@ -57,8 +57,8 @@ class CacheStatsReport(_Report):
     bytes_on_disk: int
     unreadable: int
     imported: int
-    records: int
-    """Record entries: whole services' results, one row each."""
+    snapshots: int
+    """Snapshots: whole services' results, one row each."""
     oldest: datetime | None
     newest: datetime | None
     by_stage_model: list[StageModelCount]
@@ -73,7 +73,7 @@ class CacheStatsReport(_Report):
             bytes_on_disk=stats.bytes_on_disk,
             unreadable=stats.unreadable,
             imported=stats.imported,
-            records=stats.records,
+            snapshots=stats.snapshots,
             oldest=stats.oldest,
             newest=stats.newest,
             by_stage_model=_counts(stats.by_stage_model),
@@ -96,11 +96,11 @@ class CacheValidationReport(_Report):
     transcripts: int
     schemas: int
     imported: int
-    records: int
+    snapshots: int
     corrupt: int
     schema_invalid: int
     orphan_transcripts: int
-    orphan_records: int
+    orphan_snapshots: int
     unsafe: int
     removed: int
     problems: list[RowProblemRow]
@@ -113,11 +113,11 @@ class CacheValidationReport(_Report):
             transcripts=report.transcripts,
             schemas=report.schemas,
             imported=report.imported,
-            records=report.records,
+            snapshots=report.snapshots,
             corrupt=report.count("corrupt"),
             schema_invalid=report.count("schema-invalid"),
             orphan_transcripts=report.count("orphan-transcript"),
-            orphan_records=report.count("orphan-record"),
+            orphan_snapshots=report.count("orphan-snapshot"),
             unsafe=report.count("unsafe"),
             removed=report.removed,
             problems=[RowProblemRow(key=p.key, kind=p.kind, reason=p.reason, rowid=p.rowid) for p in report.problems],

@@ -21,13 +21,13 @@ from service_ambitions.inputs.entries import Accepted, Rejected
 from service_ambitions.inputs.jsonl import JsonlWriter, is_empty, read_services
 from service_ambitions.jobs.batch import run_batched
 from service_ambitions.jobs.compose import assemble_pipeline, batch_lane, run_cache, run_gateway
-from service_ambitions.jobs.inputs import answered_by_records, map_reader, not_done
+from service_ambitions.jobs.inputs import answered_by_snapshots, map_reader, not_done
 from service_ambitions.jobs.setup import Prepared
 from service_ambitions.jobs.workers import WorkersOutcome, run_job_in_workers
 from service_ambitions.pipeline.run import Pipeline, RecordSink
 from service_ambitions.reference.data import Catalogue
+from service_ambitions.runs.journal import TERMINATE, Manifest, RunCounts, RunJournal, RunStatus, tally_run
 from service_ambitions.runs.lock import output_lock
-from service_ambitions.runs.records import TERMINATE, Manifest, RunCounts, RunRecorder, RunStatus, tally_run
 from service_ambitions.runs.resume import OpenedRun, open_run, restore_input_order
 from service_ambitions.runs.suspended import SuspendedStore
 from service_ambitions.runs.tally import Tally
@@ -134,7 +134,7 @@ async def start_job(
 
 @dataclass(frozen=True)
 class RunResult:
-    """How a run ended and where its record is."""
+    """How a run ended and where its journal is."""
 
     run_id: str
     directory: Path
@@ -152,7 +152,7 @@ class RunResult:
     whole_run: Tally | None = None
     """For a resumed run, the counts of all its segments, as ``report`` adds them up."""
     stop_reason: str | None = None
-    """Why the run stopped before finishing (budget, detached), as its record says."""
+    """Why the run stopped before finishing (budget, detached), as its journal says."""
     previous_output: Path | None = None
     """Where the earlier output at the same path was kept (a new run never truncates one)."""
     restarted: str | None = None
@@ -195,7 +195,7 @@ async def generate(
     def read() -> Iterator[Accepted | Rejected]:
         return read_services(input_path, max_line_bytes=max_line_bytes)
 
-    if not await asyncio.to_thread(answered_by_records, prepared, read):
+    if not await asyncio.to_thread(answered_by_snapshots, prepared, read):
         # Some service needs a model: resolve them now, so a missing key or an unknown
         # model is one clear error before the run starts, not after its cached part.
         prepared.models  # noqa: B018
@@ -228,7 +228,7 @@ async def _open(
     force: bool,
     started: datetime | None,
 ) -> OpenedRun:
-    """The run's record, new or resumed; hashing the input and reading back a long output is off the loop."""
+    """The run's journal, new or resumed; hashing the input and reading back a long output is off the loop."""
     return await asyncio.to_thread(
         functools.partial(
             open_run,
@@ -272,7 +272,7 @@ async def remap(
     The input holds evolution records of any known schema version or features-only
     records (see ``map_input.py``). Only ``catalogues`` (default: every catalogue of the
     reference data) are mapped; a record's other mappings are kept. The run goes through
-    the same gateway, cache, limits and run records as :func:`generate`; ``-`` as output
+    the same gateway, cache, limits and run journals as :func:`generate`; ``-`` as output
     path writes to standard output. With ``resume``, the map run that wrote
     ``output_path`` (or ``resume_run_id``) continues as :func:`generate` continues a run.
 
@@ -339,7 +339,7 @@ async def _run_job(
         source = read()
         with _closed(source), contextlib.closing(not_done(source, opened.done, opened.seen_lines)) as left:
             job = _Job(prepared, left, outputs, max_services, clock, remap=remap, detach=detach)
-            result = await _recorded(
+            result = await _journaled(
                 job,
                 opened.directory,
                 opened.manifest,
@@ -370,7 +370,7 @@ class _Job:
     detach: bool = False
 
 
-async def _recorded(
+async def _journaled(
     job: _Job,
     directory: Path,
     manifest: Manifest,
@@ -383,7 +383,7 @@ async def _recorded(
     settings = job.prepared.settings
     tally = Tally()
     with ExitStack() as stack:
-        recorder = stack.enter_context(RunRecorder(directory, manifest, clock=job.clock))
+        recorder = stack.enter_context(RunJournal(directory, manifest, clock=job.clock))
 
         def emit(event: Event) -> None:
             tally(event)

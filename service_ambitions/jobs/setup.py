@@ -25,7 +25,7 @@ from service_ambitions.core.errors import (
 )
 from service_ambitions.core.models import RUN_STAGES, SCHEMA_VERSION, Stage
 from service_ambitions.llm.names import is_offline
-from service_ambitions.pipeline.record_entries import endpoint_environment, record_scope
+from service_ambitions.pipeline.snapshots import endpoint_environment, snapshot_scope
 from service_ambitions.pipeline.stages import StageBook
 from service_ambitions.reference.data import ReferenceData, load_reference
 from service_ambitions.reference.prompting import PromptSet, load_prompts
@@ -45,7 +45,7 @@ class Prepared:
     """Settings, reference data, prompts and models of a run, all checked.
 
     The models are resolved when first asked for (:attr:`models`): :func:`prepare` does it
-    at once unless told otherwise, and a run whose services all come from record entries
+    at once unless told otherwise, and a run whose services all come from snapshots
     never does (so never imports pydantic-ai or a provider's SDK).
     """
 
@@ -75,9 +75,9 @@ class Prepared:
         return any(is_offline(name) for chain in self.chains.values() for name in chain)
 
     @functools.cached_property
-    def record_scope(self) -> str:
-        """What every record entry's key shares: see ``record_entries.py``."""
-        return record_scope(
+    def snapshot_scope(self) -> str:
+        """What every snapshot's key shares: see ``snapshots.py``."""
+        return snapshot_scope(
             {
                 "format": CACHE_FORMAT,
                 "schema_version": SCHEMA_VERSION,
@@ -230,7 +230,7 @@ def prepare(
         stages: the stages that will make calls (``map`` only maps); only their models
             are resolved, so only their credentials are needed.
         resolve_models: resolve the models now (the default); otherwise when first used
-            (:attr:`Prepared.models`), so a run answered from its record entries needs none.
+            (:attr:`Prepared.models`), so a run answered from its snapshots needs none.
 
     Raises:
         ConfigError: reference data, prompts, a model name or its credentials are unusable.

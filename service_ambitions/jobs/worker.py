@@ -5,14 +5,14 @@ standard input, one header line (the run's id and the settings, with this worker
 of the limits and budget) and then one line per service (its input line number and the
 service), and answers on standard output with one JSON line per message:
 
-- ``{"event": {...}}``: every event of its services, as the run records them;
+- ``{"event": {...}}``: every event of its services, as the run journals them;
 - ``{"line": N, "record": "..."}``, ``{"line": N, "quarantine": "..."}`` or ``{"line": N,
   "skip": true}`` (deferred by the budget): how the service of line N ended, in the order
   its services came, as the pipeline writes them;
 - ``{"end": true, "budget_stop": ..., "unstarted": N}`` once done, or ``{"error": {...}}``
   for an error that stops the run.
 
-The cache is shared (SQLite serialises the writers); the run's record stays the parent's.
+The cache is shared (SQLite serialises the writers); the run's journal stays the parent's.
 """
 
 from __future__ import annotations

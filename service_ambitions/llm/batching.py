@@ -51,7 +51,7 @@ class WaitingCall(Protocol):
 
 
 class WaitingCalls(Protocol):
-    """Where a run keeps the calls waiting on batches: the run records implement it."""
+    """Where a run keeps the calls waiting on batches: the run journals implement it."""
 
     def waiting(self, key: str) -> WaitingCall | None:
         """The call of ``key``, if an earlier run left it waiting on a batch."""

@@ -4,7 +4,7 @@
 (see ``cache/legacy.py``); with ``reuse_imported``, :class:`ImportedAnswers` finds the one
 for a call by its :class:`~service_ambitions.llm.requests.Subject` and turns it into this
 run's output data. Nothing else in the run knows imported answers exist: to the pipeline
-they are cache hits without a cache key (so no record entry is built on one).
+they are cache hits without a cache key (so no snapshot is built on one).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from service_ambitions.core.models import Stage
 from service_ambitions.core.spend import Spend
 
-if TYPE_CHECKING:  # not imported at run time: a run answered from record entries never loads pydantic-ai
+if TYPE_CHECKING:  # not imported at run time: a run answered from snapshots never loads pydantic-ai
     from pydantic_ai.messages import ModelMessage
 
 __all__ = ["LLMAnswer", "LLMRequest", "Subject"]

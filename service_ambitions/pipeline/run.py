@@ -33,7 +33,7 @@ from service_ambitions.core.models import Feature, Meta, PlateauResult, Service,
 from service_ambitions.core.telemetry import tracer
 from service_ambitions.inputs.entries import Accepted, Existing, QuarantineRecord, Rejected, raw_prefix
 from service_ambitions.pipeline.calls import MeasuredCalls
-from service_ambitions.pipeline.record_entries import RecordEntries
+from service_ambitions.pipeline.snapshots import Snapshots
 from service_ambitions.pipeline.stages import (
     Call,
     Described,
@@ -41,12 +41,12 @@ from service_ambitions.pipeline.stages import (
     MappingResult,
     StageBook,
     Step,
-    record_plan,
+    remap_plan,
     service_plan,
 )
 from service_ambitions.reference.data import Catalogue, Plateau
 
-if TYPE_CHECKING:  # a run answered from record entries never builds a gateway, nor imports pydantic-ai
+if TYPE_CHECKING:  # a run answered from snapshots never builds a gateway, nor imports pydantic-ai
     from service_ambitions.llm.gateway import Gateway
     from service_ambitions.llm.requests import LLMAnswer
 
@@ -55,10 +55,10 @@ __all__ = ["MetaFactory", "Pipeline", "RecordSink"]
 MetaFactory = Callable[[int, Meta | None, StageModels | None], Meta]
 """Builds a record's ``meta`` from the number of catalogue ids dropped for it, for a
 record mapped again the meta it had (None when it had none), and for a record read from
-its record entry the models that made it (None: this run's)."""
+its snapshot the models that made it (None: this run's)."""
 
 _Trail = list[tuple[Stage, "LLMAnswer[Any]"]]
-"""A service's answers, in call order: what its record entry is built from."""
+"""A service's answers, in call order: what its snapshot is built from."""
 
 
 class RecordSink:
@@ -96,7 +96,7 @@ class Pipeline:
         strict: bool = False,
         on_event: EventSink | None = None,
         remap: Sequence[Catalogue] = (),
-        records: RecordEntries | None = None,
+        snapshots: Snapshots | None = None,
         budgeted: bool = False,
     ) -> None:
         """Set up the pipeline; ``gateway`` may be a function that builds it.
@@ -105,7 +105,7 @@ class Pipeline:
         services in flight can still finish (see :meth:`_admitted`).
 
         The function is then called at the first service that needs an LLM call, so a run
-        answered from record entries never builds a gateway.
+        answered from snapshots never builds a gateway.
         """
         self._book = book
         self._remap = remap
@@ -113,7 +113,7 @@ class Pipeline:
         self._strict = strict
         self._emit: EventSink = on_event or (lambda event: None)
         self._calls = MeasuredCalls(gateway, self._emit)
-        self._records = records
+        self._snapshots = snapshots
         self.budget_stop: BudgetExceeded | None = None
         """Set when the budget ran out: no new service starts, and unfinished ones are deferred."""
         self.unstarted = 0
@@ -234,12 +234,12 @@ class Pipeline:
             try:
                 if entry.existing is not None:
                     outcome.evolution = await self.remap(entry.service, entry.existing, dropped=outcome.dropped)
-                elif (recorded := self._recorded(entry.service, outcome.dropped)) is not None:
-                    outcome.evolution = recorded
+                elif (snapshot := self._from_snapshot(entry.service, outcome.dropped)) is not None:
+                    outcome.evolution = snapshot
                 else:
                     outcome.evolution = await self.evolve(entry.service, dropped=outcome.dropped, trail=outcome.trail)
-                    if self._records is not None:
-                        self._records.remember(entry.service, outcome.evolution, outcome.dropped, outcome.trail)
+                    if self._snapshots is not None:
+                        self._snapshots.remember(entry.service, outcome.evolution, outcome.dropped, outcome.trail)
             except BudgetExceeded as exc:
                 # Not the service's fault: it stays undone (neither written nor quarantined),
                 # for a resumed run with more budget; calls it finished are cached.
@@ -252,12 +252,12 @@ class Pipeline:
                 outcome.error = exc
         return outcome
 
-    def _recorded(self, service: Service, dropped: list[str]) -> ServiceEvolution | None:
-        """The service's record from its record entry, its calls told as cache hits; None on a miss."""
-        found = self._records.lookup(service) if self._records is not None else None
+    def _from_snapshot(self, service: Service, dropped: list[str]) -> ServiceEvolution | None:
+        """The service's record from its snapshot, its calls told as cache hits; None on a miss."""
+        found = self._snapshots.lookup(service) if self._snapshots is not None else None
         if found is None:
             return None
-        for event in RecordEntries.cached_calls(service, found):
+        for event in Snapshots.cached_calls(service, found):
             self._emit(event)
         dropped += found.dropped
         return ServiceEvolution(
@@ -308,7 +308,7 @@ class Pipeline:
         Args:
             service: the service to evolve.
             dropped: receives the catalogue ids the model invented (and that were removed).
-            trail: receives every answer, in call order (for the record entry).
+            trail: receives every answer, in call order (for the snapshot).
 
         Raises:
             ServiceAmbitionsError: a stage failed; the error names the stage.
@@ -381,7 +381,7 @@ class Pipeline:
         running: dict[tuple[int, str], asyncio.Task[MappingResult | ServiceAmbitionsError]] = {}
         try:
             async with asyncio.TaskGroup() as group:
-                for call in record_plan(self._book, service, existing.plateaus, self._remap):
+                for call in remap_plan(self._book, service, existing.plateaus, self._remap):
                     assert call.plateau is not None
                     assert call.catalogue is not None
                     running[(call.plateau.level, call.catalogue.field)] = group.create_task(self._map(service, call))

@@ -47,8 +47,8 @@ __all__ = [
     "MappingResult",
     "StageBook",
     "Step",
-    "record_plan",
     "record_plateau",
+    "remap_plan",
     "service_plan",
 ]
 
@@ -353,7 +353,7 @@ def service_plan(book: StageBook, service: Service) -> CallPlan:
             yield Call(request, plateau, catalogue, features)
 
 
-def record_plan(
+def remap_plan(
     book: StageBook, service: Service, plateaus: Sequence[PlateauResult], catalogues: Sequence[Catalogue]
 ) -> Generator[Call, BaseModel | None, None]:
     """The mapping calls ``map`` makes for one record: each plateau with features, each chosen catalogue."""

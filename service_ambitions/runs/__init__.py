@@ -1,10 +1,12 @@
-"""Run records, resume and the one-writer lock: everything a run leaves behind besides its output.
+"""Run journals, resume and the one-writer lock: everything a run leaves behind besides its output.
 
-- :mod:`.records`: the manifest and events of a run, and reading them back;
+- :mod:`.journal`: the manifest and events of a run, and reading them back;
 - :mod:`.resume`: finding the run to continue, what it already wrote, and input order;
 - :mod:`.lock`: one live run per output;
 - :mod:`.suspended`: calls waiting on provider batches (batch mode), for the run that collects them;
-- :mod:`.batches`: a batch run's batches as its events tell them (``runs show``, ``report``).
+- :mod:`.tally`: the one fold over a run's events (panel, summary, ``report``, counts);
+- :mod:`.usage`: ``report``'s document, from that fold;
+- :mod:`.batches`: what ``runs show`` adds for a batch run.
 
 May import: the foundations (``inputs``, ``reference``, ``config``, ``core``); never ``cache``.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service_ambitions.runs.records import Manifest, read_events, read_manifest
+from service_ambitions.runs.journal import Manifest, read_events, read_manifest
 from service_ambitions.runs.suspended import SuspendedStore
 from service_ambitions.runs.tally import BatchRow, Tally
 
@@ -23,7 +23,7 @@ def run_details(directory: Path) -> RunDetails:
     """The manifest of the run in ``directory``, with its batches if it made any.
 
     Raises:
-        FileNotFoundError: there is no run record there.
+        FileNotFoundError: there is no run journal there.
     """
     manifest = read_manifest(directory)
     if manifest is None:

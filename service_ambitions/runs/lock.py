@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover - Windows has no flock; outputs are not 
     fcntl = None  # type: ignore[assignment]
 
 from service_ambitions.core.errors import OutputError
-from service_ambitions.runs.records import records_error
+from service_ambitions.runs.journal import journal_error
 
 __all__ = ["output_lock"]
 
@@ -43,7 +43,7 @@ def output_lock(output: Path, runs_dir: Path) -> Iterator[None]:
         name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:32]
         descriptor = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise records_error(locks, exc) from exc
+        raise journal_error(locks, exc) from exc
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -20,7 +20,7 @@ from typing import Any
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import InputError, OutputError, ResumeMismatch
 from service_ambitions.core.secrets import scrub
-from service_ambitions.runs.records import Manifest, RunStatus, current_process, file_sha256, read_manifest
+from service_ambitions.runs.journal import Manifest, RunStatus, current_process, file_sha256, read_manifest
 
 __all__ = [
     "OpenedRun",
@@ -45,7 +45,7 @@ def find_run(runs_dir: Path, *, run_id: str | None, output: Path, command: str =
     vouches for are never appended to blindly.
 
     Raises:
-        ResumeMismatch: there is no run ``run_id``, or ``output`` holds records no run record knows.
+        ResumeMismatch: there is no run ``run_id``, or ``output`` holds records no run journal knows.
     """
     if run_id is not None:
         manifest = read_manifest(runs_dir / run_id)
@@ -68,7 +68,7 @@ def find_run(runs_dir: Path, *, run_id: str | None, output: Path, command: str =
     if not candidates:
         if output.exists() and output.stat().st_size > 0:
             raise ResumeMismatch(
-                f"no run record in {runs_dir} wrote {output}, which is not empty",
+                f"no run journal in {runs_dir} wrote {output}, which is not empty",
                 hint="give the run with --run-id, or run without --resume to start again",
             )
         return None
@@ -185,7 +185,7 @@ class RunIdentity:
     parts: dict[str, str]
     """The same, part by part (models, seed, prompts…), so a refused resume can name what changed."""
     settings: dict[str, Any]
-    """The settings snapshot (no secrets: keys are never settings)."""
+    """The settings as the run used them (no secrets: keys are never settings)."""
     command_line: tuple[str, ...] = ()
     """The command as the user gave it (``service-ambitions run … -o …``), for the hint that continues it."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from service_ambitions.core.events import Event
-from service_ambitions.runs.records import Manifest, read_events, read_manifest
+from service_ambitions.runs.journal import Manifest, read_events, read_manifest
 from service_ambitions.runs.tally import BatchRow, Tally, UsageRow
 
 __all__ = ["UsageReport", "build_report", "list_runs"]
@@ -60,10 +60,10 @@ class UsageReport(BaseModel):
 
 
 def build_report(directory: Path, *, by_service: bool = False) -> UsageReport:
-    """The report of the run recorded in ``directory``.
+    """The report of the run journaled in ``directory``.
 
     Raises:
-        FileNotFoundError: there is no run record there.
+        FileNotFoundError: there is no run journal there.
     """
     manifest = read_manifest(directory)
     if manifest is None:

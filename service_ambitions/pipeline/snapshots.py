@@ -1,9 +1,9 @@
-"""Record entries: a whole service's result in one cache row, so a cached re-run is one lookup per service.
+"""Snapshots: a whole service's result in one cache row, so a cached re-run is one lookup per service.
 
-The per-stage answers stay the source of truth. A record entry is derived from them: it
+The per-stage answers stay the source of truth. A snapshot is derived from them: it
 is written only when every answer of the service is in a verified cache entry (an
 answer with a cache key), and it lists the keys of those entries
-(``deps``). ``cache purge`` and ``cache validate --fix`` remove the record entries whose
+(``deps``). ``cache purge`` and ``cache validate --fix`` remove the snapshots whose
 answers they remove, and ``--cache-mode refresh`` never reads one (it writes a new one).
 
 The key covers everything that shaped the record besides the answers' own keys: the
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from service_ambitions.cache.format import CallGroup, RecordEntry, canonical_json, record_key
+from service_ambitions.cache.format import CallGroup, Snapshot, canonical_json, snapshot_key
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.errors import CacheUnavailable
 from service_ambitions.core.events import CallFinished
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from service_ambitions.cache.store import ResultCache
     from service_ambitions.llm.requests import LLMAnswer
 
-__all__ = ["RecordEntries", "endpoint_environment", "record_scope"]
+__all__ = ["Snapshots", "endpoint_environment", "snapshot_scope"]
 
 _ENDPOINT_VARIABLE = re.compile(r"(BASE_URL|API_BASE|ENDPOINT|INFERENCE_URL|API_VERSION|_LOCATION|_PROJECT|_REGION)$")
 """Environment variables that choose where a provider's requests go (``OPENAI_BASE_URL``…)."""
@@ -54,13 +54,13 @@ def endpoint_environment(environ: Mapping[str, str] | None = None) -> dict[str, 
     }
 
 
-def record_scope(material: Mapping[str, Any]) -> str:
+def snapshot_scope(material: Mapping[str, Any]) -> str:
     """The part of every record key that a run shares: SHA-256 over ``material`` as canonical JSON."""
     return hashlib.sha256(canonical_json(dict(material))).hexdigest()
 
 
-class RecordEntries:
-    """The pipeline's side of record entries: look one up before a service runs, store it after."""
+class Snapshots:
+    """The pipeline's side of snapshots: look one up before a service runs, store it after."""
 
     def __init__(self, cache: ResultCache, scope: str, mode: CacheMode) -> None:
         self._cache = cache
@@ -68,12 +68,12 @@ class RecordEntries:
         self._reading = mode in (CacheMode.READ, CacheMode.READONLY)
         self._writing = mode in (CacheMode.READ, CacheMode.REFRESH)
 
-    def lookup(self, service: Service) -> RecordEntry | None:
-        """The service's record entry, checked; None on a miss or an unusable row (the stages then answer)."""
+    def lookup(self, service: Service) -> Snapshot | None:
+        """The service's snapshot, checked; None on a miss or an unusable row (the stages then answer)."""
         if not self._reading:
             return None
         try:
-            payload = self._cache.record(record_key(self._scope, service))
+            payload = self._cache.snapshot(snapshot_key(self._scope, service))
         except CacheUnavailable:
             # A damaged database: the gateway says so once, at the first answer it reads.
             self._reading = self._writing = False
@@ -81,12 +81,12 @@ class RecordEntries:
         if payload is None:
             return None
         try:
-            return RecordEntry.model_validate_json(payload)
+            return Snapshot.model_validate_json(payload)
         except ValidationError:
             return None  # the stages answer, and the entry is written again
 
     @staticmethod
-    def cached_calls(service: Service, found: RecordEntry) -> list[CallFinished]:
+    def cached_calls(service: Service, found: Snapshot) -> list[CallFinished]:
         """The calls behind ``found``, told as cache hits: one event per stage and model, usage added up."""
         return [
             CallFinished(
@@ -107,12 +107,12 @@ class RecordEntries:
         models: StageModels,
         dropped: list[str],
         answers: Sequence[tuple[Stage, LLMAnswer[Any]]],
-    ) -> RecordEntry | None:
-        """The record entry for a finished service; None when one of its answers is not a verified cache entry."""
+    ) -> Snapshot | None:
+        """The snapshot for a finished service; None when one of its answers is not a verified cache entry."""
         keys = [answer.key for _, answer in answers if answer.key is not None]
         if not self._writing or not answers or len(keys) != len(answers):
             return None  # an answer in no cache entry (live with the cache off, imported): nothing to build on
-        return RecordEntry(
+        return Snapshot(
             deps=keys,
             models=models,
             dropped=list(dropped),
@@ -127,18 +127,18 @@ class RecordEntries:
         dropped: list[str],
         answers: Sequence[tuple[Stage, LLMAnswer[Any]]],
     ) -> None:
-        """Write ``service``'s record entry, when every answer it was built from is a verified cache entry."""
+        """Write ``service``'s snapshot, when every answer it was built from is a verified cache entry."""
         found = self.entry(evolution.plateaus, evolution.meta.models, dropped, answers)
         if found is not None:
             self.store(service, found)
 
-    def store(self, service: Service, entry: RecordEntry) -> None:
+    def store(self, service: Service, entry: Snapshot) -> None:
         """Write ``entry`` for ``service`` (on the event loop, as the gateway writes answers).
 
         A write that fails stops further ones; the gateway reports the cache's trouble once.
         """
         try:
-            self._cache.store_record(record_key(self._scope, service), entry.model_dump_json().encode())
+            self._cache.store_snapshot(snapshot_key(self._scope, service), entry.model_dump_json().encode())
         except CacheUnavailable:
             self._writing = False
 

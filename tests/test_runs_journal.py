@@ -8,7 +8,7 @@ import pytest
 
 from service_ambitions.core.errors import ResumeMismatch
 from service_ambitions.core.events import ServiceStarted
-from service_ambitions.runs.records import Manifest, RunCounts, RunRecorder, RunStatus, read_events, read_manifest
+from service_ambitions.runs.journal import Manifest, RunCounts, RunJournal, RunStatus, read_events, read_manifest
 from service_ambitions.runs.resume import find_run, recover_output, recover_quarantine
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -51,7 +51,7 @@ def test_quarantine_recovery_keeps_input_lines(tmp_path: Path) -> None:
 
 def test_recorder_writes_events_and_an_atomic_manifest(tmp_path: Path) -> None:
     directory = tmp_path / "runs" / "r1"
-    with RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
+    with RunJournal(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
         recorder(ServiceStarted(service_id="s1"))
         recorder.finish(RunStatus.COMPLETED, RunCounts(services_completed=1))
     saved = read_manifest(directory)
@@ -66,8 +66,8 @@ def test_find_run_by_id_or_latest_for_the_output(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     out = tmp_path / "o.jsonl"
     for run_id, day in (("old", 1), ("new", 2)):
-        RunRecorder(runs / run_id, manifest(run_id, out, datetime(2026, 3, day, tzinfo=UTC))).close()
-    RunRecorder(runs / "other", manifest("other", tmp_path / "x.jsonl")).close()
+        RunJournal(runs / run_id, manifest(run_id, out, datetime(2026, 3, day, tzinfo=UTC))).close()
+    RunJournal(runs / "other", manifest("other", tmp_path / "x.jsonl")).close()
     assert find_run(runs, run_id=None, output=out) == (runs / "new", read_manifest(runs / "new"))
     assert find_run(runs, run_id="old", output=out) == (runs / "old", read_manifest(runs / "old"))
     with pytest.raises(ResumeMismatch, match="no run 'nope'"):
@@ -83,21 +83,21 @@ def test_a_running_record_whose_process_is_gone_reads_as_interrupted(tmp_path: P
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
     dead_pid = int(gone.stdout)
     record = manifest("r1", tmp_path / "o.jsonl").model_copy(update={"pid": dead_pid, "host": socket.gethostname()})
-    RunRecorder(tmp_path / "runs" / "r1", record).close()
+    RunJournal(tmp_path / "runs" / "r1", record).close()
     read = read_manifest(tmp_path / "runs" / "r1")
     assert read is not None
     assert read.status == RunStatus.INTERRUPTED
     elsewhere = record.model_copy(update={"host": "another-machine"})
-    RunRecorder(tmp_path / "runs" / "r2", elsewhere.model_copy(update={"run_id": "r2"})).close()
+    RunJournal(tmp_path / "runs" / "r2", elsewhere.model_copy(update={"run_id": "r2"})).close()
     assert read_manifest(tmp_path / "runs" / "r2").status == RunStatus.RUNNING  # type: ignore[union-attr]
 
 
 def test_following_a_run_waits_while_it_runs_and_stops_once_it_does_not(tmp_path: Path) -> None:
     from service_ambitions.core.events import RunFinished
-    from service_ambitions.runs.records import follow_events
+    from service_ambitions.runs.journal import follow_events
 
     directory = tmp_path / "runs" / "r1"
-    recorder = RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"))
+    recorder = RunJournal(directory, manifest("r1", tmp_path / "o.jsonl"))
     recorder(ServiceStarted(service_id="a"))
     recorder(RunFinished(run_id="r1", status="interrupted"))  # an earlier segment's end: not the run's
     naps: list[float] = []
@@ -117,11 +117,11 @@ def test_following_a_run_waits_while_it_runs_and_stops_once_it_does_not(tmp_path
 
 def test_a_torn_event_line_is_cut_before_a_resumed_segment_appends(tmp_path: Path) -> None:
     directory = tmp_path / "runs" / "r1"
-    with RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
+    with RunJournal(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
         recorder(ServiceStarted(service_id="s1"))
     with (directory / "events.jsonl").open("a") as handle:
         handle.write('{"time": "x", "service_id": "s2", "ty')  # a full disk cut this line short
-    with RunRecorder(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
+    with RunJournal(directory, manifest("r1", tmp_path / "o.jsonl"), clock=lambda: NOW) as recorder:
         recorder(ServiceStarted(service_id="s3"))
     assert read_events(directory) == [ServiceStarted(service_id="s1"), ServiceStarted(service_id="s3")]
 

@@ -1,4 +1,4 @@
-"""Record entries: a cached re-run reads one row per service, builds no gateway and imports no provider code."""
+"""Snapshots: a cached re-run reads one row per service, builds no gateway and imports no provider code."""
 
 from __future__ import annotations
 
@@ -20,27 +20,27 @@ from service_ambitions.core.spend import Spend
 from service_ambitions.jobs.run import generate
 from service_ambitions.jobs.setup import prepare
 from service_ambitions.llm.requests import LLMAnswer
-from service_ambitions.pipeline.record_entries import RecordEntries, endpoint_environment
+from service_ambitions.pipeline.snapshots import Snapshots, endpoint_environment
 from service_ambitions.runs.usage import build_report
 
 from .conftest import EXAMPLES, read_jsonl, subprocess_env
 
 
 def _never(name: str) -> Model:
-    raise AssertionError(f"model {name} resolved, but every service has a record entry")
+    raise AssertionError(f"model {name} resolved, but every service has a snapshot")
 
 
 def _without_meta(path: Path) -> list[dict[str, object]]:
     return [{k: v for k, v in record.items() if k != "meta"} for record in read_jsonl(path)]
 
 
-async def test_a_cached_rerun_reads_record_entries_and_never_resolves_a_model(tmp_path: Path) -> None:
+async def test_a_cached_rerun_reads_snapshots_and_never_resolves_a_model(tmp_path: Path) -> None:
     source = EXAMPLES / "services.jsonl"
     first = await generate(
         prepare(load_settings(overrides=Overrides(model="offline"))), source, tmp_path / "a.jsonl", tmp_path / "q.jsonl"
     )
     with ResultCache(tmp_path / "cache") as cache:
-        assert CacheMaintenance(cache).stats().records == len(read_jsonl(tmp_path / "a.jsonl"))
+        assert CacheMaintenance(cache).stats().snapshots == len(read_jsonl(tmp_path / "a.jsonl"))
 
     again = prepare(load_settings(overrides=Overrides(model="offline")), model_factory=_never, resolve_models=False)
     second = await generate(again, source, tmp_path / "b.jsonl", tmp_path / "q.jsonl")
@@ -56,7 +56,7 @@ async def test_a_cached_rerun_reads_record_entries_and_never_resolves_a_model(tm
     assert {row.key: row.calls for row in replayed.by_stage} == {row.key: row.calls for row in made.by_stage}
 
 
-async def test_refresh_reads_no_record_entry_and_a_changed_setting_misses(tmp_path: Path) -> None:
+async def test_refresh_reads_no_snapshot_and_a_changed_setting_misses(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"service_id": "a", "name": "A", "description": "Helps students enrol."}\n')
     await generate(
@@ -68,22 +68,22 @@ async def test_refresh_reads_no_record_entry_and_a_changed_setting_misses(tmp_pa
     assert build_report(refreshed.directory).totals.spend.requests == 21  # every stage asked again
 
     other_seed = prepare(load_settings(overrides=Overrides(model="offline", seed=99)))
-    assert other_seed.record_scope != refresh.record_scope
+    assert other_seed.snapshot_scope != refresh.snapshot_scope
     reseeded = await generate(other_seed, source, tmp_path / "c.jsonl", tmp_path / "q.jsonl")
     assert build_report(reseeded.directory).totals.spend.requests == 21
 
 
 def test_the_key_changes_with_the_endpoint_but_never_reads_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    before = prepare(load_settings(overrides=Overrides(model="offline")), resolve_models=False).record_scope
+    before = prepare(load_settings(overrides=Overrides(model="offline")), resolve_models=False).snapshot_scope
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
-    moved = prepare(load_settings(overrides=Overrides(model="offline")), resolve_models=False).record_scope
+    moved = prepare(load_settings(overrides=Overrides(model="offline")), resolve_models=False).snapshot_scope
     assert moved != before
     environ = {"OPENAI_BASE_URL": "u", "AZURE_OPENAI_ENDPOINT": "e", "OPENAI_API_KEY": "k", "OTEL_X_ENDPOINT": "o"}
     seen = endpoint_environment(environ)
     assert seen == {"AZURE_OPENAI_ENDPOINT": "e", "OPENAI_BASE_URL": "u"}
 
 
-def test_no_record_entry_unless_every_answer_is_a_verified_cache_entry(tmp_path: Path) -> None:
+def test_no_snapshot_unless_every_answer_is_a_verified_cache_entry(tmp_path: Path) -> None:
     models = StageModels(descriptions="m", features="m", mapping="m")
 
     def answer(key: str | None, *, cost: str | None = "0.5") -> tuple[Stage, LLMAnswer[object]]:
@@ -91,7 +91,7 @@ def test_no_record_entry_unless_every_answer_is_a_verified_cache_entry(tmp_path:
         return Stage.MAPPING, LLMAnswer(None, "m", spend, (), key=key)
 
     with ResultCache(tmp_path / "cache") as cache:
-        records = RecordEntries(cache, "scope", CacheMode.READ)
+        records = Snapshots(cache, "scope", CacheMode.READ)
         assert records.entry([], models, [], [answer("k1"), answer(None)]) is None  # one answer is in no entry
         assert records.entry([], models, [], []) is None
         entry = records.entry([], models, ["x"], [answer("k1"), answer("k2", cost=None)])
@@ -100,7 +100,7 @@ def test_no_record_entry_unless_every_answer_is_a_verified_cache_entry(tmp_path:
         (group,) = entry.calls
         assert (group.calls, group.spend.requests, group.spend.input_tokens) == (2, 2, 20)
         assert (group.spend.cost_usd, group.spend.unpriced, group.spend.cost) == (Decimal("0.5"), 1, None)
-        readonly = RecordEntries(cache, "scope", CacheMode.READONLY)
+        readonly = Snapshots(cache, "scope", CacheMode.READONLY)
         assert readonly.entry([], models, [], [answer("k1")]) is None  # never written in readonly mode
 
 

@@ -1,14 +1,14 @@
-"""Run records: what a run did, kept in its own directory.
+"""Run journals: what a run did, kept in its own directory.
 
 Every run gets a directory under the runs directory, named by its id, holding:
 
-- ``manifest.json``: tool version, input path and SHA-256, output paths, a snapshot of
+- ``manifest.json``: tool version, input path and SHA-256, output paths, a copy of
   the settings (which hold no secrets: keys live in the provider's own variables), the
   fingerprint of everything that affects results, status and counts. Rewritten
   atomically (temporary file, then rename) whenever the status changes.
 - ``events.jsonl``: one typed event per line, with its time.
 
-Reports, ``runs`` and resume read records through these functions, never by file name.
+Reports, ``runs`` and resume read journals through these functions, never by file name.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ __all__ = [
     "TERMINATE",
     "Manifest",
     "RunCounts",
-    "RunRecorder",
+    "RunJournal",
     "RunStatus",
     "current_process",
     "file_sha256",
     "follow_events",
+    "journal_error",
     "read_events",
     "read_manifest",
-    "records_error",
     "tally_run",
 ]
 
@@ -113,7 +113,7 @@ class RunCounts(BaseModel):
 
 
 class Manifest(BaseModel):
-    """The record of one run."""
+    """The manifest of one run: what it was asked, how it stands, what it got done."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -131,7 +131,7 @@ class Manifest(BaseModel):
     fingerprint: str
     """SHA-256 of every setting, model, reference file and prompt that affects results."""
     fingerprint_parts: dict[str, str] = Field(default_factory=dict)
-    """The same, part by part, so a refused resume can name what changed (empty in older records)."""
+    """The same, part by part, so a refused resume can name what changed (empty in older journals)."""
     settings: dict[str, Any]
     command_line: list[str] | None = None
     """The command that started the run, word by word as the user gave it (secrets scrubbed)."""
@@ -154,10 +154,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class RunRecorder:
+class RunJournal:
     """Writes one run's manifest and events; an event sink for the pipeline.
 
-    A record that cannot be written once the run is under way (a full disk, say) does
+    A journal that cannot be written once the run is under way (a full disk, say) does
     not stop the run mid-service: the first failure is kept in :attr:`problem`, later
     writes are skipped, and the job reports it when the run ends.
     """
@@ -167,9 +167,9 @@ class RunRecorder:
         self.manifest = manifest
         self._clock = clock
         self.problem: OutputError | None = None
-        """The first failure to write a record, if any."""
+        """The first failure to write the journal, if any."""
         try:
-            # Owner-only, like the cache: records name inputs and may quote what providers said.
+            # Owner-only, like the cache: journals name inputs and may quote what providers said.
             directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.mkdir(mode=0o700, exist_ok=True)
             _drop_torn_tail(directory / "events.jsonl")
@@ -177,7 +177,7 @@ class RunRecorder:
             self._events: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
             self._write_manifest()
         except OSError as exc:
-            raise records_error(directory, exc) from exc
+            raise journal_error(directory, exc) from exc
 
     def __call__(self, event: Event) -> None:
         """Append one event, with its time, as a line (scrubbed of secrets, whatever it carries)."""
@@ -189,14 +189,14 @@ class RunRecorder:
             self._events.write(line)
             self._events.flush()
         except OSError as exc:
-            self.problem = records_error(self.directory, exc)
+            self.problem = journal_error(self.directory, exc)
 
     def save(self) -> None:
         """Write the manifest atomically: readers never see half a file."""
         try:
             self._write_manifest()
         except OSError as exc:
-            self.problem = self.problem or records_error(self.directory, exc)
+            self.problem = self.problem or journal_error(self.directory, exc)
 
     def _write_manifest(self) -> None:
         self.manifest.updated = self._clock()
@@ -222,7 +222,7 @@ class RunRecorder:
         with contextlib.suppress(OSError):
             self._events.close()
 
-    def __enter__(self) -> RunRecorder:
+    def __enter__(self) -> RunJournal:
         return self
 
     def __exit__(
@@ -231,10 +231,10 @@ class RunRecorder:
         self.close()
 
 
-def records_error(directory: Path, exc: OSError) -> OutputError:
-    """The one-line error for run records that cannot be written."""
+def journal_error(directory: Path, exc: OSError) -> OutputError:
+    """The one-line error for run journals that cannot be written."""
     return OutputError(
-        f"cannot write the run records in {directory}: {exc.strerror or exc}",
+        f"cannot write the run journals in {directory}: {exc.strerror or exc}",
         hint="free some space, or set --runs-dir (SA_RUNS_DIR) to a writable directory",
     )
 
@@ -247,7 +247,7 @@ def read_manifest(directory: Path) -> Manifest | None:
     """The manifest in ``directory``, or None if there is none or it is unreadable.
 
     A manifest that says ``running`` while its process is gone (``kill -9``, a crash)
-    is read as ``interrupted``: records tell the truth, not the last thing written.
+    is read as ``interrupted``: journals tell the truth, not the last thing written.
     """
     try:
         manifest = Manifest.model_validate_json((directory / "manifest.json").read_bytes())
@@ -265,7 +265,7 @@ def current_process() -> dict[str, Any]:
 
 
 def _alive(manifest: Manifest) -> bool:
-    """Whether the run's process still runs; True when that cannot be known (older records, other hosts)."""
+    """Whether the run's process still runs; True when that cannot be known (older journals, other hosts)."""
     if manifest.pid is None or manifest.host != socket.gethostname() or manifest.pid == os.getpid():
         return True
     try:
@@ -283,7 +283,7 @@ def _alive(manifest: Manifest) -> bool:
 
 
 def tally_run(directory: Path) -> Tally:
-    """The counts of every segment of the run recorded in ``directory``: one run, one total.
+    """The counts of every segment of the run journaled in ``directory``: one run, one total.
 
     A resumed run appends to the same events; services that failed in one segment and
     were done in a later one count as done.
@@ -292,7 +292,7 @@ def tally_run(directory: Path) -> Tally:
 
 
 def read_events(directory: Path) -> list[Event]:
-    """Every event a run recorded (for reports and tests).
+    """Every event a run journaled (for reports and tests).
 
     A torn last line (a process killed mid-write, a full disk) is skipped.
     """
