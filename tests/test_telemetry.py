@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import logfire
@@ -86,3 +87,23 @@ def test_telemetry_is_configured_when_there_is_somewhere_to_send_it(monkeypatch:
     assert configured[0]["send_to_logfire"] == "if-token-present"
     assert configured[0]["console"] is False
     assert configured[1] == {"include_content": True}
+
+
+def test_a_run_with_nowhere_to_send_telemetry_never_imports_logfire(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from service_ambitions.core.telemetry import configure_telemetry\n"
+        "assert configure_telemetry() is False\n"
+        "import pydantic_ai.models.openai, logfire_api\n"
+        "print(sys.modules['logfire'] is None, type(logfire_api.DEFAULT_LOGFIRE_INSTANCE).__module__)\n"
+    )
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("LOGFIRE_TOKEN", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["True", "logfire_api"]  # pydantic-ai got logfire_api's no-op stand-in
