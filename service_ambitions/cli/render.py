@@ -54,7 +54,8 @@ def progress_display(console: Console, panel: RunPanel, *, enabled: bool) -> Ite
         return
     from rich.live import Live
 
-    with Live(panel, console=console, refresh_per_second=4, transient=False, redirect_stderr=False):
+    # Twice a second is enough for figures that move by the second, and half the drawing of four.
+    with Live(panel, console=console, refresh_per_second=2, transient=False, redirect_stderr=False):
         yield observe
 
 

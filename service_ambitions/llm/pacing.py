@@ -119,6 +119,9 @@ class _Host:
     sent: deque[tuple[float, int]] = field(default_factory=deque)
     """(time, estimated tokens) of each request sent in the trailing window."""
     tokens_sent: int = 0
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Requests wait their turn here: only the first in line sleeps until the host has room, so
+    waiting costs one timer, not a wake-up of every waiting request at every free slot."""
 
 
 class HeaderPacer:
@@ -141,17 +144,25 @@ class HeaderPacer:
         pace = self._hosts.setdefault(host, _Host())
         tokens = _estimated_tokens(body)
         waited = 0.0
-        while (delay := self._delay(pace, tokens)) > 0:
-            await self._sleep(delay)
-            waited += delay
+        if self._delay(pace, tokens) > 0 or pace.turn.locked():
+            started = self._clock()
+            async with pace.turn:
+                while (delay := self._delay(pace, tokens)) > 0:
+                    await self._sleep(delay)
+                self._sent(pace, tokens)
+            waited = self._clock() - started
+        else:
+            self._sent(pace, tokens)
         if waited and (observer := pace_observer.get()) is not None:
             observer.waited(host, waited)
+        return waited
+
+    def _sent(self, pace: _Host, tokens: int) -> None:
         now = self._clock()
         pace.sent.append((now, tokens))
         pace.tokens_sent += tokens
         if pace.request_limit:
             pace.next_at = max(now, pace.next_at) + WINDOW_S / pace.request_limit
-        return waited
 
     def after(self, host: str, status: int, headers: Mapping[str, str]) -> None:
         """Learn from an answer's headers (any status)."""
