@@ -112,7 +112,8 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code
-heavy = sorted({name.split(".")[0] for name in sys.modules} & {"pydantic_ai", "openai", "httpx", "httpx2", "logfire"})
+loaded = {name.split(".")[0] for name, module in sys.modules.items() if module is not None}  # None: blocked
+heavy = sorted(loaded & {"pydantic_ai", "openai", "httpx", "httpx2", "logfire"})
 print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 """
 
