@@ -90,20 +90,25 @@ class RunPanel:
             case RetryScheduled():
                 self._retries.append((now, event.reason, event.wait_s))
             case _:
-                pass
+                return
+        self._forget_before(now - WINDOW_S)  # a quiet run draws nothing: the window still moves
 
     # -- figures ---------------------------------------------------------------------------
 
     def _recent(self) -> float:
         """The span the rates are taken over: the last minute, or the run so far when shorter."""
         now = self._clock()
-        while self._done and self._done[0] < now - WINDOW_S:
-            self._done.popleft()
-        while self._requests and self._requests[0][0] < now - WINDOW_S:
-            self._requests.popleft()
-        while self._retries and self._retries[0][0] < now - WINDOW_S:
-            self._retries.popleft()
+        self._forget_before(now - WINDOW_S)
         return max(1.0, min(WINDOW_S, now - self._began))
+
+    def _forget_before(self, cutoff: float) -> None:
+        """Drop what happened before ``cutoff``: the panel keeps a minute, whatever the run's length."""
+        while self._done and self._done[0] < cutoff:
+            self._done.popleft()
+        while self._requests and self._requests[0][0] < cutoff:
+            self._requests.popleft()
+        while self._retries and self._retries[0][0] < cutoff:
+            self._retries.popleft()
 
     def figures(self) -> dict[str, float | None]:
         """Rates per minute and the ETA in seconds (None when it cannot be told yet)."""

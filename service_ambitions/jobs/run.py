@@ -91,47 +91,6 @@ class JobRequest:
         return "run" if self.mapping is None else "map"
 
 
-async def start_job(
-    prepared: Prepared,
-    request: JobRequest,
-    *,
-    on_event: EventSink | None = None,
-    clock: Callable[[], datetime] = utc_now,
-) -> RunResult:
-    """Run ``request``: :func:`generate` for ``run``, :func:`remap` for ``map``."""
-    paths, carry = request.paths, request.continuation
-    if request.mapping is None:
-        return await generate(
-            prepared,
-            paths.input,
-            paths.output,
-            paths.quarantine,
-            resume=carry.resume,
-            resume_run_id=carry.run_id,
-            force=carry.force,
-            max_services=request.max_services,
-            detach=carry.detach,
-            on_event=on_event,
-            clock=clock,
-        )
-    selection = request.mapping
-    return await remap(
-        prepared,
-        paths.input,
-        paths.output,
-        paths.quarantine,
-        catalogues=selection.catalogues,
-        service_file=selection.service_file,
-        service_id=selection.service_id,
-        resume=carry.resume,
-        resume_run_id=carry.run_id,
-        force=carry.force,
-        detach=carry.detach,
-        on_event=on_event,
-        clock=clock,
-    )
-
-
 @dataclass(frozen=True)
 class RunResult:
     """How a run ended and where its journal is."""
@@ -157,6 +116,43 @@ class RunResult:
     """Where the earlier output at the same path was kept (a new run never truncates one)."""
     restarted: str | None = None
     """Why ``--resume --force`` started a new run instead of continuing (other settings)."""
+
+
+async def start_job(
+    prepared: Prepared,
+    request: JobRequest,
+    *,
+    on_event: EventSink | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> RunResult:
+    """Run ``request``, journaled from start to end: ``run`` (see :func:`generate`) or ``map`` (:func:`remap`).
+
+    Raises:
+        InputError: the input (or ``map``'s service file) cannot be read, or holds nothing to do.
+        ConfigError: ``map`` names a catalogue the reference data does not have.
+        ResumeMismatch: nothing to resume, or the input or result-affecting settings changed
+            since (unless ``force``).
+    """
+    began = clock()
+    paths = request.paths
+    if request.mapping is not None:
+        selection = request.mapping
+        chosen, records = map_reader(
+            prepared, paths.input, selection.catalogues, selection.service_file, selection.service_id
+        )
+        return await _run_job(prepared, request, records, remap=chosen, on_event=on_event, clock=clock)
+    max_line_bytes = prepared.settings.max_line_bytes
+    if await asyncio.to_thread(is_empty, paths.input):
+        raise InputError(f"{paths.input} holds no service: it is empty", hint="give one JSON object per line")
+
+    def read() -> Iterator[Accepted | Rejected]:
+        return read_services(paths.input, max_line_bytes=max_line_bytes)
+
+    if not await asyncio.to_thread(answered_by_snapshots, prepared, read):
+        # Some service needs a model: resolve them now, so a missing key or an unknown
+        # model is one clear error before the run starts, not after its cached part.
+        prepared.models  # noqa: B018
+    return await _run_job(prepared, request, read, on_event=on_event, clock=clock, began=began)
 
 
 async def generate(
@@ -187,32 +183,9 @@ async def generate(
         ResumeMismatch: nothing to resume, or the input or result-affecting settings
             changed since (unless ``force``).
     """
-    began = clock()
-    max_line_bytes = prepared.settings.max_line_bytes
-    if await asyncio.to_thread(is_empty, input_path):
-        raise InputError(f"{input_path} holds no service: it is empty", hint="give one JSON object per line")
-
-    def read() -> Iterator[Accepted | Rejected]:
-        return read_services(input_path, max_line_bytes=max_line_bytes)
-
-    if not await asyncio.to_thread(answered_by_snapshots, prepared, read):
-        # Some service needs a model: resolve them now, so a missing key or an unknown
-        # model is one clear error before the run starts, not after its cached part.
-        prepared.models  # noqa: B018
-    return await _run_job(
-        prepared,
-        "run",
-        (input_path, output_path, quarantine_path),
-        read,
-        max_services=max_services,
-        resume=resume,
-        run_id=resume_run_id,
-        force=force,
-        detach=detach,
-        on_event=on_event,
-        clock=clock,
-        began=began,
-    )
+    paths = JobPaths(input_path, output_path, quarantine_path)
+    carry = Continuation(resume=resume, run_id=resume_run_id, force=force, detach=detach)
+    return await start_job(prepared, JobRequest(paths, carry, max_services), on_event=on_event, clock=clock)
 
 
 async def _open(
@@ -281,34 +254,18 @@ async def remap(
         InputError: the input or service file cannot be read, or no line is for ``service_id``.
         ResumeMismatch: the map run to resume does not match the input or settings (unless ``force``).
     """
-    chosen, read = map_reader(prepared, input_path, catalogues, service_file, service_id)
-    return await _run_job(
-        prepared,
-        "map",
-        (input_path, output_path, quarantine_path),
-        read,
-        remap=chosen,
-        resume=resume,
-        run_id=resume_run_id,
-        force=force,
-        detach=detach,
-        on_event=on_event,
-        clock=clock,
-    )
+    paths = JobPaths(input_path, output_path, quarantine_path)
+    carry = Continuation(resume=resume, run_id=resume_run_id, force=force, detach=detach)
+    selection = MapSelection(catalogues=catalogues, service_file=service_file, service_id=service_id)
+    return await start_job(prepared, JobRequest(paths, carry, mapping=selection), on_event=on_event, clock=clock)
 
 
 async def _run_job(
     prepared: Prepared,
-    command: str,
-    paths: tuple[Path, Path, Path],
+    request: JobRequest,
     read: Callable[[], Iterable[Accepted | Rejected]],
     *,
     remap: Sequence[Catalogue] = (),
-    max_services: int | None = None,
-    resume: bool,
-    run_id: str | None,
-    force: bool,
-    detach: bool = False,
     on_event: EventSink | None,
     clock: Callable[[], datetime],
     began: datetime | None = None,
@@ -319,18 +276,19 @@ async def _run_job(
     resumed job reads them once to skip what is done, and once more at the end to put
     the output back in input order.
     """
-    input_path, output_path, quarantine_path = paths
+    input_path, output_path, quarantine_path = request.paths.input, request.paths.output, request.paths.quarantine
+    carry = request.continuation
     with output_lock(output_path, prepared.settings.runs_directory()):
         opened = await _open(
             prepared,
-            command,
+            request.command,
             input_path,
             output_path,
             quarantine_path,
             clock,
-            resume=resume,
-            run_id=run_id,
-            force=force,
+            resume=carry.resume,
+            run_id=carry.run_id,
+            force=carry.force,
             started=began,
         )
         outputs = _Outputs(output_path, quarantine_path, append=opened.resuming)
@@ -338,7 +296,7 @@ async def _run_job(
         # line, leaves no file open.
         source = read()
         with _closed(source), contextlib.closing(not_done(source, opened.done, opened.seen_lines)) as left:
-            job = _Job(prepared, left, outputs, max_services, clock, remap=remap, detach=detach)
+            job = _Job(prepared, left, outputs, request.max_services, clock, remap=remap, detach=carry.detach)
             result = await _journaled(
                 job,
                 opened.directory,
@@ -351,7 +309,7 @@ async def _run_job(
             await asyncio.to_thread(_restore_input_order, read(), output_path, quarantine_path)
         return replace(
             result,
-            fresh_start=resume and not opened.resuming,
+            fresh_start=carry.resume and not opened.resuming,
             previous_output=opened.previous_output,
             restarted=opened.restarted,
         )

@@ -35,7 +35,7 @@ from service_ambitions.llm.batching import BatchLane
 from service_ambitions.llm.budget import Budget, BudgetedModel
 from service_ambitions.llm.chains import display_name
 from service_ambitions.llm.keys import CallKeys, OutputTypes
-from service_ambitions.llm.lanes import BatchedLane, CallSettings, Lane, LiveLane, RefusalGuard
+from service_ambitions.llm.lanes import BatchedLane, CallSettings, Lane, LaneModels, LiveLane, RefusalGuard
 from service_ambitions.llm.layers import live_model
 from service_ambitions.llm.limits import AdaptiveLimiter, CircuitBreaker, RateLimiter
 from service_ambitions.llm.requests import LLMAnswer, LLMRequest
@@ -175,7 +175,7 @@ def compose_gateway(
                     wrapped, budget, max_output_tokens=ceiling, stage=stage, label=names[stage], batch=True
                 )
             batched[stage] = wrapped
-        lane = BatchedLane(models, batched, names, outputs, settings, emit, batch)
+        lane = BatchedLane(LaneModels(models, batched, names, outputs, settings, emit), batch)
     else:
         # The cap wraps the model, so it counts requests to the provider (output retries
         # included) and not the agent's own work before and after them.
@@ -193,7 +193,7 @@ def compose_gateway(
             )
             for stage, model in models.items()
         }
-        lane = LiveLane(models, live, names, outputs, settings, emit, limiter)
+        lane = LiveLane(LaneModels(models, live, names, outputs, settings, emit), limiter)
     answers = (
         CachedAnswers(cache, cache_mode, outputs, emit, source)
         if cache is not None and cache_mode is not CacheMode.OFF

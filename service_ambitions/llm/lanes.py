@@ -32,7 +32,7 @@ from service_ambitions.llm.requests import LLMAnswer, LLMRequest
 from service_ambitions.llm.structured import Exchange, Resumed, SuspendedHook, ask_structured, first_request
 from service_ambitions.llm.transport import retry_observer
 
-__all__ = ["BatchedLane", "CallSettings", "Lane", "LiveLane", "RefusalGuard"]
+__all__ = ["BatchedLane", "CallSettings", "Lane", "LaneModels", "LiveLane", "RefusalGuard"]
 
 OutputT = TypeVar("OutputT")
 
@@ -63,26 +63,30 @@ class CallSettings:
         return int((self.model_settings or {}).get("max_tokens") or 4096)
 
 
+@dataclass(frozen=True)
+class LaneModels:
+    """What a lane asks with: the stage's models as resolved and as wrapped, their names, the output types."""
+
+    raw: Mapping[Stage, Model]
+    """The models as resolved: endpoints, prices and whether one is the offline model."""
+    wrapped: Mapping[Stage, Model]
+    """The models as asked, with the lane's layers around them."""
+    names: Mapping[Stage, str]
+    outputs: OutputTypes
+    settings: CallSettings
+    emit: EventSink
+
+
 class _ModelLane:
     """What both lanes share: asking a stage's model, and counting what the answer cost."""
 
-    def __init__(
-        self,
-        raw: Mapping[Stage, Model],
-        models: Mapping[Stage, Model],
-        names: Mapping[Stage, str],
-        outputs: OutputTypes,
-        settings: CallSettings,
-        emit: EventSink,
-    ) -> None:
-        self._raw = raw
-        """The models as resolved: endpoints, prices and whether one is the offline model."""
-        self._models = models
-        """The models as asked, with the lane's layers around them."""
-        self._names = names
-        self._outputs = outputs
-        self._settings = settings
-        self._emit = emit
+    def __init__(self, models: LaneModels) -> None:
+        self._raw = models.raw
+        self._models = models.wrapped
+        self._names = models.names
+        self._outputs = models.outputs
+        self._settings = models.settings
+        self._emit = models.emit
 
     async def _ask(
         self,
@@ -119,17 +123,8 @@ class _ModelLane:
 class LiveLane(_ModelLane):
     """Calls answered as they are asked, through the layered models of ``layers.py``."""
 
-    def __init__(
-        self,
-        raw: Mapping[Stage, Model],
-        models: Mapping[Stage, Model],
-        names: Mapping[Stage, str],
-        outputs: OutputTypes,
-        settings: CallSettings,
-        emit: EventSink,
-        limiter: AdaptiveLimiter,
-    ) -> None:
-        super().__init__(raw, models, names, outputs, settings, emit)
+    def __init__(self, models: LaneModels, limiter: AdaptiveLimiter) -> None:
+        super().__init__(models)
         self.limiter = limiter
 
     async def answer(self, request: LLMRequest[OutputT], key: str | None) -> LLMAnswer[OutputT]:
@@ -154,18 +149,9 @@ class LiveLane(_ModelLane):
 class BatchedLane(_ModelLane):
     """Calls answered through the provider's batch API: saved while they wait, resumed where a run left them."""
 
-    def __init__(
-        self,
-        raw: Mapping[Stage, Model],
-        models: Mapping[Stage, Model],
-        names: Mapping[Stage, str],
-        outputs: OutputTypes,
-        settings: CallSettings,
-        emit: EventSink,
-        lane: BatchLane,
-    ) -> None:
-        """``models`` are ``raw`` as ``lane.wrap`` batches them (and budgeted, with a budget)."""
-        super().__init__(raw, models, names, outputs, settings, emit)
+    def __init__(self, models: LaneModels, lane: BatchLane) -> None:
+        """``models.wrapped`` are the raw models as ``lane.wrap`` batches them (and budgeted, with a budget)."""
+        super().__init__(models)
         self.lane = lane
 
     async def answer(self, request: LLMRequest[OutputT], key: str | None) -> LLMAnswer[OutputT]:

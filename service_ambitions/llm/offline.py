@@ -335,7 +335,9 @@ class _Writer:
     def _relevant_items(self, context: _Context, low: int, high: int) -> list[tuple[str, str, frozenset[str]]]:
         if not self._facts.catalogue:
             return []
-        topic = _word_set(context.feature[1] if context.feature else " ".join(self._facts.keywords), "")
+        # Not through _word_set's cache: a feature's words are asked once, and kept they would
+        # grow the cache with every service of a long run.
+        topic = frozenset(_words(context.feature[1] if context.feature else " ".join(self._facts.keywords)))
         ranked = sorted(
             self._facts.catalogue,
             key=lambda row: (-len(topic & row[2]), self._rng.random()),

@@ -37,9 +37,10 @@ class MeasuredCalls:
         self._emit = emit
         self._metrics: Metrics | None = None
         self.spent: dict[str, Decimal] = {}
-        """What each service's calls have cost so far (answered from the cache: nothing)."""
-        self.answered: dict[str, int] = {}
-        """How many calls of each service have been answered so far."""
+        """What each running service's calls have cost so far (answered from the cache: nothing);
+        :meth:`forget` drops a service once it ends, so a long run keeps nothing per service."""
+        self.answered = 0
+        """Calls answered (or failed) so far, all services."""
         self._progress = asyncio.Event()
 
     async def progressed(self) -> None:
@@ -55,8 +56,12 @@ class MeasuredCalls:
         """The budget left beyond what is spent and held; None without a budget or before any call."""
         return self._gateway().budget_room() if self.answered else None
 
+    def forget(self, service_id: str) -> Decimal:
+        """What ``service_id``'s calls cost, forgotten: the service has ended."""
+        return self.spent.pop(service_id, Decimal(0))
+
     def _count(self, service_id: str, cost: Decimal | None) -> None:
-        self.answered[service_id] = self.answered.get(service_id, 0) + 1
+        self.answered += 1
         self.spent[service_id] = self.spent.get(service_id, Decimal(0)) + (cost or Decimal(0))
         self.nudge()
 

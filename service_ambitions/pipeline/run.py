@@ -217,13 +217,14 @@ class Pipeline:
             self._running.add(service_id)
             try:
                 outcome = await self._started(entry, service_id)
-                if outcome.evolution is not None and (paid := self._calls.spent.get(service_id)):
-                    self._finished_cost += paid  # what a whole service costs, for admitting the next
-                    self._finished_paid += 1
-                return outcome
             finally:
                 self._running.discard(service_id)
+                paid = self._calls.forget(service_id)
                 self._calls.nudge()
+            if outcome.evolution is not None and paid:
+                self._finished_cost += paid  # what a whole service costs, for admitting the next
+                self._finished_paid += 1
+            return outcome
 
     async def _started(self, entry: Accepted, service_id: str) -> _Outcome:
         """One admitted service: its calls, and what became of it."""
