@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from service_ambitions.cache.format import (
     IMPORTED_ROW,
@@ -30,12 +30,14 @@ from service_ambitions.cache.format import (
     unsafe_file,
     unseal,
 )
-from service_ambitions.core.errors import CacheCorrupt, CacheUnavailable
+from service_ambitions.cache.store import ResultCache, database_error
 
-if TYPE_CHECKING:
-    from service_ambitions.cache.store import ResultCache
-
-__all__ = ["CacheMaintenance", "CacheStats", "RowProblem", "ValidationReport", "database_error"]
+__all__ = [
+    "CacheMaintenance",
+    "CacheStats",
+    "RowProblem",
+    "ValidationReport",
+]
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,6 @@ class CacheStats:
     """Answers imported by ``migrate cache``."""
     snapshots: int = 0
     """Snapshots: whole services' results, one row each (see ``snapshots.py``)."""
-
-
-def database_error(directory: Path | str, exc: sqlite3.DatabaseError) -> CacheUnavailable:
-    """Our error for a failing cache database: damaged (repairable), or only unusable now (full, locked)."""
-    if isinstance(exc, sqlite3.OperationalError):  # full disk, locked, cannot open: nothing to repair
-        return CacheUnavailable(f"cannot use the cache in {directory}: {exc}")
-    return CacheCorrupt(f"the cache database in {directory} is damaged ({exc})")
 
 
 _P = ParamSpec("_P")

@@ -47,16 +47,23 @@ from service_ambitions.cache.format import (
     seal,
     unseal,
 )
-from service_ambitions.cache.maintenance import database_error
 from service_ambitions.config.cache_mode import Eviction
 from service_ambitions.core.clock import utc_now
-from service_ambitions.core.errors import CacheUnavailable
+from service_ambitions.core.errors import CacheCorrupt, CacheUnavailable
 
 __all__ = [
     "CACHE_FORMAT",
     "Eviction",
     "ResultCache",
+    "database_error",
 ]
+
+
+def database_error(directory: Path | str, exc: sqlite3.DatabaseError) -> CacheUnavailable:
+    """Our error for a failing cache database: damaged (repairable), or only unusable now (full, locked)."""
+    if isinstance(exc, sqlite3.OperationalError):  # full disk, locked, cannot open: nothing to repair
+        return CacheUnavailable(f"cannot use the cache in {directory}: {exc}")
+    return CacheCorrupt(f"the cache database in {directory} is damaged ({exc})")
 
 
 class ResultCache:

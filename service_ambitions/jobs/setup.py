@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from service_ambitions.cache.maintenance import database_error
-from service_ambitions.cache.store import CACHE_FORMAT, ResultCache
+from service_ambitions.cache.store import CACHE_FORMAT, ResultCache, database_error
 from service_ambitions.config.settings import Settings
 from service_ambitions.core.errors import (
     CacheUnavailable,
