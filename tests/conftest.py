@@ -12,7 +12,7 @@ pytest_plugins = ["respx.plugin"]
 
 import json  # noqa: E402
 import os  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pydantic_ai.models  # noqa: E402
@@ -80,3 +80,19 @@ def read_jsonl(path: Path) -> list[dict[str, object]]:
 def run_dirs(runs: Path) -> list[Path]:
     """The run directories under a runs directory (not its hidden ``.locks``), oldest id first."""
     return sorted(path for path in runs.iterdir() if not path.name.startswith("."))
+
+
+@pytest.fixture
+def plugins(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Install entry points of the ``service_ambitions.providers`` group for one test (``name=module:attr``)."""
+    from importlib.metadata import EntryPoint
+
+    from service_ambitions.llm import plugins as plugin_module
+
+    def install(**points: str) -> None:
+        found = [EntryPoint(name, value, plugin_module.ENTRY_POINT_GROUP) for name, value in points.items()]
+        monkeypatch.setattr(
+            plugin_module, "entry_points", lambda group: found if group == plugin_module.ENTRY_POINT_GROUP else []
+        )
+
+    return install

@@ -29,6 +29,7 @@ from service_ambitions.cli import eval as eval_module
 from service_ambitions.cli import export as export_module
 from service_ambitions.cli import init as init_module
 from service_ambitions.cli import map as map_module
+from service_ambitions.cli import models as models_module
 from service_ambitions.cli import run as run_module
 from service_ambitions.cli import schema as schema_module
 from service_ambitions.cli import validate as validate_module
@@ -141,6 +142,7 @@ app.command("run", no_args_is_help=True)(_reported(run_module.run))
 app.command("map", no_args_is_help=True)(_reported(map_module.map_features))
 app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
 app.command("schema")(_reported(schema_module.schema))
+app.command("models")(_reported(models_module.models))
 app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))

@@ -100,6 +100,16 @@ def run_checks(
         needing = [name for name in names if not is_offline(name)]
         return ", ".join(described) + (" (credentials present; no call made)" if needing else "")
 
+    def plugins() -> str:
+        from service_ambitions.llm.plugins import installed_plugins
+
+        installed = installed_plugins()
+        usable = [f"{prefix} ({package})" for prefix, (_, package) in sorted(installed.plugins.items())]
+        left_out = [f"{broken.name} ({broken.reason})" for broken in installed.broken]
+        if not usable and not left_out:
+            return "none installed"
+        return ", ".join(usable or ["none usable"]) + (f"; left out: {'; '.join(left_out)}" if left_out else "")
+
     def services() -> str:
         scan = scan_input(input_path, max_line_bytes=settings.max_line_bytes)
         if not scan.services and not scan.rejected:
@@ -115,6 +125,7 @@ def run_checks(
 
     attempt("reference data", reference)
     attempt("prompts", prompts)
+    attempt("provider plug-ins", plugins)
     attempt("models", models)
     attempt("input", services)
     return checks

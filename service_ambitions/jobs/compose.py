@@ -109,13 +109,17 @@ def run_gateway(
     from service_ambitions.llm.imported import ImportedAnswers
     from service_ambitions.llm.lanes import CallSettings
     from service_ambitions.llm.limits import CircuitBreaker, RateLimiter
+    from service_ambitions.llm.plugins import plugin_hints
 
     settings = prepared.settings
     limits = settings.limits
-    paced = limits.requests_per_minute is not None or limits.tokens_per_minute is not None
+    # A plug-in's backend may say what it can take; the settings, where they say, come first.
+    hints = plugin_hints(prepared.models.values())
+    per_minute = limits.requests_per_minute or hints.requests_per_minute
+    tokens = limits.tokens_per_minute or hints.tokens_per_minute
     return compose_gateway(
         prepared.models,
-        max_in_flight=settings.max_in_flight,
+        max_in_flight=min(settings.max_in_flight, hints.max_in_flight or settings.max_in_flight),
         settings=CallSettings(
             model_settings=prepared.model_settings(),
             output_retries=settings.output_retries,
@@ -130,9 +134,7 @@ def run_gateway(
         source=ImportedAnswers(cache, prepared.reference, emit) if cache and settings.reuse_imported else None,
         on_event=emit,
         budget=Budget(settings.max_cost, spent_before=spent_before) if settings.max_cost is not None else None,
-        rate=RateLimiter(requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute)
-        if paced
-        else None,
+        rate=RateLimiter(requests_per_minute=per_minute, tokens_per_minute=tokens) if per_minute or tokens else None,
         breaker=CircuitBreaker(
             threshold=limits.breaker_failures,
             cooldown_s=limits.breaker_cooldown_s,

@@ -27,6 +27,7 @@ from pydantic_ai.settings import ModelSettings
 
 from service_ambitions.core.errors import BudgetExceeded
 from service_ambitions.core.models import Stage
+from service_ambitions.llm.plugins import PluginModel
 
 __all__ = ["Budget", "BudgetedModel", "call_price", "response_price", "worst_case_cost"]
 
@@ -46,6 +47,8 @@ def call_price(model: Model, input_tokens: int, output_tokens: int, *, batch: bo
         return None if None in prices else max(price for price in prices if price is not None)
     if model.system == "function":  # the offline model
         return Decimal(0)
+    if isinstance(model, PluginModel):  # priced by its plug-in, or not at all
+        return model.price.of(input_tokens, output_tokens) if model.price is not None else None
     try:
         return calc_price(
             Usage(input_tokens=input_tokens, output_tokens=output_tokens),

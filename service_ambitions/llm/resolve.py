@@ -20,6 +20,7 @@ from service_ambitions.core.errors import ConfigError
 from service_ambitions.core.install import install_source
 from service_ambitions.llm.names import is_offline
 from service_ambitions.llm.offline import offline_model
+from service_ambitions.llm.plugins import PluginModel, ProviderPlugin, installed_plugins, is_built_in
 
 __all__ = ["resolve_model"]
 
@@ -30,6 +31,7 @@ _OPTIONAL_GROUP = re.compile(r"`([\w-]+)` optional group")
 def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None, batch: bool = False) -> Model:
     """The model called ``name``.
 
+    ``PREFIX:NAME`` goes to an installed provider plug-in with that prefix (``plugins.py``).
     ``openai:NAME`` uses the Chat Completions API, which OpenAI-compatible servers
     (vLLM, LiteLLM, LM Studio, llama.cpp…) speak; ``openai-responses:NAME`` selects the
     Responses API. Base URLs and keys come from the provider's usual environment
@@ -54,6 +56,16 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None, b
             f"model {name!r} is not a 'provider:model' name",
             hint="for example openai:gpt-4o-mini, anthropic:claude-haiku-4-5, or offline",
         )
+    installed = installed_plugins()
+    plugin = installed.get(provider)
+    if plugin is not None:
+        return _from_plugin(plugin, name, model_name)
+    broken = next((broken for broken in installed.broken if broken.name == provider), None)
+    if broken is not None and not is_built_in(provider):
+        raise ConfigError(
+            f"model {name!r} needs the {provider!r} plug-in, which is installed but cannot be used: {broken.reason}",
+            hint=f"fix or reinstall the package behind {broken.value!r}; `service-ambitions models` lists plug-ins",
+        )
     # Messages name the model as the user typed it, never the internal alias.
     api = "openai-responses" if batch else "openai-chat"
     internal = f"{api}:{model_name}" if provider == "openai" else name
@@ -71,6 +83,24 @@ def resolve_model(name: str, *, http_client: httpx2.AsyncClient | None = None, b
                 f"--with 'pydantic-ai-slim[{extra}]' {install_source()} (or pipx inject)"
             ),
         ) from exc
+
+
+def _from_plugin(plugin: ProviderPlugin, name: str, model_name: str) -> Model:
+    """The plug-in's model, named and priced by it; its failure is one line naming the plug-in."""
+    try:
+        model = plugin.factory(model_name)
+    except Exception as exc:  # a plug-in's failure is said in one line, never a traceback
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"the {plugin.prefix!r} plug-in cannot give model {name!r}: {reason}",
+            hint="see `service-ambitions models` for the installed plug-ins, or try --model offline",
+        ) from exc
+    if not isinstance(model, Model):
+        raise ConfigError(
+            f"the {plugin.prefix!r} plug-in gave a {type(model).__name__} for {name!r}, not a pydantic-ai model",
+            hint="the plug-in's factory must return a pydantic_ai.models.Model",
+        )
+    return PluginModel(model, plugin, model_name)
 
 
 def _provider_factory(http_client: httpx2.AsyncClient | None) -> Callable[[str], Provider[Any]]:

@@ -1,0 +1,1 @@
+"""Provider plug-ins for the tests, loaded through a test-only entry-point fixture (``conftest.plugins``)."""
