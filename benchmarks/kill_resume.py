@@ -62,7 +62,7 @@ def main() -> None:
             "SA_CACHE_DIR": str(work / "cache"),
             "SA_RUNS_DIR": str(work / "runs"),
             "OPENAI_BASE_URL": base_url,
-            "OPENAI_API_KEY": "sk-local-benchmark",
+            "OPENAI_API_KEY": "sk-local-benchmark",  # pragma: allowlist secret
         }
 
         def command(output: Path) -> list[str]:

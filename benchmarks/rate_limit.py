@@ -89,7 +89,7 @@ async def run(
     port: int, rpm: int, services: int, announced: bool, follow: bool, in_flight: int = 16
 ) -> tuple[float, float]:
     os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-    os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"
+    os.environ["OPENAI_API_KEY"] = "sk-local-benchmark"  # pragma: allowlist secret
     from service_ambitions.config.settings import Settings
     from service_ambitions.jobs.run import generate
     from service_ambitions.jobs.setup import prepare

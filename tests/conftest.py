@@ -46,7 +46,7 @@ def openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
     from .fake_openai import BASE_URL
 
     monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghij")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghij")  # pragma: allowlist secret
     monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
 
 
@@ -96,3 +96,11 @@ def plugins(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         )
 
     return install
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--refresh-golden",
+        action="store_true",
+        help="write tests/golden/ afresh from this run (see tests/test_golden.py)",
+    )

@@ -235,7 +235,7 @@ def test_a_per_call_token_limit_fails_only_that_call(
 def test_a_connection_error_names_the_proxy_in_use(
     respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, services_file: Path
 ) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@proxy.corp:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@proxy.corp:3128")  # pragma: allowlist secret
     respx_mock.post(COMPLETIONS).mock(side_effect=httpx.ConnectError("proxy refused"))
     out = tmp_path / "out.jsonl"
     result = runner.invoke(
@@ -252,7 +252,7 @@ def test_a_connection_error_names_the_proxy_in_use(
 def test_an_unreachable_provider_stops_the_run_with_its_address_and_resume_finishes_it(
     respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, services_file: Path
 ) -> None:
-    monkeypatch.setenv("OPENAI_BASE_URL", "https://user:pw@llm.test/v1")  # credentials never shown
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://user:pw@llm.test/v1")  # pragma: allowlist secret
     route = respx_mock.post(COMPLETIONS).mock(side_effect=httpx.ConnectError("connection refused"))
     out = tmp_path / "out.jsonl"
     args = ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--concurrency", "1"]

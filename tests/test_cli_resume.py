@@ -38,7 +38,7 @@ def only_run(runs: Path) -> Path:
 def test_a_run_leaves_a_manifest_and_events_without_secrets(
     respx_mock: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, services_file: Path
 ) -> None:
-    secret = "sk-test-never-write-me-0123456789"
+    secret = "sk-test-never-write-me-0123456789"  # pragma: allowlist secret
     monkeypatch.setattr(pydantic_ai.models, "ALLOW_MODEL_REQUESTS", True)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
@@ -269,7 +269,7 @@ def test_interrupted_at_many_moments_under_load_every_service_exactly_once(tmp_p
             SA_CACHE_DIR=str(tmp_path / "cache"),
             SA_RUNS_DIR=str(tmp_path / "runs"),
             OPENAI_BASE_URL=base_url,
-            OPENAI_API_KEY="sk-local-test",
+            OPENAI_API_KEY="sk-local-test",  # pragma: allowlist secret
         )
         command = [sys.executable, "-m", "service_ambitions", "run", str(many_services), "-o", str(out)]
         command += ["--model", "openai:gpt-4o-mini", "-q", "--concurrency", "4", "--max-in-flight", "8"]

@@ -94,7 +94,7 @@ def test_the_sdk_clients_own_retries_are_off(monkeypatch: pytest.MonkeyPatch) ->
     from service_ambitions.llm.resolve import resolve_model
     from service_ambitions.llm.transport import RetryPolicy, retrying_client
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghij")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghij")  # pragma: allowlist secret
     for client in (None, retrying_client(RetryPolicy())):
         model = resolve_model("openai:gpt-4o-mini", http_client=client)
         assert model.client.max_retries == 0  # type: ignore[attr-defined]  # the transport retries instead

@@ -21,7 +21,7 @@ from .conftest import run_dirs
 from .fake_openai import BASE_URL, COMPLETIONS
 
 runner = CliRunner()
-KEY = "sk-proj-Zx81kQ2mN4pL6rT8vW0yA3cE5gI7jK9"
+KEY = "sk-proj-Zx81kQ2mN4pL6rT8vW0yA3cE5gI7jK9"  # pragma: allowlist secret
 
 
 def test_scrub_replaces_secret_values_and_key_shapes(monkeypatch: pytest.MonkeyPatch) -> None:

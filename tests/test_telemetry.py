@@ -18,7 +18,7 @@ from service_ambitions.jobs.setup import prepare
 
 from .fake_openai import BASE_URL, COMPLETIONS, FakeOpenAI
 
-SECRET = "sk-test-telemetry-never-in-spans"
+SECRET = "sk-test-telemetry-never-in-spans"  # pragma: allowlist secret
 
 
 async def test_spans_and_metrics_without_content_or_keys(

@@ -122,7 +122,7 @@ async def test_gives_up_after_the_attempts(respx_mock: respx.MockRouter, waits: 
 def proxied(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@proxy.corp:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@proxy.corp:3128")  # pragma: allowlist secret
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.internal.corp")
 
 

@@ -153,7 +153,7 @@ app.command("view", no_args_is_help=True)(_reported(view_module.view))
 runs_app.command("collect")(run_module.collect)
 for _group in (cache_app, runs_app, migrate_app):
     for _command in _group.registered_commands:
-        assert _command.callback is not None
+        assert _command.callback is not None  # nosec B101  # typer sets the callback of every command it registers
         _command.callback = _reported(_command.callback)
 app.add_typer(cache_app, name="cache")
 app.add_typer(runs_app, name="runs")

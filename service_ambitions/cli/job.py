@@ -341,7 +341,7 @@ def execute(prepared: Prepared, request: JobRequest, *, on_event: EventSink) -> 
 
     async def main() -> RunResult:
         task = asyncio.current_task()
-        assert task is not None
+        assert task is not None  # nosec B101  # asyncio.run runs main() as a task
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel, TERMINATE)
         return await start_job(prepared, request, on_event=on_event)

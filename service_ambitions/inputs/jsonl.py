@@ -335,7 +335,7 @@ class JsonlWriter:
                 silence_stdout()
                 raise OutputClosed("standard output was closed by its reader") from exc
         else:
-            assert self._file is not None
+            assert self._file is not None  # nosec B101  # opened by the caller first (open() before write)
             self._append(self._file, line)
         self.count += 1
 

@@ -133,7 +133,7 @@ def pick_sample(services: Path, size: int | None, seed: int, *, max_line_bytes: 
         raise InputError(f"{services} holds no valid service to evaluate on", hint="run validate on it first")
     if size is None or size >= len(accepted):
         return accepted
-    chosen = sorted(random.Random(seed).sample(range(len(accepted)), size))
+    chosen = sorted(random.Random(seed).sample(range(len(accepted)), size))  # nosec B311  # a reproducible sample of services, not a secret
     return [accepted[index] for index in chosen]
 
 

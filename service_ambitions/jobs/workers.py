@@ -185,12 +185,12 @@ class _Worker:
         ]
 
     def _running(self) -> asyncio.subprocess.Process:
-        assert self._process is not None
+        assert self._process is not None  # nosec B101  # start() set it before any reader runs
         return self._process
 
     async def _feed(self) -> None:
         stdin = self._running().stdin
-        assert stdin is not None
+        assert stdin is not None  # nosec B101  # the process was started with stdin=PIPE
         for line in self._input:
             stdin.write(line)
             await stdin.drain()
@@ -198,7 +198,7 @@ class _Worker:
 
     async def _read(self) -> None:
         stdout = self._running().stdout
-        assert stdout is not None
+        assert stdout is not None  # nosec B101  # the process was started with stdout=PIPE
         async for line in stdout:
             message = json.loads(line)
             if "event" in message:
@@ -213,7 +213,7 @@ class _Worker:
 
     async def _read_stderr(self) -> None:
         stderr = self._running().stderr
-        assert stderr is not None
+        assert stderr is not None  # nosec B101  # the process was started with stderr=PIPE
         async for line in stderr:
             self._stderr = (self._stderr + line)[-_STDERR_TAIL:]
 
@@ -231,7 +231,7 @@ class _Worker:
         await self._running().wait()
         if self._end is None:
             self._raise()
-        assert self._end is not None
+        assert self._end is not None  # nosec B101  # _read sets it before it ends without raising
         return self._end
 
     def _raise(self) -> None:

@@ -56,15 +56,15 @@ class CachedAnswers:
         self._writing = mode in (CacheMode.READ, CacheMode.REFRESH)
         self._rejected: set[str] = set()
 
-    @property
-    def _reading(self) -> bool:
-        return self._cache is not None and self._mode in (CacheMode.READ, CacheMode.READONLY)
+    def _reader(self) -> ResultCache | None:
+        """The cache to read, while the mode reads and the cache has not been given up."""
+        return self._cache if self._mode in (CacheMode.READ, CacheMode.READONLY) else None
 
     def read(self, request: LLMRequest[OutputT], key: str) -> LLMAnswer[OutputT] | None:
         """The stored answer under ``key``, or the source's; None when neither has one that fits."""
-        if self._reading:
+        if (cache := self._reader()) is not None:
             try:
-                hit = self._cached(key, request)
+                hit = self._cached(cache, key, request)
             except CacheUnavailable as exc:
                 self._give_up(exc, reading=True)
                 hit = None
@@ -76,10 +76,10 @@ class CachedAnswers:
 
     def peek(self, request: LLMRequest[OutputT], key: str) -> OutputT | None:
         """The stored output under ``key``, if usable; no event, nothing written (for ``--dry-run``)."""
-        if not self._reading:
+        cache = self._reader()
+        if cache is None:
             return None
-        assert self._cache is not None
-        found = self._cache.lookup(key).answer
+        found = cache.lookup(key).answer
         if found is None:
             return None
         try:
@@ -93,15 +93,14 @@ class CachedAnswers:
         if not self._writing or self._cache is None:
             return answer
         try:
-            self._store(key, request, answer)
+            self._store(self._cache, key, request, answer)
         except CacheUnavailable as exc:
             self._give_up(exc, reading=False)
             return answer
         return dataclasses.replace(answer, key=key)
 
-    def _cached(self, key: str, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT] | None:
-        assert self._cache is not None
-        found = self._cache.lookup(key)
+    def _cached(self, cache: ResultCache, key: str, request: LLMRequest[OutputT]) -> LLMAnswer[OutputT] | None:
+        found = cache.lookup(key)
         if not found.found:
             return None
         reason = found.problem
@@ -118,17 +117,16 @@ class CachedAnswers:
             self._emit(CacheEntryRejected(stage=request.stage, key=key[:16], reason=reason or "unusable"))
         return None
 
-    def _store(self, key: str, request: LLMRequest[Any], answer: LLMAnswer[Any]) -> None:
-        assert self._cache is not None
+    def _store(self, cache: ResultCache, key: str, request: LLMRequest[Any], answer: LLMAnswer[Any]) -> None:
         output_type = self._outputs.of(request.output_type)
         entry = CacheEntry(
             stage=request.stage,
             model=answer.model,
-            created=self._cache.now(),
+            created=cache.now(),
             schema_sha256=output_type.sha256,
             spend=answer.spend,
         )
-        self._cache.store(
+        cache.store(
             key,
             entry,
             output_json=output_type.adapter.dump_json(answer.output, by_alias=True),

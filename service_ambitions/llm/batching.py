@@ -125,7 +125,7 @@ class BatchLane:
     def wrap(self, model: Model, name: str) -> Model:
         """``model`` with its requests batched (and watched); ``jobs/setup.py`` checked it can be."""
         wrapped = self._batching.get_wrapper_model(_WatchedBatches(model, name, self))
-        assert wrapped is not None
+        assert wrapped is not None  # nosec B101  # BatchModelRequests wraps every model it is given
         return wrapped
 
     def resumed(self, key: str, first: ModelRequest) -> Resumed | None:

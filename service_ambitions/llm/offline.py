@@ -150,7 +150,7 @@ def offline_answer(messages: list[ModelMessage], info: AgentInfo) -> ModelRespon
     seed = (info.model_settings or {}).get("seed") or 0
     # The instructions count too: another prompt set gives other (still synthetic) answers,
     # so `eval` on the offline model shows two prompt sets apart.
-    rng = random.Random(hashlib.sha256(f"{seed}\0{info.instructions or ''}\0{prompt}".encode()).hexdigest())
+    rng = random.Random(hashlib.sha256(f"{seed}\0{info.instructions or ''}\0{prompt}".encode()).hexdigest())  # nosec B311  # synthetic answers seeded to be reproducible, not a secret
     facts = _Facts.read(prompt, info.instructions or "")
     if not info.output_tools:
         return ModelResponse(parts=[TextPart(_sentence(facts, rng, facts.plateau_level))])

@@ -227,7 +227,7 @@ def _output(tool: OutputTool, response: ModelResponse, call: ToolCallPart | None
 
 def _retried(call: ToolCallPart | None, exc: ValidationError) -> ModelRequestPart:
     """The output tool call answered as retried, with what was wrong (as the agent answers it)."""
-    assert call is not None
+    assert call is not None  # nosec B101  # the loop above returns or sets it
     errors = exc.errors(include_url=False, include_context=False)
     return ToolReturnPart(
         tool_name=call.tool_name,

@@ -285,7 +285,7 @@ class Pipeline:
             self._emit(ServiceCompleted(service_id=service_id, features=features, dropped_items=len(outcome.dropped)))
             return
         error = outcome.error
-        assert error is not None
+        assert error is not None  # nosec B101  # a failed outcome always carries its error
         stage = Stage(error.stage) if error.stage else None
         sink.write_quarantine(
             QuarantineRecord(
@@ -319,7 +319,7 @@ class Pipeline:
         book = self._book
         plan = service_plan(book, service)
         first = next(plan)
-        assert isinstance(first, Call)
+        assert isinstance(first, Call)  # nosec B101  # the plan of a service starts with its descriptions call
         described = await self._calls.ask(first.request, service)
         trail.append((Stage.DESCRIPTIONS, described))
         step: Step | None = plan.send(described.output)
@@ -383,8 +383,8 @@ class Pipeline:
         try:
             async with asyncio.TaskGroup() as group:
                 for call in remap_plan(self._book, service, existing.plateaus, self._remap):
-                    assert call.plateau is not None
-                    assert call.catalogue is not None
+                    assert call.plateau is not None  # nosec B101  # remap plans are mapping calls: each has a plateau
+                    assert call.catalogue is not None  # nosec B101  # and a catalogue
                     running[(call.plateau.level, call.catalogue.field)] = group.create_task(self._map(service, call))
         except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
             reraise_first_error(group_error)
@@ -401,7 +401,7 @@ class Pipeline:
             answers: dict[str, MappingResult] = {}
             for catalogue, task in tasks:
                 answer = task.result()
-                assert isinstance(answer, MappingResult)  # failures were raised above
+                assert isinstance(answer, MappingResult)  # nosec B101  # failures were raised above
                 answers[catalogue.field] = answer
                 dropped += answer.dropped
             features = [
@@ -423,7 +423,7 @@ class Pipeline:
     ) -> MappingResult | ServiceAmbitionsError:
         """One mapping call; a failure is returned, not raised, so sibling calls in flight finish."""
         request, catalogue, features = call.request, call.catalogue, call.features
-        assert catalogue is not None
+        assert catalogue is not None  # nosec B101  # mapping calls name their catalogue
         try:
             answer = await self._calls.ask(request, service)
         except ServiceAmbitionsError as exc:
