@@ -25,6 +25,7 @@ from pydantic_ai.exceptions import (
     ModelRequestRejectedError,
     OutputTokenLimitExceeded,
     UnexpectedModelBehavior,
+    UsageLimitExceeded,
     UserError,
 )
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
@@ -185,6 +186,15 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
             hint="check the API key, the model name and the account's quota" if refused else None,
             spent=spent_by(exchange.messages, offline=offline),
             unreachable=unreachable,
+        ) from exc
+    except UsageLimitExceeded as exc:
+        # Checked after each response, so the response that crossed the limit was billed.
+        raise ProviderError(
+            f"the call passed its token limit: {str(exc).splitlines()[0]}",
+            stage=stage,
+            model=model,
+            hint="raise limits.call_input_tokens or limits.call_output_tokens, or unset them",
+            spent=spent_by(exchange.messages, offline=offline),
         ) from exc
     except AgentRunError as exc:
         spent = spent_by(exchange.messages, offline=offline)
