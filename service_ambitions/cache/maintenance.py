@@ -106,6 +106,17 @@ def _reports_damage(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
+@dataclass
+class _Scan:
+    """What ``validate`` has seen so far: the report, and the rows later checks need."""
+
+    report: ValidationReport = field(default_factory=ValidationReport)
+    results: set[str] = field(default_factory=set)
+    transcripts: dict[str, int] = field(default_factory=dict)
+    snapshots: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    validators: dict[str, Any] = field(default_factory=dict)
+
+
 class CacheMaintenance:
     """Stats, validation and purging over the rows of one open cache."""
 
@@ -178,45 +189,52 @@ class CacheMaintenance:
 
         With ``fix``, remove every row found wrong.
         """
-        report = ValidationReport()
-        results: set[str] = set()
-        transcripts: dict[str, int] = {}
-        snapshots: dict[str, tuple[int, list[str]]] = {}
-        validators: dict[str, Any] = {}
+        scan = _Scan()
         for rowid, key, raw, filename in self._rows():
-            problem: RowProblem | None
-            if filename is not None and (unsafe := unsafe_file(self.directory, filename)):
-                # Never read, written or deleted: the row goes from the index only.
-                problem = RowProblem(None, "unsafe", unsafe, rowid)
-            elif not raw or not isinstance(key, str):
-                problem = RowProblem(None, "corrupt", "pickled or binary key", rowid)
-            elif key.startswith(RESULT_ROW):
-                results.add(key[len(RESULT_ROW) :])
-                problem = self._check_result(key, rowid, validators)
-                report.good += problem is None
-            elif key.startswith(TRANSCRIPT_ROW):
-                transcripts[key[len(TRANSCRIPT_ROW) :]] = rowid
-                problem = self._check_blob(key, rowid)
-                report.transcripts += problem is None
-            else:
-                problem = self._check_other(key, rowid, report, snapshots)
+            problem = self._check_row(scan, rowid, key, raw, filename)
             if problem is not None:
-                report.problems.append(problem)
-        for key, rowid in transcripts.items():
-            if key not in results:
+                scan.report.problems.append(problem)
+        self._check_orphans(scan)
+        if fix:
+            scan.report.removed = self._remove(scan.report.problems)
+        return scan.report
+
+    def _check_row(self, scan: _Scan, rowid: int, key: Any, raw: bool, filename: str | None) -> RowProblem | None:
+        """What is wrong with one row, if anything; what it is counts towards ``scan``."""
+        report = scan.report
+        if filename is not None and (unsafe := unsafe_file(self.directory, filename)):
+            # Never read, written or deleted: the row goes from the index only.
+            return RowProblem(None, "unsafe", unsafe, rowid)
+        if not raw or not isinstance(key, str):
+            return RowProblem(None, "corrupt", "pickled or binary key", rowid)
+        if key.startswith(RESULT_ROW):
+            scan.results.add(key[len(RESULT_ROW) :])
+            problem = self._check_result(key, rowid, scan.validators)
+            report.good += problem is None
+            return problem
+        if key.startswith(TRANSCRIPT_ROW):
+            scan.transcripts[key[len(TRANSCRIPT_ROW) :]] = rowid
+            problem = self._check_blob(key, rowid)
+            report.transcripts += problem is None
+            return problem
+        return self._check_other(key, rowid, report, scan.snapshots)
+
+    @staticmethod
+    def _check_orphans(scan: _Scan) -> None:
+        """Transcripts without their answer, and snapshots built from answers gone or wrong."""
+        report = scan.report
+        for key, rowid in scan.transcripts.items():
+            if key not in scan.results:
                 report.problems.append(RowProblem(TRANSCRIPT_ROW + key, "orphan-transcript", "no answer for it", rowid))
                 report.transcripts -= 1
         wrong = {p.key[len(RESULT_ROW) :] for p in report.problems if p.key and p.key.startswith(RESULT_ROW)}
-        for key, (rowid, deps) in snapshots.items():
-            missing = [dep for dep in deps if dep not in results or dep in wrong]
+        for key, (rowid, deps) in scan.snapshots.items():
+            missing = [dep for dep in deps if dep not in scan.results or dep in wrong]
             if missing:
                 reason = f"built from {len(missing)} answer(s) that are gone or wrong"
                 report.problems.append(RowProblem(key, "orphan-snapshot", reason, rowid))
             else:
                 report.snapshots += 1
-        if fix:
-            report.removed = self._remove(report.problems)
-        return report
 
     def _check_result(self, key: str, rowid: int, validators: dict[str, Any]) -> RowProblem | None:
         import jsonschema

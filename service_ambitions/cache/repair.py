@@ -82,47 +82,28 @@ def repair_cache(directory: Path, *, clock: Callable[[], datetime] = utc_now) ->
     return RepairReport(directory, len(entries), lost, aside)
 
 
+_QUERY = "SELECT rowid, key, raw, mode, filename, value FROM Cache"
+
+
 def _salvage(directory: Path, database: Path) -> tuple[dict[str, bytes], int | None]:
     """Every usable entry (key → sealed blob), and how many rows were found unusable.
 
     The count is None when the table could not be read at all (its structure is damaged).
     """
     entries: dict[str, bytes] = {}
-    lost = 0
-    seen: set[int] = set()
-    query = "SELECT rowid, key, raw, mode, filename, value FROM Cache"
     try:
         connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
         connection.text_factory = bytes  # a damaged key must not stop the scan
     except sqlite3.Error:
         return entries, None
     try:
-        try:
-            for row in connection.execute(f"{query} ORDER BY rowid"):
-                seen.add(row[0])
-                lost += not _keep(directory, row, entries)
-        except sqlite3.DatabaseError:
-            pass  # a damaged page: the rest is probed row by row
-        try:
-            highest = connection.execute("SELECT max(rowid) FROM Cache").fetchone()[0] or 0
-        except sqlite3.DatabaseError:
-            highest = max(seen, default=0) + _PROBE_PAST
-        unreadable: list[int] = []
-        for rowid in range(1, highest + 1):
-            if rowid in seen:
-                continue
-            try:
-                row = connection.execute(f"{query} WHERE rowid = ?", (rowid,)).fetchone()
-            except sqlite3.DatabaseError:
-                unreadable.append(rowid)
-                continue
-            if row is not None:
-                seen.add(rowid)
-                lost += not _keep(directory, row, entries)
+        seen: set[int] = set()
+        lost = _read_in_order(connection, directory, entries, seen)
+        probed_lost, unreadable = _probe_the_rest(connection, directory, entries, seen)
         if not seen:
             return entries, None  # not one row readable: how many there were is unknown
         # Probing past the last row read finds failures that were never rows.
-        lost += sum(1 for rowid in unreadable if rowid < max(seen))
+        lost += probed_lost + sum(1 for rowid in unreadable if rowid < max(seen))
         # A wrecked page can hide its rows altogether; diskcache's own count says how many there were.
         with contextlib.suppress(sqlite3.DatabaseError, TypeError, ValueError):
             (count,) = connection.execute("SELECT value FROM Settings WHERE key = 'count'").fetchone()
@@ -130,6 +111,42 @@ def _salvage(directory: Path, database: Path) -> tuple[dict[str, bytes], int | N
     finally:
         connection.close()
     return entries, lost + _drop_unverifiable(entries)
+
+
+def _read_in_order(connection: sqlite3.Connection, directory: Path, entries: dict[str, bytes], seen: set[int]) -> int:
+    """Rows read in one pass until a damaged page stops it; how many of them were unusable."""
+    lost = 0
+    try:
+        for row in connection.execute(f"{_QUERY} ORDER BY rowid"):
+            seen.add(row[0])
+            lost += not _keep(directory, row, entries)
+    except sqlite3.DatabaseError:
+        pass  # a damaged page: the rest is probed row by row
+    return lost
+
+
+def _probe_the_rest(
+    connection: sqlite3.Connection, directory: Path, entries: dict[str, bytes], seen: set[int]
+) -> tuple[int, list[int]]:
+    """Rows the pass in order did not reach, one by one: how many were unusable, and the row ids unreadable."""
+    try:
+        highest = connection.execute("SELECT max(rowid) FROM Cache").fetchone()[0] or 0
+    except sqlite3.DatabaseError:
+        highest = max(seen, default=0) + _PROBE_PAST
+    lost = 0
+    unreadable: list[int] = []
+    for rowid in range(1, highest + 1):
+        if rowid in seen:
+            continue
+        try:
+            row = connection.execute(f"{_QUERY} WHERE rowid = ?", (rowid,)).fetchone()
+        except sqlite3.DatabaseError:
+            unreadable.append(rowid)
+            continue
+        if row is not None:
+            seen.add(rowid)
+            lost += not _keep(directory, row, entries)
+    return lost, unreadable
 
 
 def _drop_unverifiable(entries: dict[str, bytes]) -> int:

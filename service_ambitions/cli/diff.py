@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -80,28 +81,35 @@ def _render(console: Console, changes: RunDiff) -> None:
 
 def _render_service(console: Console, service: ServiceDiff) -> None:
     console.print(f"\n[bold]{markup_safe(service.service_id)}[/] {markup_safe(service.name)}", highlight=False)
-
-    def line(text: str) -> None:
+    for text in (*_plateau_lines(service), *_feature_lines(service), *_level_and_mapping_lines(service)):
         console.print(f"  {text}", highlight=False, soft_wrap=True)
 
+
+def _plateau_lines(service: ServiceDiff) -> Iterator[str]:
     for label, levels in (
         ("plateaus added", service.plateaus_added),
         ("plateaus removed", service.plateaus_removed),
         ("description changed at plateau", service.descriptions_changed),
     ):
         if levels:
-            line(f"{label}: " + ", ".join(str(level) for level in levels))
+            yield f"{label}: " + ", ".join(str(level) for level in levels)
+
+
+def _feature_lines(service: ServiceDiff) -> Iterator[str]:
     for ref in service.added:
-        line(f"[green]+[/] p{ref.plateau} {markup_safe(ref.customer_type)}: {markup_safe(ref.name)}")
+        yield f"[green]+[/] p{ref.plateau} {markup_safe(ref.customer_type)}: {markup_safe(ref.name)}"
     for ref in service.removed:
-        line(f"[red]-[/] p{ref.plateau} {markup_safe(ref.customer_type)}: {markup_safe(ref.name)}")
+        yield f"[red]-[/] p{ref.plateau} {markup_safe(ref.customer_type)}: {markup_safe(ref.name)}"
     for renamed in service.renamed:
-        line(
+        yield (
             f"[cyan]~[/] p{renamed.plateau} {markup_safe(renamed.customer_type)}: "
             f"{markup_safe(renamed.old_name)} → {markup_safe(renamed.new_name)}"
         )
+
+
+def _level_and_mapping_lines(service: ServiceDiff) -> Iterator[str]:
     for score in service.scores:
-        line(
+        yield (
             f"level p{score.plateau} {markup_safe(score.customer_type)}: {markup_safe(score.name)} "
             f"{score.before} → {score.after}"
         )
@@ -109,7 +117,7 @@ def _render_service(console: Console, service: ServiceDiff) -> None:
         moves = [f"+{markup_safe(item)}" for item in mapping.gained] + [
             f"-{markup_safe(item)}" for item in mapping.lost
         ]
-        line(
+        yield (
             f"{markup_safe(mapping.catalogue)} p{mapping.plateau} {markup_safe(mapping.customer_type)}: "
             f"{markup_safe(mapping.name)} " + " ".join(moves)
         )

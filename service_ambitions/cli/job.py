@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from service_ambitions.jobs.plan import Estimate
     from service_ambitions.jobs.run import JobRequest, MapSelection, RunResult
     from service_ambitions.jobs.setup import Prepared
+    from service_ambitions.runs.tally import Tally
 
 __all__ = [
     "EXIT_BUDGET",
@@ -162,26 +163,35 @@ def run_job(state: AppState, prepared: Prepared, request: JobRequest, display: J
 
     With ``-o -`` the records own standard output, so everything else goes to stderr.
     """
+    output = request.paths.output
+    if str(output) == "-":
+        state = replace(state, out=state.err)
+    started = time.perf_counter()
+    result, tally = _watched(state, prepared, request, display)
+    _say_what_became_of_earlier_files(state, result, output)
+    shown = None if str(output) == "-" else output
+    _summarise(state, prepared, request, display, result, tally, shown, time.perf_counter() - started)
+    if result.budget_stop is not None:
+        raise typer.Exit(EXIT_BUDGET)
+    if result.status == "detached":
+        raise typer.Exit(EXIT_DETACHED)
+    if tally.failed or tally.quarantined_lines:
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+def _watched(state: AppState, prepared: Prepared, request: JobRequest, display: JobDisplay) -> tuple[RunResult, Tally]:
+    """The job's result and counts, its progress shown while it runs (the live panel, or a heartbeat line)."""
     from service_ambitions.cli.panel import RunPanel
-    from service_ambitions.cli.render import progress_display, render_result_line, render_run_end, render_summary
+    from service_ambitions.cli.render import progress_display
     from service_ambitions.runs.tally import Tally
 
-    output, quarantine = request.paths.output, request.paths.quarantine
-    to_stdout = str(output) == "-"
-    if to_stdout:
-        state = replace(state, out=state.err)
     tally = Tally()
     panel = RunPanel(tally, _panel_plan(prepared, display.total))
-    started = time.perf_counter()
     animate = not (display.quiet or display.json_logs)
+    every = prepared.settings.heartbeat_s
     with (
         progress_display(state.err, panel, enabled=animate) as observe,
-        heartbeat(
-            state.err,
-            panel.line,
-            every=prepared.settings.heartbeat_s,
-            enabled=animate and not state.err.is_terminal,
-        ),
+        heartbeat(state.err, panel.line, every=every, enabled=animate and not state.err.is_terminal),
     ):
         sink = json_lines(observe) if display.json_logs else observe
         try:
@@ -190,8 +200,12 @@ def run_job(state: AppState, prepared: Prepared, request: JobRequest, display: J
             if display.interrupted_hint:
                 state.err.print(display.interrupted_hint, highlight=False, soft_wrap=True, markup=False)
             raise
-    if result.whole_run is not None:
-        tally = result.whole_run  # one run, one total: every segment, as `report` counts it
+    # A resumed run is one run: its counts are every segment's, as `report` adds them up.
+    return result, result.whole_run or tally
+
+
+def _say_what_became_of_earlier_files(state: AppState, result: RunResult, output: Path) -> None:
+    """A new run beside an earlier one: why ``--resume --force`` started afresh, where the old output went."""
     if result.restarted:
         state.err.print(f"--resume --force: {result.restarted}", highlight=False, soft_wrap=True, markup=False)
     if result.previous_output is not None:
@@ -201,26 +215,34 @@ def run_job(state: AppState, prepared: Prepared, request: JobRequest, display: J
             soft_wrap=True,
             markup=False,
         )
-    shown = None if to_stdout else output
+
+
+def _summarise(
+    state: AppState,
+    prepared: Prepared,
+    request: JobRequest,
+    display: JobDisplay,
+    result: RunResult,
+    tally: Tally,
+    shown: Path | None,
+    elapsed: float,
+) -> None:
+    """The end of a job: one line (``-q``) or the summary, then (``--check``) the output's quality."""
+    from service_ambitions.cli.render import render_result_line, render_run_end, render_summary
+
+    quarantine = request.paths.quarantine
     if display.quiet:
         render_result_line(state.out, tally, result, output=shown, quarantine=quarantine)
     else:
-        render_summary(state.out, tally, elapsed=time.perf_counter() - started, output=shown, quarantine=quarantine)
+        render_summary(state.out, tally, elapsed=elapsed, output=shown, quarantine=quarantine)
         render_run_end(state, result, tally, quarantine, trace_ids=display.trace_ids)
     if display.check and shown is not None and shown.exists():
         from service_ambitions.cli.check import render_quality_summary
         from service_ambitions.quality.report import check_file
         from service_ambitions.quality.rules import KnownRoles
 
-        reference = prepared.reference
-        roles = KnownRoles.of(reference)
+        roles = KnownRoles.of(prepared.reference)
         render_quality_summary(state.out, check_file(shown, prepared.settings.quality, roles))
-    if result.budget_stop is not None:
-        raise typer.Exit(EXIT_BUDGET)
-    if result.status == "detached":
-        raise typer.Exit(EXIT_DETACHED)
-    if tally.failed or tally.quarantined_lines:
-        raise typer.Exit(EXIT_QUARANTINED)
 
 
 def batch_mode(

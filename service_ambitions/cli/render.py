@@ -88,7 +88,27 @@ def _call_cells(row: UsageRow) -> tuple[str, ...]:
 def render_summary(
     console: Console, tally: Tally, *, elapsed: float, output: Path | None, quarantine: Path | None
 ) -> None:
-    """The end-of-run table: services, then calls and tokens per stage."""
+    """The end-of-run table: services, then calls and tokens per stage, then where things went."""
+    console.print(_services_table(tally, elapsed))
+    console.print(_calls_table(tally))
+    if share := tally.prefix_cached_share:  # nothing to say where the provider reported none
+        console.print(
+            f"prompt cache: {share:.0%} of input tokens were served from the provider's prompt cache "
+            "(billed at its cached-input price)",
+            highlight=False,
+        )
+    console.print(
+        f"output: {markup_safe(str(output)) if output else 'standard output'}", highlight=False, soft_wrap=True
+    )
+    if tally.failed or tally.quarantined_lines:
+        console.print(f"quarantine: {markup_safe(str(quarantine))}", highlight=False, soft_wrap=True)
+    _cache_notes(console, tally)
+    if any(model == "offline" for model in tally.stage_models.values()):
+        console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
+
+
+def _services_table(tally: Tally, elapsed: float) -> Table:
+    """Services, money, the provider side, time and throughput."""
     services = Table(title="Run summary", show_header=False, title_justify="left")
     services.add_column(style="bold")
     services.add_column(justify="right")
@@ -104,18 +124,25 @@ def render_summary(
     if tally.deferred:
         services.add_row("services left for --resume (budget)", f"{tally.deferred:,}")
     _provider_rows(services, tally)
-    services.add_row("elapsed", f"{elapsed:.1f} s")
+    _time_rows(services, tally, elapsed)
+    return services
+
+
+def _time_rows(table: Table, tally: Tally, elapsed: float) -> None:
+    table.add_row("elapsed", f"{elapsed:.1f} s")
     minutes = max(elapsed, 1e-9) / 60
     per_minute = (tally.completed + tally.failed) / minutes, tally.total_requests / minutes
-    services.add_row("throughput", f"{per_minute[0]:,.1f} services/min, {per_minute[1]:,.0f} requests/min")
+    table.add_row("throughput", f"{per_minute[0]:,.1f} services/min, {per_minute[1]:,.0f} requests/min")
     busy = {stage: seconds for stage, seconds in tally.call_seconds.items() if seconds}
     if busy:
         # Calls overlap, so their times add up to more than the wall time: the split says where
         # the waiting was, and the retries' share says how much of it the provider asked for.
         split = ", ".join(f"{stage.value} {seconds:,.1f} s" for stage, seconds in busy.items())
-        services.add_row("time in calls (they overlap)", split)
-    console.print(services)
+        table.add_row("time in calls (they overlap)", split)
 
+
+def _calls_table(tally: Tally) -> Table:
+    """Calls, cache hits, requests and tokens per stage, and their total."""
     calls = Table(title="LLM calls", title_justify="left", box=SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     model_width = min(max((len(name) for name in tally.stage_models.values()), default=5), 24)
     for column in ("stage", "model", "calls", "cached", "requests", "in tokens", "prompt cache", "out tokens"):
@@ -133,18 +160,11 @@ def render_summary(
         if (row := tally.stages.get(stage)) is not None and (row.calls or stage in tally.stage_models):
             calls.add_row(stage.value, cell(tally.stage_models.get(stage, "-")), *_call_cells(row))
     calls.add_row("total", "", *_call_cells(tally.totals), style="bold")
-    console.print(calls)
-    if share := tally.prefix_cached_share:  # nothing to say where the provider reported none
-        console.print(
-            f"prompt cache: {share:.0%} of input tokens were served from the provider's prompt cache "
-            "(billed at its cached-input price)",
-            highlight=False,
-        )
-    console.print(
-        f"output: {markup_safe(str(output)) if output else 'standard output'}", highlight=False, soft_wrap=True
-    )
-    if tally.failed or tally.quarantined_lines:
-        console.print(f"quarantine: {markup_safe(str(quarantine))}", highlight=False, soft_wrap=True)
+    return calls
+
+
+def _cache_notes(console: Console, tally: Tally) -> None:
+    """Cache entries that could not be used, and a cache the run went on without."""
     for rejected in tally.rejected_entries:
         console.print(
             f"[yellow]cache:[/] {rejected.stage.value} entry {markup_safe(rejected.key)}… was unusable "
@@ -159,8 +179,6 @@ def render_summary(
             highlight=False,
             soft_wrap=True,
         )
-    if any(model == "offline" for model in tally.stage_models.values()):
-        console.print("[yellow]note:[/] the offline model wrote synthetic placeholder content (meta.synthetic).")
 
 
 def render_plan(console: Console, prepared: Prepared, plan: Estimate, input_path: Path) -> None:

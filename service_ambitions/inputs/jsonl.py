@@ -141,35 +141,39 @@ def _lines(handle: IO[bytes], limit: int) -> Iterator[tuple[int, bytes, int]]:
 def _objects(handle: IO[bytes], limit: int) -> Generator[JsonObject | Rejected]:
     with handle:
         for number, raw_bytes, length in _lines(handle, limit):
-            if length > limit and len(raw_bytes) < length:
-                prefix = raw_bytes.decode("utf-8", "replace")[:RAW_PREFIX_CHARS] + f"… [{length:,} bytes in all]"
-                yield Rejected(number, f"line of {length:,} bytes is longer than the limit of {limit:,}", prefix)
-                continue
-            try:
-                raw = raw_bytes.decode("utf-8").rstrip("\r\n").lstrip("\ufeff")
-            except UnicodeDecodeError as exc:
-                garbled = raw_prefix(raw_bytes.decode("utf-8", "replace"))
-                yield Rejected(number, f"not UTF-8 text (byte {exc.start})", garbled)
-                continue
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                reason = f"not valid JSON: {exc.msg} at column {exc.colno}"
-                yield Rejected(number, reason + _array_hint(number, raw), raw_prefix(raw))
-                continue
-            except RecursionError:
-                yield Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
-                continue
-            if not isinstance(data, dict):
-                reason = f"expected a JSON object, got {type(data).__name__}"
-                yield Rejected(number, reason + _array_hint(number, raw), raw_prefix(raw))
-                continue
-            if _deeper_than(data, MAX_DEPTH):
-                yield Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
-                continue
-            yield JsonObject(number, data, raw)
+            raw = _text(number, raw_bytes, length, limit)
+            if isinstance(raw, Rejected):
+                yield raw
+            elif raw.strip():
+                yield _object(number, raw)
+
+
+def _text(number: int, raw_bytes: bytes, length: int, limit: int) -> str | Rejected:
+    """One line as text, or why it is not a usable line (too long, not UTF-8)."""
+    if length > limit and len(raw_bytes) < length:
+        prefix = raw_bytes.decode("utf-8", "replace")[:RAW_PREFIX_CHARS] + f"… [{length:,} bytes in all]"
+        return Rejected(number, f"line of {length:,} bytes is longer than the limit of {limit:,}", prefix)
+    try:
+        return raw_bytes.decode("utf-8").rstrip("\r\n").lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        return Rejected(number, f"not UTF-8 text (byte {exc.start})", raw_prefix(raw_bytes.decode("utf-8", "replace")))
+
+
+def _object(number: int, raw: str) -> JsonObject | Rejected:
+    """One line's JSON object, or why it is none (not JSON, not an object, nested too deep)."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        reason = f"not valid JSON: {exc.msg} at column {exc.colno}"
+        return Rejected(number, reason + _array_hint(number, raw), raw_prefix(raw))
+    except RecursionError:
+        return Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
+    if not isinstance(data, dict):
+        reason = f"expected a JSON object, got {type(data).__name__}"
+        return Rejected(number, reason + _array_hint(number, raw), raw_prefix(raw))
+    if _deeper_than(data, MAX_DEPTH):
+        return Rejected(number, f"nested more than {MAX_DEPTH} levels deep", raw_prefix(raw))
+    return JsonObject(number, data, raw)
 
 
 def _array_hint(number: int, raw: str) -> str:

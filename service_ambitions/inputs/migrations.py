@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from service_ambitions.core.errors import InputError
 from service_ambitions.core.models import CMMI_LABELS, SCHEMA_VERSION, ServiceEvolution
 from service_ambitions.core.problems import describe_errors
-from service_ambitions.inputs.entries import QuarantineRecord, Rejected, raw_prefix
+from service_ambitions.inputs.entries import JsonObject, QuarantineRecord, Rejected, raw_prefix
 from service_ambitions.inputs.jsonl import JsonlWriter, is_stdout, read_json_objects
 
 __all__ = [
@@ -129,13 +129,7 @@ def migrate_records(
     Raises:
         InputError: the input cannot be read, or the output would overwrite it.
     """
-    if not is_stdout(output_path) and input_path.resolve() in (output_path.resolve(), quarantine_path.resolve()):
-        raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
-    if to != SCHEMA_VERSION:
-        raise InputError(
-            f"cannot migrate to {to!r}: this release writes {SCHEMA_VERSION} only",
-            hint=f"leave out --to; records may come from versions {', '.join(KNOWN_VERSIONS)}",
-        )
+    _check_migration(input_path, output_path, quarantine_path, to)
     report = MigrationReport()
     entries = read_json_objects(input_path)
     if not dry_run:
@@ -144,26 +138,45 @@ def migrate_records(
         if not dry_run:
             output.open()
         for entry in entries:
-            try:
-                if isinstance(entry, Rejected):
-                    raise MigrationFailed(entry.reason)
-                report.from_versions[record_version(entry.data)] += 1
-                record, changed = migrate_record(entry.data, to=to)
-            except MigrationFailed as exc:
-                report.failed += 1
-                report.failures.append((entry.line, str(exc)))
-                if not dry_run:
-                    quarantine.write(
-                        QuarantineRecord(kind="input", line=entry.line, reason=str(exc), raw=raw_prefix(entry.raw))
-                    )
+            migrated = _migrated_entry(entry, to, report)
+            if dry_run:
                 continue
-            if changed:
-                report.migrated += 1
+            if isinstance(migrated, QuarantineRecord):
+                quarantine.write(migrated)
             else:
-                report.current += 1
-            if not dry_run:
-                output.write(record if changed else entry.raw)
+                output.write(migrated)
     return report
+
+
+def _check_migration(input_path: Path, output_path: Path, quarantine_path: Path, to: str) -> None:
+    """Raises InputError for an output over the input, or a version this release cannot write."""
+    if not is_stdout(output_path) and input_path.resolve() in (output_path.resolve(), quarantine_path.resolve()):
+        raise InputError("the output would overwrite the input", path=str(input_path), hint="choose another -o")
+    if to != SCHEMA_VERSION:
+        raise InputError(
+            f"cannot migrate to {to!r}: this release writes {SCHEMA_VERSION} only",
+            hint=f"leave out --to; records may come from versions {', '.join(KNOWN_VERSIONS)}",
+        )
+
+
+def _migrated_entry(
+    entry: JsonObject | Rejected, to: str, report: MigrationReport
+) -> ServiceEvolution | str | QuarantineRecord:
+    """One line migrated (a record, or the line as it was when already current), or its quarantine record."""
+    try:
+        if isinstance(entry, Rejected):
+            raise MigrationFailed(entry.reason)
+        report.from_versions[record_version(entry.data)] += 1
+        record, changed = migrate_record(entry.data, to=to)
+    except MigrationFailed as exc:
+        report.failed += 1
+        report.failures.append((entry.line, str(exc)))
+        return QuarantineRecord(kind="input", line=entry.line, reason=str(exc), raw=raw_prefix(entry.raw))
+    if changed:
+        report.migrated += 1
+        return record
+    report.current += 1
+    return entry.raw
 
 
 # -- 1.0 → 2.0 ---------------------------------------------------------------------------
@@ -318,18 +331,24 @@ def _merge_mapping_view(view: Any, by_id: Mapping[Any, Record], names: _LegacyNa
             if item.get("name"):
                 names.items.setdefault(catalogue, {})[item_id] = str(item["name"])
             for reference in item.get("mappings") or []:
-                feature_id = reference.get("feature_id") if isinstance(reference, Mapping) else None
-                feature = by_id.get(feature_id)
-                if feature is None:
-                    names.unplaced.append(
-                        {"plateau": level, "field": catalogue, "item": item_id, "feature_id": feature_id}
-                    )
-                    continue
-                if catalogue in feature["_own_fields"]:
-                    continue  # the feature's own list is the more specific (it may carry facets)
-                chosen = feature["mappings"].setdefault(catalogue, [])
-                if all(existing.get("item") != item_id for existing in chosen):
-                    chosen.append({"item": item_id, "facets": None})
+                _merge_reference(reference, by_id, names, (level, catalogue, item_id))
+
+
+def _merge_reference(
+    reference: Any, by_id: Mapping[Any, Record], names: _LegacyNames, where: tuple[Any, str, str]
+) -> None:
+    """One item's reference to a feature, as that feature's mapping (or as unplaced when no feature has its id)."""
+    level, catalogue, item_id = where
+    feature_id = reference.get("feature_id") if isinstance(reference, Mapping) else None
+    feature = by_id.get(feature_id)
+    if feature is None:
+        names.unplaced.append({"plateau": level, "field": catalogue, "item": item_id, "feature_id": feature_id})
+        return
+    if catalogue in feature["_own_fields"]:
+        return  # the feature's own list is the more specific (it may carry facets)
+    chosen = feature["mappings"].setdefault(catalogue, [])
+    if all(existing.get("item") != item_id for existing in chosen):
+        chosen.append({"item": item_id, "facets": None})
 
 
 def _slug(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,67 +66,70 @@ def run_checks(
     ``validate`` shows every problem at once. No model is called.
     """
     checks: list[Check] = []
-
-    def attempt(name: str, action: Callable[[], str]) -> None:
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("reference data", functools.partial(_reference, settings)),
+        ("prompts", functools.partial(_prompts, settings)),
+        ("provider plug-ins", _plugins),
+        ("models", functools.partial(_models, settings, model_factory)),
+        ("input", functools.partial(_services, settings, input_path)),
+    ]
+    for name, action in steps:
         try:
             checks.append(Check(name, action()))
         except ServiceAmbitionsError as exc:
             checks.append(Check(name, exc.user_message, exc))
-
-    def reference() -> str:
-        files = settings.reference
-        data = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
-        sizes = ", ".join(f"{c.field} ({len(c.items)} items)" for c in data.catalogues)
-        return f"{len(data.plateaus)} plateaus, {len(data.roles)} roles, catalogues: {sizes}"
-
-    def prompts() -> str:
-        loaded = load_prompts(settings.prompts_dir)
-        custom = sorted(
-            name
-            for name, path in loaded.sources.items()
-            if settings.prompts_dir and path.parent == settings.prompts_dir
-        )
-        return f"{len(loaded.stages)} stage templates, {len(loaded.blocks)} shared blocks" + (
-            f" ({', '.join(custom)} from {settings.prompts_dir})" if custom else ""
-        )
-
-    def models() -> str:
-        from service_ambitions.llm.names import is_offline
-        from service_ambitions.llm.resolve import resolve_model
-
-        names = sorted({name for stage in RUN_STAGES for name in settings.model_chain(stage)})
-        for name in names:
-            (model_factory or resolve_model)(name)
-        described = [f"{name} (built in: no key, no network)" if is_offline(name) else name for name in names]
-        needing = [name for name in names if not is_offline(name)]
-        return ", ".join(described) + (" (credentials present; no call made)" if needing else "")
-
-    def plugins() -> str:
-        from service_ambitions.llm.plugins import installed_plugins
-
-        installed = installed_plugins()
-        usable = [f"{prefix} ({package})" for prefix, (_, package) in sorted(installed.plugins.items())]
-        left_out = [f"{broken.name} ({broken.reason})" for broken in installed.broken]
-        if not usable and not left_out:
-            return "none installed"
-        return ", ".join(usable or ["none usable"]) + (f"; left out: {'; '.join(left_out)}" if left_out else "")
-
-    def services() -> str:
-        scan = scan_input(input_path, max_line_bytes=settings.max_line_bytes)
-        if not scan.services and not scan.rejected:
-            raise InputError(f"{input_path} holds no service: it is empty", hint="give one JSON object per line")
-        if scan.rejected:
-            first = scan.rejected[0]
-            raise InputError(
-                f"{len(scan.rejected)} of {scan.services + len(scan.rejected)} lines rejected; first: {first.reason}",
-                path=str(input_path),
-                line=first.line,
-            )
-        return f"{scan.services} services"
-
-    attempt("reference data", reference)
-    attempt("prompts", prompts)
-    attempt("provider plug-ins", plugins)
-    attempt("models", models)
-    attempt("input", services)
     return checks
+
+
+def _reference(settings: Settings) -> str:
+    files = settings.reference
+    data = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
+    sizes = ", ".join(f"{c.field} ({len(c.items)} items)" for c in data.catalogues)
+    return f"{len(data.plateaus)} plateaus, {len(data.roles)} roles, catalogues: {sizes}"
+
+
+def _prompts(settings: Settings) -> str:
+    loaded = load_prompts(settings.prompts_dir)
+    custom = sorted(
+        name for name, path in loaded.sources.items() if settings.prompts_dir and path.parent == settings.prompts_dir
+    )
+    return f"{len(loaded.stages)} stage templates, {len(loaded.blocks)} shared blocks" + (
+        f" ({', '.join(custom)} from {settings.prompts_dir})" if custom else ""
+    )
+
+
+def _plugins() -> str:
+    from service_ambitions.llm.plugins import installed_plugins
+
+    installed = installed_plugins()
+    usable = [f"{prefix} ({package})" for prefix, (_, package) in sorted(installed.plugins.items())]
+    left_out = [f"{broken.name} ({broken.reason})" for broken in installed.broken]
+    if not usable and not left_out:
+        return "none installed"
+    return ", ".join(usable or ["none usable"]) + (f"; left out: {'; '.join(left_out)}" if left_out else "")
+
+
+def _models(settings: Settings, model_factory: Callable[[str], Model] | None) -> str:
+    from service_ambitions.llm.names import is_offline
+    from service_ambitions.llm.resolve import resolve_model
+
+    names = sorted({name for stage in RUN_STAGES for name in settings.model_chain(stage)})
+    for name in names:
+        (model_factory or resolve_model)(name)
+    described = [f"{name} (built in: no key, no network)" if is_offline(name) else name for name in names]
+    needing = [name for name in names if not is_offline(name)]
+    return ", ".join(described) + (" (credentials present; no call made)" if needing else "")
+
+
+def _services(settings: Settings, input_path: Path) -> str:
+    scan = scan_input(input_path, max_line_bytes=settings.max_line_bytes)
+    if not scan.services and not scan.rejected:
+        raise InputError(f"{input_path} holds no service: it is empty", hint="give one JSON object per line")
+    if scan.rejected:
+        first = scan.rejected[0]
+        raise InputError(
+            f"{len(scan.rejected)} of {scan.services + len(scan.rejected)} lines rejected; first: {first.reason}",
+            path=str(input_path),
+            line=first.line,
+        )
+    return f"{scan.services} services"

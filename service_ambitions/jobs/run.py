@@ -365,23 +365,9 @@ async def _journaled(
             }
             with tracer.start_as_current_span("run", attributes=attributes):
                 pipeline, detached = await _run(job, gateway, cache, manifest.run_id, emit, lane)
-            status = RunStatus.COMPLETED
-            if detached:
-                status, reason = RunStatus.DETACHED, f"{len(waiting or ())} requests wait in provider batches"
-            elif pipeline.budget_stop is not None:
-                status, reason = RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message
-                unstarted = pipeline.unstarted
-        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-            if isinstance(exc, asyncio.CancelledError) and exc.args == (TERMINATE,):
-                status, reason = RunStatus.TERMINATED, "terminated (SIGTERM)"
-            else:
-                status, reason = RunStatus.INTERRUPTED, "interrupted (Ctrl-C)"
-            raise
-        except OutputClosed as exc:
-            status, reason = RunStatus.INTERRUPTED, exc.message  # the reader left: --resume continues
-            raise
-        except ServiceAmbitionsError as exc:
-            reason = exc.user_message
+            status, reason, unstarted = _how_it_ended(pipeline, detached, waiting)
+        except BaseException as exc:
+            status, reason = _stopped_by(exc)
             raise
         finally:
             emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
@@ -403,6 +389,30 @@ async def _journaled(
         whole_run=whole_run,
         stop_reason=reason,
     )
+
+
+def _how_it_ended(
+    pipeline: Pipeline | WorkersOutcome, detached: bool, waiting: SuspendedStore | None
+) -> tuple[RunStatus, str | None, int]:
+    """A run that returned: done, detached (batch mode), or stopped by its budget; and what it never started."""
+    if detached:
+        return RunStatus.DETACHED, f"{len(waiting or ())} requests wait in provider batches", 0
+    if pipeline.budget_stop is not None:
+        return RunStatus.BUDGET_STOPPED, pipeline.budget_stop.message, pipeline.unstarted
+    return RunStatus.COMPLETED, None, 0
+
+
+def _stopped_by(exc: BaseException) -> tuple[RunStatus, str | None]:
+    """What a run that raised ``exc`` is recorded as, and why."""
+    if isinstance(exc, asyncio.CancelledError) and exc.args == (TERMINATE,):
+        return RunStatus.TERMINATED, "terminated (SIGTERM)"
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return RunStatus.INTERRUPTED, "interrupted (Ctrl-C)"
+    if isinstance(exc, OutputClosed):
+        return RunStatus.INTERRUPTED, exc.message  # the reader left: --resume continues
+    if isinstance(exc, ServiceAmbitionsError):
+        return RunStatus.FAILED, exc.user_message
+    return RunStatus.FAILED, None
 
 
 @dataclass(frozen=True)

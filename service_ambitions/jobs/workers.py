@@ -111,7 +111,30 @@ async def run_in_workers(
         ServiceAmbitionsError: an error that stops the run, as the worker that met it reported it.
     """
     count = settings.workers
-    order: list[Rejected | int] = []  # a rejected line, or the worker that has the service
+    order, shards = _dealt(entries, count, max_services)
+    header = {"run_id": run_id, "settings": share(settings, count).model_dump(mode="json")}
+    pool = [_Worker(json.dumps(header).encode() + b"\n", shard, emit) for shard in shards]
+    try:
+        await asyncio.gather(*(worker.start() for worker in pool))
+        for item in order:
+            await _write_in_order(item, pool, write, write_quarantine, emit)
+        outcome = WorkersOutcome()
+        for worker in pool:
+            end = await worker.finish()
+            outcome.unstarted += end.get("unstarted", 0)
+            if end.get("budget_stop") and outcome.budget_stop is None:
+                outcome.budget_stop = BudgetExceeded(end["budget_stop"])
+        return outcome
+    finally:
+        for worker in pool:
+            await worker.stop()
+
+
+def _dealt(
+    entries: Iterable[Accepted | Rejected], count: int, max_services: int | None
+) -> tuple[list[Rejected | int], list[list[bytes]]]:
+    """The services dealt round the workers (one JSON line each), and the input order: a rejected line or a worker."""
+    order: list[Rejected | int] = []
     shards: list[list[bytes]] = [[] for _ in range(count)]
     services = 0
     for entry in entries:
@@ -125,33 +148,29 @@ async def run_in_workers(
         order.append(index)
         line = {"line": entry.line, "service": entry.service.model_dump(mode="json", exclude_unset=True)}
         shards[index].append(json.dumps(line).encode() + b"\n")
-    header = {"run_id": run_id, "settings": share(settings, count).model_dump(mode="json")}
-    pool = [_Worker(json.dumps(header).encode() + b"\n", shard, emit) for shard in shards]
+    return order, shards
+
+
+async def _write_in_order(
+    item: Rejected | int,
+    pool: list[_Worker],
+    write: Callable[[str], None],
+    write_quarantine: Callable[[QuarantineRecord | str], None],
+    emit: EventSink,
+) -> None:
+    """The next line of the output or quarantine, in input order: a rejected line, or how a service ended."""
+    if isinstance(item, Rejected):
+        write_quarantine(QuarantineRecord.of_line(item))
+        emit(LineQuarantined(line=item.line, reason=item.reason))
+        return
     try:
-        await asyncio.gather(*(worker.start() for worker in pool))
-        outcome = WorkersOutcome()
-        for item in order:
-            if isinstance(item, Rejected):
-                write_quarantine(QuarantineRecord.of_line(item))
-                emit(LineQuarantined(line=item.line, reason=item.reason))
-                continue
-            try:
-                message = await pool[item].next_service()
-            except _WorkerEnded:
-                continue  # its worker's budget ran out first: left for --resume
-            if "record" in message:
-                write(message["record"])
-            elif "quarantine" in message:
-                write_quarantine(message["quarantine"])
-        for worker in pool:
-            end = await worker.finish()
-            outcome.unstarted += end.get("unstarted", 0)
-            if end.get("budget_stop") and outcome.budget_stop is None:
-                outcome.budget_stop = BudgetExceeded(end["budget_stop"])
-        return outcome
-    finally:
-        for worker in pool:
-            await worker.stop()
+        message = await pool[item].next_service()
+    except _WorkerEnded:
+        return  # its worker's budget ran out first: left for --resume
+    if "record" in message:
+        write(message["record"])
+    elif "quarantine" in message:
+        write_quarantine(message["quarantine"])
 
 
 class _Worker:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx2
@@ -130,6 +131,24 @@ def _invalid(
     )
 
 
+@dataclass(frozen=True)
+class _Call:
+    """The call an error belongs to: its stage, the model's name as users know it, the resolved model, its messages."""
+
+    stage: Stage
+    model: str
+    wrapped: Model
+    exchange: Exchange
+
+    @property
+    def offline(self) -> bool:
+        return self.wrapped.system == "function"
+
+    @property
+    def spent(self) -> Spend:
+        return spent_by(self.exchange.messages, offline=self.offline)
+
+
 @contextlib.contextmanager
 def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> Iterator[None]:
     """pydantic-ai's errors as ours, each with what the call spent before it failed.
@@ -137,74 +156,90 @@ def translated(stage: Stage, model: str, wrapped: Model, exchange: Exchange) -> 
     ``model`` is the name users know; ``wrapped`` the resolved model (its endpoint and
     whether it is the offline one).
     """
-    offline = wrapped.system == "function"
+    call = _Call(stage, model, wrapped, exchange)
     try:
         yield
     except BudgetExceeded as exc:
         # Stopped before an output retry: the attempts already answered were billed.
-        exc.spent = spent_by(exchange.messages, offline=offline)
+        exc.spent = call.spent
         raise
-    except (IncompleteToolCall, OutputTokenLimitExceeded) as exc:
-        raise _invalid(
+    except (AgentRunError, UserError) as exc:
+        raise _ours(exc, call) from exc
+
+
+def _ours(exc: AgentRunError | UserError, call: _Call) -> ProviderError:
+    """Our error for one of pydantic-ai's (the most specific kinds first)."""
+    if isinstance(exc, IncompleteToolCall | OutputTokenLimitExceeded):
+        return _invalid(
             "the model's answer was cut off at the output token limit (max_output_tokens) before it was whole",
-            stage,
-            model,
-            exchange,
-            offline=offline,
+            call.stage,
+            call.model,
+            call.exchange,
+            offline=call.offline,
             hint="raise max_output_tokens (SA_MAX_OUTPUT_TOKENS), or ask for fewer features (features_per_role.max)",
-        ) from exc
-    except UnexpectedModelBehavior as exc:
-        if str(exc).startswith("Invalid response from"):
-            # Not the model's answer: the server's reply was no API answer at all (an HTML
-            # login or error page from a proxy or a wrong address, usually).
-            address = f" at {address_of(wrapped.base_url)}" if wrapped.base_url else ""
-            raise ProviderError(
-                f"the server{address} did not answer as the provider's API does: {str(exc).splitlines()[0]}",
-                stage=stage,
-                model=model,
-                hint="check the address (OPENAI_BASE_URL or the provider's) and any proxy in between",
-                spent=spent_by(exchange.messages, offline=offline),
-            ) from exc
-        message = f"the model's answer did not match the schema: {validation_reason(exc)}"
-        raise _invalid(message, stage, model, exchange, offline=offline) from exc
-    except ModelAPIError as exc:
-        # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
-        refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
-        status = exc.status_code if isinstance(exc, ModelHTTPError) else None
-        message = provider_message(exc, status)
-        unreachable = isinstance(exc, ModelConnectionError)
-        if unreachable and wrapped.base_url:
-            message += f" (address {address_of(wrapped.base_url)})"
-        if status is None and wrapped.base_url and (proxy := proxy_for(wrapped.base_url)) is not None:
-            message += f" (through proxy {proxy}; NO_PROXY lists hosts to reach directly)"
-        raise (ProviderRefused if refused else ProviderError)(
-            message,
-            status_code=status,
-            request_id=request_id(exc),
-            stage=stage,
-            model=model,
-            hint="check the API key, the model name and the account's quota" if refused else None,
-            spent=spent_by(exchange.messages, offline=offline),
-            unreachable=unreachable,
-        ) from exc
-    except UsageLimitExceeded as exc:
+        )
+    if isinstance(exc, UnexpectedModelBehavior):
+        return _misbehaved(exc, call)
+    if isinstance(exc, ModelAPIError):
+        return _api_error(exc, call)
+    if isinstance(exc, UsageLimitExceeded):
         # Checked after each response, so the response that crossed the limit was billed.
-        raise ProviderError(
+        return ProviderError(
             f"the call passed its token limit: {str(exc).splitlines()[0]}",
-            stage=stage,
-            model=model,
+            stage=call.stage,
+            model=call.model,
             hint="raise limits.call_input_tokens or limits.call_output_tokens, or unset them",
-            spent=spent_by(exchange.messages, offline=offline),
-        ) from exc
-    except AgentRunError as exc:
-        spent = spent_by(exchange.messages, offline=offline)
-        raise ProviderError(str(exc), stage=stage, model=model, spent=spent) from exc
-    except UserError as exc:
+            spent=call.spent,
+        )
+    if isinstance(exc, UserError):
         # pydantic-ai refused the request before sending it: every call would fail alike.
-        raise ProviderRefused(
+        return ProviderRefused(
             f"cannot send the request: {str(exc).splitlines()[0]}",
-            stage=stage,
-            model=model,
+            stage=call.stage,
+            model=call.model,
             hint="check the model's settings, or run without --batch",
-            spent=spent_by(exchange.messages, offline=offline),
-        ) from exc
+            spent=call.spent,
+        )
+    return ProviderError(str(exc), stage=call.stage, model=call.model, spent=call.spent)
+
+
+def _misbehaved(exc: UnexpectedModelBehavior, call: _Call) -> ProviderError:
+    """An answer that was no API answer at all, or one that never matched the schema."""
+    if str(exc).startswith("Invalid response from"):
+        # Not the model's answer: the server's reply was no API answer at all (an HTML
+        # login or error page from a proxy or a wrong address, usually).
+        base_url = call.wrapped.base_url
+        address = f" at {address_of(base_url)}" if base_url else ""
+        return ProviderError(
+            f"the server{address} did not answer as the provider's API does: {str(exc).splitlines()[0]}",
+            stage=call.stage,
+            model=call.model,
+            hint="check the address (OPENAI_BASE_URL or the provider's) and any proxy in between",
+            spent=call.spent,
+        )
+    message = f"the model's answer did not match the schema: {validation_reason(exc)}"
+    return _invalid(message, call.stage, call.model, call.exchange, offline=call.offline)
+
+
+def _api_error(exc: ModelAPIError, call: _Call) -> ProviderError:
+    """The provider's refusal or failure, with its status, request id, address and proxy."""
+    # A bad key, an unknown model or a spent quota fails every call alike: stop the run.
+    refused = isinstance(exc, ModelAuthenticationError | ModelNotFoundError | ModelQuotaExceededError)
+    status = exc.status_code if isinstance(exc, ModelHTTPError) else None
+    message = provider_message(exc, status)
+    unreachable = isinstance(exc, ModelConnectionError)
+    base_url = call.wrapped.base_url
+    if unreachable and base_url:
+        message += f" (address {address_of(base_url)})"
+    if status is None and base_url and (proxy := proxy_for(base_url)) is not None:
+        message += f" (through proxy {proxy}; NO_PROXY lists hosts to reach directly)"
+    return (ProviderRefused if refused else ProviderError)(
+        message,
+        status_code=status,
+        request_id=request_id(exc),
+        stage=call.stage,
+        model=call.model,
+        hint="check the API key, the model name and the account's quota" if refused else None,
+        spent=call.spent,
+        unreachable=unreachable,
+    )

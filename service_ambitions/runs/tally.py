@@ -154,6 +154,22 @@ class Tally:
     def __call__(self, event: Event) -> None:
         """Count one event."""
         match event:
+            case ServiceStarted() | ServiceCompleted() | ServiceFailed() | ServiceDeferred() | RunStarted():
+                self._count_progress(event)
+            case LineQuarantined():
+                self.quarantined_lines += 1
+            case CallStarted() | CallFinished() | CallFailed() | CacheEntryRejected() | CacheProblem():
+                self._count_calls(event)
+            case BatchSubmitted() | BatchUpdated():
+                self._count_batch(event)
+            case _:
+                self._count_pressure(event)
+
+    def _count_progress(
+        self, event: ServiceStarted | ServiceCompleted | ServiceFailed | ServiceDeferred | RunStarted
+    ) -> None:
+        """Services started, done, failed and left for a resumed run."""
+        match event:
             case ServiceStarted():
                 self.started += 1
             case ServiceCompleted():
@@ -164,8 +180,10 @@ class Tally:
                 self.deferred += 1
             case RunStarted():
                 self.deferred = 0  # what a budget left undone is the latest segment's to say
-            case LineQuarantined():
-                self.quarantined_lines += 1
+
+    def _count_calls(self, event: CallStarted | CallFinished | CallFailed | CacheEntryRejected | CacheProblem) -> None:
+        """Calls in flight and ended, and what the cache could not give."""
+        match event:
             case CallStarted():
                 self.in_flight[event.stage] += 1
             case CallFinished() | CallFailed():
@@ -174,10 +192,6 @@ class Tally:
                 self.rejected_entries.append(event)
             case CacheProblem():
                 self.cache_problems.append(event)
-            case BatchSubmitted() | BatchUpdated():
-                self._count_batch(event)
-            case _:
-                self._count_pressure(event)
 
     def _count_call(self, event: CallFinished | CallFailed) -> None:
         if not (isinstance(event, CallFinished) and event.replayed):
