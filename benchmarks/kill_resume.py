@@ -41,6 +41,30 @@ def services(path: Path, count: int) -> list[str]:
     return ids
 
 
+def _check_killed(code: int, stop: signal.Signals, stderr: bytes, out: Path, problems: Counter[str]) -> None:
+    """What a killed run left: its exit code, no traceback, and only whole lines before the last newline."""
+    if stop is not signal.SIGKILL and code != 130:
+        problems[f"exit {code} after {stop.name}"] += 1
+    if b"Traceback" in stderr:
+        problems["traceback"] += 1
+    lines = out.read_bytes().split(b"\n") if out.exists() else []
+    for line in lines[:-1]:  # complete lines; the last piece is what follows the final newline
+        try:
+            json.loads(line)
+        except ValueError:
+            problems["torn complete line"] += 1
+
+
+def _duplicates_and_missing(outputs: list[Path], ids: list[str]) -> tuple[int, int]:
+    """Services written twice, and services never written, over every output."""
+    duplicates = missing = 0
+    for output in outputs:
+        written = [json.loads(line)["service"]["service_id"] for line in output.read_text().splitlines()]
+        duplicates += sum(count - 1 for count in Counter(written).values() if count > 1)
+        missing += len(set(ids) - set(written))
+    return duplicates, missing
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=100)
@@ -85,26 +109,13 @@ def main() -> None:
                 generation += 1
                 out = work / f"out-{generation}.jsonl"
                 continue
-            if stop is not signal.SIGKILL and process.returncode != 130:
-                problems[f"exit {process.returncode} after {stop.name}"] += 1
-            if b"Traceback" in stderr:
-                problems["traceback"] += 1
-            lines = out.read_bytes().split(b"\n") if out.exists() else []
-            for line in lines[:-1]:  # complete lines; the last piece is what follows the final newline
-                try:
-                    json.loads(line)
-                except ValueError:
-                    problems["torn complete line"] += 1
+            _check_killed(process.returncode, stop, stderr, out, problems)
             if (round_ + 1) % 50 == 0:
                 print(f"{round_ + 1} kills, {time.monotonic() - started:.0f} s", file=sys.stderr)
         finished = subprocess.run(command(out), env=env, capture_output=True, check=False)
         if finished.returncode != 0:
             problems[f"final resume exit {finished.returncode}: {finished.stderr.decode()[-200:]}"] += 1
-        duplicates = missing = 0
-        for output in [*finished_outputs, out]:
-            written = [json.loads(line)["service"]["service_id"] for line in output.read_text().splitlines()]
-            duplicates += sum(count - 1 for count in Counter(written).values() if count > 1)
-            missing += len(set(ids) - set(written))
+        duplicates, missing = _duplicates_and_missing([*finished_outputs, out], ids)
         manifests = [read_manifest(directory) for directory in (work / "runs").iterdir() if directory.is_dir()]
         running = sum(1 for manifest in manifests if manifest is not None and manifest.status == "running")
     print(f"kills: {args.kills} ({', '.join(f'{name} {n}' for name, n in sorted(by_signal.items()))})")

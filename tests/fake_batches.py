@@ -153,26 +153,28 @@ class FakeBatches:
                 batch["status"] = "in_progress"
         return httpx.Response(200, json=batch)
 
+    def _cancel_all(self, batch: dict[str, Any]) -> None:
+        """The batch was cancelled: every request ends unexecuted."""
+        self.cancel = False
+        errors = []
+        for raw in self.files[batch["input_file_id"]].splitlines():
+            custom_id = json.loads(raw)["custom_id"]
+            error = {"code": "batch_cancelled", "message": "This request was not executed: the batch was cancelled."}
+            errors.append({"id": f"r-{custom_id}", "custom_id": custom_id, "response": None, "error": error})
+        batch.update(status="cancelled", error_file_id=f"file-{batch['id']}-error")
+        self.files[batch["error_file_id"]] = b"\n".join(json.dumps(row).encode() for row in errors)
+        batch["request_counts"] = {"total": len(errors), "completed": 0, "failed": len(errors)}
+
     def _finish(self, batch: dict[str, Any]) -> None:
         if self.reject is not None:
             error = {"code": "invalid_request", "message": self.reject, "line": 1}
             batch.update(status="failed", errors={"object": "list", "data": [error]})
             self.reject = None
             return
-        outputs, errors, expired = [], [], False
         if self.cancel:
-            self.cancel = False
-            for raw in self.files[batch["input_file_id"]].splitlines():
-                custom_id = json.loads(raw)["custom_id"]
-                error = {
-                    "code": "batch_cancelled",
-                    "message": "This request was not executed: the batch was cancelled.",
-                }
-                errors.append({"id": f"r-{custom_id}", "custom_id": custom_id, "response": None, "error": error})
-            batch.update(status="cancelled", error_file_id=f"file-{batch['id']}-error")
-            self.files[batch["error_file_id"]] = b"\n".join(json.dumps(row).encode() for row in errors)
-            batch["request_counts"] = {"total": len(errors), "completed": 0, "failed": len(errors)}
+            self._cancel_all(batch)
             return
+        outputs, errors, expired = [], [], False
         for line in (json.loads(raw) for raw in self.files[batch["input_file_id"]].splitlines()):
             custom_id = line["custom_id"]
             if self._bad_left["expire"]:

@@ -145,38 +145,44 @@ async def test_a_failing_service_is_quarantined_and_the_others_complete() -> Non
     assert (tally.completed, tally.failed) == (2, 1)
 
 
+class _Ahead:
+    """How far reading has run ahead of writing: services started less services written, at most."""
+
+    def __init__(self) -> None:
+        self.started = self.written = self.most = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ServiceStarted):
+            self.started += 1
+            self.most = max(self.most, self.started - self.written)
+        elif isinstance(event, ServiceCompleted):
+            self.written += 1
+
+
 async def test_reading_ahead_is_bounded_while_the_oldest_service_is_slow() -> None:
     gate = asyncio.Event()
-    started = written = most_ahead = 0
+    ahead = _Ahead()
 
     async def script(prompt: str, messages: list[ModelMessage], info: AgentInfo) -> None:
         if "(svc-1)" in prompt and not gate.is_set():
             await asyncio.wait_for(gate.wait(), 10)
 
-    def on_event(event: Event) -> None:
-        nonlocal started, written, most_ahead
-        if isinstance(event, ServiceStarted):
-            started += 1
-            most_ahead = max(most_ahead, started - written)
-        elif isinstance(event, ServiceCompleted):
-            written += 1
-
     async def release_when_stalled() -> None:
         # Open the gate once no new service has started for many loop turns: the
         # pipeline has read as far ahead as it ever will while svc-1 is stuck.
         seen = -1
-        while started != seen:
-            seen = started
+        while ahead.started != seen:
+            seen = ahead.started
             for _ in range(200):
                 await asyncio.sleep(0)
         gate.set()
 
     watcher = asyncio.create_task(release_when_stalled())
-    records, _ = await run_pipeline(scripted(script), services(12), concurrency=2, on_event=on_event)
+    records, _ = await run_pipeline(scripted(script), services(12), concurrency=2, on_event=ahead)
     await watcher
 
     assert len(records) == 12
-    assert most_ahead <= 2 * 2 + 2  # window of 2 x concurrency, plus one being awaited and one being queued
+    assert ahead.most <= 2 * 2 + 2  # window of 2 x concurrency, plus one being awaited and one being queued
 
 
 async def test_generate_writes_files_and_returns_the_run_id(tmp_path: Path) -> None:

@@ -292,19 +292,21 @@ class _Writer:
         if "enum" in schema:
             return self._rng.choice(schema["enum"])
         kind = schema.get("type")
+        description = raw.get("description") or schema.get("description", "")
         if kind == "object":
             return self._object(schema, context)
         if kind == "array":
-            return self._array(schema, name, raw.get("description") or schema.get("description", ""), context)
+            return self._array(schema, name, description, context)
+        if kind in ("integer", "number", "boolean", "null"):
+            return self._scalar(kind, schema, name, context)
+        return self._string(name, description, context)
+
+    def _scalar(self, kind: str, schema: dict[str, Any], name: str, context: _Context) -> Any:
         if kind == "integer":
             return self._integer(schema, name, context)
         if kind == "number":
             return round(self._rng.uniform(schema.get("minimum", 0.0), schema.get("maximum", 1.0)), 2)
-        if kind == "boolean":
-            return self._rng.random() < 0.3
-        if kind == "null":
-            return None
-        return self._string(name, raw.get("description") or schema.get("description", ""), context)
+        return self._rng.random() < 0.3 if kind == "boolean" else None
 
     def _object(self, schema: dict[str, Any], context: _Context) -> dict[str, Any]:
         properties: dict[str, Any] = schema.get("properties", {})

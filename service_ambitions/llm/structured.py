@@ -134,14 +134,7 @@ async def ask_structured(
     conversation: list[ModelMessage] = [*history]
     parts: list[ModelRequestPart] | None = [UserPromptPart(prompt)]
     if resume is not None:
-        conversation += resume.messages
-        exchange.messages += resume.messages
-        exchange.failures = resume.failures
-        for answered in resume.messages:
-            # Answers the earlier process got but never reported (its call was still waiting).
-            if isinstance(answered, ModelResponse) and not is_suspended(answered):
-                exchange.usage.requests += 1
-                exchange.usage.incr(answered.usage)
+        _resumed(resume, conversation, exchange)
         parts = None  # the request is in the batch already: check it, do not send it again
     while True:
         if parts is not None:
@@ -156,15 +149,30 @@ async def ask_structured(
         call = next((part for part in response.parts if isinstance(part, ToolCallPart)), None)
         try:
             return _output(tool, response, call)
-        except ValidationError as exc:
-            error: Exception = exc
-            parts = [_retried(call, exc)]
-        except _NoOutput as exc:
-            error = exc
-            parts = [RetryFeedbackPart(content=_USE_THE_TOOL, retry=RetryInfo(cause="model_retry"))]
-        exchange.failures += 1
-        if exchange.failures > retries:
-            raise UnexpectedModelBehavior(f"Exceeded maximum output retries ({retries})") from error
+        except (ValidationError, _NoOutput) as exc:
+            parts = [_feedback(call, exc)]
+            exchange.failures += 1
+            if exchange.failures > retries:
+                raise UnexpectedModelBehavior(f"Exceeded maximum output retries ({retries})") from exc
+
+
+def _resumed(resume: Resumed, conversation: list[ModelMessage], exchange: Exchange) -> None:
+    """Pick up a call another process left waiting: its messages, failures and the answers it already got."""
+    conversation += resume.messages
+    exchange.messages += resume.messages
+    exchange.failures = resume.failures
+    for answered in resume.messages:
+        # Answers the earlier process got but never reported (its call was still waiting).
+        if isinstance(answered, ModelResponse) and not is_suspended(answered):
+            exchange.usage.requests += 1
+            exchange.usage.incr(answered.usage)
+
+
+def _feedback(call: ToolCallPart | None, exc: ValidationError | _NoOutput) -> ModelRequestPart:
+    """What goes back to the model for another try: the validation errors, or a reminder to use the tool."""
+    if isinstance(exc, ValidationError):
+        return _retried(call, exc)
+    return RetryFeedbackPart(content=_USE_THE_TOOL, retry=RetryInfo(cause="model_retry"))
 
 
 async def _answered(
@@ -227,7 +235,7 @@ def _output(tool: OutputTool, response: ModelResponse, call: ToolCallPart | None
 
 def _retried(call: ToolCallPart | None, exc: ValidationError) -> ModelRequestPart:
     """The output tool call answered as retried, with what was wrong (as the agent answers it)."""
-    assert call is not None  # nosec B101  # the loop above returns or sets it
+    assert call is not None  # nosec B101  # only a tool call's arguments fail validation
     errors = exc.errors(include_url=False, include_context=False)
     return ToolReturnPart(
         tool_name=call.tool_name,

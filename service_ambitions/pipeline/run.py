@@ -36,6 +36,7 @@ from service_ambitions.pipeline.calls import MeasuredCalls
 from service_ambitions.pipeline.snapshots import Snapshots
 from service_ambitions.pipeline.stages import (
     Call,
+    CallPlan,
     Described,
     Featured,
     MappingResult,
@@ -82,6 +83,34 @@ class _Outcome:
     deferred: BudgetExceeded | None = None
     dropped: list[str] = field(default_factory=list)
     trail: _Trail = field(default_factory=list)
+
+
+_Window = asyncio.Queue["asyncio.Task[_Outcome] | Rejected | None"]
+"""The entries between reading and writing: a service's task, a rejected line, or the end (None)."""
+
+
+@dataclass
+class _Progress:
+    """How far a service's plan has come: its descriptions, and per plateau its features and mapping calls."""
+
+    descriptions: dict[str, str] = field(default_factory=dict)
+    per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | ServiceAmbitionsError]]]] = field(
+        default_factory=list
+    )
+    stop: ServiceAmbitionsError | None = None
+    """The features call that failed, if one did."""
+
+    def mapping_stop(self) -> ServiceAmbitionsError | None:
+        """The first mapping call that failed so far, if one did."""
+        return _first_stop(task for _, _, tasks in self.per_plateau for task in tasks)
+
+
+@dataclass(frozen=True)
+class _Started:
+    """Where a service's mapping calls start, and where every answer is kept (for the snapshot)."""
+
+    group: asyncio.TaskGroup
+    trail: _Trail
 
 
 class Pipeline:
@@ -174,36 +203,45 @@ class Pipeline:
         """
         slots = asyncio.Semaphore(concurrency)
         # The window bounds how far ahead of the oldest unfinished service we read.
-        window: asyncio.Queue[asyncio.Task[_Outcome] | Rejected | None] = asyncio.Queue(maxsize=concurrency * 2)
-
-        async def produce(group: asyncio.TaskGroup) -> None:
-            started = 0
-            for entry in entries:
-                if isinstance(entry, Accepted):
-                    if max_services is not None and started >= max_services:
-                        break
-                    started += 1
-                    if self.budget_stop is not None:
-                        self.unstarted += 1  # counted for the message; a resumed run does it
-                        continue
-                    await window.put(group.create_task(self._guarded(entry, slots)))
-                elif self.budget_stop is None:
-                    await window.put(entry)
-            await window.put(None)
-
-        async def consume() -> None:
-            while (item := await window.get()) is not None:
-                if isinstance(item, Rejected):
-                    self._reject(item, sink)
-                else:
-                    self._finish(await item, sink)
-
+        window: _Window = asyncio.Queue(maxsize=concurrency * 2)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(produce(group))
-                group.create_task(consume())
+                group.create_task(self._produce(entries, window, group, slots, max_services))
+                group.create_task(self._consume(window, sink))
         except ExceptionGroup as group_error:
             reraise_first_error(group_error)
+
+    async def _produce(
+        self,
+        entries: Iterable[Accepted | Rejected],
+        window: _Window,
+        group: asyncio.TaskGroup,
+        slots: asyncio.Semaphore,
+        max_services: int | None,
+    ) -> None:
+        """Start each service (or pass each rejected line on) in input order, as the window has room."""
+        started = 0
+        for entry in entries:
+            if isinstance(entry, Rejected):
+                if self.budget_stop is None:
+                    await window.put(entry)
+                continue
+            if max_services is not None and started >= max_services:
+                break
+            started += 1
+            if self.budget_stop is not None:
+                self.unstarted += 1  # counted for the message; a resumed run does it
+                continue
+            await window.put(group.create_task(self._guarded(entry, slots)))
+        await window.put(None)
+
+    async def _consume(self, window: _Window, sink: RecordSink) -> None:
+        """Write what became of each entry, in input order."""
+        while (item := await window.get()) is not None:
+            if isinstance(item, Rejected):
+                self._reject(item, sink)
+            else:
+                self._finish(await item, sink)
 
     async def _guarded(self, entry: Accepted, slots: asyncio.Semaphore) -> _Outcome:
         """One service, with its failures captured rather than cancelling the run."""
@@ -323,42 +361,57 @@ class Pipeline:
         described = await self._calls.ask(first.request, service)
         trail.append((Stage.DESCRIPTIONS, described))
         step: Step | None = plan.send(described.output)
-        descriptions: dict[str, str] = {}
-        per_plateau: list[tuple[Plateau, list[Feature], list[asyncio.Task[MappingResult | ServiceAmbitionsError]]]] = []
-        stop: ServiceAmbitionsError | None = None
+        progress = _Progress()
         # Mapping calls never cancel each other: a call in flight is already billed, so it
         # finishes (and is cached for a resumed run) even when a sibling fails; only calls
         # not yet started are given up.
         try:
             async with asyncio.TaskGroup() as group:
-                while step is not None:
-                    if isinstance(step, Described):
-                        descriptions = step.descriptions
-                    elif isinstance(step, Featured):
-                        per_plateau.append((step.plateau, step.features, []))
-                    elif step.catalogue is not None:
-                        per_plateau[-1][2].append(group.create_task(self._map(service, step, trail)))
-                    else:  # a features call: its answer shapes the rest of the plan
-                        if _first_stop(task for _, _, tasks in per_plateau for task in tasks) is not None:
-                            break
-                        try:
-                            answer = await self._calls.ask(step.request, service)
-                        except ServiceAmbitionsError as exc:
-                            if exc.aborts_run:
-                                raise
-                            stop = exc
-                            break
-                        trail.append((Stage.FEATURES, answer))
-                        step = plan.send(answer.output)
-                        continue
-                    step = next(plan, None)
+                await self._walk(service, plan, step, progress, _Started(group, trail))
         except ExceptionGroup as group_error:  # a run-stopping error, or a bug: siblings were cancelled
             reraise_first_error(group_error)
-        stops = [stop, _first_stop(task for _, _, tasks in per_plateau for task in tasks)]
-        _raise_first(stops)
+        _raise_first([progress.stop, progress.mapping_stop()])
+        return self._assembled(service, progress, dropped)
 
+    async def _walk(
+        self, service: Service, plan: CallPlan, step: Step | None, progress: _Progress, started: _Started
+    ) -> None:
+        """Follow the plan from ``step``: mapping calls start as their features are known, features calls in turn."""
+        while step is not None:
+            if isinstance(step, Described):
+                progress.descriptions = step.descriptions
+            elif isinstance(step, Featured):
+                progress.per_plateau.append((step.plateau, step.features, []))
+            elif step.catalogue is not None:
+                task = started.group.create_task(self._map(service, step, started.trail))
+                progress.per_plateau[-1][2].append(task)
+            else:
+                step = await self._features(service, plan, step, progress, started.trail)
+                continue
+            step = next(plan, None)
+
+    async def _features(
+        self, service: Service, plan: CallPlan, step: Call, progress: _Progress, trail: _Trail
+    ) -> Step | None:
+        """A features call, whose answer shapes the rest of the plan; None stops the walk (a call failed)."""
+        if progress.mapping_stop() is not None:
+            return None
+        try:
+            answer = await self._calls.ask(step.request, service)
+        except ServiceAmbitionsError as exc:
+            if exc.aborts_run:
+                raise
+            progress.stop = exc
+            return None
+        trail.append((Stage.FEATURES, answer))
+        following: Step = plan.send(answer.output)
+        return following
+
+    def _assembled(self, service: Service, progress: _Progress, dropped: list[str]) -> ServiceEvolution:
+        """The service's evolution from its descriptions, features and mappings; invented ids go to ``dropped``."""
         plateaus: list[PlateauResult] = []
-        for plateau, features, mappings in per_plateau:
+        catalogues = self._book.reference.catalogues
+        for plateau, features, mappings in progress.per_plateau:
             results = [result for task in mappings if isinstance(result := task.result(), MappingResult)]
             for result in results:
                 dropped += result.dropped
@@ -367,8 +420,8 @@ class Pipeline:
                     plateau=plateau.level,
                     plateau_id=plateau.id,
                     plateau_name=plateau.name,
-                    service_description=descriptions[plateau.id],
-                    features=[_with_mappings(feature, book.reference.catalogues, results) for feature in features],
+                    service_description=progress.descriptions[plateau.id],
+                    features=[_with_mappings(feature, catalogues, results) for feature in features],
                 )
             )
         return ServiceEvolution(meta=self._meta(len(dropped), None, None), service=service, plateaus=plateaus)
