@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from service_ambitions.cache.format import (
     unseal,
 )
 from service_ambitions.cache.store import ResultCache, database_error
+from service_ambitions.core.models import Stage
 
 __all__ = [
     "CacheMaintenance",
@@ -87,6 +88,9 @@ class CacheStats:
     """Answers imported by ``migrate cache``."""
     snapshots: int = 0
     """Snapshots: whole services' results, one row each (see ``snapshots.py``)."""
+    oldest_by_stage: dict[str, datetime] = field(default_factory=dict)
+    expired: int = 0
+    """Answers older than their stage's TTL (``cache_ttl``): a run asks afresh, ``purge --expired`` removes them."""
 
 
 _P = ParamSpec("_P")
@@ -149,10 +153,13 @@ class CacheMaintenance:
                 yield key[len(RESULT_ROW) :], found if found.found else Lookup(problem="vanished")
 
     @_reports_damage
-    def stats(self) -> CacheStats:
-        """Entries by stage and model, size on disk, oldest and newest."""
+    def stats(self, ttls: Mapping[Stage, timedelta] | None = None) -> CacheStats:
+        """Entries by stage and model, size on disk, oldest and newest (per stage too), and how many have expired."""
         by_stage_model: dict[tuple[str, str], int] = {}
         created: list[datetime] = []
+        oldest_by_stage: dict[str, datetime] = {}
+        expired = 0
+        now = self._clock()
         unreadable = transcripts = imported = snapshots = 0
         for _, key, raw, _ in self._rows():
             if raw and isinstance(key, str) and key.startswith(TRANSCRIPT_ROW):
@@ -170,12 +177,19 @@ class CacheMaintenance:
             pair = (entry.stage.value, entry.model)
             by_stage_model[pair] = by_stage_model.get(pair, 0) + 1
             created.append(entry.created)
+            oldest_by_stage[entry.stage.value] = min(
+                entry.created, oldest_by_stage.get(entry.stage.value, entry.created)
+            )
+            ttl = (ttls or {}).get(entry.stage)
+            expired += ttl is not None and entry.created + ttl < now
         return CacheStats(
             directory=self.directory,
             entries=sum(by_stage_model.values()),
             transcripts=transcripts,
             bytes_on_disk=int(self._cache.volume()),
             by_stage_model=dict(sorted(by_stage_model.items())),
+            oldest_by_stage=dict(sorted(oldest_by_stage.items())),
+            expired=expired,
             oldest=min(created, default=None),
             newest=max(created, default=None),
             unreadable=unreadable,

@@ -142,7 +142,6 @@ app.command("run", no_args_is_help=True)(_reported(run_module.run))
 app.command("map", no_args_is_help=True)(_reported(map_module.map_features))
 app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
 app.command("schema")(_reported(schema_module.schema))
-app.command("models")(_reported(models_module.models))
 app.command("init")(_reported(init_module.init))
 app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
@@ -151,13 +150,14 @@ app.command("eval", no_args_is_help=True)(_reported(eval_module.evaluate))
 app.command("export", no_args_is_help=True)(_reported(export_module.export))
 app.command("view", no_args_is_help=True)(_reported(view_module.view))
 runs_app.command("collect")(run_module.collect)
-for _group in (cache_app, runs_app, migrate_app):
+for _group in (cache_app, runs_app, migrate_app, models_module.models_app):
     for _command in _group.registered_commands:
         assert _command.callback is not None  # nosec B101  # typer sets the callback of every command it registers
         _command.callback = _reported(_command.callback)
 app.add_typer(cache_app, name="cache")
 app.add_typer(runs_app, name="runs")
 app.add_typer(migrate_app, name="migrate")
+app.add_typer(models_module.models_app, name="models")
 
 
 _GLOBAL_FLAGS = frozenset({"--no-color", "--quiet", "-q"})

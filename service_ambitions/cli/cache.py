@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -32,16 +31,15 @@ CacheDir = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
-_AGE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 
 def parse_age(text: str) -> timedelta:
-    """'90m', '12h', '7d', '2w' as a duration."""
-    match = _AGE.match(text.strip().lower())
-    if not match:
-        raise typer.BadParameter("use a number and a unit: 30m, 12h, 7d or 2w")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    """'90m', '12h', '7d', '2w' as a duration, or a usage error."""
+    from service_ambitions.config.cache_mode import parse_age as parsed
+
+    try:
+        return parsed(text)
+    except ValueError as exc:
+        raise typer.BadParameter("use a number and a unit: 30m, 12h, 7d or 2w") from exc
 
 
 @cache_app.command("stats")
@@ -114,6 +112,21 @@ def validate(
         raise typer.Exit(CacheCorrupt.exit_code)
 
 
+def _check_purge_filters(
+    *, all_entries: bool, expired: bool, stage: str | None, model: str | None, older_than: str | None
+) -> None:
+    """A usage error unless the filters say what to remove, and say it one way."""
+    from service_ambitions.core.models import Stage
+
+    filtered = stage is not None or model is not None or older_than is not None
+    if not (all_entries or expired or filtered):
+        raise typer.BadParameter("say what to remove: --all, --expired, or --stage / --model / --older-than")
+    if expired and (all_entries or filtered):
+        raise typer.BadParameter("--expired goes alone: the cache_ttl setting says what has expired")
+    if stage is not None and stage not in {s.value for s in Stage}:
+        raise typer.BadParameter(f"unknown stage {stage!r}; use one of {', '.join(s.value for s in Stage)}")
+
+
 @cache_app.command("purge")
 def purge(
     ctx: typer.Context,
@@ -125,6 +138,9 @@ def purge(
     older_than: Annotated[
         str | None, typer.Option(help="Only entries older than this: 30m, 12h, 7d, 2w.", show_default=False)
     ] = None,
+    expired: Annotated[
+        bool, typer.Option("--expired", help="Every entry older than its stage's cache_ttl setting.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     cache_dir: CacheDir = None,
     as_json: AsJson = False,
@@ -139,24 +155,22 @@ def purge(
         service-ambitions cache purge --stage mapping --yes
         service-ambitions cache purge --model offline --older-than 7d
         service-ambitions cache purge --all
+        service-ambitions cache purge --expired --yes
     """
     from service_ambitions.cli.render_cache import render_purge
-    from service_ambitions.core.models import Stage
-    from service_ambitions.jobs.cache import purge_cache
+    from service_ambitions.jobs.cache import purge_cache, purge_expired
 
     state: AppState = ctx.obj
-    if not all_entries and stage is None and model is None and older_than is None:
-        raise typer.BadParameter("say what to remove: --all, or --stage / --model / --older-than")
-    if stage is not None and stage not in {s.value for s in Stage}:
-        raise typer.BadParameter(f"unknown stage {stage!r}; use one of {', '.join(s.value for s in Stage)}")
+    _check_purge_filters(all_entries=all_entries, expired=expired, stage=stage, model=model, older_than=older_than)
     age = parse_age(older_than) if older_than else None
     from service_ambitions.config.settings import Overrides
 
     settings = state.settings(Overrides(cache_dir=cache_dir))
     what = "every entry" if all_entries else _describe(stage, model, older_than)
+    what = "every entry older than its cache_ttl" if expired else what
     if not yes and not typer.confirm(f"Remove {what} from {settings.cache_directory()}?", err=True):
         raise typer.Exit(1)
-    removed = purge_cache(settings, stage=stage, model=model, older_than=age)
+    removed = purge_expired(settings) if expired else purge_cache(settings, stage=stage, model=model, older_than=age)
     if as_json:
         from service_ambitions.jobs.reports import PurgeReport
 

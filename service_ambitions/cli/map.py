@@ -29,6 +29,7 @@ from service_ambitions.cli.options import (
     Seed,
     Strict,
     TraceIds,
+    WarnCost,
     batch_flags,
 )
 from service_ambitions.cli.state import AppState
@@ -73,6 +74,7 @@ def map_features(
     seed: Seed = None,
     strict: Strict = None,
     max_cost: MaxCost = None,
+    warn_cost: WarnCost = None,
     batch: Batch = None,
     detach: Detach = False,
     batch_size: BatchSize = None,
@@ -131,6 +133,7 @@ def map_features(
             cache_dir=cache_dir,
             runs_dir=runs_dir,
             max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
+            warn_cost=warn_cost,
             batch=batch_flags(batch, batch_size, batch_wait),
         )
     )

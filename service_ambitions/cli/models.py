@@ -9,9 +9,15 @@ import typer
 from service_ambitions.cli.safe import json_safe, plain
 from service_ambitions.cli.state import AppState
 
-__all__ = ["models"]
+__all__ = ["models_app"]
+
+models_app = typer.Typer(
+    help="The models a run can name, the provider plug-ins installed, and what each model costs.",
+    invoke_without_command=True,
+)
 
 
+@models_app.callback()
 def models(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as one JSON document.")] = False,
@@ -27,7 +33,10 @@ def models(
     \b
         service-ambitions models
         service-ambitions models --json
+        service-ambitions models prices
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from service_ambitions.jobs.models import models_report
 
     state: AppState = ctx.obj
@@ -66,4 +75,59 @@ def models(
             markup=False,
             soft_wrap=True,
             style="yellow",
+        )
+
+
+@models_app.command("prices")
+def prices(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None,
+        typer.Argument(help="A model name; every model the settings name when left out.", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the prices as one JSON document.")] = False,
+) -> None:
+    """Show what each model will be charged, per million tokens, and where the figure comes from.
+
+    A model priced under prices: in the settings is charged that; a provider plug-in's model,
+    its plug-in's price; any other, genai-prices' bundled price. A model none of them knows
+    is unpriced: budgets refuse it unless --allow-unknown-prices.
+
+    For example:
+
+    \b
+        service-ambitions models prices
+        service-ambitions models prices openai:gpt-4o-mini
+        service-ambitions --config config/app.yaml models prices --json
+    """
+    from pydantic import TypeAdapter
+
+    from service_ambitions.config.settings import Overrides
+    from service_ambitions.jobs.models import PriceRow, price_rows
+
+    state: AppState = ctx.obj
+    rows = price_rows(state.settings(Overrides()), model)
+    if as_json:
+        typer.echo(json_safe(TypeAdapter(list[PriceRow]).dump_json(rows, indent=2).decode()))
+        return
+    for row in rows:
+        if not row.known:
+            state.out.print(plain(f"{row.model}: no known price ({row.source})"), highlight=False, markup=False)
+            continue
+        parts = [f"input ${row.input}", f"output ${row.output}"]
+        parts += [
+            f"{label} ${value}"
+            for label, value in (
+                ("cached input", row.cached_input),
+                ("batch input", row.batch_input),
+                ("batch output", row.batch_output),
+            )
+            if value is not None
+        ]
+        fee = f", and ${row.per_request} a request" if row.per_request else ""
+        state.out.print(
+            plain(f"{row.model}: {', '.join(parts)} per million tokens{fee} — from {row.source}"),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )

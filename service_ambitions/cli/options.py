@@ -67,6 +67,15 @@ MaxCost = Annotated[
         rich_help_panel=_RUN,
     ),
 ]
+WarnCost = Annotated[
+    str | None,
+    typer.Option(
+        "--warn-cost",
+        help="Warn once when spending reaches this, in USD (2.50) or as a share of --max-cost (80%); the run goes on.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
 Strict = Annotated[
     bool | None,
     typer.Option(

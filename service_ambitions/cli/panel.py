@@ -221,7 +221,7 @@ class RunPanel:
         )
         if tally.batches:
             head.add_row("batches", Text(self._batches()))
-        head.add_row("money", Text(self._money()))
+        head.add_row("money", Text(self._money(), style="yellow" if self.tally.budget_warning else ""))
         if share := tally.prefix_cached_share:
             head.add_row("prompts", Text(f"{share:.0%} of input tokens from the provider's prompt cache"))
         head.add_row("provider", Text(self._health(), style="yellow" if self._retries or tally.paused else ""))

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service_ambitions.cli.safe import cell, markup_safe, plain
+from service_ambitions.core.events import BudgetWarning
 from service_ambitions.core.models import Stage
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ def progress_display(console: Console, panel: RunPanel, *, enabled: bool) -> Ite
     def observe(event: Event) -> None:
         panel.tally(event)
         panel.observe(event)
+        if isinstance(event, BudgetWarning):  # one line, above the panel; the run goes on
+            console.print(budget_warning_line(event), highlight=False, soft_wrap=True)
 
     if not (enabled and console.is_terminal):
         yield observe
@@ -82,6 +85,15 @@ def _call_cells(row: UsageRow) -> tuple[str, ...]:
             spend.cache_read_tokens,
             spend.output_tokens,
         )
+    )
+
+
+def budget_warning_line(event: BudgetWarning) -> str:
+    """The soft budget's one warning line."""
+    budget = f" of a ${event.budget_usd} budget" if event.budget_usd is not None else ""
+    return (
+        f"[yellow]warning:[/] ${event.spent_usd:.4f} spent{budget}: past the warning threshold of "
+        f"${event.threshold_usd:.4f} (warn_cost); the run goes on"
     )
 
 

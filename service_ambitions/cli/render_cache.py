@@ -35,6 +35,15 @@ def render_cache_stats(console: Console, stats: CacheStats) -> None:
         console.print(
             f"oldest: {stats.oldest:%Y-%m-%d %H:%M} UTC   newest: {stats.newest:%Y-%m-%d %H:%M} UTC", highlight=False
         )
+    if stats.oldest_by_stage:
+        ages = ", ".join(f"{stage} {created:%Y-%m-%d}" for stage, created in stats.oldest_by_stage.items())
+        console.print(f"oldest by stage: {markup_safe(ages)}", highlight=False)
+    if stats.expired:
+        console.print(
+            f"[yellow]{stats.expired:,} entries are older than their cache_ttl[/]: a run asks afresh; "
+            "`service-ambitions cache purge --expired` removes them",
+            highlight=False,
+        )
     if stats.unreadable:
         console.print(
             f"[yellow]{stats.unreadable} unreadable entries[/]: run `service-ambitions cache validate --fix`",

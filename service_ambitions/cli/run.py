@@ -29,6 +29,7 @@ from service_ambitions.cli.options import (
     Seed,
     Strict,
     TraceIds,
+    WarnCost,
     Workers,
     batch_flags,
 )
@@ -76,6 +77,7 @@ def run(
         int | None, typer.Option(min=1, help="Process only the first N services.", rich_help_panel=_RUN)
     ] = None,
     max_cost: MaxCost = None,
+    warn_cost: WarnCost = None,
     allow_unknown_prices: Annotated[
         bool | None,
         typer.Option(
@@ -159,6 +161,7 @@ def run(
             cache_dir=cache_dir,
             runs_dir=runs_dir,
             max_cost=Decimal(str(max_cost)) if max_cost is not None else None,
+            warn_cost=warn_cost,
             allow_unknown_prices=allow_unknown_prices,
             reuse_imported=reuse_imported,
             batch=batch_flags(batch, batch_size, batch_wait),

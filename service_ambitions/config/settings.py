@@ -11,11 +11,12 @@ variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``…), so they never pass thr
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -24,10 +25,11 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from service_ambitions.config.cache_mode import CacheMode, Eviction, default_cache_dir
+from service_ambitions.config.cache_mode import CacheMode, Eviction, default_cache_dir, parse_age
 from service_ambitions.config.files import DEFAULT_CONFIG_PATH, check_variables, dotenv, find_config, read_settings_file
 from service_ambitions.core.errors import ConfigError
 from service_ambitions.core.models import Stage
+from service_ambitions.core.spend import ModelPrice
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -228,7 +230,9 @@ class Settings(BaseSettings):
     """Ask providers that need asking (Anthropic, Bedrock, OpenRouter) to cache each stage's shared part; a
     retention ('5m', '1h', …) picks how long. OpenAI caches it by itself. Cache writes cost more than input."""
     max_cost: Decimal | None = Field(default=None, gt=0)
-    """Budget in USD: no call starts that could take spending past it."""
+    """Budget in USD for the whole run (resumed segments included): no call starts that could pass it."""
+    warn_cost: str | None = Field(default=None, pattern=r"^\s*(\d+(\.\d+)?)\s*%?\s*$")
+    """Say once when spending reaches this: USD ("2.50") or a share of max_cost ("80%"); the run goes on."""
     allow_unknown_prices: bool = False
     """With max_cost: run even with models genai-prices has no price for (their calls count as $0)."""
     retry: RetrySettings = Field(default_factory=RetrySettings)
@@ -244,6 +248,8 @@ class Settings(BaseSettings):
     """Shortlists of big catalogues for mapping calls; ids are still checked against the whole catalogue."""
     reuse_imported: bool = False
     """Answer a call from an answer imported by 'migrate cache' for the same service, stage and plateau."""
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Per model name (as in ``model:``), USD per million tokens; overrides genai-prices (and a plug-in's)."""
     strict: bool = False
     """Fail a service when the model names catalogue ids that do not exist (default: drop and count them)."""
     reference: ReferenceFiles = Field(default_factory=ReferenceFiles)
@@ -255,6 +261,8 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
     """Where answers and transcripts are cached (default: the platform's user cache directory)."""
     cache_mode: CacheMode = CacheMode.READ
+    cache_ttl: str | dict[Stage, str] | None = None
+    """How long an answer stays good: '30d' for every stage, or per stage ({mapping: 7d}); older is a miss, replaced."""
     """read: use hits, fill misses; refresh: recompute and overwrite; readonly: use hits, never write; off."""
     cache_size_limit: int | None = Field(default=None, ge=1)
     """Cache size in bytes at which entries are evicted; only applies with an eviction policy."""
@@ -264,6 +272,35 @@ class Settings(BaseSettings):
     """Longest input line read, in bytes; a longer line is quarantined (its first 4 KiB kept)."""
     heartbeat_s: float = Field(default=10.0, gt=0)
     """Without a terminal (CI logs, nohup files): seconds between plain progress lines."""
+
+    @field_validator("cache_ttl")
+    @classmethod
+    def _durations(cls, value: str | dict[Stage, str] | None) -> str | dict[Stage, str] | None:
+        for text in [value] if isinstance(value, str) else (value or {}).values():
+            parse_age(text)  # ValueError: pydantic says which setting
+        return value
+
+    def cache_ttls(self) -> dict[Stage, timedelta]:
+        """Per stage, how long its cached answers stay good (stages without a TTL keep theirs for ever)."""
+        if self.cache_ttl is None:
+            return {}
+        if isinstance(self.cache_ttl, str):
+            return dict.fromkeys(Stage, parse_age(self.cache_ttl))
+        return {stage: parse_age(text) for stage, text in self.cache_ttl.items()}
+
+    def warn_amount(self) -> Decimal | None:
+        """The spending at which a run warns, in USD (a share resolved against max_cost); None: no warning."""
+        if self.warn_cost is None:
+            return None
+        text = self.warn_cost.strip()
+        if not text.endswith("%"):
+            return Decimal(text)
+        if self.max_cost is None:
+            raise ConfigError(
+                f"warn_cost {text} is a share of max_cost, and no max_cost is set",
+                hint="give --max-cost too, or an amount in USD (--warn-cost 2.50)",
+            )
+        return self.max_cost * Decimal(text[:-1].strip()) / 100
 
     def runs_directory(self) -> Path:
         """Where run journals go: the setting, or the platform's user state directory."""
@@ -341,6 +378,7 @@ class Overrides(BaseModel):
     runs_dir: Path | None = None
     prompts_dir: Path | None = None
     max_cost: Decimal | None = None
+    warn_cost: str | None = None
     allow_unknown_prices: bool | None = None
     reuse_imported: bool | None = None
     batch: BatchOverrides | None = None

@@ -8,6 +8,7 @@ and no secrets.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +21,7 @@ __all__ = [
     "BatchState",
     "BatchSubmitted",
     "BatchUpdated",
+    "BudgetWarning",
     "CacheEntryRejected",
     "CacheProblem",
     "CallFailed",
@@ -100,6 +102,16 @@ class ServiceDeferred(_Event):
     type: Literal["service_deferred"] = "service_deferred"
     service_id: str
     reason: str
+
+
+class BudgetWarning(_Event):
+    """Spending reached the warning threshold (``warn_cost``); the run goes on. Told once a run."""
+
+    type: Literal["budget_warning"] = "budget_warning"
+    spent_usd: Decimal
+    threshold_usd: Decimal
+    budget_usd: Decimal | None = None
+    """The run's ``max_cost``, if it has one."""
 
 
 class LineQuarantined(_Event):
@@ -298,7 +310,8 @@ Event = Annotated[
     | LimitWaited
     | ProviderPaused
     | BatchSubmitted
-    | BatchUpdated,
+    | BatchUpdated
+    | BudgetWarning,
     Field(discriminator="type"),
 ]
 
@@ -318,6 +331,7 @@ _LEVELS = {
     "cache_problem": "warning",
     "line_quarantined": "warning",
     "service_deferred": "warning",
+    "budget_warning": "warning",
 }
 LEVELS = ("debug", "info", "warning", "error")
 

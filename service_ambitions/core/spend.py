@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["Spend"]
+__all__ = ["ModelPrice", "Spend"]
 
 
 class Spend(BaseModel):
@@ -83,3 +83,34 @@ class Spend(BaseModel):
     def billed(self) -> bool:
         """Whether any request reached the provider (and was billed)."""
         return self.requests > 0
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in USD per million tokens: from the settings' ``prices:`` or a provider plug-in.
+
+    Overrides genai-prices for that model (a self-hosted or new model, a negotiated rate).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    input: Decimal
+    """Per million input tokens."""
+    output: Decimal
+    """Per million output tokens."""
+    cached_input: Decimal | None = None
+    """Per million input tokens served from the provider's prompt cache; unset: as ``input``."""
+    batch_input: Decimal | None = None
+    """Per million input tokens through the batch API; unset: as ``input``."""
+    batch_output: Decimal | None = None
+    """Per million output tokens through the batch API; unset: as ``output``."""
+    per_request: Decimal = Decimal(0)
+    """A fee for every request, whatever its tokens."""
+
+    def of(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0, *, batch: bool = False) -> Decimal:
+        """The price of one request with these token counts (at batch rates with ``batch``)."""
+        input_rate = (self.batch_input if batch else None) or self.input
+        output_rate = (self.batch_output if batch else None) or self.output
+        cached_rate = self.cached_input if self.cached_input is not None else input_rate
+        fresh = input_tokens - cached_tokens
+        tokens = fresh * input_rate + cached_tokens * cached_rate + output_tokens * output_rate
+        return tokens / Decimal(1_000_000) + self.per_request

@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     from service_ambitions.cache.repair import RepairReport
     from service_ambitions.config.settings import Settings
 
-__all__ = ["cache_stats", "import_answers", "purge_cache", "repair_cache", "validate_cache"]
+__all__ = ["cache_stats", "import_answers", "purge_cache", "purge_expired", "repair_cache", "validate_cache"]
 
 
 def cache_stats(settings: Settings) -> CacheStats:
     """What the cache holds: entries by stage and model, size, ages."""
     with open_cache(settings) as cache:
-        return CacheMaintenance(cache).stats()
+        return CacheMaintenance(cache).stats(settings.cache_ttls())
 
 
 def validate_cache(settings: Settings, *, fix: bool) -> ValidationReport:
@@ -44,6 +44,27 @@ def purge_cache(
     """Remove the entries matching every filter given (all of them when none is)."""
     with open_cache(settings) as cache:
         return CacheMaintenance(cache).purge(stage=stage, model=model, older_than=older_than)
+
+
+def purge_expired(settings: Settings) -> dict[tuple[str, str], int]:
+    """Remove the answers older than their stage's ``cache_ttl``.
+
+    Raises:
+        ConfigError: no ``cache_ttl`` is set, so nothing can have expired.
+    """
+    from service_ambitions.core.errors import ConfigError
+
+    ttls = settings.cache_ttls()
+    if not ttls:
+        raise ConfigError(
+            "no cache_ttl is set, so no entry has expired", hint="set cache_ttl (e.g. 30d), or use --older-than"
+        )
+    removed: dict[tuple[str, str], int] = {}
+    with open_cache(settings) as cache:
+        maintenance = CacheMaintenance(cache)
+        for stage, ttl in ttls.items():
+            removed |= maintenance.purge(stage=stage.value, older_than=ttl)
+    return removed
 
 
 def repair_cache(settings: Settings) -> RepairReport:

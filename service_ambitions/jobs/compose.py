@@ -58,7 +58,8 @@ def assemble_pipeline(
 
     settings = prepared.settings
     snapshots = None
-    if cache is not None and not remap:
+    # A snapshot has no age of its own: with a TTL, each answer is looked up (and aged) instead.
+    if cache is not None and not remap and not settings.cache_ttls():
         snapshots = Snapshots(cache, prepared.snapshot_scope, settings.cache_mode)
     return Pipeline(
         prepared.book,
@@ -131,6 +132,7 @@ def run_gateway(
         ),
         cache=cache,
         cache_mode=settings.cache_mode,
+        ttls=settings.cache_ttls(),
         source=ImportedAnswers(cache, prepared.reference, emit) if cache and settings.reuse_imported else None,
         on_event=emit,
         budget=Budget(settings.max_cost, spent_before=spent_before) if settings.max_cost is not None else None,

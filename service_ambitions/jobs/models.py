@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["BrokenPluginRow", "ModelsReport", "PluginRow", "models_report"]
+if TYPE_CHECKING:
+    from service_ambitions.config.settings import Settings
+
+__all__ = ["BrokenPluginRow", "ModelsReport", "PluginRow", "PriceRow", "models_report", "price_rows"]
 
 
 class PluginRow(BaseModel):
@@ -67,3 +73,34 @@ def models_report() -> ModelsReport:
         "a fallback chain: first,second (each may be any of these, plug-ins included)",
     ]
     return ModelsReport(built_in=built_in, plugins=plugins, broken=broken)
+
+
+class PriceRow(BaseModel):
+    """What one model is charged, per million tokens, and where the figures come from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    source: str
+    known: bool
+    input: Decimal | None = None
+    cached_input: Decimal | None = None
+    output: Decimal | None = None
+    batch_input: Decimal | None = None
+    batch_output: Decimal | None = None
+    per_request: Decimal | None = None
+
+
+def price_rows(settings: Settings, model: str | None = None) -> list[PriceRow]:
+    """The prices of ``model``, or of every model the settings name (fallbacks included)."""
+    from service_ambitions.core.models import RUN_STAGES
+    from service_ambitions.llm.prices import quote
+
+    names = [model] if model else sorted({name for stage in RUN_STAGES for name in settings.model_chain(stage)})
+    rows = []
+    for name in names:
+        found = quote(name, settings.prices)
+        price = found.price
+        figures = price.model_dump() if price is not None else {}
+        rows.append(PriceRow(model=name, source=found.source, known=price is not None, **figures))
+    return rows

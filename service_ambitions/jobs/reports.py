@@ -61,6 +61,9 @@ class CacheStatsReport(_Report):
     """Snapshots: whole services' results, one row each."""
     oldest: datetime | None
     newest: datetime | None
+    oldest_by_stage: dict[str, datetime] = {}
+    expired: int = 0
+    """Answers older than their stage's ``cache_ttl``."""
     by_stage_model: list[StageModelCount]
 
     @classmethod
@@ -76,6 +79,8 @@ class CacheStatsReport(_Report):
             snapshots=stats.snapshots,
             oldest=stats.oldest,
             newest=stats.newest,
+            oldest_by_stage=stats.oldest_by_stage,
+            expired=stats.expired,
             by_stage_model=_counts(stats.by_stage_model),
         )
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import InputError, OutputClosed, ServiceAmbitionsError
-from service_ambitions.core.events import Event, EventSink, RunFinished, RunStarted
+from service_ambitions.core.events import BudgetWarning, Event, EventSink, RunFinished, RunStarted
 from service_ambitions.core.telemetry import tracer
 from service_ambitions.inputs.entries import Accepted, Rejected
 from service_ambitions.inputs.jsonl import JsonlWriter, is_empty, read_services
@@ -343,11 +343,21 @@ async def _journaled(
     with ExitStack() as stack:
         recorder = stack.enter_context(RunJournal(directory, manifest, clock=job.clock))
 
+        warn_at = settings.warn_amount()
+        # A resumed run's earlier segments count towards the threshold, as towards the budget.
+        spent_earlier = tally_run(directory).cost if resumed and warn_at is not None else Decimal(0)
+
         def emit(event: Event) -> None:
             tally(event)
             recorder(event)
             if on_event is not None:
                 on_event(event)
+            if warn_at is not None and tally.budget_warning is None and spent_earlier + tally.cost >= warn_at:
+                emit(
+                    BudgetWarning(
+                        spent_usd=spent_earlier + tally.cost, threshold_usd=warn_at, budget_usd=settings.max_cost
+                    )
+                )
 
         emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=already_done))
         status, reason, unstarted = RunStatus.FAILED, None, 0

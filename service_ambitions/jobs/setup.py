@@ -164,6 +164,7 @@ def _resolve(
     from pydantic_ai.models.fallback import FallbackModel
 
     from service_ambitions.llm.budget import call_price
+    from service_ambitions.llm.plugins import with_price
     from service_ambitions.llm.resolve import resolve_model
     from service_ambitions.llm.transport import retrying_client
 
@@ -173,7 +174,9 @@ def _resolve(
         pacer = HeaderPacer() if settings.limits.follow_rate_headers else None
         client = retrying_client(retry_policy(settings), pacer=pacer)
         model_factory = functools.partial(resolve_model, http_client=client, batch=settings.batch.enabled)
-    resolved = {name: model_factory(name) for name in sorted({name for chain in chains.values() for name in chain})}
+    names_used = sorted({name for chain in chains.values() for name in chain})
+    # A price in the settings' `prices:` overrides genai-prices (and a plug-in's) for that model.
+    resolved = {name: with_price(model_factory(name), settings.prices.get(name)) for name in names_used}
     models = {
         # One model, or a fallback chain that moves on when a provider fails.
         stage: resolved[chain[0]] if len(chain) == 1 else FallbackModel(*(resolved[name] for name in chain))
@@ -187,7 +190,8 @@ def _resolve(
         if unpriced:
             raise ConfigError(
                 f"no price is known for {', '.join(unpriced)}, so --max-cost cannot be enforced",
-                hint="use a model genai-prices knows, or add --allow-unknown-prices (their calls then count as $0)",
+                hint="price it under prices: in the settings, use a model genai-prices knows, or add "
+                "--allow-unknown-prices (their calls then count as $0)",
             )
     return models
 
@@ -239,6 +243,7 @@ def prepare(
     prompts = load_prompts(settings.prompts_dir)
     chains = {stage: settings.model_chain(stage) for stage in map(Stage, stages)}
     book = StageBook(reference, prompts, settings.features_per_role, settings.shortlist)
+    settings.warn_amount()  # a share of max_cost without a max_cost: said before the run starts
     prepared = Prepared(settings, reference, prompts, chains, book, model_factory)
     if resolve_models:
         prepared.models  # noqa: B018  # resolving is the check

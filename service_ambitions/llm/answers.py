@@ -11,6 +11,8 @@ and says so once.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -21,6 +23,7 @@ from service_ambitions.cache.store import ResultCache
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.core.errors import CacheUnavailable
 from service_ambitions.core.events import CacheEntryRejected, CacheProblem, EventSink
+from service_ambitions.core.models import Stage
 from service_ambitions.llm.keys import OutputType, OutputTypes
 from service_ambitions.llm.requests import LLMAnswer, LLMRequest
 
@@ -47,8 +50,11 @@ class CachedAnswers:
         outputs: OutputTypes,
         emit: EventSink,
         source: AnswerSource | None = None,
+        ttls: Mapping[Stage, timedelta] | None = None,
     ) -> None:
         self._cache: ResultCache | None = cache
+        self._ttls = dict(ttls or {})
+        """Per stage, how old an answer may be; an older one is a miss, and the fresh answer replaces it."""
         self._mode = mode
         self._outputs = outputs
         self._emit = emit
@@ -110,7 +116,11 @@ class CachedAnswers:
             except ValidationError as exc:
                 reason = f"output no longer valid: {str(exc).splitlines()[0]}"
             else:
-                return LLMAnswer(output, found.answer.entry.model, found.answer.entry.spend, (), cached=True, key=key)
+                entry = found.answer.entry
+                ttl = self._ttls.get(request.stage)
+                if ttl is not None and entry.created + ttl < cache.now():
+                    return None  # expired: asked afresh, and the answer stored over it
+                return LLMAnswer(output, entry.model, entry.spend, (), cached=True, key=key)
         if key not in self._rejected:
             # Reported once; the fresh answer then replaces the entry (except in readonly mode).
             self._rejected.add(key)

@@ -27,7 +27,7 @@ from pydantic_ai.settings import ModelSettings
 
 from service_ambitions.core.errors import BudgetExceeded
 from service_ambitions.core.models import Stage
-from service_ambitions.llm.plugins import PluginModel
+from service_ambitions.llm.plugins import LIVE_COST, PricedModel
 
 __all__ = ["Budget", "BudgetedModel", "call_price", "response_price", "worst_case_cost"]
 
@@ -47,8 +47,8 @@ def call_price(model: Model, input_tokens: int, output_tokens: int, *, batch: bo
         return None if None in prices else max(price for price in prices if price is not None)
     if model.system == "function":  # the offline model
         return Decimal(0)
-    if isinstance(model, PluginModel):  # priced by its plug-in, or not at all
-        return model.price.of(input_tokens, output_tokens) if model.price is not None else None
+    if isinstance(model, PricedModel):  # priced by the settings or its plug-in (a plug-in's may have none)
+        return model.price.of(input_tokens, output_tokens, batch=batch) if model.price is not None else None
     try:
         return calc_price(
             Usage(input_tokens=input_tokens, output_tokens=output_tokens),
@@ -135,6 +135,8 @@ def response_price(response: ModelResponse, *, live: bool = False) -> Decimal | 
     """
     if response.usage.cost is not None and not live:
         return response.usage.cost
+    if live and response.provider_details and LIVE_COST in response.provider_details:
+        return Decimal(str(response.provider_details[LIVE_COST]))  # priced by the settings or a plug-in
     if live and response.provider_details and "processing" in response.provider_details:
         details = {key: value for key, value in response.provider_details.items() if key != "processing"}
         response = dataclasses.replace(response, provider_details=details)

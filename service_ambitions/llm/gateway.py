@@ -20,6 +20,7 @@ offline model.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -144,6 +145,7 @@ def compose_gateway(
     cache: ResultCache | None = None,
     cache_mode: CacheMode = CacheMode.READ,
     source: AnswerSource | None = None,
+    ttls: Mapping[Stage, timedelta] | None = None,
     on_event: EventSink | None = None,
     budget: Budget | None = None,
     rate: RateLimiter | None = None,
@@ -195,7 +197,7 @@ def compose_gateway(
         }
         lane = LiveLane(LaneModels(models, live, names, outputs, settings, emit), limiter)
     answers = (
-        CachedAnswers(cache, cache_mode, outputs, emit, source)
+        CachedAnswers(cache, cache_mode, outputs, emit, source, ttls)
         if cache is not None and cache_mode is not CacheMode.OFF
         else None
     )

@@ -22,7 +22,6 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
@@ -31,45 +30,31 @@ from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from service_ambitions.core.spend import ModelPrice
+
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "LIVE_COST",
     "BrokenPlugin",
     "InstalledPlugins",
-    "ModelPrice",
     "PluginHints",
     "PluginModel",
+    "PricedModel",
     "ProviderPlugin",
     "installed_plugins",
     "is_built_in",
     "plugin_hints",
+    "with_price",
 ]
 
 ENTRY_POINT_GROUP = "service_ambitions.providers"
+LIVE_COST = "service_ambitions_live_cost"
+"""Where a priced batch response keeps what it would have cost live (``provider_details``)."""
 _PREFIX = re.compile(r"^[a-z][a-z0-9_-]*$")
 _RESERVED = frozenset({"offline", "openai-chat", "openai-responses"})
-
-
-@dataclass(frozen=True)
-class ModelPrice:
-    """What a plug-in's model costs, in USD per million tokens."""
-
-    input: Decimal
-    output: Decimal
-    cached_input: Decimal | None = None
-    """Input tokens the backend served from its prompt cache; None: billed as ``input``."""
-    per_request: Decimal = Decimal(0)
-    """A fee for every request, whatever its tokens."""
-
-    def of(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> Decimal:
-        """The price of one request with these token counts."""
-        cached_rate = self.cached_input if self.cached_input is not None else self.input
-        fresh = input_tokens - cached_tokens
-        million = Decimal(1_000_000)
-        tokens = fresh * self.input + cached_tokens * cached_rate + output_tokens * self.output
-        return tokens / million + self.per_request
 
 
 @dataclass(frozen=True)
@@ -118,14 +103,44 @@ class InstalledPlugins:
         return found[0] if found else None
 
 
-class PluginModel(WrapperModel):
-    """A plug-in's model: named ``prefix:NAME`` in records and reports, priced by its plug-in."""
+class PricedModel(WrapperModel):
+    """A model priced by a price of its own (the settings' ``prices:``, or its plug-in's), not by genai-prices."""
 
-    def __init__(self, wrapped: Model, plugin: ProviderPlugin, name: str) -> None:
+    def __init__(self, wrapped: Model, price: ModelPrice | None) -> None:
         super().__init__(wrapped)
+        self._price = price
+
+    @property
+    def price(self) -> ModelPrice | None:
+        """The price of this model, if it has one of its own."""
+        return self._price
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        """The wrapped model's response, with its cost at this model's price (where it has one)."""
+        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        if self._price is not None and response.state != "suspended":
+            usage = response.usage
+            batch = bool(response.provider_details and response.provider_details.get("processing") == "batch")
+            tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
+            response.usage.cost = self._price.of(*tokens, batch=batch)
+            if batch:  # what the same request costs live, for the saving reports show
+                live = str(self._price.of(*tokens))
+                response.provider_details = {**(response.provider_details or {}), LIVE_COST: live}
+        return response
+
+
+class PluginModel(PricedModel):
+    """A plug-in's model: named ``prefix:NAME`` in records and reports, priced by its plug-in (or the settings)."""
+
+    def __init__(self, wrapped: Model, plugin: ProviderPlugin, name: str, price: ModelPrice | None = None) -> None:
+        super().__init__(wrapped, price or (plugin.price(name) if plugin.price is not None else None))
         self.plugin = plugin
         self._name = name
-        self._price = plugin.price(name) if plugin.price is not None else None
 
     @property
     def system(self) -> str:
@@ -137,23 +152,16 @@ class PluginModel(WrapperModel):
         """The name after the prefix, as the user gave it."""
         return self._name
 
-    @property
-    def price(self) -> ModelPrice | None:
-        """The plug-in's price for this model, if it gave one."""
-        return self._price
 
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> ModelResponse:
-        """The wrapped model's response, with its cost as the plug-in prices it (where it does)."""
-        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
-        if self._price is not None and response.state != "suspended":
-            usage = response.usage
-            response.usage.cost = self._price.of(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
-        return response
+def with_price(model: Model, price: ModelPrice | None) -> Model:
+    """``model`` priced at ``price`` (the settings' ``prices:`` entry for it), or as it was without one."""
+    if price is None:
+        return model
+    if isinstance(model, PluginModel):
+        return PluginModel(model.wrapped, model.plugin, model.model_name, price)
+    if isinstance(model, PricedModel):
+        return PricedModel(model.wrapped, price)
+    return PricedModel(model, price)
 
 
 def plugin_hints(models: Iterable[Model]) -> PluginHints:

@@ -17,6 +17,7 @@ from service_ambitions.core.events import (
     BatchState,
     BatchSubmitted,
     BatchUpdated,
+    BudgetWarning,
     CacheEntryRejected,
     CacheProblem,
     CallFailed,
@@ -133,6 +134,8 @@ class Tally:
         """Per provider, the requests and tokens per minute it announced."""
         self.call_seconds: dict[Stage, float] = dict.fromkeys(Stage, 0.0)
         """Time calls took from request to validated answer, added up per stage (they overlap)."""
+        self.budget_warning: BudgetWarning | None = None
+        """Spending reached the run's warning threshold (``warn_cost``), if it did."""
         self.batches: dict[str, BatchRow] = {}
         """Batch mode: every provider batch, in the order submitted, as last seen."""
 
@@ -162,6 +165,8 @@ class Tally:
                 self._count_calls(event)
             case BatchSubmitted() | BatchUpdated():
                 self._count_batch(event)
+            case BudgetWarning():
+                self.budget_warning = event
             case _:
                 self._count_pressure(event)
 

@@ -11,8 +11,9 @@ from decimal import Decimal
 from pydantic_ai.models import Model
 from pydantic_ai.models.function import FunctionModel
 
+from service_ambitions.core.spend import ModelPrice
 from service_ambitions.llm.offline import offline_answer
-from service_ambitions.llm.plugins import ModelPrice, PluginHints, ProviderPlugin
+from service_ambitions.llm.plugins import PluginHints, ProviderPlugin
 
 
 def _model(name: str) -> Model:

@@ -1,0 +1,113 @@
+"""The operator's controls: prices the user sets, a soft budget, and how long cached answers stay good."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import respx
+from typer.testing import CliRunner
+
+from service_ambitions.cli.app import app
+from service_ambitions.config.settings import Overrides, Settings, load_settings
+from service_ambitions.core.errors import ConfigError
+from service_ambitions.core.spend import ModelPrice
+from service_ambitions.runs.journal import read_events
+
+from .conftest import run_dirs
+from .fake_openai import COMPLETIONS, FakeOpenAI
+
+runner = CliRunner()
+
+
+def test_a_price_in_the_settings_prices_a_model_genai_prices_does_not_know(
+    respx_mock: respx.MockRouter, openai_env: None, tmp_path: Path, services_file: Path
+) -> None:
+    fake = FakeOpenAI(usage=(1000, 100))
+    respx_mock.post(COMPLETIONS).mock(side_effect=fake)
+    config = tmp_path / "app.yaml"
+    config.write_text('prices:\n  openai:house-llm: {input: "2", output: "8", per_request: "0.001"}\n')
+    args = ["--config", str(config), "run", str(services_file), "-o", str(tmp_path / "o.jsonl")]
+    result = runner.invoke(app, [*args, "--model", "openai:house-llm", "--max-cost", "5", "-q"])
+    assert result.exit_code == 0, result.output
+
+    report = json.loads(runner.invoke(app, ["report", "--json"]).stdout)
+    requests = len(fake.requests)
+    expected = requests * (Decimal(1000) * 2 + Decimal(100) * 8) / 1_000_000 + requests * Decimal("0.001")
+    assert Decimal(report["totals"]["spend"]["cost_usd"]) == expected  # what the provider reported, at these prices
+    assert report["totals"]["spend"]["unpriced"] == 0
+
+    quoted = runner.invoke(app, ["--config", str(config), "models", "prices", "openai:house-llm"])
+    assert "input $2, output $8 per million tokens, and $0.001 a request — from settings (prices:)" in quoted.stdout
+    unknown = runner.invoke(app, ["models", "prices", "openai:house-llm"])
+    assert "openai:house-llm: no known price (genai-prices" in unknown.stdout
+    known = json.loads(runner.invoke(app, ["models", "prices", "openai:gpt-4o-mini", "--json"]).stdout)
+    assert (Decimal(known[0]["input"]), Decimal(known[0]["batch_input"])) == (Decimal("0.15"), Decimal("0.075"))
+
+
+def test_batch_and_cached_prices() -> None:
+    price = ModelPrice(input=Decimal(2), output=Decimal(8), cached_input=Decimal("0.5"), batch_input=Decimal(1))
+    assert price.of(1_000_000, 0) == 2
+    assert price.of(1_000_000, 0, 1_000_000) == Decimal("0.5")
+    assert price.of(1_000_000, 1_000_000, batch=True) == 1 + 8  # no batch output price: the live one
+
+
+def test_the_soft_budget_warns_once_and_the_run_goes_on(
+    respx_mock: respx.MockRouter, openai_env: None, tmp_path: Path, services_file: Path
+) -> None:
+    respx_mock.post(COMPLETIONS).mock(side_effect=FakeOpenAI(usage=(1000, 100)))
+    out = tmp_path / "o.jsonl"
+    args = ["run", str(services_file), "-o", str(out), "--model", "openai:gpt-4o-mini", "--max-cost", "1"]
+    result = runner.invoke(app, [*args, "--warn-cost", "1%"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("past the warning threshold of $0.0100 (warn_cost); the run goes on") == 1
+    assert len(out.read_text().splitlines()) == 3  # every service done
+    (run,) = run_dirs(Path(str(load_settings().runs_directory())))
+    (warning,) = [event for event in read_events(run) if event.type == "budget_warning"]
+    assert warning.threshold_usd == Decimal("0.01")  # type: ignore[union-attr]
+    assert warning.spent_usd >= Decimal("0.01")  # type: ignore[union-attr]
+
+
+def test_a_share_of_a_budget_that_is_not_there_is_refused() -> None:
+    assert Settings(warn_cost="2.5").warn_amount() == Decimal("2.5")
+    assert Settings(warn_cost="80%", max_cost=Decimal(10)).warn_amount() == Decimal(8)
+    with pytest.raises(ConfigError, match="share of max_cost, and no max_cost is set"):
+        Settings(warn_cost="80%").warn_amount()
+    with pytest.raises(ConfigError):
+        load_settings(overrides=Overrides(warn_cost="lots"))
+
+
+def test_cached_answers_expire_after_their_stage_ttl(tmp_path: Path, services_file: Path) -> None:
+    env = {"SA_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["run", str(services_file), "--model", "offline", "-q"]
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "a.jsonl")], env=env).exit_code == 0
+    settings = Settings(cache_dir=tmp_path / "cache", cache_ttl={"mapping": "7d"})
+    assert settings.cache_ttls() == {"mapping": timedelta(days=7)}
+
+    # A week and a day later (the cache's clock moved on): mapping answers are misses, the rest hits.
+    from service_ambitions.cache.maintenance import CacheMaintenance
+    from service_ambitions.cache.store import ResultCache
+    from service_ambitions.core.clock import utc_now
+
+    with ResultCache(tmp_path / "cache", clock=lambda: utc_now() + timedelta(days=8)) as cache:
+        stats = CacheMaintenance(cache).stats(settings.cache_ttls())
+    assert stats.expired == 45
+    assert set(stats.oldest_by_stage) == {"descriptions", "features", "mapping"}
+
+
+def test_a_ttl_makes_a_run_ask_again_and_purge_expired_removes_them(tmp_path: Path, services_file: Path) -> None:
+    env = {"SA_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["run", str(services_file), "--model", "offline", "-q"]
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "a.jsonl")], env=env).exit_code == 0
+    fresh = runner.invoke(app, [*args, "-o", str(tmp_path / "b.jsonl")], env={**env, "SA_CACHE_TTL": "1h"})
+    assert "0 requests" in fresh.stdout  # nothing has expired: every answer (and no snapshot) from the cache
+    none_left = runner.invoke(app, ["cache", "purge", "--expired", "--yes"], env={**env, "SA_CACHE_TTL": "1h"})
+    assert none_left.exit_code == 0, none_left.output
+    refused = runner.invoke(app, ["cache", "purge", "--expired", "--yes"], env=env)
+    assert refused.exit_code == 4
+    assert "no cache_ttl is set" in refused.output
+    mixed = runner.invoke(app, ["cache", "purge", "--expired", "--all", "--yes"], env=env)
+    assert mixed.exit_code == 2
