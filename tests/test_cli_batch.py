@@ -161,7 +161,7 @@ def test_batch_mode_with_the_offline_model_gives_the_live_answers(tmp_path: Path
     )
     events = [json.loads(line) for line in (batch_run / "events.jsonl").read_text().splitlines()]
     finished = [e for e in events if e["type"] == "call_finished"]
-    assert [e for e in finished if not e["batch"]] == []
+    assert [e for e in finished if not e["data"]["batch"]] == []
     assert finished
     assert any(e["type"] == "batch_submitted" for e in events)
 

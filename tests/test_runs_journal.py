@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,50 @@ def test_recorder_writes_events_and_an_atomic_manifest(tmp_path: Path) -> None:
     assert (saved.status, saved.counts.services_completed) == (RunStatus.COMPLETED, 1)
     assert not list(directory.glob("*.tmp"))
     assert read_events(directory) == [ServiceStarted(service_id="s1")]
-    assert json.loads((directory / "events.jsonl").read_text())["time"] == NOW.isoformat()
+    line = json.loads((directory / "events.jsonl").read_text())
+    assert line == {
+        "v": 2,
+        "ts": NOW.isoformat(),
+        "level": "info",
+        "run_id": saved.run_id,
+        "type": "service_started",
+        "service_id": "s1",
+        "data": {},
+    }
+
+
+def test_event_files_of_either_shape_read_the_same(tmp_path: Path) -> None:
+    from service_ambitions.core.events import CallFinished, as_envelope, from_line
+    from service_ambitions.core.models import Stage
+    from service_ambitions.core.spend import Spend
+
+    old = {
+        "time": "2026-01-01T00:00:00+00:00",
+        "type": "call_finished",
+        "service_id": "s",
+        "stage": "mapping",
+        "model": "m",
+        "requests": 1,
+        "input_tokens": 3,
+        "output_tokens": 1,
+        "cost_usd": "0.1",
+    }
+    event = from_line(old)
+    assert event == CallFinished(
+        service_id="s",
+        stage=Stage.MAPPING,
+        model="m",
+        spend=Spend(requests=1, input_tokens=3, output_tokens=1, cost_usd=Decimal("0.1")),
+    )
+    lifted = as_envelope(old, "r1")
+    assert (lifted["v"], lifted["ts"], lifted["level"], lifted["stage"], lifted["data"]["model"]) == (
+        2,
+        "2026-01-01T00:00:00+00:00",
+        "debug",
+        "mapping",
+        "m",
+    )
+    assert from_line(lifted) == event
 
 
 def test_find_run_by_id_or_latest_for_the_output(tmp_path: Path) -> None:

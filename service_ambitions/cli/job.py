@@ -6,7 +6,6 @@ watched and reported, so both hand their job to :func:`run_job`.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -334,12 +333,17 @@ def quarantine_for(output: Path, input_path: Path, command: str) -> Path:
 
 
 def json_lines(then: EventSink) -> EventSink:
-    """An event sink that writes each event as one JSON line on stderr, then passes it on."""
+    """An event sink that writes each event as one JSON line on stderr (the journal's envelope), then passes it on."""
     from datetime import UTC, datetime
 
+    from service_ambitions.core.events import RunStarted, enveloped
+
+    run: list[str] = [""]
+
     def write(event: Event) -> None:
-        line = {"time": datetime.now(UTC).isoformat(), **event.model_dump(mode="json")}
-        typer.echo(json.dumps(line), err=True)
+        if isinstance(event, RunStarted):
+            run[0] = event.run_id
+        typer.echo(enveloped(event, run_id=run[0], ts=datetime.now(UTC).isoformat()), err=True)
         then(event)
 
     return write

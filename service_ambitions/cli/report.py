@@ -128,7 +128,7 @@ def show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="The run
         service-ambitions runs show 20261122T010203Z-1a2b3c
         service-ambitions runs show 20261122T010203Z-1a2b3c | jq '.batches[] | [.batch_id, .status]'
     """
-    from service_ambitions.runs.batches import run_details
+    from service_ambitions.runs.details import run_details
 
     state: AppState = ctx.obj
     typer.echo(json_safe(run_details(_find(state, runs_dir, run_id)).model_dump_json(indent=2, exclude_none=True)))
@@ -146,11 +146,18 @@ def tail(
         str | None,
         typer.Option(help="Only events at this level or above: debug (calls), info, warning, error."),
     ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", "--step", help="Only events of this stage: descriptions, features, mapping."),
+    ] = None,
+    service: Annotated[str | None, typer.Option("--service", help="Only events of this service id.")] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """Print a run's events; -f follows a live run.
 
-    One JSON line per event.
+    One JSON line per event, in one envelope: v, ts, level, run_id, type, stage and
+    service_id where the event has them, and the rest under data (older runs' events are
+    printed in it too).
 
     For example:
 
@@ -158,19 +165,22 @@ def tail(
         service-ambitions runs tail -f
         service-ambitions runs tail 20261122T010203Z-1a2b3c --type service_failed
         service-ambitions runs tail --level warning
+        service-ambitions runs tail --stage mapping --service svc-library | jq .data.spend
     """
     import json
 
-    from service_ambitions.core.events import LEVELS, event_level
+    from service_ambitions.core.events import LEVELS, as_envelope
     from service_ambitions.runs.journal import follow_events
 
     if level is not None and level not in LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(LEVELS)}", param_hint="--level")
+    wanted = {"type": event_type, "stage": stage, "service_id": service}
     floor = LEVELS.index(level or "debug")
     state: AppState = ctx.obj
-    for line in follow_events(_find(state, runs_dir, run_id), follow=follow):
-        event = json.loads(line)
-        kind = event.get("type", "")
-        wanted = event_type is None or kind == event_type
-        if wanted and LEVELS.index(event_level(kind, event.get("status"))) >= floor:
-            typer.echo(json_safe(line))
+    directory = _find(state, runs_dir, run_id)
+    for line in follow_events(directory, follow=follow):
+        event = as_envelope(json.loads(line), directory.name)
+        if all(event.get(key) == value for key, value in wanted.items() if value is not None) and (
+            LEVELS.index(event.get("level", "info")) >= floor
+        ):
+            typer.echo(json_safe(json.dumps(event)))

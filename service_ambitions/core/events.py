@@ -7,16 +7,18 @@ and no secrets.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from service_ambitions.core.models import Stage
 from service_ambitions.core.spend import Spend
 
 __all__ = [
+    "ENVELOPE_VERSION",
     "LEVELS",
     "BatchState",
     "BatchSubmitted",
@@ -40,9 +42,13 @@ __all__ = [
     "ServiceCompleted",
     "ServiceDeferred",
     "ServiceFailed",
+    "ServiceSkipped",
     "ServiceStarted",
     "ThrottleChanged",
+    "as_envelope",
+    "enveloped",
     "event_level",
+    "from_line",
 ]
 
 
@@ -94,6 +100,13 @@ class ServiceFailed(_Event):
     reason: str
     request_id: str | None = None
     """The provider's id of the failed request, when it sent one (``x-request-id``)."""
+
+
+class ServiceSkipped(_Event):
+    """A resumed run found the service done in the output already: it is not done again."""
+
+    type: Literal["service_skipped"] = "service_skipped"
+    service_id: str
 
 
 class ServiceDeferred(_Event):
@@ -297,6 +310,7 @@ Event = Annotated[
     | ServiceCompleted
     | ServiceFailed
     | ServiceDeferred
+    | ServiceSkipped
     | LineQuarantined
     | CallStarted
     | CallFinished
@@ -324,6 +338,7 @@ _LEVELS = {
     "limit_waited": "debug",
     "batch_updated": "debug",
     "service_failed": "error",
+    "service_skipped": "debug",
     "retry_scheduled": "warning",
     "throttle_changed": "warning",
     "provider_paused": "warning",
@@ -345,3 +360,58 @@ def event_level(event_type: str, status: str | None = None) -> str:
     if event_type == "call_failed":
         return "warning"
     return _LEVELS.get(event_type, "info")
+
+
+ENVELOPE_VERSION = 2
+"""The shape of an event line: 2 is the envelope below; 1 (no ``v``) was the event's own fields with ``time``."""
+
+_ENVELOPE_KEYS = frozenset({"type", "stage", "service_id"})
+_EVENT = TypeAdapter(Event)
+
+
+def enveloped(event: Event, *, run_id: str, ts: str) -> str:
+    """One event as a JSON line's text (no newline), in the envelope every consumer reads.
+
+    ``v``, ``ts`` (ISO 8601, UTC), ``level``, ``run_id``, ``type``, ``stage`` and
+    ``service_id`` where the event has them, and the rest under ``data``: one serialisation
+    in pydantic-core for the payload, the envelope's few keys around it.
+    """
+    stage = getattr(event, "stage", None)
+    service_id = getattr(event, "service_id", None)
+    level = event_level(event.type, getattr(event, "status", None))
+    data = event.model_dump_json(exclude=set(_ENVELOPE_KEYS))
+    where = (f', "stage": "{stage.value if hasattr(stage, "value") else stage}"' if stage else "") + (
+        f', "service_id": {json.dumps(service_id)}' if service_id is not None else ""
+    )
+    return (
+        f'{{"v": {ENVELOPE_VERSION}, "ts": "{ts}", "level": "{level}", "run_id": {json.dumps(run_id)}, '
+        f'"type": "{event.type}"{where}, "data": {data}}}'
+    )
+
+
+def from_line(record: dict[str, Any]) -> Event:
+    """The event of one line, in either shape (the envelope, or version 1's flat fields with ``time``).
+
+    Raises:
+        pydantic.ValidationError: not an event this release knows.
+    """
+    if record.get("v") == ENVELOPE_VERSION:
+        fields = {key: record[key] for key in _ENVELOPE_KEYS if record.get(key) is not None}
+        return _EVENT.validate_python({**record.get("data", {}), **fields})
+    return _EVENT.validate_python({key: value for key, value in record.items() if key != "time"})
+
+
+def as_envelope(record: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """A line of either shape as the envelope (version 1 lines are lifted into it; their level is derived)."""
+    if record.get("v") == ENVELOPE_VERSION:
+        return record
+    data = {key: value for key, value in record.items() if key not in ("time", *_ENVELOPE_KEYS)}
+    envelope: dict[str, Any] = {
+        "v": ENVELOPE_VERSION,
+        "ts": record.get("time"),
+        "level": event_level(str(record.get("type", "")), record.get("status")),
+        "run_id": run_id,
+        "type": record.get("type"),
+    }
+    envelope |= {key: record[key] for key in ("stage", "service_id") if record.get(key) is not None}
+    return envelope | {"data": data}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import InputError, OutputClosed, ServiceAmbitionsError
-from service_ambitions.core.events import BudgetWarning, Event, EventSink, RunFinished, RunStarted
+from service_ambitions.core.events import BudgetWarning, Event, EventSink, RunFinished, RunStarted, ServiceSkipped
 from service_ambitions.core.telemetry import tracer
 from service_ambitions.inputs.entries import Accepted, Rejected
 from service_ambitions.inputs.jsonl import JsonlWriter, is_empty, read_services
@@ -302,7 +302,7 @@ async def _run_job(
                 opened.directory,
                 opened.manifest,
                 resumed=opened.resuming,
-                already_done=len(opened.done),
+                done=sorted(opened.done),
                 on_event=on_event,
             )
         if opened.resuming:
@@ -334,7 +334,7 @@ async def _journaled(
     manifest: Manifest,
     *,
     resumed: bool,
-    already_done: int,
+    done: Sequence[str],
     on_event: EventSink | None,
 ) -> RunResult:
     """Run ``job`` with its manifest and events recorded, whatever way it ends."""
@@ -359,7 +359,9 @@ async def _journaled(
                     )
                 )
 
-        emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=already_done))
+        emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=len(done)))
+        for service_id in done:  # in the output already: not done again
+            emit(ServiceSkipped(service_id=service_id))
         status, reason, unstarted = RunStatus.FAILED, None, 0
         try:
             cache = run_cache(settings, stack, emit)
@@ -391,7 +393,7 @@ async def _journaled(
     return RunResult(
         manifest.run_id,
         directory,
-        already_done,
+        len(done),
         status,
         budget_reason,
         resumed=resumed,

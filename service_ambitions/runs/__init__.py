@@ -6,7 +6,7 @@
 - :mod:`.suspended`: calls waiting on provider batches (batch mode), for the run that collects them;
 - :mod:`.tally`: the one fold over a run's events (panel, summary, ``report``, counts);
 - :mod:`.usage`: ``report``'s document, from that fold;
-- :mod:`.batches`: what ``runs show`` adds for a batch run.
+- :mod:`.details`: what ``runs show`` adds to the manifest: each service's state, and a batch run's batches.
 
 May import: the foundations (``inputs``, ``reference``, ``config``, ``core``); never ``cache``.
 """

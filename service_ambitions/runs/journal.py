@@ -6,7 +6,9 @@ Every run gets a directory under the runs directory, named by its id, holding:
   the settings (which hold no secrets: keys live in the provider's own variables), the
   fingerprint of everything that affects results, status and counts. Rewritten
   atomically (temporary file, then rename) whenever the status changes.
-- ``events.jsonl``: one typed event per line, with its time.
+- ``events.jsonl``: one typed event per line, in the envelope of ``core/events.py``
+  (``v``, ``ts``, ``level``, ``run_id``, ``type``, ``stage``, ``service_id``, ``data``);
+  files written before it (flat events with ``time``) read the same.
 
 Reports, ``runs`` and resume read journals through these functions, never by file name.
 """
@@ -26,11 +28,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import OutputError
-from service_ambitions.core.events import Event
+from service_ambitions.core.events import Event, enveloped, from_line
 from service_ambitions.core.secrets import scrub
 from service_ambitions.core.spend import Spend
 from service_ambitions.runs.tally import Tally
@@ -49,8 +51,6 @@ __all__ = [
     "read_manifest",
     "tally_run",
 ]
-
-_EVENT = TypeAdapter(Event)
 
 
 class RunStatus(StrEnum):
@@ -180,11 +180,10 @@ class RunJournal:
             raise journal_error(directory, exc) from exc
 
     def __call__(self, event: Event) -> None:
-        """Append one event, with its time, as a line (scrubbed of secrets, whatever it carries)."""
+        """Append one event in its envelope, as a line (scrubbed of secrets, whatever it carries)."""
         if self.problem is not None:
             return
-        # The event's own JSON, with its time first: one serialisation, in pydantic-core.
-        line = scrub(f'{{"time": "{self._clock().isoformat()}", {event.model_dump_json()[1:]}\n')
+        line = scrub(enveloped(event, run_id=self.manifest.run_id, ts=self._clock().isoformat()) + "\n")
         try:
             self._events.write(line)
             self._events.flush()
@@ -305,8 +304,7 @@ def read_events(directory: Path) -> list[Event]:
                 data = json.loads(line)
             except ValueError:
                 continue  # a line torn by a crash or a full disk, with a later segment's events after it
-            data.pop("time", None)
-            events.append(_EVENT.validate_python(data))
+            events.append(from_line(data))
     return events
 
 
