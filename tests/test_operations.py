@@ -111,3 +111,41 @@ def test_a_ttl_makes_a_run_ask_again_and_purge_expired_removes_them(tmp_path: Pa
     assert "no cache_ttl is set" in refused.output
     mixed = runner.invoke(app, ["cache", "purge", "--expired", "--all", "--yes"], env=env)
     assert mixed.exit_code == 2
+
+
+def test_runs_verify_says_whether_the_files_are_what_the_run_wrote(tmp_path: Path, services_file: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    made = runner.invoke(app, ["run", str(services_file), "-o", str(out), "--model", "offline", "-q"])
+    assert made.exit_code == 0, made.output
+    (run,) = run_dirs(Path(str(load_settings().runs_directory())))
+    written = [event for event in read_events(run) if event.type == "file_written"]
+    assert [(e.why, e.lines, e.path) for e in written] == [("output", 3, str(out.resolve()))]  # type: ignore[union-attr]
+
+    assert runner.invoke(app, ["runs", "verify", run.name]).exit_code == 0
+    out.write_text(out.read_text().replace("svc-", "SVC-", 1))
+    changed = runner.invoke(app, ["runs", "verify", run.name])
+    assert changed.exit_code == 1
+    assert "changed: output" in changed.stdout
+    out.unlink()
+    missing = json.loads(runner.invoke(app, ["runs", "verify", run.name, "--json"]).stdout)
+    assert [(check["why"], check["state"]) for check in missing] == [("output", "missing")]
+
+
+def test_runs_show_and_tail_after_a_resumed_run(tmp_path: Path, services_file: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    args = ["run", str(services_file), "-o", str(out), "--model", "offline", "-q"]
+    assert runner.invoke(app, [*args, "--max-services", "1"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--resume"]).exit_code == 0
+    (run,) = run_dirs(Path(str(load_settings().runs_directory())))
+
+    shown = json.loads(runner.invoke(app, ["runs", "show", run.name]).stdout)
+    assert shown["service_states"] == {"skipped": 1, "done": 2}
+    assert shown["files"]["output"]["lines"] == 3
+
+    lines = runner.invoke(app, ["runs", "tail", run.name, "--stage", "mapping", "--service", "svc-2"]).stdout
+    events = [json.loads(line) for line in lines.splitlines()]
+    assert events
+    assert {(e["stage"], e["service_id"], e["v"]) for e in events} == {("mapping", "svc-2", 2)}
+    assert all({"ts", "level", "run_id", "type", "data"} <= set(e) for e in events)
+    warnings = runner.invoke(app, ["runs", "tail", run.name, "--level", "warning"]).stdout
+    assert warnings == ""

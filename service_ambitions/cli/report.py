@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from service_ambitions.cli.safe import json_safe
+from service_ambitions.cli.safe import json_safe, plain
 from service_ambitions.cli.state import AppState
 
 __all__ = ["report", "runs_app"]
@@ -132,6 +132,48 @@ def show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="The run
 
     state: AppState = ctx.obj
     typer.echo(json_safe(run_details(_find(state, runs_dir, run_id)).model_dump_json(indent=2, exclude_none=True)))
+
+
+@runs_app.command("verify")
+def verify(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as one JSON document.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Check that the files a run wrote are still what it wrote (exit 0), or say which are not (exit 1).
+
+    The run's manifest keeps each file's SHA-256, size and lines as the run left it
+    (the output and the quarantine file); an edited, truncated or missing file is named.
+
+    For example:
+
+    \b
+        service-ambitions runs verify 20261122T010203Z-1a2b3c
+        service-ambitions runs verify 20261122T010203Z-1a2b3c --json | jq '.[] | select(.state != "unchanged")'
+    """
+    from pydantic import TypeAdapter
+
+    from service_ambitions.runs.details import FileCheck, verify_files
+    from service_ambitions.runs.journal import read_manifest
+
+    state: AppState = ctx.obj
+    directory = _find(state, runs_dir, run_id)
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise typer.BadParameter(f"{run_id} has no manifest", param_hint="RUN_ID")
+    checks = verify_files(manifest)
+    if as_json:
+        typer.echo(json_safe(TypeAdapter(list[FileCheck]).dump_json(checks, indent=2).decode()))
+    elif not checks:
+        state.out.print("the run's manifest lists no file (a run from before files were recorded)", markup=False)
+    for check in [] if as_json else checks:
+        lines = f", {check.lines:,} lines now, {check.written_lines:,} written" if check.state == "changed" else ""
+        state.out.print(
+            plain(f"{check.state}: {check.why} {check.path}{lines}"), highlight=False, markup=False, soft_wrap=True
+        )
+    if any(check.state != "unchanged" for check in checks):
+        raise typer.Exit(1)
 
 
 @runs_app.command("tail")

@@ -32,6 +32,7 @@ __all__ = [
     "Event",
     "EventSink",
     "FallbackUsed",
+    "FileWritten",
     "LimitWaited",
     "LimitsLearned",
     "LineQuarantined",
@@ -125,6 +126,18 @@ class BudgetWarning(_Event):
     threshold_usd: Decimal
     budget_usd: Decimal | None = None
     """The run's ``max_cost``, if it has one."""
+
+
+class FileWritten(_Event):
+    """A file the command wrote, as it stands once written: what ``runs verify`` checks later."""
+
+    type: Literal["file_written"] = "file_written"
+    path: str
+    why: str
+    """What it is: ``output`` or ``quarantine``."""
+    bytes: int
+    lines: int
+    sha256: str
 
 
 class LineQuarantined(_Event):
@@ -325,7 +338,8 @@ Event = Annotated[
     | ProviderPaused
     | BatchSubmitted
     | BatchUpdated
-    | BudgetWarning,
+    | BudgetWarning
+    | FileWritten,
     Field(discriminator="type"),
 ]
 

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import InputError, OutputClosed, ServiceAmbitionsError
-from service_ambitions.core.events import BudgetWarning, Event, EventSink, RunFinished, RunStarted, ServiceSkipped
+from service_ambitions.core.events import (
+    BudgetWarning,
+    Event,
+    EventSink,
+    FileWritten,
+    RunFinished,
+    RunStarted,
+    ServiceSkipped,
+)
 from service_ambitions.core.telemetry import tracer
 from service_ambitions.inputs.entries import Accepted, Rejected
 from service_ambitions.inputs.jsonl import JsonlWriter, is_empty, read_services
@@ -26,7 +34,15 @@ from service_ambitions.jobs.setup import Prepared
 from service_ambitions.jobs.workers import WorkersOutcome, run_job_in_workers
 from service_ambitions.pipeline.run import Pipeline, RecordSink
 from service_ambitions.reference.data import Catalogue
-from service_ambitions.runs.journal import TERMINATE, Manifest, RunCounts, RunJournal, RunStatus, tally_run
+from service_ambitions.runs.journal import (
+    TERMINATE,
+    Manifest,
+    RunCounts,
+    RunJournal,
+    RunStatus,
+    file_written,
+    tally_run,
+)
 from service_ambitions.runs.lock import output_lock
 from service_ambitions.runs.resume import OpenedRun, open_run, restore_input_order
 from service_ambitions.runs.suspended import SuspendedStore
@@ -219,8 +235,10 @@ async def _open(
     )
 
 
-def _restore_input_order(entries: Iterable[Accepted | Rejected], output_path: Path, quarantine_path: Path) -> None:
-    positions = {entry.service.service_id: entry.line for entry in entries if isinstance(entry, Accepted)}
+def _restore_input_order(
+    read: Callable[[], Iterable[Accepted | Rejected]], output_path: Path, quarantine_path: Path
+) -> None:
+    positions = {entry.service.service_id: entry.line for entry in read() if isinstance(entry, Accepted)}
     restore_input_order(output_path, quarantine_path, positions)
 
 
@@ -296,7 +314,18 @@ async def _run_job(
         # line, leaves no file open.
         source = read()
         with _closed(source), contextlib.closing(not_done(source, opened.done, opened.seen_lines)) as left:
-            job = _Job(prepared, left, outputs, request.max_services, clock, remap=remap, detach=carry.detach)
+            # A resumed job puts its output back in input order before the run ends (and says its files).
+            restore = functools.partial(_restore_input_order, read, output_path, quarantine_path)
+            job = _Job(
+                prepared,
+                left,
+                outputs,
+                request.max_services,
+                clock,
+                remap=remap,
+                detach=carry.detach,
+                restore=restore if opened.resuming else None,
+            )
             result = await _journaled(
                 job,
                 opened.directory,
@@ -305,8 +334,6 @@ async def _run_job(
                 done=sorted(opened.done),
                 on_event=on_event,
             )
-        if opened.resuming:
-            await asyncio.to_thread(_restore_input_order, read(), output_path, quarantine_path)
         return replace(
             result,
             fresh_start=carry.resume and not opened.resuming,
@@ -326,6 +353,8 @@ class _Job:
     clock: Callable[[], datetime]
     remap: Sequence[Catalogue] = ()
     detach: bool = False
+    restore: Callable[[], None] | None = None
+    """For a resumed job: puts the output back in input order once the run has done its part."""
 
 
 async def _journaled(
@@ -346,18 +375,7 @@ async def _journaled(
         warn_at = settings.warn_amount()
         # A resumed run's earlier segments count towards the threshold, as towards the budget.
         spent_earlier = tally_run(directory).cost if resumed and warn_at is not None else Decimal(0)
-
-        def emit(event: Event) -> None:
-            tally(event)
-            recorder(event)
-            if on_event is not None:
-                on_event(event)
-            if warn_at is not None and tally.budget_warning is None and spent_earlier + tally.cost >= warn_at:
-                emit(
-                    BudgetWarning(
-                        spent_usd=spent_earlier + tally.cost, threshold_usd=warn_at, budget_usd=settings.max_cost
-                    )
-                )
+        emit = _RunSink(tally, recorder, on_event, _SoftBudget(warn_at, spent_earlier, settings.max_cost))
 
         emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=len(done)))
         for service_id in done:  # in the output already: not done again
@@ -378,10 +396,14 @@ async def _journaled(
             with tracer.start_as_current_span("run", attributes=attributes):
                 pipeline, detached = await _run(job, gateway, cache, manifest.run_id, emit, lane)
             status, reason, unstarted = _how_it_ended(pipeline, detached, waiting)
+            if job.restore is not None:
+                await asyncio.to_thread(job.restore)
         except BaseException as exc:
             status, reason = _stopped_by(exc)
             raise
         finally:
+            for written in await asyncio.to_thread(_files_written, job.outputs):
+                emit(written)
             emit(RunFinished(run_id=manifest.run_id, status=status, reason=reason))
             # A resumed run's counts are those of all its segments, as `report` adds them up.
             whole_run = tally_run(directory) if resumed and recorder.problem is None else None
@@ -401,6 +423,42 @@ async def _journaled(
         whole_run=whole_run,
         stop_reason=reason,
     )
+
+
+@dataclass(frozen=True)
+class _SoftBudget:
+    """The spending at which a run warns (``warn_cost``), what earlier segments spent, and the budget."""
+
+    warn_at: Decimal | None
+    spent_earlier: Decimal
+    budget: Decimal | None
+
+
+class _RunSink:
+    """Every event of a run: counted, journaled, passed on; and the soft budget watched."""
+
+    def __init__(self, tally: Tally, journal: RunJournal, then: EventSink | None, soft: _SoftBudget) -> None:
+        self._tally = tally
+        self._journal = journal
+        self._then = then
+        self._soft = soft
+
+    def __call__(self, event: Event) -> None:
+        self._tally(event)
+        self._journal(event)
+        if self._then is not None:
+            self._then(event)
+        soft, tally = self._soft, self._tally
+        if soft.warn_at is not None and tally.budget_warning is None:
+            spent = soft.spent_earlier + tally.cost
+            if spent >= soft.warn_at:
+                self(BudgetWarning(spent_usd=spent, threshold_usd=soft.warn_at, budget_usd=soft.budget))
+
+
+def _files_written(outputs: _Outputs) -> list[FileWritten]:
+    """The output and quarantine files as they stand (standard output is no file)."""
+    found = [(outputs.output, "output"), (outputs.quarantine, "quarantine")]
+    return [file_written(path, why) for path, why in found if str(path) != "-" and path.is_file()]
 
 
 def _how_it_ended(

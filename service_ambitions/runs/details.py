@@ -22,11 +22,11 @@ from service_ambitions.core.events import (
 )
 from service_ambitions.inputs.entries import Accepted
 from service_ambitions.inputs.jsonl import read_services
-from service_ambitions.runs.journal import Manifest, read_events, read_manifest
+from service_ambitions.runs.journal import Manifest, file_written, read_events, read_manifest
 from service_ambitions.runs.suspended import SuspendedStore
 from service_ambitions.runs.tally import BatchRow, Tally
 
-__all__ = ["RunDetails", "ServiceState", "run_details", "service_states"]
+__all__ = ["FileCheck", "RunDetails", "ServiceState", "run_details", "service_states", "verify_files"]
 
 
 class ServiceState(BaseModel):
@@ -117,3 +117,50 @@ def _input_ids(path: Path) -> list[str]:
             return [entry.service.service_id for entry in entries if isinstance(entry, Accepted)]
     except (ServiceAmbitionsError, OSError):  # the input moved or is unreadable: only the events say anything
         return []
+
+
+class FileCheck(BaseModel):
+    """One file a run wrote, against what is on disk now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    why: str
+    path: str
+    state: str
+    """``unchanged``, ``changed`` or ``missing``."""
+    written_sha256: str
+    sha256: str | None = None
+    written_lines: int
+    lines: int | None = None
+
+
+def verify_files(manifest: Manifest) -> list[FileCheck]:
+    """Whether the files the run wrote (as its manifest keeps them) are still what it wrote."""
+    checks = []
+    for why, written in manifest.files.items():
+        path = Path(written.path)
+        if not path.is_file():
+            checks.append(
+                FileCheck(
+                    why=why,
+                    path=written.path,
+                    state="missing",
+                    written_sha256=written.sha256,
+                    written_lines=written.lines,
+                )
+            )
+            continue
+        now = file_written(path, why)
+        state = "unchanged" if now.sha256 == written.sha256 else "changed"
+        checks.append(
+            FileCheck(
+                why=why,
+                path=written.path,
+                state=state,
+                written_sha256=written.sha256,
+                sha256=now.sha256,
+                written_lines=written.lines,
+                lines=now.lines,
+            )
+        )
+    return checks

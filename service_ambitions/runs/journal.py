@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import OutputError
-from service_ambitions.core.events import Event, enveloped, from_line
+from service_ambitions.core.events import Event, FileWritten, enveloped, from_line
 from service_ambitions.core.secrets import scrub
 from service_ambitions.core.spend import Spend
 from service_ambitions.runs.tally import Tally
@@ -45,6 +45,7 @@ __all__ = [
     "RunStatus",
     "current_process",
     "file_sha256",
+    "file_written",
     "follow_events",
     "journal_error",
     "read_events",
@@ -143,6 +144,20 @@ class Manifest(BaseModel):
     """The process running it, while it runs: a run whose process is gone is shown as interrupted."""
     host: str | None = None
     """The machine that process runs on (a process elsewhere cannot be checked)."""
+    files: dict[str, FileWritten] = Field(default_factory=dict)
+    """The files the run wrote, by what they are (``output``, ``quarantine``), as they stood when it ended."""
+
+
+def file_written(path: Path, why: str) -> FileWritten:
+    """The record of a file as it stands: its size, lines and SHA-256."""
+    digest = hashlib.sha256()
+    size = lines = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+            lines += block.count(b"\n")
+    return FileWritten(path=str(path.resolve()), why=why, bytes=size, lines=lines, sha256=digest.hexdigest())
 
 
 def file_sha256(path: Path) -> str:
@@ -183,6 +198,8 @@ class RunJournal:
         """Append one event in its envelope, as a line (scrubbed of secrets, whatever it carries)."""
         if self.problem is not None:
             return
+        if isinstance(event, FileWritten):
+            self.manifest.files[event.why] = event  # kept in the manifest when the run ends
         line = scrub(enveloped(event, run_id=self.manifest.run_id, ts=self._clock().isoformat()) + "\n")
         try:
             self._events.write(line)
