@@ -149,3 +149,44 @@ def test_runs_show_and_tail_after_a_resumed_run(tmp_path: Path, services_file: P
     assert all({"ts", "level", "run_id", "type", "data"} <= set(e) for e in events)
     warnings = runner.invoke(app, ["runs", "tail", run.name, "--level", "warning"]).stdout
     assert warnings == ""
+
+
+def test_the_metrics_say_what_the_events_say_and_are_served_on_loopback() -> None:
+    import httpx2
+
+    from service_ambitions.core.events import CallFinished, CallStarted, RetryScheduled, ThrottleChanged
+    from service_ambitions.core.models import Stage
+    from service_ambitions.core.spend import Spend
+    from service_ambitions.jobs.metrics import served_metrics
+
+    spend = Spend(requests=2, input_tokens=100, cache_read_tokens=60, output_tokens=10, cost_usd=Decimal("0.5"))
+    with served_metrics(0, max_in_flight=8) as metrics:
+        metrics(CallStarted(service_id="a", stage=Stage.MAPPING))
+        metrics(CallFinished(service_id="a", stage=Stage.MAPPING, model="m", spend=spend, latency_ms=300, queue_ms=100))
+        metrics(CallStarted(service_id="b", stage=Stage.MAPPING))
+        metrics(CallFinished(service_id="b", stage=Stage.MAPPING, model="m", spend=spend, cached=True))
+        metrics(RetryScheduled(stage=Stage.MAPPING, model="m", wait_s=1, reason="HTTP 429"))
+        metrics(ThrottleChanged(limit=4, reason="rate limited (HTTP 429)"))
+        page = httpx2.get(f"http://127.0.0.1:{metrics.port}/metrics").text
+    assert 'sa_calls_total{model="m",stage="mapping"} 2.0' in page
+    assert 'sa_cache_hits_total{model="m",stage="mapping"} 1.0' in page
+    assert 'sa_requests_total{model="m",stage="mapping"} 2.0' in page  # the cache hit billed nothing
+    assert 'sa_tokens_total{kind="cached",model="m",stage="mapping"} 60.0' in page
+    assert 'sa_retries_total{model="m",reason="HTTP 429",stage="mapping"} 1.0' in page
+    assert "sa_max_in_flight 4.0" in page
+    assert 'sa_calls_in_flight{stage="mapping"} 0.0' in page
+    assert 'sa_queue_wait_seconds_sum{stage="mapping"} 0.1' in page
+    assert 'sa_call_seconds_sum{stage="mapping"} 0.2' in page
+
+
+def test_a_metrics_port_in_use_is_one_line(services_file: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["run", str(services_file), "-o", str(tmp_path / "o.jsonl"), "--model", "offline"]
+        result = runner.invoke(app, [*args, "--metrics-port", str(port)])
+    assert result.exit_code == 4
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in result.output

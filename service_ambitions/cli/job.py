@@ -67,6 +67,8 @@ class JobDisplay:
     """At the end, list failed services with the provider's request id."""
     check: bool = False
     """At the end, the quality summary of the output (``check``'s findings, counted)."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1 at this port while the job runs."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class JobFlags:
     allow_prompt_logging: bool = False
     trace_ids: bool = False
     check: bool = False
+    metrics_port: int | None = None
 
 
 def launch_job(
@@ -151,6 +154,7 @@ def launch_job(
         interrupted_hint=f"stopped: continue with  {resume_hint(command_line)}",
         trace_ids=flags.trace_ids,
         check=flags.check,
+        metrics_port=flags.metrics_port,
     )
     paths = JobPaths(input_path, flags.output, flags.quarantine or quarantine_for(flags.output, input_path, command))
     continuation = Continuation(resume=flags.resume, run_id=flags.run_id, force=flags.force, detach=flags.detach)
@@ -191,8 +195,9 @@ def _watched(state: AppState, prepared: Prepared, request: JobRequest, display: 
     with (
         progress_display(state.err, panel, enabled=animate) as observe,
         heartbeat(state.err, panel.line, every=every, enabled=animate and not state.err.is_terminal),
+        _metrics(display.metrics_port, prepared.settings.max_in_flight) as metered,
     ):
-        sink = json_lines(observe) if display.json_logs else observe
+        sink = _both(json_lines(observe) if display.json_logs else observe, metered)
         try:
             result = execute(prepared, request, on_event=sink)
         except KeyboardInterrupt:
@@ -201,6 +206,29 @@ def _watched(state: AppState, prepared: Prepared, request: JobRequest, display: 
             raise
     # A resumed run is one run: its counts are every segment's, as `report` adds them up.
     return result, result.whole_run or tally
+
+
+@contextmanager
+def _metrics(port: int | None, max_in_flight: int) -> Iterator[EventSink | None]:
+    """The Prometheus metrics' sink while they are served (``--metrics-port``); None without a port."""
+    if port is None:
+        yield None
+        return
+    from service_ambitions.jobs.metrics import served_metrics
+
+    with served_metrics(port, max_in_flight=max_in_flight) as sink:
+        yield sink
+
+
+def _both(first: EventSink, then: EventSink | None) -> EventSink:
+    if then is None:
+        return first
+
+    def both(event: Event) -> None:
+        first(event)
+        then(event)
+
+    return both
 
 
 def _say_what_became_of_earlier_files(state: AppState, result: RunResult, output: Path) -> None:

@@ -21,6 +21,7 @@ from service_ambitions.cli.options import (
     JsonLogs,
     MaxCost,
     MaxInFlight,
+    MetricsPort,
     QuarantineOption,
     Quiet,
     Resume,
@@ -75,6 +76,7 @@ def map_features(
     strict: Strict = None,
     max_cost: MaxCost = None,
     warn_cost: WarnCost = None,
+    metrics_port: MetricsPort = None,
     batch: Batch = None,
     detach: Detach = False,
     batch_size: BatchSize = None,
@@ -150,6 +152,7 @@ def map_features(
         json_logs=json_logs,
         allow_prompt_logging=allow_prompt_logging,
         trace_ids=trace_ids,
+        metrics_port=metrics_port,
     )
     selection = MapSelection(catalogues=catalogue, service_file=service_file, service_id=service_id)
     launch_job(ctx, settings, input_path, flags, mapping=selection)

@@ -67,6 +67,17 @@ MaxCost = Annotated[
         rich_help_panel=_RUN,
     ),
 ]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while the job runs.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
 WarnCost = Annotated[
     str | None,
     typer.Option(

@@ -21,6 +21,7 @@ from service_ambitions.cli.options import (
     JsonLogs,
     MaxCost,
     MaxInFlight,
+    MetricsPort,
     QuarantineOption,
     Quiet,
     Resume,
@@ -78,6 +79,7 @@ def run(
     ] = None,
     max_cost: MaxCost = None,
     warn_cost: WarnCost = None,
+    metrics_port: MetricsPort = None,
     allow_unknown_prices: Annotated[
         bool | None,
         typer.Option(
@@ -180,6 +182,7 @@ def run(
         json_logs=json_logs,
         allow_prompt_logging=allow_prompt_logging,
         trace_ids=trace_ids,
+        metrics_port=metrics_port,
         check=check,
     )
     launch_job(ctx, settings, input_path, flags, max_services=max_services)

@@ -158,6 +158,9 @@ class _CallUsage(_Event):
     stage: Stage
     model: str
     latency_ms: float = 0.0
+    """From the call's start to its end, ``queue_ms`` included."""
+    queue_ms: float = 0.0
+    """Of that, the time its requests waited for a slot under ``max_in_flight``."""
     spend: Spend = Spend()
     """For a cache hit: what the original call used and cost (not spent again)."""
 

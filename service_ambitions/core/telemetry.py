@@ -14,15 +14,27 @@ from __future__ import annotations
 
 import os
 import sys
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from opentelemetry import metrics, trace
 
-__all__ = ["Metrics", "configure_telemetry", "tracer"]
+__all__ = ["Metrics", "SlotWait", "configure_telemetry", "slot_wait", "tracer"]
 
 tracer = trace.get_tracer("service_ambitions")
 """Spans for runs, services and stages; a no-op until telemetry is configured."""
+
+
+class SlotWait:
+    """Seconds one call's requests waited for a slot under the cap on requests in flight (output retries too)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
+slot_wait: ContextVar[SlotWait | None] = ContextVar("slot_wait", default=None)
+"""Set for the duration of a call (``pipeline/calls.py``); the limiter (``llm/limits.py``) adds each wait to it."""
 
 
 @dataclass
@@ -40,6 +52,10 @@ class Metrics:
         self.latency = self._meter.create_histogram(
             "sa_stage_latency", unit="ms", description="Time from a call's request to its validated answer"
         )
+        self.queue_wait = self._meter.create_histogram(
+            "sa_queue_wait", unit="ms", description="Time a call's requests waited for a slot under max_in_flight"
+        )
+        self.retries = self._meter.create_counter("sa_retries", description="Requests retried, by cause")
 
 
 _EXPORT_VARIABLES = ("LOGFIRE_TOKEN", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")

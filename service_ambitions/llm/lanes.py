@@ -16,12 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from opentelemetry.metrics import Counter
 from pydantic_ai import ModelSettings, UsageLimits
 from pydantic_ai.models import Model
 
 from service_ambitions.core.errors import ProviderError, ProviderRefused, ProviderUnreachable, ServiceAmbitionsError
 from service_ambitions.core.events import EventSink, RetryScheduled, ThrottleChanged
 from service_ambitions.core.models import Stage
+from service_ambitions.core.telemetry import Metrics
 from service_ambitions.llm.batching import BatchLane
 from service_ambitions.llm.chains import tell_fallback
 from service_ambitions.llm.failures import spent_by, translated
@@ -126,6 +128,12 @@ class LiveLane(_ModelLane):
     def __init__(self, models: LaneModels, limiter: AdaptiveLimiter) -> None:
         super().__init__(models)
         self.limiter = limiter
+        self._metrics: Metrics | None = None
+
+    def _retries(self) -> Counter:
+        """The ``sa_retries`` counter (made at the first retry: the meter is the one configured by then)."""
+        self._metrics = self._metrics or Metrics()
+        return self._metrics.retries
 
     async def answer(self, request: LLMRequest[OutputT], key: str | None) -> LLMAnswer[OutputT]:
         """The model's answer; a 429 the transport retried cuts the cap on requests in flight."""
@@ -133,6 +141,7 @@ class LiveLane(_ModelLane):
 
         def on_retry(wait_s: float, reason: str) -> None:
             self._emit(RetryScheduled(stage=request.stage, model=model, wait_s=wait_s, reason=reason))
+            self._retries().add(1, {"stage": request.stage.value, "model": model, "reason": reason})
             if reason == "HTTP 429" and self.limiter.slow_down():
                 self._emit(ThrottleChanged(limit=self.limiter.limit, reason="rate limited (HTTP 429)"))
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from aiolimiter import AsyncLimiter
 from pydantic_ai.concurrency import AbstractConcurrencyLimiter
 
+from service_ambitions.core.telemetry import slot_wait
+
 __all__ = ["AdaptiveLimiter", "CircuitBreaker", "RateLimiter"]
 
 
@@ -47,8 +49,11 @@ class AdaptiveLimiter(AbstractConcurrencyLimiter):
             return
         granted = asyncio.get_running_loop().create_future()
         self._waiters.append(granted)
+        began = time.perf_counter()
         try:
             await granted
+            if (waiting := slot_wait.get()) is not None:
+                waiting.seconds += time.perf_counter() - began
         except asyncio.CancelledError:
             if granted.done() and not granted.cancelled():
                 self.release()  # the slot came just as we were cancelled: pass it on

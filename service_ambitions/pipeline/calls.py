@@ -19,7 +19,7 @@ from service_ambitions.core.errors import BudgetExceeded, ProviderError
 from service_ambitions.core.events import CallFailed, CallFinished, CallStarted, EventSink
 from service_ambitions.core.models import Service, Stage
 from service_ambitions.core.spend import Spend
-from service_ambitions.core.telemetry import Metrics, tracer
+from service_ambitions.core.telemetry import Metrics, SlotWait, slot_wait, tracer
 
 if TYPE_CHECKING:
     from service_ambitions.llm.gateway import Gateway
@@ -76,25 +76,34 @@ class MeasuredCalls:
         gateway = self._gateway()
         metrics = self._metrics = self._metrics or Metrics()
         started = time.perf_counter()
+        waited = SlotWait()
         self._emit(CallStarted(service_id=service.service_id, stage=request.stage))
         metrics.in_flight.add(1, attributes)
+        token = slot_wait.set(waited)
         try:
             with tracer.start_as_current_span(request.stage.value, attributes=attributes) as span:
-                answer = await gateway.ask(request)
-                span.set_attributes({"model": answer.model, "cached": answer.cached, "cost": str(answer.spend.cost)})
+                try:
+                    answer = await gateway.ask(request)
+                except ProviderError as exc:
+                    span.set_attribute("provider_request_id", exc.request_id or "")
+                    raise
+                span.set_attributes(_call_attributes(answer, waited))
         except (ProviderError, BudgetExceeded) as exc:
             # Every started call ends in an event (the live panel counts calls in flight);
             # one that reached no provider says so with no requests.
-            self._failed(service, request.stage, exc, started)
+            self._failed(service, request.stage, exc, started, waited)
             self._count(service.service_id, exc.spent.cost_usd if exc.spent is not None else None)
             raise
         finally:
+            slot_wait.reset(token)
             metrics.in_flight.add(-1, attributes)
         latency_ms = _elapsed_ms(started)
+        queue_ms = round(waited.seconds * 1000, 1)
         spend = answer.spend
         labels = {"stage": request.stage.value, "model": answer.model}
         metrics.calls.add(1, labels)
-        metrics.latency.record(latency_ms, labels)
+        metrics.latency.record(latency_ms - queue_ms, labels)
+        metrics.queue_wait.record(queue_ms, labels)
         if answer.cached:
             metrics.cache_hits.add(1, labels)
         else:
@@ -109,12 +118,15 @@ class MeasuredCalls:
                 cached=answer.cached,
                 batch=answer.batched,
                 latency_ms=latency_ms,
+                queue_ms=queue_ms,
                 spend=spend,
             )
         )
         return answer
 
-    def _failed(self, service: Service, stage: Stage, exc: ProviderError | BudgetExceeded, started: float) -> None:
+    def _failed(
+        self, service: Service, stage: Stage, exc: ProviderError | BudgetExceeded, started: float, waited: SlotWait
+    ) -> None:
         """The requests of a failed call were billed: count them like any other."""
         self._emit(
             CallFailed(
@@ -122,10 +134,24 @@ class MeasuredCalls:
                 stage=stage,
                 model=exc.model or self._gateway().model_name(stage),
                 latency_ms=_elapsed_ms(started),
+                queue_ms=round(waited.seconds * 1000, 1),
                 spend=exc.spent or Spend(),
                 reason=exc.message,
             )
         )
+
+
+def _call_attributes(answer: LLMAnswer[BaseModel], waited: SlotWait) -> dict[str, str | bool | float]:
+    """What a call's span tells: model, cache, cost, the provider's request id, and the wait for a slot."""
+    last = answer.messages[-1] if answer.messages else None
+    request_id = getattr(last, "provider_response_id", None) or ""
+    return {
+        "model": answer.model,
+        "cached": answer.cached,
+        "cost": str(answer.spend.cost),
+        "provider_request_id": request_id,
+        "queue_wait_ms": round(waited.seconds * 1000, 1),
+    }
 
 
 def _elapsed_ms(started: float) -> float:
