@@ -190,3 +190,24 @@ def test_a_metrics_port_in_use_is_one_line(services_file: Path, tmp_path: Path) 
         result = runner.invoke(app, [*args, "--metrics-port", str(port)])
     assert result.exit_code == 4
     assert f"cannot serve metrics on 127.0.0.1:{port}" in result.output
+
+
+def test_view_and_export_say_each_file_they_wrote(tmp_path: Path, services_file: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert runner.invoke(app, ["run", str(services_file), "-o", str(out), "--model", "offline", "-q"]).exit_code == 0
+    page = runner.invoke(app, ["view", str(out), "-o", str(tmp_path / "r.html"), "--json"])
+    (line,) = [json.loads(text) for text in page.stdout.splitlines()]
+    assert (line["type"], line["data"]["why"], line["data"]["path"]) == (
+        "file_written",
+        "view",
+        str(tmp_path / "r.html"),
+    )
+    tables = runner.invoke(app, ["export", str(out), "-o", str(tmp_path / "csv"), "--json"])
+    written = [json.loads(text)["data"] for text in tables.stdout.splitlines()]
+    assert sorted(Path(w["path"]).name for w in written) == [
+        "features.csv",
+        "mappings.csv",
+        "plateaus.csv",
+        "services.csv",
+    ]
+    assert all(w["lines"] > 1 and len(w["sha256"]) == 64 for w in written)

@@ -46,6 +46,12 @@ def export(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print each file written as a file_written event line (path, bytes, lines, sha256)."
+        ),
+    ] = False,
 ) -> None:
     """Write a run's records as flat tables or Markdown roadmaps.
 
@@ -83,3 +89,7 @@ def export(
     from service_ambitions.cli.render import render_skipped
 
     render_skipped(state.err, found.skipped)
+    if as_json:
+        from service_ambitions.cli.render import echo_files_written
+
+        echo_files_written(written, "export")

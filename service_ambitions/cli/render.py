@@ -11,7 +11,7 @@ from rich.box import SIMPLE_HEAD
 from rich.console import Console
 from rich.table import Table
 
-from service_ambitions.cli.safe import cell, markup_safe, plain
+from service_ambitions.cli.safe import cell, json_safe, markup_safe, plain
 from service_ambitions.core.events import BudgetWarning
 from service_ambitions.core.models import Stage
 
@@ -446,3 +446,17 @@ def render_runs(console: Console, manifests: list[Manifest]) -> None:
             f"${counts.spend.cost_usd:.4f}",
         )
     console.print(table)
+
+
+def echo_files_written(paths: Sequence[Path], why: str) -> None:
+    """Each file a command wrote as a ``file_written`` event line on stdout (the journal's envelope)."""
+    from datetime import UTC, datetime
+
+    import typer
+
+    from service_ambitions.core.events import enveloped
+    from service_ambitions.runs.journal import file_written
+
+    now = datetime.now(UTC).isoformat()
+    for path in paths:
+        typer.echo(json_safe(enveloped(file_written(path, why), run_id="", ts=now)))

@@ -34,6 +34,12 @@ def view(
         ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="The page's title. [default: the file's name]")] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print each file written as a file_written event line (path, bytes, lines, sha256)."
+        ),
+    ] = False,
 ) -> None:
     """Write a run's records as one self-contained HTML roadmap.
 
@@ -115,3 +121,7 @@ def view(
     from service_ambitions.cli.render import render_skipped
 
     render_skipped(state.err, found.skipped)
+    if as_json:
+        from service_ambitions.cli.render import echo_files_written
+
+        echo_files_written([target], "view")
