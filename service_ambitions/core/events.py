@@ -7,6 +7,7 @@ and no secrets.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -383,6 +384,7 @@ ENVELOPE_VERSION = 2
 """The shape of an event line: 2 is the envelope below; 1 (no ``v``) was the event's own fields with ``time``."""
 
 _ENVELOPE_KEYS = frozenset({"type", "stage", "service_id"})
+_EXCLUDED = set(_ENVELOPE_KEYS)
 _EVENT = TypeAdapter(Event)
 
 
@@ -396,14 +398,20 @@ def enveloped(event: Event, *, run_id: str, ts: str) -> str:
     stage = getattr(event, "stage", None)
     service_id = getattr(event, "service_id", None)
     level = event_level(event.type, getattr(event, "status", None))
-    data = event.model_dump_json(exclude=set(_ENVELOPE_KEYS))
-    where = (f', "stage": "{stage.value if hasattr(stage, "value") else stage}"' if stage else "") + (
-        f', "service_id": {json.dumps(service_id)}' if service_id is not None else ""
-    )
+    data = event.model_dump_json(exclude=_EXCLUDED)
+    where = f', "stage": "{stage}"' if stage else ""
+    if service_id is not None:
+        where += f', "service_id": {_json_string(service_id)}'
     return (
-        f'{{"v": {ENVELOPE_VERSION}, "ts": "{ts}", "level": "{level}", "run_id": {json.dumps(run_id)}, '
+        f'{{"v": {ENVELOPE_VERSION}, "ts": "{ts}", "level": "{level}", "run_id": {_json_string(run_id)}, '
         f'"type": "{event.type}"{where}, "data": {data}}}'
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(text: str) -> str:
+    """A string as JSON (run ids and service ids recur: each is encoded once)."""
+    return json.dumps(text)
 
 
 def from_line(record: dict[str, Any]) -> Event:
