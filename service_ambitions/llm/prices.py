@@ -36,7 +36,7 @@ def quote(name: str, prices: Mapping[str, ModelPrice]) -> PriceQuote:
     if name in prices:
         return PriceQuote(name, "settings (prices:)", prices[name])
     if is_offline(name):
-        return PriceQuote(name, "the offline model costs nothing", ModelPrice(input=Decimal(0), output=Decimal(0)))
+        return PriceQuote(name, "the offline model (free)", ModelPrice(input=Decimal(0), output=Decimal(0)))
     provider, _, model_name = name.partition(":")
     found = installed_plugins().plugins.get(provider)
     if found is not None:
