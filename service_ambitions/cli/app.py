@@ -32,6 +32,7 @@ from service_ambitions.cli import map as map_module
 from service_ambitions.cli import models as models_module
 from service_ambitions.cli import run as run_module
 from service_ambitions.cli import schema as schema_module
+from service_ambitions.cli import serve as serve_module
 from service_ambitions.cli import validate as validate_module
 from service_ambitions.cli import view as view_module
 from service_ambitions.cli.cache import cache_app
@@ -143,6 +144,7 @@ app.command("map", no_args_is_help=True)(_reported(map_module.map_features))
 app.command("validate", no_args_is_help=True)(_reported(validate_module.validate))
 app.command("schema")(_reported(schema_module.schema))
 app.command("init")(_reported(init_module.init))
+app.command("serve")(_reported(serve_module.serve))
 app.command("report")(_reported(report))
 app.command("diff", no_args_is_help=True)(_reported(diff_module.diff))
 app.command("check", no_args_is_help=True)(_reported(check_module.check))
