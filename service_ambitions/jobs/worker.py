@@ -29,6 +29,7 @@ from service_ambitions.core.clock import utc_now
 from service_ambitions.core.errors import ServiceAmbitionsError
 from service_ambitions.core.events import Event, ServiceDeferred
 from service_ambitions.core.models import Service, ServiceEvolution
+from service_ambitions.core.telemetry import configure_telemetry
 from service_ambitions.core.tuning import tune_gc
 from service_ambitions.inputs.entries import Accepted, QuarantineRecord
 from service_ambitions.jobs.compose import assemble_pipeline, run_cache, run_gateway
@@ -77,6 +78,8 @@ async def _work(settings: Settings, run_id: str, entries: list[Accepted], channe
 def main() -> int:
     """Run this worker's services; the exit code is 0 unless an error stopped the run."""
     channel = _Channel(sys.stdout.buffer)
+    # As the parent: telemetry where there is somewhere to send it; otherwise logfire is never imported.
+    configure_telemetry()
     header = json.loads(sys.stdin.readline())
     settings = Settings.model_validate(header["settings"])
     entries = [
