@@ -128,3 +128,19 @@ async def test_what_the_pacer_learns_and_waits_becomes_events_of_the_call() -> N
         LimitsLearned(provider="api", requests_per_minute=60, tokens_per_minute=None),
         LimitWaited(provider="api", wait_s=1.0),
     ]
+
+
+def test_one_pacer_paces_one_run_after_another_on_new_event_loops() -> None:
+    import asyncio
+
+    from service_ambitions.llm.pacing import HeaderPacer
+
+    pacer = HeaderPacer()  # the real clock: requests 1 ms apart, so the later ones wait in line
+    pacer.after("h", 200, {"x-ratelimit-limit-requests": "60000"})
+
+    async def three_at_once() -> float:
+        waits = await asyncio.gather(*(pacer.before("h", b"{}") for _ in range(3)))
+        return sum(waits)
+
+    assert asyncio.run(three_at_once()) > 0
+    assert asyncio.run(three_at_once()) > 0  # a new loop: the line is not the old loop's lock

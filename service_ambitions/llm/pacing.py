@@ -119,9 +119,19 @@ class _Host:
     sent: deque[tuple[float, int]] = field(default_factory=deque)
     """(time, estimated tokens) of each request sent in the trailing window."""
     tokens_sent: int = 0
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    turns: dict[asyncio.AbstractEventLoop, asyncio.Lock] = field(default_factory=dict)
     """Requests wait their turn here: only the first in line sleeps until the host has room, so
-    waiting costs one timer, not a wake-up of every waiting request at every free slot."""
+    waiting costs one timer, not a wake-up of every waiting request at every free slot. One
+    lock per event loop: a client (and its pacer) may serve one run after another."""
+
+    def turn(self) -> asyncio.Lock:
+        """The lock of the running event loop."""
+        loop = asyncio.get_running_loop()
+        lock = self.turns.get(loop)
+        if lock is None:
+            self.turns.clear()  # a loop that is done holds nobody in line
+            lock = self.turns[loop] = asyncio.Lock()
+        return lock
 
 
 class HeaderPacer:
@@ -144,9 +154,10 @@ class HeaderPacer:
         pace = self._hosts.setdefault(host, _Host())
         tokens = _estimated_tokens(body)
         waited = 0.0
-        if self._delay(pace, tokens) > 0 or pace.turn.locked():
+        turn = pace.turn()
+        if self._delay(pace, tokens) > 0 or turn.locked():
             started = self._clock()
-            async with pace.turn:
+            async with turn:
                 while (delay := self._delay(pace, tokens)) > 0:
                     await self._sleep(delay)
                 self._sent(pace, tokens)
