@@ -39,6 +39,7 @@ from service_ambitions.runs.tally import Tally
 
 __all__ = [
     "TERMINATE",
+    "EventTail",
     "Manifest",
     "RunCounts",
     "RunJournal",
@@ -344,29 +345,58 @@ def _drop_torn_tail(path: Path) -> None:
         return
 
 
+class EventTail:
+    """The whole lines of a run's event file, read as they are written: ``runs tail -f`` and the web's stream.
+
+    A line still being written is left for a later read, whole. :meth:`ended` says when
+    following can stop — the manifest, not one event, says whether the run runs (a resumed
+    run's earlier ``run_finished`` does not end it, a process gone with ``kill -9`` does);
+    the lines written before that are read by one more :meth:`new_lines`.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._handle = (directory / "events.jsonl").open(encoding="utf-8", errors="replace")
+
+    def new_lines(self) -> list[str]:
+        """Every whole line written since the last call (without its newline)."""
+        found: list[str] = []
+        while True:
+            line = self._handle.readline()
+            if not line.endswith("\n"):
+                self._handle.seek(self._handle.tell() - len(line))  # being written: read it whole later
+                return found
+            found.append(line.rstrip("\n"))
+
+    def ended(self) -> bool:
+        """Whether the run is no longer running (finished, stopped, or its process gone)."""
+        manifest = read_manifest(self._directory)
+        return manifest is None or manifest.status is not RunStatus.RUNNING
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+    def __enter__(self) -> EventTail:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def follow_events(
     directory: Path, *, follow: bool = False, sleep: Callable[[float], None] = time.sleep
 ) -> Iterator[str]:
-    """Every event line of the run in ``directory`` as it was written (JSON); with ``follow``, new ones too.
+    """Every event line of the run in ``directory`` as it was written (JSON).
 
-    Following stops once the run is no longer running — finished, or its process gone
-    (``kill -9``) — and every line it wrote has been read. A resumed run's earlier
-    ``run_finished`` does not stop it: the manifest, not one event, says whether it runs.
+    With ``follow``, new ones too, until the run no longer runs and every line it wrote has been read.
     """
-    with (directory / "events.jsonl").open(encoding="utf-8", errors="replace") as handle:
+    with EventTail(directory) as tail:
         while True:
-            line = handle.readline()
-            if line.endswith("\n"):
-                yield line.rstrip("\n")
-                continue
-            handle.seek(handle.tell() - len(line))  # a line still being written: read it whole later
+            yield from tail.new_lines()
             if not follow:
                 return
-            manifest = read_manifest(directory)
-            if manifest is None or manifest.status is not RunStatus.RUNNING:
-                # Written before the status changed: whatever is still unread is there now.
-                for rest in handle:
-                    if rest.endswith("\n"):
-                        yield rest.rstrip("\n")
+            if tail.ended():
+                yield from tail.new_lines()  # written before the status changed
                 return
             sleep(0.2)

@@ -169,21 +169,18 @@ async def run_events(request: Request) -> Response:
 async def _event_stream(directory: Path, run_id: str, start: int, *, follow: bool, poll_s: float) -> AsyncIterator[str]:
     """Each event line after ``start`` as an SSE message; following, until the run is no longer running."""
     from service_ambitions.core.events import as_envelope
-    from service_ambitions.runs.journal import RunStatus, read_manifest
+    from service_ambitions.runs.journal import EventTail
 
     seen = 0
-    with (directory / "events.jsonl").open(encoding="utf-8", errors="replace") as handle:
+    with EventTail(directory) as tail:
         while True:
-            line = handle.readline()
-            if line.endswith("\n"):
+            ended = follow and await asyncio.to_thread(tail.ended)
+            for line in tail.new_lines():  # after `ended`: what was written before the status changed too
                 seen += 1
                 if seen > start:
                     envelope = as_envelope(json.loads(line), run_id)
                     yield f"id: {seen}\nevent: {envelope['type']}\ndata: {json.dumps(envelope)}\n\n"
-                continue
-            handle.seek(handle.tell() - len(line))  # a line still being written: read it whole later
-            manifest = await asyncio.to_thread(read_manifest, directory)
-            if not follow or manifest is None or manifest.status is not RunStatus.RUNNING:
+            if not follow or ended:
                 return
             await asyncio.sleep(poll_s)
 
