@@ -211,3 +211,38 @@ def test_view_and_export_say_each_file_they_wrote(tmp_path: Path, services_file:
         "services.csv",
     ]
     assert all(w["lines"] > 1 and len(w["sha256"]) == 64 for w in written)
+
+
+def test_an_answer_older_than_its_stage_ttl_is_a_miss(tmp_path: Path) -> None:
+    from pydantic import BaseModel
+
+    from service_ambitions.cache.store import ResultCache
+    from service_ambitions.config.cache_mode import CacheMode
+    from service_ambitions.core.clock import utc_now
+    from service_ambitions.core.models import Stage
+    from service_ambitions.core.spend import Spend
+    from service_ambitions.llm.answers import CachedAnswers
+    from service_ambitions.llm.keys import OutputTypes
+    from service_ambitions.llm.requests import LLMAnswer, LLMRequest
+
+    class Out(BaseModel):
+        value: int
+
+    request = LLMRequest(Stage.MAPPING, "", "?", Out)
+    with ResultCache(tmp_path / "c") as cache:
+        CachedAnswers(cache, CacheMode.READ, OutputTypes(), lambda e: None).write(
+            request, "k", LLMAnswer(Out(value=1), "m", Spend(), ())
+        )
+    later = utc_now() + timedelta(days=2)
+    with ResultCache(tmp_path / "c", clock=lambda: later) as cache:
+
+        def read(ttls: dict[Stage, timedelta]) -> LLMAnswer[Out] | None:
+            return CachedAnswers(cache, CacheMode.READ, OutputTypes(), lambda e: None, ttls=ttls).read(request, "k")
+
+        assert read({Stage.MAPPING: timedelta(days=1)}) is None  # two days old, one day to live
+        hit = read({Stage.MAPPING: timedelta(days=3)})
+        assert hit is not None
+        assert hit.output == Out(value=1)
+        assert read({Stage.FEATURES: timedelta(days=1)}) is not None  # another stage's TTL
+    assert Settings(cache_ttl="1d").snapshots is False
+    assert Settings().snapshots is True

@@ -288,6 +288,11 @@ class Settings(BaseSettings):
             return dict.fromkeys(Stage, parse_age(self.cache_ttl))
         return {stage: parse_age(text) for stage, text in self.cache_ttl.items()}
 
+    @property
+    def snapshots(self) -> bool:
+        """Whether whole services are cached as snapshots: not with a ``cache_ttl`` (a snapshot has no age)."""
+        return self.cache_ttl is None
+
     def warn_amount(self) -> Decimal | None:
         """The spending at which a run warns, in USD (a share resolved against max_cost); None: no warning."""
         if self.warn_cost is None:

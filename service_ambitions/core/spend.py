@@ -56,7 +56,8 @@ class Spend(BaseModel):
         return cls(cost_usd=cost or Decimal(0), unpriced=int(cost is None), **counts)
 
     def __add__(self, other: Spend) -> Spend:
-        return Spend(
+        # Sums of valid spends are valid: no validation (a cached run adds a dozen per service).
+        return Spend.model_construct(
             requests=self.requests + other.requests,
             input_tokens=self.input_tokens + other.input_tokens,
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,

@@ -58,8 +58,7 @@ def assemble_pipeline(
 
     settings = prepared.settings
     snapshots = None
-    # A snapshot has no age of its own: with a TTL, each answer is looked up (and aged) instead.
-    if cache is not None and not remap and not settings.cache_ttls():
+    if cache is not None and not remap and settings.snapshots:
         snapshots = Snapshots(cache, prepared.snapshot_scope, settings.cache_mode)
     return Pipeline(
         prepared.book,

@@ -76,8 +76,8 @@ def answered_by_snapshots(prepared: Prepared, read: Callable[[], Iterator[Accept
     settings = prepared.settings
     if settings.cache_mode not in (CacheMode.READ, CacheMode.READONLY) or not settings.cache_directory().is_dir():
         return False
-    if settings.cache_ttls():
-        return False  # with a TTL, snapshots are not read (see jobs/compose.py)
+    if not settings.snapshots:
+        return False
     try:
         with open_cache(settings) as cache:
             scope = prepared.snapshot_scope

@@ -111,15 +111,15 @@ class CachedAnswers:
             return None
         reason = found.problem
         if found.answer is not None:
+            entry = found.answer.entry
+            ttl = self._ttls.get(request.stage)
+            if ttl is not None and entry.created + ttl < cache.now():
+                return None  # expired: asked afresh, and the answer stored over it (not validated for nothing)
             try:
                 output = self._outputs.of(request.output_type).adapter.validate_json(found.answer.output_json)
             except ValidationError as exc:
                 reason = f"output no longer valid: {str(exc).splitlines()[0]}"
             else:
-                entry = found.answer.entry
-                ttl = self._ttls.get(request.stage)
-                if ttl is not None and entry.created + ttl < cache.now():
-                    return None  # expired: asked afresh, and the answer stored over it
                 return LLMAnswer(output, entry.model, entry.spend, (), cached=True, key=key)
         if key not in self._rejected:
             # Reported once; the fresh answer then replaces the entry (except in readonly mode).
