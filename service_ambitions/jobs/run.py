@@ -373,9 +373,9 @@ async def _journaled(
         recorder = stack.enter_context(RunJournal(directory, manifest, clock=job.clock))
 
         warn_at = settings.warn_amount()
-        # A resumed run's earlier segments count towards the threshold, as towards the budget.
-        spent_earlier = tally_run(directory).cost if resumed and warn_at is not None else Decimal(0)
-        emit = _RunSink(tally, recorder, on_event, _SoftBudget(warn_at, spent_earlier, settings.max_cost))
+        # --max-cost and --warn-cost are for the whole run: a resumed run's earlier segments count.
+        spent_before = tally_run(directory).cost if resumed else Decimal(0)
+        emit = _RunSink(tally, recorder, on_event, _SoftBudget(warn_at, spent_before, settings.max_cost))
 
         emit(RunStarted(run_id=manifest.run_id, resumed=resumed, already_done=len(done)))
         for service_id in done:  # in the output already: not done again
@@ -385,8 +385,6 @@ async def _journaled(
             cache = run_cache(settings, stack, emit)
             waiting = stack.enter_context(SuspendedStore(directory)) if settings.batch.enabled else None
             lane = batch_lane(job.prepared, waiting, emit, detach=job.detach) if waiting is not None else None
-            # --max-cost is for the whole run: a resumed run's earlier segments count.
-            spent_before = tally_run(directory).cost if resumed else Decimal(0)
             gateway = _lazy(lambda: run_gateway(job.prepared, cache, emit, lane, spent_before=spent_before))
             attributes: dict[str, str | bool] = {
                 "run_id": manifest.run_id,
