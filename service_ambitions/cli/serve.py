@@ -36,7 +36,7 @@ def serve(
     JSON over HTTP, documented at /api/docs and /api/openapi.json. Every request needs the
     token: open the URL it prints (it sets a cookie), or send Authorization: Bearer TOKEN.
     Listens on 127.0.0.1 unless --allow-remote. Needs the web extra:
-    uv sync --extra web (or uv tool install 'service-ambitions[web]').
+    uv run --extra web service-ambitions serve (or uv tool install 'service-ambitions[web]').
 
     For example:
 
@@ -62,7 +62,7 @@ def serve(
     except ImportError as exc:
         raise ConfigError(
             "serve needs the web extra, which is not installed",
-            hint="in a checkout: uv sync --extra web; as a tool: uv tool install 'service-ambitions[web]'",
+            hint="in a checkout: uv run --extra web service-ambitions serve; as a tool: uv tool install 'service-ambitions[web]'",
         ) from exc
     from service_ambitions.config.settings import load_settings
 
