@@ -62,7 +62,8 @@ def serve(
     except ImportError as exc:
         raise ConfigError(
             "serve needs the web extra, which is not installed",
-            hint="in a checkout: uv run --extra web service-ambitions serve; as a tool: uv tool install 'service-ambitions[web]'",
+            hint="in a checkout: uv run --extra web service-ambitions serve; "
+            "as a tool: uv tool install 'service-ambitions[web]'",
         ) from exc
     from service_ambitions.config.settings import load_settings
 
