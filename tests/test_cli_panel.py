@@ -17,7 +17,7 @@ import pyte
 import pytest
 from rich.console import Console
 
-from service_ambitions.cli.panel import PanelPlan, RunPanel
+from service_ambitions.cli.panel import RunPanel
 from service_ambitions.core.events import (
     CallFinished,
     CallStarted,
@@ -29,6 +29,7 @@ from service_ambitions.core.events import (
     ServiceStarted,
     Stage,
 )
+from service_ambitions.runs.live import LivePlan
 from service_ambitions.runs.tally import Tally
 
 from .conftest import EXAMPLES, subprocess_env
@@ -108,7 +109,7 @@ def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
     tally = Tally()
     panel = RunPanel(
         tally,
-        PanelPlan(
+        LivePlan(
             services=10,
             calls_per_service={Stage.DESCRIPTIONS: 1, Stage.FEATURES: 2, Stage.MAPPING: 4},
             requests_per_minute=600,
@@ -145,7 +146,7 @@ def test_the_panel_shows_rates_money_health_and_failures_from_events() -> None:
     assert "3 of 600 req/min" in text  # 2 requests in the run's first 35 s
     assert "75% of input tokens from the provider's prompt cache" in text
 
-    announced = RunPanel(tally, PanelPlan(services=10))
+    announced = RunPanel(tally, LivePlan(services=10))
     tally(LimitsLearned(provider="api.openai.com", requests_per_minute=900, tokens_per_minute=150_000))
     tally(LimitWaited(provider="api.openai.com", wait_s=12.5))
     quiet = Console(record=True, width=120)
@@ -165,7 +166,7 @@ def test_the_panel_and_heartbeat_count_batches_and_the_requests_waiting_in_them(
     from service_ambitions.core.events import BatchSubmitted, BatchUpdated
 
     tally = Tally()
-    panel = RunPanel(tally, PanelPlan(services=4))
+    panel = RunPanel(tally, LivePlan(services=4))
     for event in (
         BatchSubmitted(batch_id="b1", model="m", requests=8),
         BatchSubmitted(batch_id="b2", model="m", requests=3),
@@ -178,4 +179,4 @@ def test_the_panel_and_heartbeat_count_batches_and_the_requests_waiting_in_them(
     buffer.print(panel)
     assert "2 batches (1 at the provider, 1 ended) · 3 requests waiting" in buffer.export_text()
     assert "2 batches (1 at the provider, 1 ended) · 3 requests waiting" in panel.line()
-    assert "batches" not in RunPanel(Tally(), PanelPlan(services=4)).line()
+    assert "batches" not in RunPanel(Tally(), LivePlan(services=4)).line()

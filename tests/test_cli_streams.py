@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from service_ambitions.cli.app import app
 from service_ambitions.cli.job import heartbeat
-from service_ambitions.cli.panel import PanelPlan, RunPanel
+from service_ambitions.cli.panel import RunPanel
 from service_ambitions.core.events import ServiceCompleted, ServiceStarted
+from service_ambitions.runs.live import LivePlan
 from service_ambitions.runs.tally import Tally
 
 from .conftest import EXAMPLES, subprocess_env
@@ -69,7 +70,7 @@ def test_heartbeat_lines_off_a_terminal() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, width=200)
     tally = Tally()
-    panel = RunPanel(tally, PanelPlan(services=5))
+    panel = RunPanel(tally, LivePlan(services=5))
     for event in (ServiceStarted(service_id="a"), ServiceCompleted(service_id="a", features=3, dropped_items=0)):
         tally(event)
         panel.observe(event)

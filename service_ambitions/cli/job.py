@@ -20,14 +20,15 @@ from rich.console import Console
 from service_ambitions.cli.safe import plain
 from service_ambitions.cli.state import AppState
 from service_ambitions.core.errors import EXIT_DETACHED, EXIT_QUARANTINED, BudgetExceeded
+from service_ambitions.runs.live import count_lines
 
 if TYPE_CHECKING:
-    from service_ambitions.cli.panel import PanelPlan
     from service_ambitions.config.settings import Settings
     from service_ambitions.core.events import Event, EventSink
     from service_ambitions.jobs.plan import Estimate
     from service_ambitions.jobs.run import JobRequest, MapSelection, RunResult
     from service_ambitions.jobs.setup import Prepared
+    from service_ambitions.runs.live import LivePlan
     from service_ambitions.runs.tally import Tally
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "JobFlags",
     "Terminated",
     "batch_mode",
-    "count_lines",
     "execute",
     "heartbeat",
     "json_lines",
@@ -336,15 +336,15 @@ def heartbeat(
         thread.join()
 
 
-def _panel_plan(prepared: Prepared, services: int | None) -> PanelPlan:
+def _panel_plan(prepared: Prepared, services: int | None) -> LivePlan:
     """What the panel measures progress against: services, calls per service by stage, limits, budget."""
-    from service_ambitions.cli.panel import PanelPlan
     from service_ambitions.core.models import Stage
+    from service_ambitions.runs.live import LivePlan
 
     plateaus, catalogues = len(prepared.reference.plateaus), len(prepared.reference.catalogues)
     per_service = {Stage.DESCRIPTIONS: 1, Stage.FEATURES: plateaus, Stage.MAPPING: plateaus * catalogues}
     settings = prepared.settings
-    return PanelPlan(
+    return LivePlan(
         services=services,
         calls_per_service={stage: per_service[stage] for stage in prepared.chains},
         requests_per_minute=settings.limits.requests_per_minute,
@@ -408,13 +408,3 @@ def execute(prepared: Prepared, request: JobRequest, *, on_event: EventSink) -> 
 
 class Terminated(KeyboardInterrupt):
     """The job was stopped by SIGTERM; handled like Ctrl-C, but said as it was."""
-
-
-def count_lines(path: Path, limit: int | None) -> int | None:
-    """Non-blank lines of ``path``: the progress bar's total (an upper bound of services)."""
-    try:
-        with path.open("rb") as handle:
-            count = sum(1 for line in handle if line.strip())
-    except OSError:
-        return None
-    return min(count, limit) if limit else count

@@ -10,9 +10,7 @@ as one plain line for the heartbeat.
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from decimal import Decimal
 
 from rich.box import SIMPLE_HEAD
@@ -22,33 +20,12 @@ from rich.table import Table
 from rich.text import Text
 
 from service_ambitions.cli.safe import plain
-from service_ambitions.core.events import (
-    CallFailed,
-    CallFinished,
-    Event,
-    RetryScheduled,
-    RunStarted,
-    ServiceCompleted,
-    ServiceFailed,
-)
+from service_ambitions.core.events import Event
 from service_ambitions.core.models import Stage
+from service_ambitions.runs.live import LivePlan, LiveRun
 from service_ambitions.runs.tally import Tally
 
-__all__ = ["PanelPlan", "RunPanel"]
-
-WINDOW_S = 60.0
-"""Rates and the ETA are taken over the last minute, not since the start of the run."""
-
-
-@dataclass(frozen=True)
-class PanelPlan:
-    """What the run is expected to do: services, calls per service by stage, limits and budget."""
-
-    services: int | None = None
-    calls_per_service: Mapping[Stage, int] | None = None
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-    budget: Decimal | None = None
+__all__ = ["RunPanel"]
 
 
 def _duration(seconds: float) -> str:
@@ -65,72 +42,43 @@ def _count(value: float) -> str:
 
 
 class RunPanel:
-    """The panel's state, fed every event after the tally has counted it."""
+    """The panel: the run's live figures (:class:`LiveRun`), drawn; fed every event after the tally counted it."""
 
-    def __init__(self, tally: Tally, plan: PanelPlan, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, tally: Tally, plan: LivePlan, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.tally = tally
         self.plan = plan
         self._clock = clock
-        self._began = clock()
-        self._services = plan.services
-        self._done: deque[float] = deque()
-        self._requests: deque[tuple[float, int, int, int]] = deque()
-        self._retries: deque[tuple[float, str, float]] = deque()
+        self._live = LiveRun(tally, plan, began=clock())
+
+    @property
+    def _began(self) -> float:
+        return self._live.began
+
+    @property
+    def _services(self) -> int | None:
+        return self._live.services
 
     def observe(self, event: Event) -> None:
         """Note when what matters for rates and the ETA happened."""
-        now = self._clock()
-        match event:
-            case RunStarted() if event.already_done and self._services is not None:
-                self._services = max(0, self._services - event.already_done)  # resuming: only what is left
-            case ServiceCompleted() | ServiceFailed():
-                self._done.append(now)
-            case CallFinished(cached=False) | CallFailed():
-                self._requests.append((now, event.spend.requests, event.spend.input_tokens, event.spend.output_tokens))
-            case RetryScheduled():
-                self._retries.append((now, event.reason, event.wait_s))
-            case _:
-                return
-        self._forget_before(now - WINDOW_S)  # a quiet run draws nothing: the window still moves
+        self._live.observe(event, self._clock())
 
     # -- figures ---------------------------------------------------------------------------
 
-    def _recent(self) -> float:
-        """The span the rates are taken over: the last minute, or the run so far when shorter."""
-        now = self._clock()
-        self._forget_before(now - WINDOW_S)
-        return max(1.0, min(WINDOW_S, now - self._began))
-
-    def _forget_before(self, cutoff: float) -> None:
-        """Drop what happened before ``cutoff``: the panel keeps a minute, whatever the run's length."""
-        while self._done and self._done[0] < cutoff:
-            self._done.popleft()
-        while self._requests and self._requests[0][0] < cutoff:
-            self._requests.popleft()
-        while self._retries and self._retries[0][0] < cutoff:
-            self._retries.popleft()
-
     def figures(self) -> dict[str, float | None]:
         """Rates per minute and the ETA in seconds (None when it cannot be told yet)."""
-        span = self._recent()
-        per_minute = 60 / span
-        done = self.tally.completed + self.tally.failed
-        left = None if self._services is None else max(0, self._services - done)
-        rate = len(self._done) / span  # services a second, recently
+        rates = self._live.rates(self._clock())
         return {
-            "requests": sum(r[1] for r in self._requests) * per_minute,
-            "input_tokens": sum(r[2] for r in self._requests) * per_minute,
-            "output_tokens": sum(r[3] for r in self._requests) * per_minute,
-            "left": left,
-            "eta": None if left is None or not rate else left / rate,
+            "requests": rates.requests,
+            "input_tokens": rates.input_tokens,
+            "output_tokens": rates.output_tokens,
+            "left": rates.left,
+            "eta": rates.eta_s,
         }
 
     def _limits(self) -> tuple[str, str]:
         """The limits the rates are shown against: the configured ones, else those providers announced."""
-        plan, learned = self.plan, list(self.tally.learned_limits.values())
-        requests = plan.requests_per_minute or min((r for r, _ in learned if r), default=None)
-        tokens = plan.tokens_per_minute or min((t for _, t in learned if t), default=None)
-        source = "" if plan.requests_per_minute or plan.tokens_per_minute or not learned else " announced"
+        requests, tokens, announced = self._live.limits()
+        source = " announced" if announced else ""
         return (
             f" of {requests:,}{source}" if requests else "",
             f" of {tokens:,}{source}" if tokens else "",
@@ -139,9 +87,8 @@ class RunPanel:
     def _money(self) -> str:
         tally, plan = self.tally, self.plan
         parts = [f"${tally.cost:.4f} spent"]
-        done = tally.completed + tally.failed
-        if done and self._services:
-            parts.append(f"~${tally.cost / done * self._services:.4f} projected")
+        if (projected := self._live.projected()) is not None:
+            parts.append(f"~${projected:.4f} projected")
         if plan.budget is not None:
             parts.append(f"${max(Decimal(0), plan.budget - tally.cost):.4f} of ${plan.budget} budget left")
         parts.append(f"${tally.saved:.4f} saved by the cache")
@@ -149,12 +96,10 @@ class RunPanel:
 
     def _health(self) -> str:
         tally = self.tally
-        causes = Counter(reason for _, reason, _ in self._retries)
-        parts = [f"{len(self._retries)} retries in the last minute"]
+        causes, waiting = self._live.retries(self._clock())
+        parts = [f"{sum(causes.values())} retries in the last minute"]
         if causes:
             parts[0] += " (" + ", ".join(f"{plain(reason)}: {n}" for reason, n in causes.most_common(3)) + ")"
-        now = self._clock()
-        waiting = max((at + wait - now for at, _, wait in self._retries), default=0.0)
         if waiting >= 0.1:
             parts.append(f"waiting {waiting:.1f}s (Retry-After)")
         if tally.throttled_to is not None:
@@ -224,7 +169,8 @@ class RunPanel:
         head.add_row("money", Text(self._money(), style="yellow" if self.tally.budget_warning else ""))
         if share := tally.prefix_cached_share:
             head.add_row("prompts", Text(f"{share:.0%} of input tokens from the provider's prompt cache"))
-        head.add_row("provider", Text(self._health(), style="yellow" if self._retries or tally.paused else ""))
+        troubled = bool(self._live.retries(self._clock())[0] or tally.paused)
+        head.add_row("provider", Text(self._health(), style="yellow" if troubled else ""))
         for failure in list(tally.failures.values())[-3:]:
             stage = f" ({failure.stage.value})" if failure.stage else ""
             head.add_row("failed", Text(plain(f"{failure.service_id}{stage}: {failure.reason}"), style="red"))
@@ -240,7 +186,7 @@ class RunPanel:
             row = tally.stage(stage)
             if stage not in per_service and not row.calls:
                 continue
-            planned = f" / {per_service[stage] * self._services:,}" if stage in per_service and self._services else ""
+            planned = f" / {whole:,}" if (whole := self._live.planned(stage)) is not None else ""
             calls, flying, cached = row.calls, tally.in_flight[stage], row.cached
             table.add_row(stage.value, f"{calls:,}{planned}", f"{flying:,}", f"{cached:,}")
         return table

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from service_ambitions.cli.job import JobDisplay, JobFlags, count_lines, launch_job, run_job
+from service_ambitions.cli.job import JobDisplay, JobFlags, launch_job, run_job
 from service_ambitions.cli.options import (
     AllowPromptLogging,
     AsJson,
@@ -35,6 +35,7 @@ from service_ambitions.cli.options import (
     batch_flags,
 )
 from service_ambitions.cli.state import AppState
+from service_ambitions.runs.live import count_lines
 
 __all__ = ["collect", "run"]
 
