@@ -13,11 +13,9 @@ from service_ambitions.cli.state import AppState
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from service_ambitions.config.settings import Settings
     from service_ambitions.quality.report import QualityReport
-    from service_ambitions.quality.rules import KnownRoles
 
-__all__ = ["EXIT_FINDINGS", "check", "known_roles", "render_quality_summary"]
+__all__ = ["EXIT_FINDINGS", "check", "render_quality_summary"]
 
 EXIT_FINDINGS = 1
 """``check`` exits 1 when it found anything, as linters do; 0 means every roadmap is clean."""
@@ -53,11 +51,11 @@ def check(
         SA_QUALITY__SKIP='["acronym-unexplained"]' service-ambitions check evolutions.jsonl
     """
     from service_ambitions.core.errors import InputError
-    from service_ambitions.quality.report import check_file
+    from service_ambitions.quality.report import check_file, known_roles
 
     state: AppState = ctx.obj
     settings = state.settings()
-    report = check_file(evolutions, settings.quality, known_roles(settings))
+    report = check_file(evolutions, settings.quality, known_roles(settings.reference))
     if not report.services:
         raise InputError(
             f"{evolutions} holds no readable evolution record ({report.skipped_lines:,} unreadable lines)",
@@ -70,20 +68,6 @@ def check(
         render_quality_summary(state.out, report)
     if report.findings:
         raise typer.Exit(EXIT_FINDINGS)
-
-
-def known_roles(settings: Settings) -> KnownRoles | None:
-    """The settings' roles, for records made with them; None when the reference data cannot be read."""
-    from service_ambitions.core.errors import ConfigError
-    from service_ambitions.quality.rules import KnownRoles
-    from service_ambitions.reference.data import load_reference
-
-    files = settings.reference
-    try:
-        reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
-    except ConfigError:
-        return None
-    return KnownRoles.of(reference)
 
 
 def _render(console: Console, report: QualityReport, *, every: bool) -> None:

@@ -55,72 +55,32 @@ def view(
         service-ambitions view evolutions.jsonl -o roadmap.html
         service-ambitions view evolutions.jsonl --compare evolutions-before.jsonl
     """
-    from datetime import UTC, datetime
-
-    from service_ambitions.core.errors import ConfigError, OutputError
-    from service_ambitions.inputs.entries import JsonObject
-    from service_ambitions.inputs.jsonl import read_json_objects
-    from service_ambitions.inputs.records import read_records
-    from service_ambitions.reference.data import load_reference
+    from service_ambitions.core.errors import OutputError
     from service_ambitions.runs.resume import refuse_overwrite
-    from service_ambitions.views.diff import diff_runs
-    from service_ambitions.views.html import render_roadmap
-    from service_ambitions.views.portfolio import portfolio
+    from service_ambitions.views.page import roadmap_page
 
     tune_gc()
     state: AppState = ctx.obj
     target = output or input_path.with_suffix(".html")
     refuse_overwrite(input_path, target)
-    found = read_records(input_path)
-    records = list(found.records.values())
-    quarantine = quarantine or input_path.with_name(f"{input_path.stem}.quarantine.jsonl")
-    quarantined = 0
-    if quarantine.is_file():
-        quarantined = sum(
-            1
-            for entry in read_json_objects(quarantine)
-            if isinstance(entry, JsonObject) and entry.data.get("kind") == "service"
-        )
-    from service_ambitions.quality.report import QualityReport, check_evolutions
-    from service_ambitions.quality.rules import KnownRoles
-
-    settings = state.settings()
-    roles: KnownRoles | None = None
-    try:
-        files = settings.reference
-        reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
-        catalogues = reference.catalogues
-        roles = KnownRoles.of(reference)
-    except ConfigError as exc:
-        state.err.print(f"[yellow]note:[/] unused catalogue items not shown: {markup_safe(exc.message)}")
-        catalogues = ()
-    quality: QualityReport = check_evolutions(records, settings.quality, roles)
-    changes = diff_runs(read_records(compare), found) if compare is not None else None
-    page = render_roadmap(
-        records,
-        portfolio(records, catalogues, quarantined, quality),
-        title=title or input_path.stem,
-        source=input_path.name,
-        skipped=len(found.skipped),
-        changes=changes,
-        made=datetime.now(UTC),
-        quality=quality,
-        item_names={c.field: {item.id: item.name for item in c.items} for c in catalogues},
-    )
+    made = roadmap_page(state.settings(), input_path, compare=compare, quarantine=quarantine, title=title)
+    if made.note:
+        state.err.print(f"[yellow]note:[/] {markup_safe(made.note)}")
+    page = made.html
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     state.err.print(
-        f"{len(records):,} services written to {markup_safe(target)} ({len(page.encode()) / 2**20:.1f} MiB)"
-        + (f"; {len(found.skipped):,} unreadable lines skipped" if found.skipped else ""),
+        f"{made.services:,} services written to {markup_safe(target)} ({len(page.encode()) / 2**20:.1f} MiB)"
+        + (f"; {len(made.skipped):,} unreadable lines skipped" if made.skipped else ""),
         highlight=False,
         soft_wrap=True,
     )
     from service_ambitions.cli.render import render_skipped
 
-    render_skipped(state.err, found.skipped)
+    render_skipped(state.err, made.skipped)
     if as_json:
         from service_ambitions.cli.render import echo_files_written
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service_ambitions.config.settings import QualitySettings
+from service_ambitions.config.settings import QualitySettings, ReferenceFiles
 from service_ambitions.core.models import ServiceEvolution
 from service_ambitions.inputs.records import read_records
 from service_ambitions.quality.rules import Finding, KnownRoles, check_service, packaged_vendors, service_score
 
-__all__ = ["QualityReport", "ServiceQuality", "check_evolutions", "check_file"]
+__all__ = ["QualityReport", "ServiceQuality", "check_evolutions", "check_file", "known_roles"]
 
 
 class ServiceQuality(BaseModel):
@@ -90,3 +90,15 @@ def check_file(path: Path, settings: QualitySettings, roles: KnownRoles | None =
     found = read_records(path)
     report = check_evolutions(list(found.records.values()), settings, roles)
     return report.model_copy(update={"path": str(path), "skipped_lines": len(found.skipped)})
+
+
+def known_roles(files: ReferenceFiles) -> KnownRoles | None:
+    """The roles of the reference data ``files`` name, for records made with them; None when it cannot be read."""
+    from service_ambitions.core.errors import ConfigError
+    from service_ambitions.reference.data import load_reference
+
+    try:
+        reference = load_reference(plateaus=files.plateaus, roles=files.roles, catalogues=files.catalogues)
+    except ConfigError:
+        return None
+    return KnownRoles.of(reference)
