@@ -30,7 +30,7 @@ ALLOWED = [
 def runtime_packages() -> list[str]:
     """The runtime dependencies from the lock file that are installed here (extras may not be)."""
     exported = subprocess.run(
-        ["uv", "export", "--no-dev", "--no-hashes", "--no-emit-project", "--no-annotate", "--frozen"],
+        ["uv", "export", "--no-dev", "--all-extras", "--no-hashes", "--no-emit-project", "--no-annotate", "--frozen"],
         capture_output=True,
         text=True,
         check=True,

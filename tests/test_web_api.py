@@ -48,7 +48,8 @@ def test_changes_need_the_same_origin(client: TestClient) -> None:
     other = client.post("/api/runs", headers={**_auth(), "Origin": "http://evil.test"})
     assert other.status_code == 403
     same = client.post("/api/runs", headers={**_auth(), "Origin": "http://127.0.0.1:8000"})
-    assert same.status_code == 405  # past the checks: nothing here changes anything yet
+    assert same.status_code == 422  # past the checks: the body is no job
+    assert client.put("/api/files/x.jsonl", headers=_auth(), content=b"{}").status_code == 403  # no Origin at all
 
 
 @pytest.mark.parametrize("run_id", ["..", "../../etc", "..%2F..%2Fetc%2Fpasswd", "20261206T000000Z-abcdef", "x" * 30])

@@ -30,19 +30,30 @@ def serve(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Listen beyond this machine (needs --token).")
     ] = False,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Show runs and outputs; start, stop and upload nothing.")
+    ] = False,
+    max_upload_mb: Annotated[
+        float, typer.Option(min=0.001, help="Largest services file an upload may be, in MiB.")
+    ] = 50.0,
 ) -> None:
-    """Serve the runtime API over a workspace's runs: runs, their details, reports, live events, cache stats.
+    """Serve a workspace in the browser: upload, validate, dry-run, start, watch, stop and continue runs.
 
-    JSON over HTTP, documented at /api/docs and /api/openapi.json. Every request needs the
-    token: open the URL it prints (it sets a cookie), or send Authorization: Bearer TOKEN.
-    Listens on 127.0.0.1 unless --allow-remote. Needs the web extra:
-    uv run --extra web service-ambitions serve (or uv tool install 'service-ambitions[web]').
+    Pages for the workspace's files and settings, runs (live, as the terminal panel shows
+    them), reports, roadmaps, quality findings, comparisons and the cache; underneath, a
+    JSON API (/api/docs) with each run also as an AG-UI event stream. Runs started here are
+    ordinary runs of the CLI, in their own processes, in WORKSPACE: the CLI sees them, and
+    they see the CLI's. Every request needs the token: open the URL it prints (it sets a
+    cookie), or send Authorization: Bearer TOKEN. Listens on 127.0.0.1 unless
+    --allow-remote. Needs the web extra: uv run --extra web service-ambitions serve
+    (or uv tool install 'service-ambitions[web]').
 
     For example:
 
     \b
         service-ambitions serve
         service-ambitions serve my-portfolio --port 8080
+        service-ambitions serve --read-only --allow-remote --host 0.0.0.0 --token "$TOKEN"
         curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/api/runs
     """
     import secrets
@@ -65,16 +76,31 @@ def serve(
             hint="in a checkout: uv run --extra web service-ambitions serve; "
             "as a tool: uv tool install 'service-ambitions[web]'",
         ) from exc
-    from service_ambitions.config.settings import load_settings
+    import os
 
-    config = state.config or (workspace / "config" / "app.yaml")
-    settings = load_settings(config if config.is_file() else None)
+    from service_ambitions.config.settings import load_settings
+    from service_ambitions.jobs.launch import JobLauncher
+
+    if not workspace.is_dir():
+        raise ConfigError(f"{workspace} is not a folder", hint="give the folder that holds your services files")
+    given = state.config.resolve() if state.config else None
+    # The server works in the workspace, as the CLI does when started there: relative paths
+    # in its settings, and the runs it starts, mean the same thing.
+    os.chdir(workspace)
+    found = given or Path("config/app.yaml").resolve()
+    config = found if found.is_file() else None
+    settings = load_settings(config)
+    root = Path.cwd()
+    launcher = None if read_only else JobLauncher(root, config=config)
     chosen = token or secrets.token_urlsafe(24)
     shown = f"[{host}]" if ":" in host else host
     state.err.print(
-        plain(f"serving {settings.runs_directory()} at http://{shown}:{port}/?token={chosen}  (Ctrl-C stops)"),
+        plain(f"serving {root} at http://{shown}:{port}/?token={chosen}  (Ctrl-C stops)"),
         highlight=False,
         markup=False,
         soft_wrap=True,
     )
-    uvicorn.run(create_app(WebState(settings, chosen)), host=host, port=port, log_level="warning")
+    web = WebState(
+        settings, chosen, workspace=root, config=config, launcher=launcher, max_upload_bytes=int(max_upload_mb * 2**20)
+    )
+    uvicorn.run(create_app(web), host=host, port=port, log_level="warning")
