@@ -251,3 +251,28 @@ def test_a_job_that_cannot_start_says_why(workspace: Path) -> None:
     assert answer.status_code == 422
     assert answer.json()["error"].startswith("the job did not start: cannot use model 'nosuch:model'")
     assert client.post("/api/runs", headers=_headers(), json={**form, "input": "absent.jsonl"}).status_code == 422
+
+
+def test_a_followed_stream_ends_when_the_server_stops(tmp_path: Path, services_file: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service_ambitions.cli.app import app
+
+    out = tmp_path / "out.jsonl"
+    assert (
+        CliRunner().invoke(app, ["run", str(services_file), "-o", str(out), "--model", "offline", "-q"]).exit_code == 0
+    )
+    state = WebState(load_settings(None), TOKEN, workspace=tmp_path, poll_s=0.01)
+    client = TestClient(create_app(state), base_url=ORIGIN)
+    (run,) = client.get("/api/runs", headers=_headers()).json()
+    manifest = Path(load_settings(None).runs_directory()) / run["run_id"] / "manifest.json"
+    document = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**document, "status": "running", "pid": None}))  # as if it still ran elsewhere
+    state.stopping.set()
+    for path in ("events", "agui"):
+        answer = client.get(f"/api/runs/{run['run_id']}/{path}", headers=_headers())
+        assert answer.status_code == 200
+        assert "run_started" in answer.text or "RUN_STARTED" in answer.text
+    ended = client.get(f"/api/runs/{run['run_id']}/agui", headers=_headers()).text
+    assert "RUN_FINISHED" not in ended
+    assert "RUN_ERROR" not in ended  # it did not end because the run did: the server stopping ended it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -67,9 +68,8 @@ def serve(
             hint="pass --allow-remote and a --token of your own, or keep the default 127.0.0.1",
         )
     try:
-        import uvicorn
-
-        from service_ambitions.web.app import WebState, create_app
+        from service_ambitions.web.app import WebState
+        from service_ambitions.web.server import run_server
     except ImportError as exc:
         raise ConfigError(
             "serve needs the web extra, which is not installed",
@@ -103,4 +103,15 @@ def serve(
     web = WebState(
         settings, chosen, workspace=root, config=config, launcher=launcher, max_upload_bytes=int(max_upload_mb * 2**20)
     )
-    uvicorn.run(create_app(web), host=host, port=port, log_level="warning")
+    # uvicorn hands Ctrl-C or SIGTERM on once it has stopped: for a server it is the way to stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        run_server(web, host=host, port=port)
+    state.err.print("stopped serving", highlight=False, markup=False)
+    if launcher is not None and launcher.stopped:
+        stopped = ", ".join(launcher.stopped)
+        state.err.print(
+            plain(f"stopped the runs started here: {stopped}; continue them from their pages, or with --resume"),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )

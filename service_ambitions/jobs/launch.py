@@ -151,6 +151,8 @@ class JobLauncher:
         self._program = program or [sys.executable, "-m", "service_ambitions"]
         self._children: dict[str, _Child] = {}
         self._lock = threading.Lock()
+        self.stopped: list[str] = []
+        """Runs :meth:`stop_all` stopped (to be continued with ``--resume``)."""
 
     def start(self, form: JobForm, *, wait_s: float = 60.0) -> Launched:
         """Start ``form``'s job; return once its run has an id (it is journaled from then on).
@@ -188,18 +190,20 @@ class JobLauncher:
         with self._lock:
             return {run_id for run_id, child in self._children.items() if child.process.poll() is None}
 
-    def stop_all(self, *, wait_s: float = 10.0) -> None:
-        """Stop every job still running (the server is stopping) and wait for them to record it."""
+    def stop_all(self, *, wait_s: float = 10.0) -> list[str]:
+        """Stop every job still running (the server is stopping) and wait for them to record it; their run ids."""
         with self._lock:
-            children = [child for child in self._children.values() if child.process.poll() is None]
-        for child in children:
+            children = {run_id: c for run_id, c in self._children.items() if c.process.poll() is None}
+        for child in children.values():
             child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + wait_s
-        for child in children:
+        for child in children.values():
             try:
                 child.process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.process.kill()
+        self.stopped += list(children)
+        return list(children)
 
     def _spawn(self, words: list[str], wait_s: float) -> Launched:
         head = [*self._program, *(["--config", str(self._config)] if self._config else [])]

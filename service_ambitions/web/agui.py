@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ag_ui.core import (
     BaseEvent,
@@ -36,6 +36,9 @@ from service_ambitions.core.events import CallStarted, from_line
 from service_ambitions.runs.journal import EventTail, RunStatus, read_manifest
 from service_ambitions.runs.live import LiveFigures, LivePlan, LiveRun, plan_of
 from service_ambitions.runs.tally import Tally
+
+if TYPE_CHECKING:
+    from service_ambitions.web.app import WebState
 
 __all__ = ["json_patch", "live_figures", "run_stream"]
 
@@ -112,14 +115,14 @@ def _ending(directory: Path, run_id: str, steps: list[str]) -> Iterator[BaseEven
     else:
         why = manifest.stop_reason if manifest is not None and manifest.stop_reason else None
         said = status.value if status is not None else "gone"
-        yield RunErrorEvent(message=f"the run ended {said}" + (f": {why}" if why else ""), code=said)
+        yield RunErrorEvent(message=f"the run stopped: {why}" if why else f"the run ended: {said}", code=said)
 
 
-async def _stream(directory: Path, run_id: str, *, follow: bool, poll_s: float) -> AsyncIterator[str]:
+async def _stream(directory: Path, run_id: str, *, follow: bool, state: WebState) -> AsyncIterator[str]:
     encoder = EventEncoder()
     follower = await asyncio.to_thread(_Follower, directory)
     yield encoder.encode(RunStartedEvent(thread_id=run_id, run_id=run_id))
-    state: dict[str, Any] | None = None
+    shown: dict[str, Any] | None = None
     with EventTail(directory) as tail:
         while True:
             ended = await asyncio.to_thread(tail.ended)
@@ -128,14 +131,14 @@ async def _stream(directory: Path, run_id: str, *, follow: bool, poll_s: float) 
                 yield encoder.encode(StepStartedEvent(step_name=step))
             now = None if ended else time.time()
             figures = follower.live.figures(now).model_dump(mode="json")
-            if state is None:
+            if shown is None:
                 yield encoder.encode(StateSnapshotEvent(snapshot=figures))
-            elif patch := json_patch(state, figures):
+            elif patch := json_patch(shown, figures):
                 yield encoder.encode(StateDeltaEvent(delta=patch))
-            state = figures
-            if ended or not follow:
+            shown = figures
+            if ended or not follow or state.stopping.is_set():
                 break
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(state.poll_s)
     if ended:
         for event in _ending(directory, run_id, follower.steps):
             yield encoder.encode(event)
@@ -156,5 +159,5 @@ async def run_stream(request: Request) -> Response:
     if directory is None:
         return JSONResponse({"error": f"no run {run_id!r}", "hint": "GET /api/runs lists them"}, status_code=404)
     follow = request.query_params.get("follow", "true") != "false"
-    stream = _stream(directory, run_id, follow=follow, poll_s=state.poll_s)
+    stream = _stream(directory, run_id, follow=follow, state=state)
     return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})

@@ -146,12 +146,14 @@ async def run_events(request: Request) -> Response:
     after = request.headers.get("last-event-id", "0")
     start = int(after) if after.isdigit() else 0
     follow = request.query_params.get("follow", "true") != "false"
-    stream = _event_stream(directory, run_id, start, follow=follow, poll_s=state.poll_s)
+    stream = _event_stream(directory, run_id, start, follow=follow, state=state)
     return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
-async def _event_stream(directory: Path, run_id: str, start: int, *, follow: bool, poll_s: float) -> AsyncIterator[str]:
-    """Each event line after ``start`` as an SSE message; following, until the run is no longer running."""
+async def _event_stream(
+    directory: Path, run_id: str, start: int, *, follow: bool, state: WebState
+) -> AsyncIterator[str]:
+    """Each event line after ``start`` as an SSE message; following, until the run ends (or the server stops)."""
     from service_ambitions.core.events import as_envelope
     from service_ambitions.runs.journal import EventTail
 
@@ -164,9 +166,9 @@ async def _event_stream(directory: Path, run_id: str, start: int, *, follow: boo
                 if seen > start:
                     envelope = as_envelope(json.loads(line), run_id)
                     yield f"id: {seen}\nevent: {envelope['type']}\ndata: {json.dumps(envelope)}\n\n"
-            if not follow or ended:
+            if not follow or ended or state.stopping.is_set():
                 return
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(state.poll_s)
 
 
 async def start_run(request: Request) -> Response:

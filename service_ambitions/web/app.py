@@ -9,10 +9,12 @@ built, so no request names a file outside the workspace or the runs directory.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -52,6 +54,8 @@ class WebState:
     max_upload_bytes: int = 50 * 2**20
     poll_s: float = 0.5
     """How often a followed event stream looks for new events."""
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set when the server begins to stop: followed streams end, so open pages do not hold it up."""
 
 
 class _Guard(BaseHTTPMiddleware):
@@ -116,8 +120,9 @@ def create_app(state: WebState) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        state.stopping.set()
         if state.launcher is not None:  # the server stops: its runs stop as Ctrl-C stops the CLI's
-            state.launcher.stop_all()
+            await asyncio.to_thread(state.launcher.stop_all)
 
     routes = [
         *pages.routes(),

@@ -180,6 +180,7 @@ function shown(kind, value, state, field) {
     case "duration": return duration(value);
     case "count": return count(value);
     case "money": return money(value);
+    case "seconds": return Number(value).toFixed(1);
     case "list": return value.length ? value.join(", ") : "none";
     case "causes": {
       const parts = Object.entries(value).map(([cause, n]) => `${cause}: ${n}`);
