@@ -157,8 +157,27 @@ def test_a_job_form_becomes_the_cli_words_and_nothing_else(workspace: Path) -> N
         "--warn-cost=80%",
         "--batch",
     ]
-    remap = JobForm(command="map", input="services.jsonl", output="m.jsonl", max_services=3, catalogues=["data"])
-    assert remap.words(workspace) == ["map", "./services.jsonl", "--output=./m.jsonl", "--catalogue=data"]
+    remap = JobForm(
+        command="map",
+        input="services.jsonl",
+        output="m.jsonl",
+        max_services=3,
+        workers=2,
+        catalogues=["data"],
+        cache_mode="refresh",
+        strict=False,
+    )
+    assert remap.words(workspace) == [
+        "map",
+        "./services.jsonl",
+        "--output=./m.jsonl",
+        "--cache-mode=refresh",
+        "--catalogue=data",
+        "--no-strict",
+    ]
+    assert remap.overrides().cache_mode == "refresh"
+    with pytest.raises(ValueError, match="cache_mode"):
+        JobForm(input="services.jsonl", output="o.jsonl", cache_mode="sometimes")
 
 
 def test_json_patch_turns_one_state_into_the_next() -> None:
@@ -276,3 +295,29 @@ def test_a_followed_stream_ends_when_the_server_stops(tmp_path: Path, services_f
     ended = client.get(f"/api/runs/{run['run_id']}/agui", headers=_headers()).text
     assert "RUN_FINISHED" not in ended
     assert "RUN_ERROR" not in ended  # it did not end because the run did: the server stopping ended it
+
+
+def test_answers_are_kept_while_their_files_are_unchanged(tmp_path: Path) -> None:
+    import os
+
+    from service_ambitions.web.memo import FileMemo
+
+    memo = FileMemo(size=2)
+    source = tmp_path / "a.jsonl"
+    source.write_text("1\n")
+    made: list[int] = []
+
+    def make() -> int:
+        made.append(1)
+        return len(made)
+
+    assert memo.get("count", [source], make) == 1
+    assert memo.get("count", [source], make) == 1  # kept
+    source.write_text("1\n2\n")
+    assert memo.get("count", [source], make) == 2  # the file changed
+    os.utime(source, ns=(1, 1))
+    assert memo.get("count", [source], make) == 3  # touched: made again
+    memo.get("other", [source], make)
+    memo.get("third", [source], make)
+    assert memo.get("count", [source], make) == 6  # the least recently used went first
+    assert memo.get("count", [tmp_path / "gone.jsonl"], make) == 7  # a missing file is a key too

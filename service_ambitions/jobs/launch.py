@@ -29,6 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.config.settings import Overrides
 from service_ambitions.core.errors import ConfigError, InputError
 
@@ -78,6 +79,13 @@ class JobForm(BaseModel):
     max_cost: Annotated[Decimal, Field(ge=0, max_digits=12)] | None = None
     warn_cost: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?%?$")] | None = None
     batch: bool = False
+    cache_mode: CacheMode | None = None
+    strict: bool | None = None
+    """Fail a service whose mapping names catalogue items that do not exist (None: the settings say)."""
+    allow_unknown_prices: bool = False
+    """With a budget: run models without a known price (their calls count as $0)."""
+    workers: Annotated[int, Field(ge=1, le=64)] | None = None
+    """``run`` only: processes that run the services."""
     catalogues: list[_Word] | None = None
     """``map`` only: the catalogues to map again (default: every one)."""
 
@@ -96,6 +104,10 @@ class JobForm(BaseModel):
             max_in_flight=self.max_in_flight,
             max_cost=self.max_cost,
             warn_cost=self.warn_cost,
+            cache_mode=self.cache_mode,
+            strict=self.strict,
+            allow_unknown_prices=self.allow_unknown_prices or None,
+            workers=self.workers,
             batch=BatchOverrides(enabled=True) if self.batch else None,
         )
 
@@ -111,15 +123,21 @@ class JobForm(BaseModel):
             raise InputError(f"{self.input} is not a file in the workspace", hint="upload it, or pick one listed")
         root = workspace.resolve()
         words = [self.command, f"./{source.relative_to(root)}", f"--output=./{target.relative_to(root)}"]
-        values = self.model_dump(exclude={"command", "input", "output", "batch", "catalogues"}, exclude_none=True)
+        switches = {"batch", "strict", "allow_unknown_prices"}
+        values = self.model_dump(
+            mode="json", exclude={"command", "input", "output", "catalogues", *switches}, exclude_none=True
+        )
         if self.command == "map":
             values = {key: value for key, value in values.items() if key not in _RUN_ONLY}
         words += [f"--{key.replace('_', '-')}={value}" for key, value in values.items()]
         words += [f"--catalogue={name}" for name in self.catalogues or () if self.command == "map"]
+        if self.strict is not None:
+            words.append("--strict" if self.strict else "--no-strict")
+        words += ["--allow-unknown-prices"] if self.allow_unknown_prices and self.command == "run" else []
         return [*words, "--batch"] if self.batch else words
 
 
-_RUN_ONLY = frozenset({"descriptions_model", "features_model", "mapping_model", "max_services"})
+_RUN_ONLY = frozenset({"descriptions_model", "features_model", "mapping_model", "max_services", "workers"})
 
 
 class Launched(BaseModel):

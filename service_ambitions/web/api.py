@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from service_ambitions.core.errors import ConfigError, InputError
+from service_ambitions.web import reads
 
 if TYPE_CHECKING:
     from service_ambitions.jobs.launch import JobForm, JobLauncher
@@ -89,14 +90,12 @@ async def run_detail(request: Request) -> Response:
     ---
     summary: One run's manifest with each service's state, the files it wrote and its provider batches.
     """
-    from service_ambitions.runs.details import run_details
-
+    state = web_state(request)
     run_id = request.path_params["run_id"]
-    directory = run_directory(web_state(request), run_id)
+    directory = run_directory(state, run_id)
     if directory is None:
         return _not_found(run_id)
-    details = await asyncio.to_thread(run_details, directory)
-    return _model(details)
+    return _model(await reads.details(state, directory))
 
 
 async def run_report(request: Request) -> Response:
@@ -105,14 +104,12 @@ async def run_report(request: Request) -> Response:
     ---
     summary: What the run used and cost, in total and by stage, model and service (report --json --by-service).
     """
-    from service_ambitions.runs.usage import build_report
-
+    state = web_state(request)
     run_id = request.path_params["run_id"]
-    directory = run_directory(web_state(request), run_id)
+    directory = run_directory(state, run_id)
     if directory is None:
         return _not_found(run_id)
-    report = await asyncio.to_thread(build_report, directory, by_service=True)
-    return _json(report.model_dump_json())
+    return _json((await reads.report(state, directory)).model_dump_json())
 
 
 async def run_live(request: Request) -> Response:
@@ -121,14 +118,12 @@ async def run_live(request: Request) -> Response:
     ---
     summary: The run's live figures now (the panel's), as the AG-UI stream's state carries them.
     """
-    from service_ambitions.web.agui import live_figures
-
+    state = web_state(request)
     run_id = request.path_params["run_id"]
-    directory = run_directory(web_state(request), run_id)
+    directory = run_directory(state, run_id)
     if directory is None:
         return _not_found(run_id)
-    figures = await asyncio.to_thread(live_figures, directory)
-    return _model(figures)
+    return _model(await reads.figures(state, directory))
 
 
 async def run_events(request: Request) -> Response:
@@ -361,11 +356,9 @@ async def findings(request: Request) -> Response:
     ---
     summary: Quality findings of an output file (?file=NAME), as check --json.
     """
-    from service_ambitions.quality.report import check_file, known_roles
-
     state = web_state(request)
     path = _output_file(state, request)
-    report = await asyncio.to_thread(check_file, path, state.settings.quality, known_roles(state.settings.reference))
+    report = await reads.findings(state, path)
     return _model(report.model_copy(update={"path": request.query_params["file"]}))
 
 
@@ -375,12 +368,10 @@ async def roadmap(request: Request) -> Response:
     ---
     summary: An output's roadmap page as view writes it (?file=NAME, optional &compare=NAME), HTML.
     """
-    from service_ambitions.views.page import roadmap_page
-
     state = web_state(request)
     path = _output_file(state, request)
     compare = _output_file(state, request, "compare") if request.query_params.get("compare") else None
-    page = await asyncio.to_thread(roadmap_page, state.settings, path, compare=compare)
+    page = await reads.roadmap(state, path, compare)
     # The page is self-contained: its own inline script and styles, and nothing it may fetch.
     policy = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
     return Response(page.html, media_type="text/html", headers={"Content-Security-Policy": policy})

@@ -29,6 +29,7 @@ from service_ambitions.config.settings import Settings
 from service_ambitions.core.errors import ServiceAmbitionsError
 from service_ambitions.jobs.launch import JobLauncher
 from service_ambitions.web import agui, api, pages
+from service_ambitions.web.memo import FileMemo
 
 __all__ = ["WebState", "create_app"]
 
@@ -54,6 +55,8 @@ class WebState:
     max_upload_bytes: int = 50 * 2**20
     poll_s: float = 0.5
     """How often a followed event stream looks for new events."""
+    memo: FileMemo = field(default_factory=FileMemo)
+    """Answers kept while their files are unchanged (reports, findings, roadmaps)."""
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set when the server begins to stop: followed streams end, so open pages do not hold it up."""
 

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from service_ambitions.core.errors import ServiceAmbitionsError
+from service_ambitions.web import reads
 from service_ambitions.web.api import run_directory, web_state
 
 __all__ = ["routes"]
@@ -78,16 +79,13 @@ async def runs_page(request: Request) -> Response:
 
 async def run_page(request: Request) -> Response:
     """One run, live: the panel's figures, kept current by the run's AG-UI stream."""
-    from service_ambitions.runs.details import run_details
-    from service_ambitions.web.agui import live_figures
-
     state = web_state(request)
     run_id = request.path_params["run_id"]
     directory = run_directory(state, run_id)
     if directory is None:
         return _problem(request, "No such run", f"There is no run {run_id!r}.", "The runs page lists them.")
-    details = await asyncio.to_thread(run_details, directory)
-    figures = await asyncio.to_thread(live_figures, directory)
+    details = await reads.details(state, directory)
+    figures = await reads.figures(state, directory)
     ours = state.launcher is not None and run_id in state.launcher.running()
     output = _workspace_name(state.workspace, details.output_path)
     context = {"title": f"Run {run_id}", "run": details, "figures": figures, "ours": ours, "output": output}
@@ -102,29 +100,24 @@ def _workspace_name(root: Path, path: str) -> str | None:
 
 async def report_page(request: Request) -> Response:
     """What a run used and cost, by stage, model and service."""
-    from service_ambitions.runs.usage import build_report
-
     state = web_state(request)
     run_id = request.path_params["run_id"]
     directory = run_directory(state, run_id)
     if directory is None:
         return _problem(request, "No such run", f"There is no run {run_id!r}.", "The runs page lists them.")
-    report = await asyncio.to_thread(build_report, directory, by_service=True)
+    report = await reads.report(state, directory)
     return _page("report.html.j2", request, {"title": f"Report of {run_id}", "report": report})
 
 
 async def findings_page(request: Request) -> Response:
     """An output's quality findings, by service."""
     from service_ambitions.jobs.launch import workspace_file
-    from service_ambitions.quality.report import check_file, known_roles
 
     state = web_state(request)
     name = request.query_params.get("file", "")
     try:
         path = workspace_file(state.workspace, name)
-        report = await asyncio.to_thread(
-            check_file, path, state.settings.quality, known_roles(state.settings.reference)
-        )
+        report = await reads.findings(state, path)
     except ServiceAmbitionsError as exc:
         return _problem(request, "Cannot check that file", exc.message, exc.hint, 422)
     return _page("findings.html.j2", request, {"title": f"Findings of {name}", "name": name, "report": report})

@@ -52,15 +52,24 @@ function duration(v) {
 
 // -- the workspace page --------------------------------------------------------------------
 
+const NUMBERS = ["seed", "concurrency", "max_in_flight", "max_services", "workers"];
+const SWITCHES = ["batch", "allow_unknown_prices"];
+
 function jobForm(form) {
   const data = new FormData(form);
   const body = {};
   for (const [key, value] of data.entries()) {
-    if (value === "" || key === "batch") continue;
-    body[key] = ["seed", "concurrency", "max_in_flight", "max_services"].includes(key) ? Number(value) : value;
+    if (value === "" || SWITCHES.includes(key) || key === "catalogues") continue;
+    body[key] = NUMBERS.includes(key) ? Number(value) : value;
   }
-  if (form.elements.batch.checked) body.batch = true;
-  if (body.command === "map") delete body.max_services;
+  for (const key of SWITCHES) if (form.elements[key].checked) body[key] = true;
+  if (body.strict !== undefined) body.strict = body.strict === "true";
+  const catalogues = data.getAll("catalogues");
+  if (body.command === "map") {
+    delete body.max_services;
+    delete body.workers;
+    if (catalogues.length) body.catalogues = catalogues;
+  }
   return body;
 }
 
