@@ -91,3 +91,12 @@ def test_serve_refuses_other_machines_without_a_token() -> None:
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 4
     assert "listening on 0.0.0.0 lets other machines in" in result.output
+
+
+def test_serve_refuses_a_short_token_and_a_workspace_that_is_no_folder(tmp_path: Path) -> None:
+    short = runner.invoke(app, ["serve", "--token", "abc"])
+    assert short.exit_code == 4
+    assert "the token is too short" in short.output
+    nowhere = runner.invoke(app, ["serve", str(tmp_path / "absent")])
+    assert nowhere.exit_code == 4
+    assert "is not a folder" in nowhere.output

@@ -14,6 +14,7 @@ from service_ambitions.cli.state import AppState
 __all__ = ["serve"]
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_SHORTEST_TOKEN = 16
 
 
 def serve(
@@ -26,7 +27,12 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     token: Annotated[
         str | None,
-        typer.Option(help="The token every request needs. [default: a new random one, printed]", show_default=False),
+        typer.Option(
+            envvar="SERVICE_AMBITIONS_TOKEN",
+            help="The token every request needs (or $SERVICE_AMBITIONS_TOKEN, kept out of the process list). "
+            "[default: a new random one, printed]",
+            show_default=False,
+        ),
     ] = None,
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Listen beyond this machine (needs --token).")
@@ -54,7 +60,7 @@ def serve(
     \b
         service-ambitions serve
         service-ambitions serve my-portfolio --port 8080
-        service-ambitions serve --read-only --allow-remote --host 0.0.0.0 --token "$TOKEN"
+        SERVICE_AMBITIONS_TOKEN=... service-ambitions serve --read-only --allow-remote --host 0.0.0.0
         curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/api/runs
     """
     import secrets
@@ -66,6 +72,11 @@ def serve(
         raise ConfigError(
             f"listening on {host} lets other machines in",
             hint="pass --allow-remote and a --token of your own, or keep the default 127.0.0.1",
+        )
+    if token is not None and len(token) < _SHORTEST_TOKEN:
+        raise ConfigError(
+            f"the token is too short to guard the server ({len(token)} characters; {_SHORTEST_TOKEN} at least)",
+            hint="make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'",
         )
     try:
         from service_ambitions.web.app import WebState
@@ -94,8 +105,10 @@ def serve(
     launcher = None if read_only else JobLauncher(root, config=config)
     chosen = token or secrets.token_urlsafe(24)
     shown = f"[{host}]" if ":" in host else host
+    # A token made here is printed to be opened; one given is the user's and stays unsaid.
+    where = f"http://{shown}:{port}/?token={chosen}" if token is None else f"http://{shown}:{port}/?token=YOUR_TOKEN"
     state.err.print(
-        plain(f"serving {root} at http://{shown}:{port}/?token={chosen}  (Ctrl-C stops)"),
+        plain(f"serving {root} at {where}  (Ctrl-C stops)"),
         highlight=False,
         markup=False,
         soft_wrap=True,

@@ -33,6 +33,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["money"] = lambda value: "—" if value is None else f"${float(value):,.4f}"
+    environment.filters["exact_money"] = lambda value: "—" if value is None else f"${value}"
     environment.filters["count"] = lambda value: "—" if value is None else f"{int(value):,}"
     environment.filters["duration"] = _duration
     return environment
