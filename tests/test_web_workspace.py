@@ -321,3 +321,41 @@ def test_answers_are_kept_while_their_files_are_unchanged(tmp_path: Path) -> Non
     memo.get("third", [source], make)
     assert memo.get("count", [source], make) == 6  # the least recently used went first
     assert memo.get("count", [tmp_path / "gone.jsonl"], make) == 7  # a missing file is a key too
+
+
+def test_the_documented_agui_client_follows_a_run(tmp_path: Path, services_file: Path) -> None:
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from service_ambitions.cli.app import app
+
+    out = tmp_path / "out.jsonl"
+    assert (
+        CliRunner().invoke(app, ["run", str(services_file), "-o", str(out), "--model", "offline", "-q"]).exit_code == 0
+    )
+    spec = importlib.util.spec_from_file_location("agui_client", EXAMPLES / "agui_client.py")
+    assert spec is not None
+    assert spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    client = TestClient(create_app(WebState(load_settings(None), TOKEN, workspace=tmp_path)), base_url=ORIGIN)
+    client.headers["Authorization"] = f"Bearer {TOKEN}"
+    (run,) = client.get("/api/runs").json()
+    seen = list(example.follow(client, run["run_id"]))
+    kinds = [type(event).__name__ for event, _ in seen]
+    assert kinds[0] == "RunStartedEvent"
+    assert kinds[-1] == "RunFinishedEvent"
+    assert seen[-1][1]["done"] == 3
+    state = {"a": {"b": [1, 2]}, "c": 1}
+    from ag_ui.core import StateDeltaEvent
+
+    patch = StateDeltaEvent(
+        delta=[
+            {"op": "add", "path": "/a/b/1", "value": 9},
+            {"op": "remove", "path": "/c"},
+            {"op": "replace", "path": "/a/b/0", "value": 0},
+        ]
+    ).delta
+    example.apply_patch(state, patch)
+    assert state == {"a": {"b": [0, 9, 2]}}

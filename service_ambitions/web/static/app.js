@@ -130,6 +130,11 @@ function setUpWorkspace() {
   const form = document.getElementById("job");
   if (!form) return;
   const result = document.getElementById("job-result");
+  const showFor = () => {
+    for (const node of form.querySelectorAll("[data-for]")) node.hidden = node.dataset.for !== form.elements.command.value;
+  };
+  form.elements.command.addEventListener("change", showFor);
+  showFor();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     say(result, [el("p", "Starting…")]);
@@ -159,7 +164,11 @@ function setUpWorkspace() {
       const plan = await api("POST", "/api/plan", jobForm(form));
       const rejected = plan.rejected_lines ? `, ${plan.rejected_lines} lines rejected` : "";
       const prices = plan.batch_prices ? " at batch prices" : "";
-      say(result, [el("p", `${count(plan.services)} services${rejected}; no model called${prices}.`), planTable(plan)]);
+      const priced = plan.stages.every((row) => row.cost_usd);
+      const low = plan.stages.reduce((sum, row) => sum + (row.cost_usd ? Number(row.cost_usd[0]) : 0), 0);
+      const high = plan.stages.reduce((sum, row) => sum + (row.cost_usd ? Number(row.cost_usd[1]) : 0), 0);
+      const cost = priced ? `; estimated cost ${money(low)} – ${money(high)}${prices}` : "; some prices are unknown";
+      say(result, [el("p", `${count(plan.services)} services${rejected}${cost}. No model was called.`), planTable(plan)]);
     } catch (error) {
       say(result, problem(error));
     }
