@@ -35,7 +35,10 @@ def _auth() -> dict[str, str]:
 def test_every_request_needs_the_token(client: TestClient) -> None:
     assert client.get("/?token=wrong", follow_redirects=False).status_code == 401
     assert client.get("/api/runs").status_code == 401
-    assert client.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    wrong = client.get("/api/runs", headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "that token is not this server's"
+    assert client.get("/api/runs").json()["error"] == "a token is needed"
     assert client.get("/api/runs", headers=_auth()).status_code == 200
     landing = client.get(f"/?token={TOKEN}", follow_redirects=False)
     assert landing.status_code == 303

@@ -74,10 +74,10 @@ class _Guard(BaseHTTPMiddleware):
             # The URL serve printed: the token goes into a cookie, and out of the address bar.
             response: Response = RedirectResponse("/", status_code=303)
             response.set_cookie(_COOKIE, self._token, httponly=True, samesite="strict")
-        elif not self._authorised(request):
+        elif (offered := self._offered(request)) is None or not hmac.compare_digest(offered, self._token):
             response = JSONResponse(
                 {
-                    "error": "a token is needed",
+                    "error": "a token is needed" if offered is None else "that token is not this server's",
                     "hint": "open the URL serve printed, or send Authorization: Bearer TOKEN",
                 },
                 status_code=401,
@@ -94,11 +94,12 @@ class _Guard(BaseHTTPMiddleware):
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    def _authorised(self, request: Request) -> bool:
+    @staticmethod
+    def _offered(request: Request) -> str | None:
+        """The token the request carries: its Bearer header, else the cookie."""
         header = request.headers.get("authorization", "")
         offered = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
-        offered = offered or request.cookies.get(_COOKIE)
-        return offered is not None and hmac.compare_digest(offered, self._token)
+        return offered or request.cookies.get(_COOKIE)
 
 
 def _same_origin(request: Request) -> bool:
