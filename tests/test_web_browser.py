@@ -107,6 +107,11 @@ def test_a_whole_run_from_the_browser(server: str, tmp_path: Path) -> None:
         page.wait_for_selector("text=services.jsonl: 8 services.")
         assert page.locator("tr[data-kind=services] code").inner_text() == "services.jsonl"
 
+        expect(page.locator("fieldset[data-for=map]")).to_be_hidden()
+        page.select_option("#job select[name=command]", "map")
+        expect(page.locator("fieldset[data-for=map]")).to_be_visible()
+        expect(page.locator("#job input[name=max_services]")).to_be_hidden()
+        page.select_option("#job select[name=command]", "run")
         page.select_option("#job select[name=input]", "services.jsonl")
         page.fill("#job input[name=model]", "offline")
         page.click("#job [data-action=validate]")

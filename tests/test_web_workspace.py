@@ -230,6 +230,15 @@ def test_a_run_started_from_the_web_is_an_ordinary_run(workspace: Path) -> None:
     assert client.get("/api/outputs/findings?file=evolutions.jsonl", headers=_headers()).json()["services"]
     same = client.get("/diff?old=evolutions.jsonl&new=evolutions.jsonl", headers=_headers())
     assert "0 services changed" in same.text
+    # A map of that output, one catalogue again.
+    remap = {"command": "map", "input": "evolutions.jsonl", "output": "remapped.jsonl", "model": "offline"}
+    mapped = client.post("/api/runs", headers=_headers(), json={**remap, "catalogues": ["data"]})
+    assert mapped.status_code == 201, mapped.text
+    client.get(f"/api/runs/{mapped.json()['run_id']}/agui", headers=_headers())  # to its end
+    mapped_run = client.get(f"/api/runs/{mapped.json()['run_id']}", headers=_headers()).json()
+    assert (mapped_run["command"], mapped_run["status"]) == ("map", "completed")
+    assert "--catalogue" in mapped_run["command_line"]
+    assert (workspace / "remapped.jsonl").read_text().count("\n") == 3
     # Continue it: nothing left to do, and the CLI's resume rules apply.
     assert client.post(f"/api/runs/{run_id}/cancel", headers=_headers()).status_code == 409
     resumed = client.post(f"/api/runs/{run_id}/resume", headers=_headers())
