@@ -74,7 +74,7 @@ async def list_runs(request: Request) -> Response:
     """Every run journaled in the workspace's runs directory, newest first (their manifests).
 
     ---
-    summary: Every run, newest first (their manifests), with running_here for runs this server started.
+    summary: Every run of the runs directory, newest first (their manifests).
     """
     from service_ambitions.runs.journal import Manifest
     from service_ambitions.runs.usage import list_runs as manifests
