@@ -30,12 +30,13 @@ from ag_ui.core import (
 )
 from ag_ui.encoder import EventEncoder
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from service_ambitions.core.events import CallStarted, from_line
 from service_ambitions.runs.journal import EventTail, RunStatus, read_manifest
 from service_ambitions.runs.live import LiveFigures, LivePlan, LiveRun, plan_of
 from service_ambitions.runs.tally import Tally
+from service_ambitions.web.api import for_run
 
 if TYPE_CHECKING:
     from service_ambitions.web.app import WebState
@@ -144,20 +145,15 @@ async def _stream(directory: Path, run_id: str, *, follow: bool, state: WebState
             yield encoder.encode(event)
 
 
-async def run_stream(request: Request) -> Response:
+@for_run()
+async def run_stream(request: Request, state: WebState, directory: Path) -> Response:
     """The run as AG-UI events (server-sent events), followed while it runs.
 
     ---
     summary: The run as an AG-UI event stream (RUN_STARTED, STEP_*, STATE_SNAPSHOT/DELTA, RUN_FINISHED/ERROR).
     description: ?follow=false stops at what is written. The state is the live figures of /api/runs/{id}/live.
     """
-    from service_ambitions.web.api import run_directory, web_state
-
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    if directory is None:
-        return JSONResponse({"error": f"no run {run_id!r}", "hint": "GET /api/runs lists them"}, status_code=404)
+    run_id = directory.name
     follow = request.query_params.get("follow", "true") != "false"
     stream = _stream(directory, run_id, follow=follow, state=state)
     return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})

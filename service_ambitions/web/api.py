@@ -7,9 +7,10 @@ blocking work runs in a thread so a long report never stalls a live stream.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -56,8 +57,35 @@ def run_directory(state: WebState, run_id: str) -> Path | None:
     return directory if (directory / "manifest.json").is_file() else None
 
 
-def _not_found(run_id: str) -> Response:
+def _not_found(request: Request, run_id: str) -> Response:
     return JSONResponse({"error": f"no run {run_id!r}", "hint": "GET /api/runs lists them"}, status_code=404)
+
+
+RunEndpoint = Callable[[Request, "WebState", Path], Awaitable[Response]]
+"""An endpoint about one run: given the run's directory, once its id is known to be a run's."""
+
+
+def for_run(
+    missing: Callable[[Request, str], Response] = _not_found,
+) -> Callable[[RunEndpoint], Callable[[Request], Awaitable[Response]]]:
+    """Resolve ``{run_id}`` to the run's directory before the endpoint runs; ``missing`` answers when there is none.
+
+    The id is checked against the shape run ids have before any path is built.
+    """
+
+    def wrap(endpoint: RunEndpoint) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(endpoint)
+        async def resolved(request: Request) -> Response:
+            state = web_state(request)
+            run_id = request.path_params["run_id"]
+            directory = run_directory(state, run_id)
+            if directory is None:
+                return missing(request, run_id)
+            return await endpoint(request, state, directory)
+
+        return resolved
+
+    return wrap
 
 
 async def _body(request: Request, kind: type[_Form]) -> _Form:
@@ -84,60 +112,45 @@ async def list_runs(request: Request) -> Response:
     return _json(TypeAdapter(list[Manifest]).dump_json(found).decode())
 
 
-async def run_detail(request: Request) -> Response:
+@for_run()
+async def run_detail(request: Request, state: WebState, directory: Path) -> Response:
     """One run's manifest with each service's state, the files it wrote and its provider batches.
 
     ---
     summary: One run's manifest with each service's state, the files it wrote and its provider batches.
     """
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    if directory is None:
-        return _not_found(run_id)
     return _model(await reads.details(state, directory))
 
 
-async def run_report(request: Request) -> Response:
+@for_run()
+async def run_report(request: Request, state: WebState, directory: Path) -> Response:
     """What the run used and cost, in total and by stage, model and service (report --json).
 
     ---
     summary: What the run used and cost, in total and by stage, model and service (report --json --by-service).
     """
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    if directory is None:
-        return _not_found(run_id)
     return _json((await reads.report(state, directory)).model_dump_json())
 
 
-async def run_live(request: Request) -> Response:
+@for_run()
+async def run_live(request: Request, state: WebState, directory: Path) -> Response:
     """The run's live figures now: what the CLI's panel shows (services, ETA, rates, spend, health, stages).
 
     ---
     summary: The run's live figures now (the panel's), as the AG-UI stream's state carries them.
     """
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    if directory is None:
-        return _not_found(run_id)
     return _model(await reads.figures(state, directory))
 
 
-async def run_events(request: Request) -> Response:
+@for_run()
+async def run_events(request: Request, state: WebState, directory: Path) -> Response:
     """The run's events as server-sent events, followed while the run runs.
 
     ---
     summary: The run's events as server-sent events (one envelope each, id = its line), followed while it runs.
     description: Resumable with Last-Event-ID; ?follow=false stops at the end of what is written.
     """
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    if directory is None:
-        return _not_found(run_id)
+    run_id = directory.name
     after = request.headers.get("last-event-id", "0")
     start = int(after) if after.isdigit() else 0
     follow = request.query_params.get("follow", "true") != "false"
@@ -181,16 +194,14 @@ async def start_run(request: Request) -> Response:
     return _model(launched, 201)
 
 
-async def cancel_run(request: Request) -> Response:
+@for_run()
+async def cancel_run(request: Request, state: WebState, directory: Path) -> Response:
     """Stop a run this server started, as Ctrl-C stops the CLI (its journal says so; resume continues it).
 
     ---
     summary: Stop a run this server started (journaled as terminated; resume continues it).
     """
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    if run_directory(state, run_id) is None:
-        return _not_found(run_id)
+    run_id = directory.name
     if not _need_launcher(state).cancel(run_id):
         return JSONResponse(
             {"error": f"run {run_id} is not running from this server", "hint": "stop it where it runs (Ctrl-C)"},
@@ -199,7 +210,8 @@ async def cancel_run(request: Request) -> Response:
     return JSONResponse({"run_id": run_id, "stopping": True}, status_code=202)
 
 
-async def resume_run(request: Request) -> Response:
+@for_run()
+async def resume_run(request: Request, state: WebState, directory: Path) -> Response:
     """Continue a stopped run with the settings that started it (run --resume).
 
     ---
@@ -207,12 +219,10 @@ async def resume_run(request: Request) -> Response:
     """
     from service_ambitions.runs.journal import RunStatus, read_manifest
 
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    manifest = None if directory is None else read_manifest(directory)
+    run_id = directory.name
+    manifest = read_manifest(directory)
     if manifest is None:
-        return _not_found(run_id)
+        return _not_found(request, run_id)
     if manifest.status is RunStatus.RUNNING:
         return JSONResponse({"error": f"run {run_id} is running"}, status_code=409)
     if not manifest.command_line:

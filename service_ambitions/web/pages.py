@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -19,7 +19,10 @@ from starlette.routing import BaseRoute, Route
 
 from service_ambitions.core.errors import ServiceAmbitionsError
 from service_ambitions.web import reads
-from service_ambitions.web.api import run_directory, web_state
+from service_ambitions.web.api import for_run, web_state
+
+if TYPE_CHECKING:
+    from service_ambitions.web.app import WebState
 
 __all__ = ["routes"]
 
@@ -78,13 +81,14 @@ async def runs_page(request: Request) -> Response:
     return _page("runs.html.j2", request, {"title": "Runs", "runs": found, "running_here": running})
 
 
-async def run_page(request: Request) -> Response:
+def _no_run(request: Request, run_id: str) -> Response:
+    return _problem(request, "No such run", f"There is no run {run_id!r}.", "The runs page lists them.")
+
+
+@for_run(_no_run)
+async def run_page(request: Request, state: WebState, directory: Path) -> Response:
     """One run, live: the panel's figures, kept current by the run's AG-UI stream."""
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    if directory is None:
-        return _problem(request, "No such run", f"There is no run {run_id!r}.", "The runs page lists them.")
+    run_id = directory.name
     details = await reads.details(state, directory)
     figures = await reads.figures(state, directory)
     ours = state.launcher is not None and run_id in state.launcher.running()
@@ -99,15 +103,11 @@ def _workspace_name(root: Path, path: str) -> str | None:
     return resolved.relative_to(base).as_posix() if resolved.is_relative_to(base) and resolved.is_file() else None
 
 
-async def report_page(request: Request) -> Response:
+@for_run(_no_run)
+async def report_page(request: Request, state: WebState, directory: Path) -> Response:
     """What a run used and cost, by stage, model and service."""
-    state = web_state(request)
-    run_id = request.path_params["run_id"]
-    directory = run_directory(state, run_id)
-    if directory is None:
-        return _problem(request, "No such run", f"There is no run {run_id!r}.", "The runs page lists them.")
     report = await reads.report(state, directory)
-    return _page("report.html.j2", request, {"title": f"Report of {run_id}", "report": report})
+    return _page("report.html.j2", request, {"title": f"Report of {directory.name}", "report": report})
 
 
 async def findings_page(request: Request) -> Response:
