@@ -14,7 +14,8 @@ from service_ambitions.config.settings import Settings
 pytest.importorskip("starlette")
 from starlette.testclient import TestClient
 
-from service_ambitions.web.app import WebState, create_app
+from service_ambitions.web.app import create_app
+from service_ambitions.web.state import WebState
 
 TOKEN = "test-token-for-the-api"  # pragma: allowlist secret
 runner = CliRunner()

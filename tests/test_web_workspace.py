@@ -17,7 +17,8 @@ from starlette.testclient import TestClient
 
 from service_ambitions.jobs.launch import JobForm, JobLauncher, workspace_file
 from service_ambitions.web.agui import json_patch
-from service_ambitions.web.app import WebState, create_app
+from service_ambitions.web.app import create_app
+from service_ambitions.web.state import WebState
 
 TOKEN = "workspace-test-token"  # pragma: allowlist secret
 ORIGIN = "http://127.0.0.1:8000"

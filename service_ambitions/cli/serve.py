@@ -79,8 +79,8 @@ def serve(
             hint="make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'",
         )
     try:
-        from service_ambitions.web.app import WebState
         from service_ambitions.web.server import run_server
+        from service_ambitions.web.state import WebState
     except ImportError as exc:
         raise ConfigError(
             "serve needs the web extra, which is not installed",

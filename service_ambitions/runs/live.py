@@ -9,9 +9,12 @@ through gets the rates it had, not a burst of everything read at once.
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -20,17 +23,30 @@ from pydantic import BaseModel, ConfigDict
 from service_ambitions.core.events import (
     CallFailed,
     CallFinished,
+    CallStarted,
     Event,
     RetryScheduled,
     RunStarted,
     ServiceCompleted,
     ServiceFailed,
+    from_line,
 )
 from service_ambitions.core.models import Stage
-from service_ambitions.runs.journal import Manifest
+from service_ambitions.runs.journal import EventTail, Manifest, read_manifest
 from service_ambitions.runs.tally import Tally
 
-__all__ = ["WINDOW_S", "LiveFigures", "LivePlan", "LiveRun", "Rates", "StageFigures", "count_lines", "plan_of"]
+__all__ = [
+    "WINDOW_S",
+    "LiveFigures",
+    "LivePlan",
+    "LiveRun",
+    "Rates",
+    "RunFollower",
+    "StageFigures",
+    "count_lines",
+    "live_figures",
+    "plan_of",
+]
 
 WINDOW_S = 60.0
 """Rates and the ETA are taken over the last minute, not since the start of the run."""
@@ -287,3 +303,45 @@ def plan_of(manifest: Manifest) -> LivePlan:
     except InvalidOperation:
         money = None
     return LivePlan(services=count_lines(Path(manifest.input_path), limit), budget=money)
+
+
+class RunFollower:
+    """A run's journal read as it grows: the tally, the live figures and the stages begun (the web's run page)."""
+
+    def __init__(self, directory: Path) -> None:
+        manifest = read_manifest(directory)
+        began = manifest.started.timestamp() if manifest is not None else time.time()
+        self.live = LiveRun(Tally(), plan_of(manifest) if manifest is not None else LivePlan(), began=began)
+        self.steps: list[str] = []
+
+    def take(self, lines: list[str]) -> list[str]:
+        """Fold ``lines``; the stages whose first call they start."""
+        begun = []
+        for line in lines:
+            record = json.loads(line)
+            try:
+                event = from_line(record)
+            except ValueError:
+                continue  # an event a later release wrote: not ours to count
+            self.live.tally(event)
+            self.live.observe(event, _seconds(record.get("ts") or record.get("time")))
+            if isinstance(event, CallStarted) and event.stage.value not in self.steps:
+                self.steps.append(event.stage.value)
+                begun.append(event.stage.value)
+        return begun
+
+
+def _seconds(stamp: object) -> float:
+    try:
+        return datetime.fromisoformat(str(stamp)).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def live_figures(directory: Path) -> LiveFigures:
+    """A run's live figures as its journal stands (now, for a running run)."""
+    follower = RunFollower(directory)
+    with EventTail(directory) as tail:
+        follower.take(tail.new_lines())
+        running = not tail.ended()
+    return follower.live.figures(time.time() if running else None)

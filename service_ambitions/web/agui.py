@@ -11,10 +11,8 @@ reads this same stream. Everything is folded from the run's journal, as ``report
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,16 +30,14 @@ from ag_ui.encoder import EventEncoder
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from service_ambitions.core.events import CallStarted, from_line
 from service_ambitions.runs.journal import EventTail, RunStatus, read_manifest
-from service_ambitions.runs.live import LiveFigures, LivePlan, LiveRun, plan_of
-from service_ambitions.runs.tally import Tally
-from service_ambitions.web.api import for_run
+from service_ambitions.runs.live import RunFollower
+from service_ambitions.web.state import for_run
 
 if TYPE_CHECKING:
-    from service_ambitions.web.app import WebState
+    from service_ambitions.web.state import WebState
 
-__all__ = ["json_patch", "live_figures", "run_stream"]
+__all__ = ["json_patch", "run_stream"]
 
 
 def json_patch(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
@@ -64,48 +60,6 @@ def _pointer(key: str) -> str:
     return str(key).replace("~", "~0").replace("/", "~1")
 
 
-class _Follower:
-    """A run's journal read as it grows: the tally, the live figures and the stages begun."""
-
-    def __init__(self, directory: Path) -> None:
-        manifest = read_manifest(directory)
-        began = manifest.started.timestamp() if manifest is not None else time.time()
-        self.live = LiveRun(Tally(), plan_of(manifest) if manifest is not None else LivePlan(), began=began)
-        self.steps: list[str] = []
-
-    def take(self, lines: list[str]) -> list[str]:
-        """Fold ``lines``; the stages whose first call they start."""
-        begun = []
-        for line in lines:
-            record = json.loads(line)
-            try:
-                event = from_line(record)
-            except ValueError:
-                continue  # an event a later release wrote: not ours to count
-            self.live.tally(event)
-            self.live.observe(event, _seconds(record.get("ts") or record.get("time")))
-            if isinstance(event, CallStarted) and event.stage.value not in self.steps:
-                self.steps.append(event.stage.value)
-                begun.append(event.stage.value)
-        return begun
-
-
-def _seconds(stamp: object) -> float:
-    try:
-        return datetime.fromisoformat(str(stamp)).timestamp()
-    except ValueError:
-        return time.time()
-
-
-def live_figures(directory: Path) -> LiveFigures:
-    """A run's live figures as its journal stands (now, for a running run)."""
-    follower = _Follower(directory)
-    with EventTail(directory) as tail:
-        follower.take(tail.new_lines())
-        running = not tail.ended()
-    return follower.live.figures(time.time() if running else None)
-
-
 def _ending(directory: Path, run_id: str, steps: list[str]) -> Iterator[BaseEvent]:
     for step in steps:
         yield StepFinishedEvent(step_name=step)
@@ -121,7 +75,7 @@ def _ending(directory: Path, run_id: str, steps: list[str]) -> Iterator[BaseEven
 
 async def _stream(directory: Path, run_id: str, *, follow: bool, state: WebState) -> AsyncIterator[str]:
     encoder = EventEncoder()
-    follower = await asyncio.to_thread(_Follower, directory)
+    follower = await asyncio.to_thread(RunFollower, directory)
     yield encoder.encode(RunStartedEvent(thread_id=run_id, run_id=run_id))
     shown: dict[str, Any] | None = None
     with EventTail(directory) as tail:

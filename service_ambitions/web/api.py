@@ -7,10 +7,8 @@ blocking work runs in a thread so a long report never stalls a live stream.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -22,23 +20,16 @@ from starlette.schemas import SchemaGenerator
 
 from service_ambitions.core.errors import ConfigError, InputError
 from service_ambitions.web import reads
+from service_ambitions.web.state import WebState, for_run, not_found, web_state
 
 if TYPE_CHECKING:
     from service_ambitions.jobs.launch import JobForm, JobLauncher
-    from service_ambitions.web.app import WebState
 
-__all__ = ["routes", "run_directory", "web_state"]
+__all__ = ["routes"]
 
-_RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 _SCHEMAS = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "service-ambitions runtime API", "version": "1"}})
 
 _Form = TypeVar("_Form", bound=BaseModel)
-
-
-def web_state(request: Request) -> WebState:
-    """The server's state."""
-    state: WebState = request.app.state.web
-    return state
 
 
 def _json(document: str, status_code: int = 200) -> Response:
@@ -47,45 +38,6 @@ def _json(document: str, status_code: int = 200) -> Response:
 
 def _model(value: BaseModel, status_code: int = 200) -> Response:
     return _json(value.model_dump_json(exclude_none=True), status_code)
-
-
-def run_directory(state: WebState, run_id: str) -> Path | None:
-    """The run's directory, when ``run_id`` has a run id's shape and the run exists."""
-    if not _RUN_ID.match(run_id):
-        return None
-    directory = state.settings.runs_directory() / run_id
-    return directory if (directory / "manifest.json").is_file() else None
-
-
-def _not_found(request: Request, run_id: str) -> Response:
-    return JSONResponse({"error": f"no run {run_id!r}", "hint": "GET /api/runs lists them"}, status_code=404)
-
-
-RunEndpoint = Callable[[Request, "WebState", Path], Awaitable[Response]]
-"""An endpoint about one run: given the run's directory, once its id is known to be a run's."""
-
-
-def for_run(
-    missing: Callable[[Request, str], Response] = _not_found,
-) -> Callable[[RunEndpoint], Callable[[Request], Awaitable[Response]]]:
-    """Resolve ``{run_id}`` to the run's directory before the endpoint runs; ``missing`` answers when there is none.
-
-    The id is checked against the shape run ids have before any path is built.
-    """
-
-    def wrap(endpoint: RunEndpoint) -> Callable[[Request], Awaitable[Response]]:
-        @functools.wraps(endpoint)
-        async def resolved(request: Request) -> Response:
-            state = web_state(request)
-            run_id = request.path_params["run_id"]
-            directory = run_directory(state, run_id)
-            if directory is None:
-                return missing(request, run_id)
-            return await endpoint(request, state, directory)
-
-        return resolved
-
-    return wrap
 
 
 async def _body(request: Request, kind: type[_Form]) -> _Form:
@@ -222,7 +174,7 @@ async def resume_run(request: Request, state: WebState, directory: Path) -> Resp
     run_id = directory.name
     manifest = read_manifest(directory)
     if manifest is None:
-        return _not_found(request, run_id)
+        return not_found(request, run_id)
     if manifest.status is RunStatus.RUNNING:
         return JSONResponse({"error": f"run {run_id} is running"}, status_code=409)
     if not manifest.command_line:

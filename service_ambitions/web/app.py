@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -25,13 +23,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from service_ambitions.config.settings import Settings
 from service_ambitions.core.errors import ServiceAmbitionsError
-from service_ambitions.jobs.launch import JobLauncher
 from service_ambitions.web import agui, api, pages
-from service_ambitions.web.memo import FileMemo
+from service_ambitions.web.state import WebState
 
-__all__ = ["WebState", "create_app"]
+__all__ = ["create_app"]
 
 _COOKIE = "sa_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -39,26 +35,6 @@ _PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-
-
-@dataclass(frozen=True)
-class WebState:
-    """What the server serves: the workspace, its settings, the token, and the jobs it started."""
-
-    settings: Settings
-    token: str
-    workspace: Path = Path(".")
-    config: Path | None = None
-    """The settings file the server and its runs read (None: the workspace's defaults and environment)."""
-    launcher: JobLauncher | None = None
-    """Starts runs in their own processes; None: this server only reads."""
-    max_upload_bytes: int = 50 * 2**20
-    poll_s: float = 0.5
-    """How often a followed event stream looks for new events."""
-    memo: FileMemo = field(default_factory=FileMemo)
-    """Answers kept while their files are unchanged (reports, findings, roadmaps)."""
-    stopping: threading.Event = field(default_factory=threading.Event)
-    """Set when the server begins to stop: followed streams end, so open pages do not hold it up."""
 
 
 class _Guard(BaseHTTPMiddleware):

@@ -19,10 +19,10 @@ from starlette.routing import BaseRoute, Route
 
 from service_ambitions.core.errors import ServiceAmbitionsError
 from service_ambitions.web import reads
-from service_ambitions.web.api import for_run, web_state
+from service_ambitions.web.state import for_run, web_state
 
 if TYPE_CHECKING:
-    from service_ambitions.web.app import WebState
+    from service_ambitions.web.state import WebState
 
 __all__ = ["routes"]
 

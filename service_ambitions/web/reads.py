@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from service_ambitions.runs.live import LiveFigures
     from service_ambitions.runs.usage import UsageReport
     from service_ambitions.views.page import RoadmapPage
-    from service_ambitions.web.app import WebState
+    from service_ambitions.web.state import WebState
 
 __all__ = ["details", "figures", "findings", "report", "roadmap"]
 
@@ -46,7 +46,7 @@ async def report(state: WebState, directory: Path) -> UsageReport:
 
 async def figures(state: WebState, directory: Path) -> LiveFigures:
     """A run's live figures as its journal stands."""
-    from service_ambitions.web.agui import live_figures
+    from service_ambitions.runs.live import live_figures
 
     return await asyncio.to_thread(state.memo.get, "figures", _journal(directory), lambda: live_figures(directory))
 

@@ -13,7 +13,8 @@ from types import FrameType
 
 import uvicorn
 
-from service_ambitions.web.app import WebState, create_app
+from service_ambitions.web.app import create_app
+from service_ambitions.web.state import WebState
 
 __all__ = ["run_server"]
 
