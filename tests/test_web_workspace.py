@@ -331,6 +331,10 @@ def test_answers_are_kept_while_their_files_are_unchanged(tmp_path: Path) -> Non
     memo.get("third", [source], make)
     assert memo.get("count", [source], make) == 6  # the least recently used went first
     assert memo.get("count", [tmp_path / "gone.jsonl"], make) == 7  # a missing file is a key too
+    assert memo.peek("made along", [source]) is None
+    memo.put("made along", [source], "kept")
+    assert memo.peek("made along", [source]) == "kept"
+    assert memo.get("made along", [source], make) == "kept"
 
 
 def test_the_documented_agui_client_follows_a_run(tmp_path: Path, services_file: Path) -> None:

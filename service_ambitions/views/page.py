@@ -11,7 +11,7 @@ from service_ambitions.core.errors import ConfigError
 from service_ambitions.inputs.entries import JsonObject, Rejected
 from service_ambitions.inputs.jsonl import read_json_objects
 from service_ambitions.inputs.records import read_records
-from service_ambitions.quality.report import check_evolutions
+from service_ambitions.quality.report import QualityReport, check_evolutions
 from service_ambitions.quality.rules import KnownRoles
 from service_ambitions.reference.data import load_reference
 from service_ambitions.views.diff import diff_runs
@@ -31,6 +31,8 @@ class RoadmapPage:
     """Unreadable lines of the output, left out."""
     note: str | None
     """Why unused catalogue items are not shown (the reference data could not be read)."""
+    quality: QualityReport
+    """The file's findings, as ``check`` reports them."""
 
 
 def roadmap_page(
@@ -40,8 +42,12 @@ def roadmap_page(
     compare: Path | None = None,
     quarantine: Path | None = None,
     title: str | None = None,
+    quality: QualityReport | None = None,
 ) -> RoadmapPage:
     """``source``'s records as one self-contained HTML page, with quality findings and, given ``compare``, changes.
+
+    ``quality`` is the file's findings when they are known already (``check`` on the same
+    file and settings); otherwise they are found here.
 
     Raises:
         InputError: ``source`` (or ``compare``) cannot be read.
@@ -66,7 +72,9 @@ def roadmap_page(
     except ConfigError as exc:
         note = f"unused catalogue items not shown: {exc.message}"
         catalogues = ()
-    quality = check_evolutions(records, settings.quality, roles)
+    if quality is None:
+        found_quality = check_evolutions(records, settings.quality, roles)
+        quality = found_quality.model_copy(update={"path": str(source), "skipped_lines": len(found.skipped)})
     changes = diff_runs(read_records(compare), found) if compare is not None else None
     html = render_roadmap(
         records,
@@ -79,4 +87,4 @@ def roadmap_page(
         quality=quality,
         item_names={c.field: {item.id: item.name for item in c.items} for c in catalogues},
     )
-    return RoadmapPage(html=html, services=len(records), skipped=list(found.skipped), note=note)
+    return RoadmapPage(html=html, services=len(records), skipped=list(found.skipped), note=note, quality=quality)

@@ -28,6 +28,21 @@ class FileMemo:
         self._answers: OrderedDict[_Key, object] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, kind: str, files: Sequence[Path]) -> object | None:
+        """The answer of ``kind`` for ``files`` if one is kept; None otherwise (nothing is made)."""
+        key = (kind, tuple(_stamp(path) for path in files))
+        with self._lock:
+            return self._answers.get(key)
+
+    def put(self, kind: str, files: Sequence[Path], answer: object) -> None:
+        """Keep ``answer`` as the answer of ``kind`` for ``files`` (made along with another)."""
+        key = (kind, tuple(_stamp(path) for path in files))
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+
     def get(self, kind: str, files: Sequence[Path], make: Callable[[], _T]) -> _T:
         """The answer of ``kind`` for ``files``: kept, or made by ``make`` (outside the lock) and kept."""
         key = (kind, tuple(_stamp(path) for path in files))
@@ -36,10 +51,7 @@ class FileMemo:
                 self._answers.move_to_end(key)
                 return self._answers[key]  # type: ignore[return-value]  # stored under this kind by make
         answer = make()
-        with self._lock:
-            self._answers[key] = answer
-            while len(self._answers) > self._size:
-                self._answers.popitem(last=False)
+        self.put(kind, files, answer)
         return answer
 
 

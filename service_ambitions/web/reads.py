@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 if TYPE_CHECKING:
     from service_ambitions.quality.report import QualityReport
@@ -66,6 +66,19 @@ async def roadmap(state: WebState, path: Path, compare: Path | None = None) -> R
     from service_ambitions.views.page import roadmap_page
 
     files = [path] if compare is None else [path, compare]
-    return await asyncio.to_thread(
-        state.memo.get, "roadmap", files, lambda: roadmap_page(state.settings, path, compare=compare)
-    )
+
+    def make() -> RoadmapPage:
+        # The page needs the findings, and the findings page shows them: one read of the
+        # file makes both, whichever is opened first.
+        known = state.memo.peek("findings", [path])
+        page = roadmap_page(state.settings, path, compare=compare, quality=known if _is_report(known) else None)
+        state.memo.put("findings", [path], page.quality)
+        return page
+
+    return await asyncio.to_thread(state.memo.get, "roadmap", files, make)
+
+
+def _is_report(value: object) -> TypeGuard[QualityReport]:
+    from service_ambitions.quality.report import QualityReport
+
+    return isinstance(value, QualityReport)
