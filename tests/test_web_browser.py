@@ -78,12 +78,13 @@ def _shot(page: object, tmp_path: Path, name: str) -> None:
     target = tmp_path / f"{name}.png"
     page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
     if folder := os.environ.get("WEB_SCREENSHOTS"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(target, Path(folder) / target.name)
 
 
 @pytest.mark.slow
 def test_a_whole_run_from_the_browser(server: str, tmp_path: Path) -> None:
-    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser_path is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser test did not run")
     problems: list[str] = []
