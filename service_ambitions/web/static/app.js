@@ -135,6 +135,14 @@ function setUpWorkspace() {
   };
   form.elements.command.addEventListener("change", showFor);
   showFor();
+  const outputNote = document.getElementById("output-note");
+  const existing = new Set(outputNote.dataset.existing.split("\n"));
+  const noteOutput = () => {
+    const name = form.elements.output.value;
+    outputNote.textContent = existing.has(name) ? `${name} exists: a new run keeps it as ${name}.prev` : "";
+  };
+  form.elements.output.addEventListener("input", noteOutput);
+  noteOutput();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     say(result, [el("p", "Starting…")]);
