@@ -218,7 +218,13 @@ def test_a_run_started_from_the_web_is_an_ordinary_run(workspace: Path) -> None:
     report = client.get(f"/api/runs/{run_id}/report", headers=_headers()).json()
     assert state["done"] == 3
     assert state["calls"] == report["totals"]["calls"] == 63
-    assert client.get(f"/api/runs/{run_id}/live", headers=_headers()).json()["calls"] == 63
+    live = client.get(f"/api/runs/{run_id}/live", headers=_headers()).json()
+    assert live["calls"] == 63
+    assert [(row["stage"], row["calls"], row["planned"]) for row in live["stages"]] == [
+        ("descriptions", 3, 3),
+        ("features", 15, 15),
+        ("mapping", 45, 45),
+    ]
     detail = client.get(f"/api/runs/{run_id}", headers=_headers()).json()
     assert detail["status"] == "completed"
     assert detail["command_line"][1] == "run"
@@ -239,6 +245,8 @@ def test_a_run_started_from_the_web_is_an_ordinary_run(workspace: Path) -> None:
     mapped_run = client.get(f"/api/runs/{mapped.json()['run_id']}", headers=_headers()).json()
     assert (mapped_run["command"], mapped_run["status"]) == ("map", "completed")
     assert "--catalogue" in mapped_run["command_line"]
+    mapped_live = client.get(f"/api/runs/{mapped.json()['run_id']}/live", headers=_headers()).json()
+    assert [(row["stage"], row["planned"]) for row in mapped_live["stages"]] == [("mapping", 15)]
     assert (workspace / "remapped.jsonl").read_text().count("\n") == 3
     # Continue it: nothing left to do, and the CLI's resume rules apply.
     assert client.post(f"/api/runs/{run_id}/cancel", headers=_headers()).status_code == 409

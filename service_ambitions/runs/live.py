@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from service_ambitions.core.errors import ServiceAmbitionsError
 from service_ambitions.core.events import (
     CallFailed,
     CallFinished,
@@ -32,6 +33,7 @@ from service_ambitions.core.events import (
     from_line,
 )
 from service_ambitions.core.models import Stage
+from service_ambitions.reference.data import load_reference
 from service_ambitions.runs.journal import EventTail, Manifest, read_manifest
 from service_ambitions.runs.tally import Tally
 
@@ -287,22 +289,54 @@ def count_lines(path: Path, limit: int | None) -> int | None:
     return min(count, limit) if limit else count
 
 
-def plan_of(manifest: Manifest) -> LivePlan:
-    """What a journaled run expects, as far as its manifest tells: its services and its budget."""
-    words = manifest.command_line or []
-    limit = None
+def _given(words: Sequence[str], flag: str) -> list[str]:
+    """The values ``flag`` was given in a command's words (``--flag VALUE`` or ``--flag=VALUE``)."""
+    values = []
     for index, word in enumerate(words):
-        value = word.partition("=")[2] if word.startswith("--max-services=") else None
-        if word == "--max-services" and index + 1 < len(words):
-            value = words[index + 1]
-        if value is not None and value.isdigit():
-            limit = int(value)
-    budget = manifest.settings.get("max_cost")
+        if word.startswith(f"{flag}="):
+            values.append(word.partition("=")[2])
+        elif word == flag and index + 1 < len(words):
+            values.append(words[index + 1])
+    return values
+
+
+def _calls_per_service(manifest: Manifest) -> dict[Stage, int] | None:
+    """Calls a service needs at each stage, from the run's reference data; None when it cannot be read."""
+    files = manifest.settings.get("reference") or {}
+    named = files.get("catalogues")
     try:
-        money = None if budget is None else Decimal(str(budget))
+        reference = load_reference(
+            plateaus=Path(files["plateaus"]) if files.get("plateaus") else None,
+            roles=Path(files["roles"]) if files.get("roles") else None,
+            catalogues=[Path(name) for name in named] if named else None,
+        )
+    except ServiceAmbitionsError:
+        return None
+    plateaus, catalogues = len(reference.plateaus), len(reference.catalogues)
+    if manifest.command == "map":
+        chosen = _given(manifest.command_line or [], "--catalogue")
+        return {Stage.MAPPING: plateaus * (len(chosen) or catalogues)}
+    return {Stage.DESCRIPTIONS: 1, Stage.FEATURES: plateaus, Stage.MAPPING: plateaus * catalogues}
+
+
+def plan_of(manifest: Manifest) -> LivePlan:
+    """What a journaled run expects, as far as its manifest tells: services, calls, limits and budget."""
+    limit = next(
+        (int(value) for value in _given(manifest.command_line or [], "--max-services") if value.isdigit()), None
+    )
+    settings = manifest.settings
+    try:
+        budget = None if settings.get("max_cost") is None else Decimal(str(settings["max_cost"]))
     except InvalidOperation:
-        money = None
-    return LivePlan(services=count_lines(Path(manifest.input_path), limit), budget=money)
+        budget = None
+    limits = settings.get("limits") or {}
+    return LivePlan(
+        services=count_lines(Path(manifest.input_path), limit),
+        calls_per_service=_calls_per_service(manifest),
+        requests_per_minute=limits.get("requests_per_minute"),
+        tokens_per_minute=limits.get("tokens_per_minute"),
+        budget=budget,
+    )
 
 
 class RunFollower:
