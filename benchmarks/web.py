@@ -55,10 +55,12 @@ def time_pages(folder: Path) -> None:
     from starlette.testclient import TestClient
 
     from service_ambitions.config.settings import load_settings
+    from service_ambitions.core.tuning import tune_gc
     from service_ambitions.web.app import create_app
     from service_ambitions.web.state import WebState
 
     os.chdir(folder)
+    tune_gc()  # as serve does
     client = TestClient(create_app(WebState(load_settings(None), TOKEN, workspace=folder)))
     client.headers["Authorization"] = f"Bearer {TOKEN}"
     (run,) = client.get("/api/runs").json()

@@ -178,3 +178,18 @@ def test_a_role_left_out_everywhere_is_found_when_the_record_was_made_with_those
     assert found == [("role-without-features", "academics", plateau) for plateau in range(1, 6)]
     other = check_evolutions([evolution], QualitySettings(vendors=[]), KnownRoles("another-file", ("academics",)))
     assert other.services[0].findings == []  # made with other roles: theirs are not expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "repeats"),
+    [
+        ("", 1),  # every word shared
+        (" " + " ".join(f"pad{k}" for k in range(40)), 0),  # grown far past the original: too few shared
+    ],
+)
+def test_repeated_features_are_found_by_the_words_they_share(extra: str, repeats: int) -> None:
+    record = plant("repeated-feature")
+    copy = record["plateaus"][3]["features"][0]
+    copy["name"] = "A renamed capability"  # the names differ: only the words can tell
+    copy["description"] += extra
+    assert findings(record).count("repeated-feature") == repeats

@@ -115,7 +115,9 @@ def test_a_whole_run_from_the_browser(server: str, tmp_path: Path) -> None:
         page.select_option("#job select[name=command]", "run")
         page.select_option("#job select[name=input]", "services.jsonl")
         page.fill("#job input[name=output]", "services.jsonl")
-        expect(page.locator("#output-note")).to_have_text("services.jsonl exists: a new run keeps it as services.jsonl.prev")
+        expect(page.locator("#output-note")).to_have_text(
+            "services.jsonl exists: a new run keeps it as services.jsonl.prev"
+        )
         page.fill("#job input[name=output]", "evolutions.jsonl")
         expect(page.locator("#output-note")).to_have_text("")
         page.fill("#job input[name=model]", "offline")

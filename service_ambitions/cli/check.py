@@ -51,8 +51,10 @@ def check(
         SA_QUALITY__SKIP='["acronym-unexplained"]' service-ambitions check evolutions.jsonl
     """
     from service_ambitions.core.errors import InputError
+    from service_ambitions.core.tuning import tune_gc
     from service_ambitions.quality.report import check_file, known_roles
 
+    tune_gc()
     state: AppState = ctx.obj
     settings = state.settings()
     report = check_file(evolutions, settings.quality, known_roles(settings.reference))

@@ -10,6 +10,7 @@ import typer
 
 from service_ambitions.cli.safe import plain
 from service_ambitions.cli.state import AppState
+from service_ambitions.core.tuning import tune_gc
 
 __all__ = ["serve"]
 
@@ -102,6 +103,7 @@ def serve(
     config = found if found.is_file() else None
     settings = load_settings(config)
     root = Path.cwd()
+    tune_gc()  # a server reads thousands of records at a time, as view and check do
     launcher = None if read_only else JobLauncher(root, config=config)
     chosen = token or secrets.token_urlsafe(24)
     shown = f"[{host}]" if ":" in host else host

@@ -162,11 +162,17 @@ def _repeated_feature(context: _Context) -> Iterator[Finding]:
         (result.plateau, feature, words - background, " ".join(_WORD.findall(feature.name.lower())))
         for (result, feature), words in zip(features, texts, strict=True)
     ]
+    similarity = context.settings.similarity
     for (p1, f1, w1, n1), (p2, f2, w2, n2) in combinations(rows, 2):
         if p1 == p2 and f1.customer_type == f2.customer_type:
             continue  # siblings in one list are the model's own choice; repeats across lists are the defect
-        overlap = len(w1 & w2) / len(w1 | w2) if w1 | w2 else 0.0
-        if n1 == n2 or overlap >= context.settings.similarity:
+        smaller, larger = sorted((len(w1), len(w2)))
+        if n1 != n2 and smaller < similarity * larger:
+            continue  # even if every word of the smaller were shared, too few to count (a bound, not a guess)
+        shared = len(w1 & w2)
+        either = smaller + larger - shared
+        overlap = shared / either if either else 0.0
+        if n1 == n2 or overlap >= similarity:
             where = f"plateau {p1}" if p1 == p2 else f"plateaus {p1} and {p2}"
             yield context.finding(
                 "repeated-feature",
