@@ -33,6 +33,7 @@ TOKEN = "benchmark-token-0123456789"  # pragma: allowlist secret
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--findings-first", action="store_true", help="open the findings before the roadmap")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -48,10 +49,10 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         print(f"{args.services} services run in {time.perf_counter() - started:.1f} s")
-        time_pages(folder)
+        time_pages(folder, findings_first=args.findings_first)
 
 
-def time_pages(folder: Path) -> None:
+def time_pages(folder: Path, *, findings_first: bool) -> None:
     from starlette.testclient import TestClient
 
     from service_ambitions.config.settings import load_settings
@@ -74,6 +75,8 @@ def time_pages(folder: Path) -> None:
         "live figures": f"/api/runs/{run_id}/live",
         "AG-UI stream": f"/api/runs/{run_id}/agui",
     }
+    if findings_first:
+        paths = {"findings page": paths.pop("findings page"), **paths}
     for name, path in paths.items():
         times = []
         for _ in range(3):
