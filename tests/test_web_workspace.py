@@ -381,3 +381,42 @@ def test_the_documented_agui_client_follows_a_run(tmp_path: Path, services_file:
     ).delta
     example.apply_patch(state, patch)
     assert state == {"a": {"b": [0, 9, 2]}}
+
+
+def test_what_files_and_models_say_is_shown_as_text_on_every_page(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service_ambitions.cli.app import app
+
+    script = "<script>alert(1)</script>"
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    rows = [
+        {"service_id": f'svc-{i}"><img src=x onerror=alert({i})>', "name": f"{script} {i}", "description": script}
+        for i in range(2)
+    ]
+    (workspace / "services.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows) + "<b>not json</b>\n")
+    out = workspace / "out.jsonl"
+    made = CliRunner().invoke(app, ["run", str(workspace / "services.jsonl"), "-o", str(out), "--model", "offline"])
+    assert made.exit_code == 9, made.output  # one line quarantined
+    (workspace / "copy.jsonl").write_text(out.read_text())
+    client = _client(workspace, launcher=JobLauncher(workspace))
+    (run,) = client.get("/api/runs", headers=_headers()).json()
+    pages = [
+        "/",
+        "/runs",
+        f"/runs/{run['run_id']}",
+        f"/runs/{run['run_id']}/report",
+        "/findings?file=out.jsonl",
+        "/diff?old=copy.jsonl&new=out.jsonl",
+    ]
+    for page in pages:
+        html = client.get(page, headers=_headers()).text
+        assert "<script>alert" not in html, page
+        assert "<img src=x" not in html, page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get("/findings?file=out.jsonl", headers=_headers()).text
+    stored = client.put(
+        "/api/files/%3Cb%3E.jsonl", headers=_headers(), content=(workspace / "services.jsonl").read_bytes()
+    )
+    assert stored.status_code == 201
+    assert "&lt;b&gt;.jsonl" in client.get("/", headers=_headers()).text
