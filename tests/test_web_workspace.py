@@ -259,7 +259,7 @@ def test_a_run_started_from_the_web_is_an_ordinary_run(workspace: Path) -> None:
 def test_a_run_is_stopped_and_continued_from_the_web(workspace: Path, tmp_path: Path) -> None:
     many = workspace / "many.jsonl"
     rows = [json.loads(line) for line in (workspace / "services.jsonl").read_text().splitlines()]
-    many.write_text("".join(json.dumps({**rows[i % 8], "service_id": f"svc-{i}"}) + "\n" for i in range(300)))
+    many.write_text("".join(json.dumps({**rows[i % 8], "service_id": f"svc-{i}"}) + "\n" for i in range(120)))
     launcher = JobLauncher(workspace)
     client = _client(workspace, launcher=launcher)
     form = {"input": "many.jsonl", "output": "many-out.jsonl", "model": "offline", "concurrency": 1}
@@ -277,7 +277,12 @@ def test_a_run_is_stopped_and_continued_from_the_web(workspace: Path, tmp_path: 
     detail = client.get(f"/api/runs/{run_id}", headers=_headers()).json()
     assert detail["status"] == "completed"
     assert detail["resumed"] == 1
-    assert (workspace / "many-out.jsonl").read_text().count("\n") == 300
+    assert (workspace / "many-out.jsonl").read_text().count("\n") == 120
+    # The server stopping: a run still going is stopped and named; one that ended is not.
+    again = client.post("/api/runs", headers=_headers(), json={**form, "output": "again.jsonl"}).json()["run_id"]
+    assert launcher.stop_all() == [again]
+    assert client.get(f"/api/runs/{again}", headers=_headers()).json()["status"] == "terminated"
+    assert launcher.stopped == [again]
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.config.settings import Overrides
-from service_ambitions.core.errors import ConfigError, InputError
+from service_ambitions.core.errors import EXIT_INTERRUPTED, ConfigError, InputError
 
 __all__ = ["JobForm", "JobLauncher", "Launched", "workspace_file"]
 
@@ -220,8 +220,10 @@ class JobLauncher:
                 child.process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.process.kill()
-        self.stopped += list(children)
-        return list(children)
+        # A run that ended on its own just before the signal is not one this stopped.
+        stopped = [run_id for run_id, child in children.items() if child.process.returncode in (EXIT_INTERRUPTED, -9)]
+        self.stopped += stopped
+        return stopped
 
     def _spawn(self, words: list[str], wait_s: float) -> Launched:
         head = [*self._program, *(["--config", str(self._config)] if self._config else [])]
