@@ -75,7 +75,11 @@ def test_runs_detail_report_and_cache_as_the_cli_sees_them(client: TestClient) -
     assert cache["entries"] == 63
     schema = client.get("/api/openapi.json", headers=_auth()).json()
     assert "/api/runs/{run_id}/events" in schema["paths"]
-    assert "server-sent events" in client.get("/api/docs", headers=_auth()).text
+    start = schema["paths"]["/api/runs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["components"]["schemas"][start["$ref"].rsplit("/", 1)[-1]]["properties"]["max_cost"]
+    described = client.get("/api/docs", headers=_auth()).text
+    assert "server-sent events" in described
+    assert "<code>cache_mode</code>: CacheMode or null" in described
 
 
 def test_events_stream_and_resume_from_the_last_event_id(client: TestClient) -> None:

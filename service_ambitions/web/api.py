@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from starlette.requests import Request
@@ -136,6 +136,12 @@ async def start_run(request: Request) -> Response:
 
     ---
     summary: Start a run or a map (the body is a JobForm); answers its run_id once it is journaled.
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            $ref: "#/components/schemas/JobForm"
     """
     from service_ambitions.jobs.launch import JobForm
 
@@ -203,6 +209,12 @@ async def validate(request: Request) -> Response:
 
     ---
     summary: Check a services file, reference data, prompts, models and keys, each on its own (validate --json).
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            $ref: "#/components/schemas/ValidateForm"
     """
     from service_ambitions.config.settings import Overrides, load_settings
     from service_ambitions.jobs.checks import run_checks
@@ -226,6 +238,12 @@ async def plan(request: Request) -> Response:
 
     ---
     summary: What a run or map (body a JobForm) would do and cost, calling no model (--dry-run --json).
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            $ref: "#/components/schemas/JobForm"
     """
     from service_ambitions.jobs.launch import JobForm
 
@@ -368,26 +386,66 @@ async def cache_stats(request: Request) -> Response:
     return _json(CacheStatsReport.of(found).model_dump_json())
 
 
+def _described(routes: list[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI document: each endpoint's summary, and the forms the changing ones take."""
+    from pydantic.json_schema import models_json_schema
+
+    from service_ambitions.jobs.launch import JobForm
+
+    document = _SCHEMAS.get_schema(routes=routes)
+    _, forms = models_json_schema(
+        [(JobForm, "validation"), (ValidateForm, "validation")], ref_template="#/components/schemas/{model}"
+    )
+    document["components"] = {"schemas": forms["$defs"]}
+    return document
+
+
 async def openapi(request: Request) -> Response:
     """This API's OpenAPI description."""
-    return JSONResponse(_SCHEMAS.get_schema(routes=request.app.routes))
+    return JSONResponse(_described(request.app.routes))
 
 
 async def docs(request: Request) -> Response:
     """The API's endpoints, in words."""
     from html import escape
 
-    schema = _SCHEMAS.get_schema(routes=request.app.routes)
+    schema = _described(request.app.routes)
     rows = "".join(
         f"<li><code>{method.upper()} {escape(path)}</code>: {escape(str(operation.get('summary', '')))}</li>"
         for path, operations in schema.get("paths", {}).items()
         for method, operation in operations.items()
     )
+    components: dict[str, Any] = schema.get("components", {}).get("schemas", {})
+    forms = "".join(
+        f"<h2>{escape(name)}</h2><ul>"
+        + "".join(
+            f"<li><code>{escape(field)}</code>: {escape(_kind(spec))}</li>"
+            for field, spec in form.get("properties", {}).items()
+        )
+        + "</ul>"
+        for name, form in components.items()
+        if "properties" in form
+    )
     page = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>service-ambitions API</title>"
-        f"<h1>service-ambitions runtime API</h1><p><a href=/>Workspace</a></p><ul>{rows}</ul></html>"
+        f"<h1>service-ambitions runtime API</h1><p><a href=/>Workspace</a> · <a href=/api/openapi.json>OpenAPI</a></p>"
+        f"<ul>{rows}</ul>{forms}</html>"
     )
     return Response(page, media_type="text/html")
+
+
+def _kind(spec: dict[str, Any]) -> str:
+    """A form field's JSON type in a few words (``string or null``, ``one of read, refresh…``)."""
+    options = spec.get("anyOf", [spec])
+    words = []
+    for option in options:
+        if "enum" in option:
+            words.append("one of " + ", ".join(map(str, option["enum"])))
+        elif "$ref" in option:
+            words.append(option["$ref"].rsplit("/", 1)[-1])
+        else:
+            words.append(str(option.get("type", "any")))
+    return " or ".join(words)
 
 
 def routes() -> list[BaseRoute]:
