@@ -425,3 +425,40 @@ def test_what_files_and_models_say_is_shown_as_text_on_every_page(tmp_path: Path
     )
     assert stored.status_code == 201
     assert "&lt;b&gt;.jsonl" in client.get("/", headers=_headers()).text
+
+
+@pytest.mark.slow
+def test_a_run_the_cli_started_is_stopped_from_the_web(workspace: Path) -> None:
+    import subprocess
+
+    from service_ambitions.runs.lock import lock_holder
+
+    from .conftest import subprocess_env
+
+    many = workspace / "many.jsonl"
+    rows = [json.loads(line) for line in (workspace / "services.jsonl").read_text().splitlines()]
+    many.write_text("".join(json.dumps({**rows[i % 8], "service_id": f"svc-{i}"}) + "\n" for i in range(120)))
+    command = [sys.executable, "-m", "service_ambitions", "run", "many.jsonl", "-o", "cli.jsonl", "--model", "offline"]
+    child = subprocess.Popen(
+        [*command, "--concurrency", "1", "--json-logs"],
+        cwd=workspace,
+        env=subprocess_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None
+    run_id = json.loads(child.stderr.readline())["run_id"]  # its first event: journaled, the lock held
+    client = _client(workspace, launcher=JobLauncher(workspace))
+    runs = Path(load_settings(None).runs_directory())
+    assert lock_holder(workspace / "cli.jsonl", runs) == child.pid
+    assert lock_holder(workspace / "nothing.jsonl", runs) is None
+    stopped = client.post(f"/api/runs/{run_id}/cancel", headers=_headers())
+    assert stopped.status_code == 202, stopped.text
+    child.stderr.read()
+    child.stderr.close()
+    assert child.wait(60) == 130
+    assert client.get(f"/api/runs/{run_id}", headers=_headers()).json()["status"] == "terminated"
+    assert lock_holder(workspace / "cli.jsonl", runs) is None
+    again = client.post(f"/api/runs/{run_id}/cancel", headers=_headers())
+    assert again.status_code == 409
+    assert "not running on this machine" in again.json()["error"]

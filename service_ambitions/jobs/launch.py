@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -33,7 +33,10 @@ from service_ambitions.config.cache_mode import CacheMode
 from service_ambitions.config.settings import Overrides
 from service_ambitions.core.errors import EXIT_INTERRUPTED, ConfigError, InputError
 
-__all__ = ["JobForm", "JobLauncher", "Launched", "workspace_file"]
+if TYPE_CHECKING:
+    from service_ambitions.runs.journal import Manifest
+
+__all__ = ["JobForm", "JobLauncher", "Launched", "stop_run", "workspace_file"]
 
 _Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\s-]\S*$")]
 """A model name or catalogue: one word that cannot be read as a flag."""
@@ -273,6 +276,29 @@ class JobLauncher:
 
 
 _ONE_SHOT = frozenset({"--dry-run", "--json"})
+
+
+def stop_run(manifest: Manifest, runs_dir: Path) -> bool:
+    """Stop a run started elsewhere on this machine (the CLI, CI, another server) as SIGTERM stops it.
+
+    Only the process that holds the run's output lock *and* is the one its manifest names
+    is signalled — never a number that might by now be some other process. False when the
+    run is not running here, or that process is not this user's to stop.
+    """
+    import socket
+
+    from service_ambitions.runs.journal import RunStatus
+    from service_ambitions.runs.lock import lock_holder
+
+    if manifest.status is not RunStatus.RUNNING or manifest.host != socket.gethostname() or manifest.pid is None:
+        return False
+    if lock_holder(Path(manifest.output_path), runs_dir) != manifest.pid:
+        return False
+    try:
+        os.kill(manifest.pid, signal.SIGTERM)
+    except OSError:  # gone this instant, or another user's
+        return False
+    return True
 
 
 def _run_id_of(line: str) -> str | None:

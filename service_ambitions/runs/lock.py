@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - Windows has no flock; outputs are not 
 from service_ambitions.core.errors import OutputError
 from service_ambitions.runs.journal import journal_error
 
-__all__ = ["output_lock"]
+__all__ = ["lock_holder", "output_lock"]
 
 
 @contextmanager
@@ -40,8 +40,7 @@ def output_lock(output: Path, runs_dir: Path) -> Iterator[None]:
         # The runs directory holds every run's settings and events: owner-only, like its runs.
         runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         locks.mkdir(mode=0o700, exist_ok=True)
-        name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:32]
-        descriptor = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        descriptor = os.open(_lock_file(output, runs_dir), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise journal_error(locks, exc) from exc
     try:
@@ -58,3 +57,31 @@ def output_lock(output: Path, runs_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _lock_file(output: Path, runs_dir: Path) -> Path:
+    name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:32]
+    return runs_dir / ".locks" / f"{name}.lock"
+
+
+def lock_holder(output: Path, runs_dir: Path) -> int | None:
+    """The process holding ``output``'s lock now (a run writing it), or None when no process does.
+
+    Asked without waiting: a free lock is taken and let go at once. Only a live holder
+    keeps the lock, so the number answered is a running process, not a stale one.
+    """
+    if fcntl is None:
+        return None
+    try:
+        descriptor = os.open(_lock_file(output, runs_dir), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(descriptor, 64, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        return None  # nobody holds it
+    finally:
+        os.close(descriptor)  # releases what was taken

@@ -154,15 +154,26 @@ async def start_run(request: Request) -> Response:
 
 @for_run()
 async def cancel_run(request: Request, state: WebState, directory: Path) -> Response:
-    """Stop a run this server started, as Ctrl-C stops the CLI (its journal says so; resume continues it).
+    """Stop a running run as Ctrl-C stops the CLI (its journal says so; resume continues it).
 
     ---
-    summary: Stop a run this server started (journaled as terminated; resume continues it).
+    summary: Stop a run running on this machine, from here or the CLI (journaled as terminated; resume continues it).
     """
+    from service_ambitions.jobs.launch import stop_run
+    from service_ambitions.runs.journal import read_manifest
+
     run_id = directory.name
-    if not _need_launcher(state).cancel(run_id):
+    launcher = _need_launcher(state)
+    manifest = read_manifest(directory)
+    stopped = launcher.cancel(run_id) or (
+        manifest is not None and await asyncio.to_thread(stop_run, manifest, state.settings.runs_directory())
+    )
+    if not stopped:
         return JSONResponse(
-            {"error": f"run {run_id} is not running from this server", "hint": "stop it where it runs (Ctrl-C)"},
+            {
+                "error": f"run {run_id} is not running on this machine",
+                "hint": "a run on another machine is stopped where it runs (Ctrl-C)",
+            },
             status_code=409,
         )
     return JSONResponse({"run_id": run_id, "stopping": True}, status_code=202)

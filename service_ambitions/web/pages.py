@@ -91,9 +91,8 @@ async def run_page(request: Request, state: WebState, directory: Path) -> Respon
     run_id = directory.name
     details = await reads.details(state, directory)
     figures = await reads.figures(state, directory)
-    ours = state.launcher is not None and run_id in state.launcher.running()
     output = _workspace_name(state.workspace, details.output_path)
-    context = {"title": f"Run {run_id}", "run": details, "figures": figures, "ours": ours, "output": output}
+    context = {"title": f"Run {run_id}", "run": details, "figures": figures, "output": output}
     return _page("run.html.j2", request, context)
 
 
