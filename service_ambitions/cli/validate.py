@@ -46,15 +46,7 @@ def validate(
 
         from service_ambitions.jobs.reports import CheckRow
 
-        rows = [
-            CheckRow(
-                name=check.name,
-                ok=check.error is None,
-                detail=check.detail,
-                exit_code=check.error.exit_code if check.error else None,
-            )
-            for check in checks
-        ]
+        rows = [CheckRow.of(check) for check in checks]
         typer.echo(json_safe(TypeAdapter(list[CheckRow]).dump_json(rows, indent=2).decode()))
         if failed:
             raise typer.Exit(failed[0].exit_code)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from service_ambitions.cache.maintenance import CacheStats, ValidationReport
 from service_ambitions.cache.repair import RepairReport
+from service_ambitions.jobs.checks import Check
 from service_ambitions.jobs.plan import Estimate
 
 __all__ = [
@@ -226,6 +227,14 @@ class CheckRow(_Report):
     detail: str
     exit_code: int | None
     """The exit code its failure means; None when it passed."""
+
+    @classmethod
+    def of(cls, check: Check) -> CheckRow:
+        """The row of one check's outcome."""
+        failed = check.error
+        return cls(
+            name=check.name, ok=failed is None, detail=check.detail, exit_code=failed.exit_code if failed else None
+        )
 
 
 class PlanRow(_Report):

@@ -237,10 +237,7 @@ async def validate(request: Request) -> Response:
     source = workspace_file(state.workspace, form.input)
     settings = load_settings(state.config, Overrides(model=form.model)) if form.model else state.settings
     checks = await asyncio.to_thread(run_checks, settings, source)
-    rows = [
-        CheckRow(name=c.name, ok=c.error is None, detail=c.detail, exit_code=c.error.exit_code if c.error else None)
-        for c in checks
-    ]
+    rows = [CheckRow.of(check) for check in checks]
     return _json(TypeAdapter(list[CheckRow]).dump_json(rows).decode())
 
 
