@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
 from service_ambitions.cli.safe import plain
@@ -71,9 +72,10 @@ class JobDisplay:
     """Serve Prometheus metrics on 127.0.0.1 at this port while the job runs."""
 
 
-@dataclass(frozen=True)
-class JobFlags:
+class JobFlags(BaseModel):
     """The flags ``run`` and ``map`` share: how the job relates to earlier runs, and how it shows itself."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     output: Path
     quarantine: Path | None = None
@@ -89,6 +91,11 @@ class JobFlags:
     trace_ids: bool = False
     check: bool = False
     metrics_port: int | None = None
+
+    @classmethod
+    def given(cls, ctx: typer.Context) -> JobFlags:
+        """These flags as the command line gave them: ``run`` and ``map`` name them alike (the rest is ignored)."""
+        return cls.model_validate(ctx.params)
 
 
 def launch_job(

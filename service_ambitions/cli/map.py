@@ -139,20 +139,6 @@ def map_features(
             batch=batch_flags(batch, batch_size, batch_wait),
         )
     )
-    flags = JobFlags(
-        output=output,
-        quarantine=quarantine,
-        resume=resume,
-        run_id=run_id,
-        force=force,
-        detach=detach,
-        dry_run=dry_run,
-        as_json=as_json,
-        quiet=quiet,
-        json_logs=json_logs,
-        allow_prompt_logging=allow_prompt_logging,
-        trace_ids=trace_ids,
-        metrics_port=metrics_port,
-    )
+    flags = JobFlags.given(ctx)
     selection = MapSelection(catalogues=catalogue, service_file=service_file, service_id=service_id)
     launch_job(ctx, settings, input_path, flags, mapping=selection)

@@ -170,22 +170,7 @@ def run(
             batch=batch_flags(batch, batch_size, batch_wait),
         )
     )
-    flags = JobFlags(
-        output=output,
-        quarantine=quarantine,
-        resume=resume,
-        run_id=run_id,
-        force=force,
-        detach=detach,
-        dry_run=dry_run,
-        as_json=as_json,
-        quiet=quiet,
-        json_logs=json_logs,
-        allow_prompt_logging=allow_prompt_logging,
-        trace_ids=trace_ids,
-        metrics_port=metrics_port,
-        check=check,
-    )
+    flags = JobFlags.given(ctx)
     launch_job(ctx, settings, input_path, flags, max_services=max_services)
 
 
