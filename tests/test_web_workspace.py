@@ -438,7 +438,18 @@ def test_a_run_the_cli_started_is_stopped_from_the_web(workspace: Path) -> None:
     many = workspace / "many.jsonl"
     rows = [json.loads(line) for line in (workspace / "services.jsonl").read_text().splitlines()]
     many.write_text("".join(json.dumps({**rows[i % 8], "service_id": f"svc-{i}"}) + "\n" for i in range(120)))
-    command = [sys.executable, "-m", "service_ambitions", "run", "many.jsonl", "-o", "cli.jsonl", "--model", "offline"]
+    command = [
+        sys.executable,
+        "-m",
+        "service_ambitions",
+        "-q",
+        "run",
+        "many.jsonl",
+        "-o",
+        "cli.jsonl",
+        "--model",
+        "offline",
+    ]
     child = subprocess.Popen(
         [*command, "--concurrency", "1", "--json-logs"],
         cwd=workspace,
@@ -462,3 +473,21 @@ def test_a_run_the_cli_started_is_stopped_from_the_web(workspace: Path) -> None:
     again = client.post(f"/api/runs/{run_id}/cancel", headers=_headers())
     assert again.status_code == 409
     assert "not running on this machine" in again.json()["error"]
+    # Continued from the web with the words the CLI was given (a global option among them).
+    continued = client.post(f"/api/runs/{run_id}/resume", headers=_headers())
+    assert continued.status_code == 201, continued.text
+    client.get(f"/api/runs/{run_id}/agui", headers=_headers())  # to its end
+    assert client.get(f"/api/runs/{run_id}", headers=_headers()).json()["status"] == "completed"
+    assert (workspace / "cli.jsonl").read_text().count("\n") == 120
+
+
+def test_a_run_is_continued_with_the_words_that_started_it() -> None:
+    from service_ambitions.jobs.launch import continuing
+
+    started = ["service-ambitions", "--quiet", "run", "--output", "o.jsonl", "--model", "offline", "s.jsonl"]
+    assert continuing(started, "R") == [*started[1:], "--resume", "--run-id=R"]
+    resumed = [*started, "--resume", "--force", "--run-id", "OLD"]
+    assert continuing(resumed, "R") == [*started[1:], "--resume", "--run-id=R"]
+    assert continuing([*started, "--run-id=OLD"], "R") == [*started[1:], "--resume", "--run-id=R"]
+    assert continuing(["service-ambitions", "run", "s.jsonl", "-o", "o.jsonl", "--dry-run"], "R") is None
+    assert continuing(["service-ambitions", "view", "o.jsonl"], "R") is None

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +37,7 @@ from service_ambitions.core.errors import EXIT_INTERRUPTED, ConfigError, InputEr
 if TYPE_CHECKING:
     from service_ambitions.runs.journal import Manifest
 
-__all__ = ["JobForm", "JobLauncher", "Launched", "stop_run", "workspace_file"]
+__all__ = ["JobForm", "JobLauncher", "Launched", "continuing", "stop_run", "workspace_file"]
 
 _Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\s-]\S*$")]
 """A model name or catalogue: one word that cannot be read as a flag."""
@@ -191,11 +192,10 @@ class JobLauncher:
             ConfigError: the run was not started by ``run`` or ``map``.
             ConfigError: the continuation ended before it began (the input changed, say).
         """
-        words = [word for word in command_line[1:] if word not in {"--resume", "--force"}]
-        words = [word for word in words if not word.startswith("--run-id")]
-        if not words or words[0] not in {"run", "map"} or any(word in _ONE_SHOT for word in words):
+        words = continuing(command_line, run_id)
+        if words is None:
             raise ConfigError(f"run {run_id} cannot be continued from here", hint="continue it with the CLI")
-        return self._spawn([*words, "--resume", f"--run-id={run_id}"], wait_s)
+        return self._spawn(words, wait_s)
 
     def cancel(self, run_id: str) -> bool:
         """Stop run ``run_id`` as SIGTERM stops the CLI (journaled as terminated); False if not ours or ended."""
@@ -276,6 +276,27 @@ class JobLauncher:
 
 
 _ONE_SHOT = frozenset({"--dry-run", "--json"})
+
+
+def continuing(command_line: Sequence[str], run_id: str) -> list[str] | None:
+    """The words that continue run ``run_id``: those that started it, less any earlier resume, and ``--resume``.
+
+    ``command_line`` is the manifest's (the program's name first, then global options, the
+    command, its arguments). None when it was no ``run`` or ``map``, or only planned one.
+    """
+    words: list[str] = []
+    skip = False
+    for word in command_line[1:]:
+        if skip or word in {"--resume", "--force"} or word.startswith("--run-id="):
+            skip = False
+            continue
+        skip = word == "--run-id"  # its value is the next word
+        if not skip:
+            words.append(word)
+    command = next((word for word in words if word in {"run", "map"}), None)
+    if command is None or any(word in _ONE_SHOT for word in words):
+        return None
+    return [*words, "--resume", f"--run-id={run_id}"]
 
 
 def stop_run(manifest: Manifest, runs_dir: Path) -> bool:
