@@ -344,9 +344,10 @@ def test_answers_are_kept_while_their_files_are_unchanged(tmp_path: Path) -> Non
     memo.get("third", [source], make)
     assert memo.get("count", [source], make) == 6  # the least recently used went first
     assert memo.get("count", [tmp_path / "gone.jsonl"], make) == 7  # a missing file is a key too
-    assert memo.peek("made along", [source]) is None
+    assert memo.peek("made along", [source], str) is None
     memo.put("made along", [source], "kept")
-    assert memo.peek("made along", [source]) == "kept"
+    assert memo.peek("made along", [source], str) == "kept"
+    assert memo.peek("made along", [source], int) is None  # kept, but not of the kind asked for
     assert memo.get("made along", [source], make) == "kept"
 
 

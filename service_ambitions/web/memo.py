@@ -28,11 +28,12 @@ class FileMemo:
         self._answers: OrderedDict[_Key, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def peek(self, kind: str, files: Sequence[Path]) -> object | None:
-        """The answer of ``kind`` for ``files`` if one is kept; None otherwise (nothing is made)."""
+    def peek(self, kind: str, files: Sequence[Path], of: type[_T]) -> _T | None:
+        """The answer of ``kind`` for ``files`` if one of type ``of`` is kept; None otherwise (nothing is made)."""
         key = (kind, tuple(_stamp(path) for path in files))
         with self._lock:
-            return self._answers.get(key)
+            answer = self._answers.get(key)
+        return answer if isinstance(answer, of) else None
 
     def put(self, kind: str, files: Sequence[Path], answer: object) -> None:
         """Keep ``answer`` as the answer of ``kind`` for ``files`` (made along with another)."""

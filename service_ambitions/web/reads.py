@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from service_ambitions.quality.report import QualityReport
@@ -70,15 +70,11 @@ async def roadmap(state: WebState, path: Path, compare: Path | None = None) -> R
     def make() -> RoadmapPage:
         # The page needs the findings, and the findings page shows them: one read of the
         # file makes both, whichever is opened first.
-        known = state.memo.peek("findings", [path])
-        page = roadmap_page(state.settings, path, compare=compare, quality=known if _is_report(known) else None)
+        from service_ambitions.quality.report import QualityReport
+
+        known = state.memo.peek("findings", [path], QualityReport)
+        page = roadmap_page(state.settings, path, compare=compare, quality=known)
         state.memo.put("findings", [path], page.quality)
         return page
 
     return await asyncio.to_thread(state.memo.get, "roadmap", files, make)
-
-
-def _is_report(value: object) -> TypeGuard[QualityReport]:
-    from service_ambitions.quality.report import QualityReport
-
-    return isinstance(value, QualityReport)
