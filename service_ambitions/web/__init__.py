@@ -1,11 +1,17 @@
-"""The web face: ``service-ambitions serve``, a runtime API over runs (the ``web`` extra).
+"""The web face: ``service-ambitions serve`` (the ``web`` extra).
 
-- :mod:`.app`: the Starlette application — token authentication, the JSON API over runs
-  (list, detail with each service's state, report, events as server-sent events resumable
-  with ``Last-Event-ID``) and the cache's stats, and its OpenAPI description.
+- :mod:`.app`: the Starlette application — token, same-origin and security headers.
+- :mod:`.state`: what it serves, and a run id made a run's directory.
+- :mod:`.api`: the JSON API (workspace, upload, validate, plan, start/stop/continue, runs,
+  live figures, report, events, findings, roadmap, diff, cache) and its OpenAPI description.
+- :mod:`.pages`: the server-rendered pages (``templates/``, ``static/``).
+- :mod:`.agui`: each run as an AG-UI event stream.
+- :mod:`.reads` and :mod:`.memo`: what pages and API read, kept while its files are unchanged.
+- :mod:`.server`: uvicorn, stopping quickly and quietly.
 
-A face like ``cli``: it reads runs and asks ``jobs``; it never talks to a provider or the
-cache directly (an import-linter contract holds it to that).
+A face like ``cli``: it asks ``jobs`` (runs start as the CLI's own processes) and reads
+runs; it never talks to a provider or the cache directly (an import-linter contract holds
+it to that).
 """
 
 __all__: list[str] = []
